@@ -1,0 +1,590 @@
+"""The single source of truth: model shape, fixed-point formats and hardware parallelism.
+
+Every back end reads its sizes, formats and tables from a :class:`Config`: the golden
+models directly, the HLS kernels through the generated C++ header and the RTL through the
+generated SystemVerilog package (``edgemoe config emit-hls|emit-sv``).
+
+A config is a preset (``edge-moe``, ``tiny``) plus optional overrides loaded from a TOML or
+YAML file::
+
+    preset = "tiny"
+    [model]
+    depth = 4
+    [formats.act]
+    bits = 24
+    int_bits = 8
+    [hw]
+    attn_p = 2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+
+class ConfigError(ValueError):
+    """A config that is inconsistent, unknown or unreadable."""
+
+
+class Rounding(str, enum.Enum):
+    """How a narrowing cast drops fraction bits (ap_fixed's AP_TRN and AP_RND)."""
+
+    TRUNCATE = "truncate"  # toward -inf
+    ROUND_HALF_UP = "round_half_up"  # to nearest, ties toward +inf
+
+
+class Overflow(str, enum.Enum):
+    """What a cast does with a value outside its format (ap_fixed's AP_WRAP and AP_SAT)."""
+
+    WRAP = "wrap"
+    SATURATE = "saturate"
+
+
+@dataclass(frozen=True)
+class FixedFormat:
+    """A fixed-point format: ``bits`` in all, ``int_bits`` of them left of the binary point.
+
+    The sign bit counts as an integer bit, as in ``ap_fixed<bits, int_bits>``; an unsigned
+    format is ``ap_ufixed<bits, int_bits>``. ``int_bits`` may be negative or exceed ``bits``.
+    A value is held as a raw integer ``raw`` meaning ``raw * 2**-frac_bits``.
+    """
+
+    bits: int
+    int_bits: int
+    signed: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.bits <= 62:
+            raise ConfigError(f"fixed-point format needs 1..62 bits, got {self.bits}")
+        if self.signed and self.bits < 2:
+            raise ConfigError(f"signed fixed-point format needs at least 2 bits, got {self.bits}")
+
+    @property
+    def frac_bits(self) -> int:
+        return self.bits - self.int_bits
+
+    @property
+    def min_raw(self) -> int:
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def max_raw(self) -> int:
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+    @property
+    def lsb(self) -> float:
+        return 2.0**-self.frac_bits
+
+    @property
+    def min_value(self) -> float:
+        return self.min_raw * self.lsb
+
+    @property
+    def max_value(self) -> float:
+        return self.max_raw * self.lsb
+
+    @property
+    def cpp(self) -> str:
+        """The ap_fixed type that holds this format."""
+        kind = "ap_fixed" if self.signed else "ap_ufixed"
+        return f"{kind}<{self.bits}, {self.int_bits}>"
+
+    def __str__(self) -> str:
+        return self.cpp
+
+
+def sfix(bits: int, int_bits: int) -> FixedFormat:
+    return FixedFormat(bits, int_bits, signed=True)
+
+
+def ufix(bits: int, int_bits: int) -> FixedFormat:
+    return FixedFormat(bits, int_bits, signed=False)
+
+
+@dataclass(frozen=True)
+class Cast:
+    """A named narrowing point: the format it produces, its rounding and its overflow mode."""
+
+    fmt: FixedFormat
+    rounding: Rounding = Rounding.ROUND_HALF_UP
+    overflow: Overflow = Overflow.SATURATE
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """Shape of the M³ViT backbone and its task heads.
+
+    Args:
+        image_h, image_w: input image size in pixels.
+        in_chans: input channels.
+        patch: patch size (square); the image must tile exactly.
+        dim: token width.
+        depth: number of transformer blocks.
+        heads: attention heads; ``dim // heads`` per head.
+        mlp_hidden: hidden width of the dense MLP.
+        moe_blocks: indices of the blocks whose MLP is a mixture of experts.
+        experts: experts per MoE block.
+        top_k: experts each token is routed to.
+        expert_hidden: hidden width of one expert MLP.
+        tasks: task names; each has its own gates and head.
+        task_channels: output channels of each task head (classes, or 1 for depth).
+        head_channels: width of the convolutions of the upsampling task heads.
+        ln_eps: LayerNorm epsilon.
+    """
+
+    image_h: int
+    image_w: int
+    in_chans: int
+    patch: int
+    dim: int
+    depth: int
+    heads: int
+    mlp_hidden: int
+    moe_blocks: tuple[int, ...]
+    experts: int
+    top_k: int
+    expert_hidden: int
+    tasks: tuple[str, ...]
+    task_channels: tuple[int, ...]
+    head_channels: int
+    ln_eps: float = 1e-6
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return self.image_h // self.patch, self.image_w // self.patch
+
+    @property
+    def patches(self) -> int:
+        gh, gw = self.grid
+        return gh * gw
+
+    @property
+    def tokens(self) -> int:
+        return self.patches + 1
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.heads
+
+    @property
+    def patch_in(self) -> int:
+        """Inputs of the patch embedding seen as a linear layer (C·p·p)."""
+        return self.in_chans * self.patch * self.patch
+
+    def is_moe(self, block: int) -> bool:
+        return block in self.moe_blocks
+
+    def macs(self) -> dict[str, int]:
+        """Multiply-accumulates per image per task, by kind (MoE counts top_k experts per token)."""
+        n, d = self.tokens, self.dim
+        linear = self.patches * self.patch_in * d
+        attention = 0
+        for block in range(self.depth):
+            linear += n * d * 3 * d + n * d * d
+            attention += 2 * n * n * d
+            if self.is_moe(block):
+                linear += n * d * self.experts + n * self.top_k * 2 * d * self.expert_hidden
+            else:
+                linear += n * 2 * d * self.mlp_hidden
+        return {"linear": linear, "attention": attention, "total": linear + attention}
+
+
+@dataclass(frozen=True)
+class Formats:
+    """Every tensor's fixed-point format and every cast point of the accelerator.
+
+    Storage formats (weights, pixels) are where float data enters; values outside them
+    saturate and are reported. The rest are the named narrowing points of the datapath.
+    """
+
+    # -- data entering the accelerator (weights rounded to nearest, saturated and reported)
+    pixel: Cast = Cast(ufix(8, 0))
+    patch_weight: Cast = Cast(sfix(16, 0))
+    linear_weight: Cast = Cast(sfix(16, 2))
+    attn_bias: Cast = Cast(sfix(16, 7))
+    bias: Cast = Cast(sfix(16, 5))
+    norm: Cast = Cast(sfix(16, 5))
+    pos_embed: Cast = Cast(sfix(16, 5))
+    # -- the activation stream: linear outputs, residual adds, LayerNorm and GELU outputs, q/k/v
+    act: Cast = Cast(sfix(32, 10))
+    # -- LayerNorm internals: square of an input, variance (and eps), 1/sqrt(var + eps)
+    ln_square: Cast = Cast(ufix(48, 20), Rounding.TRUNCATE)
+    ln_var: Cast = Cast(ufix(48, 20), Rounding.TRUNCATE)
+    ln_rstd: Cast = Cast(ufix(32, 11))
+    # -- attention: scaled score, exp(s - max), running sum, 1/sum, probability
+    attn_score: Cast = Cast(sfix(32, 10))
+    exp_out: Cast = Cast(ufix(18, 1))
+    softmax_sum: Cast = Cast(ufix(32, 10), Rounding.TRUNCATE)
+    softmax_recip: Cast = Cast(ufix(18, 1))
+    attn_prob: Cast = Cast(ufix(18, 1))
+    # -- GELU correction term delta(|x|) and the gate's expert score
+    gelu_delta: Cast = Cast(ufix(16, 0))
+    gate_score: Cast = Cast(ufix(18, 1))
+
+    def items(self) -> list[tuple[str, Cast]]:
+        return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)]
+
+
+@dataclass(frozen=True)
+class Nonlinear:
+    """Parameters of the project's own fixed-point nonlinear functions.
+
+    Args:
+        exp_table_bits: log2 of the number of segments of the 2**-f table used by exp.
+        recip_table_bits: log2 of the number of segments of the 1/m seed table (m in [1, 2)).
+        rsqrt_table_bits: log2 of the number of segments of the 1/sqrt(m) seed table (m in [1, 4)).
+        newton_steps: Newton-Raphson refinements after each seed lookup.
+        gelu_table_bits: log2 of the number of segments of the GELU correction table.
+        gelu_range_log2: the table covers |x| in [0, 2**gelu_range_log2); delta is 0 past it.
+    """
+
+    exp_table_bits: int = 6
+    recip_table_bits: int = 6
+    rsqrt_table_bits: int = 6
+    newton_steps: int = 1
+    gelu_table_bits: int = 6
+    gelu_range_log2: int = 3
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """Parallelism and target of the accelerator.
+
+    Args:
+        linear_in: inputs consumed per cycle by the linear MAC array.
+        linear_out: outputs produced per cycle by the linear MAC array.
+        attn_p: query rows that share one key stream in the reordered attention.
+        attn_block: elements of a query/key row processed per cycle per query slot.
+        axi_bits: width of the AXI4 memory ports.
+        clock_mhz: target clock.
+        part: FPGA part for vendor synthesis.
+    """
+
+    linear_in: int = 16
+    linear_out: int = 16
+    attn_p: int = 4
+    attn_block: int = 8
+    axi_bits: int = 256
+    clock_mhz: float = 300.0
+    part: str = "xczu9eg-ffvb1156-2-e"
+
+
+@dataclass(frozen=True)
+class Config:
+    """A complete, validated accelerator configuration."""
+
+    name: str
+    model: ModelShape
+    formats: Formats = field(default_factory=Formats)
+    nonlinear: Nonlinear = field(default_factory=Nonlinear)
+    hw: Hardware = field(default_factory=Hardware)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+    @property
+    def config_id(self) -> int:
+        """A 32-bit fingerprint of everything the hardware depends on (the ID register)."""
+        text = json.dumps({k: v for k, v in self.to_dict().items() if k != "name"}, sort_keys=True)
+        return zlib.crc32(text.encode())
+
+
+def _to_plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_to_plain(v) for v in obj]
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    return obj
+
+
+def _is_pow2(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+def validate(cfg: Config) -> None:
+    """Raise ConfigError naming every inconsistency of ``cfg``."""
+    m, hw, f, nl = cfg.model, cfg.hw, cfg.formats, cfg.nonlinear
+    errors: list[str] = []
+
+    def need(cond: bool, msg: str) -> None:
+        if not cond:
+            errors.append(msg)
+
+    for name in (
+        "image_h",
+        "image_w",
+        "in_chans",
+        "patch",
+        "dim",
+        "depth",
+        "heads",
+        "mlp_hidden",
+        "experts",
+        "top_k",
+        "expert_hidden",
+        "head_channels",
+    ):
+        need(getattr(m, name) > 0, f"model.{name} must be positive, got {getattr(m, name)}")
+    if errors:
+        raise ConfigError(f"config '{cfg.name}': " + "; ".join(errors))
+    need(
+        m.image_h % m.patch == 0 and m.image_w % m.patch == 0,
+        f"image {m.image_h}x{m.image_w} is not divisible by patch {m.patch}",
+    )
+    need(m.dim % m.heads == 0, f"model.dim {m.dim} is not divisible by model.heads {m.heads}")
+    need(m.top_k <= m.experts, f"model.top_k {m.top_k} exceeds model.experts {m.experts}")
+    need(
+        all(0 <= b < m.depth for b in m.moe_blocks),
+        f"model.moe_blocks {list(m.moe_blocks)} must lie in 0..{m.depth - 1}",
+    )
+    need(
+        len(set(m.moe_blocks)) == len(m.moe_blocks), f"model.moe_blocks {list(m.moe_blocks)} repeats a block"
+    )
+    need(len(m.tasks) >= 1, "model.tasks must name at least one task")
+    need(
+        len(m.tasks) == len(m.task_channels),
+        f"model.tasks has {len(m.tasks)} names but model.task_channels has {len(m.task_channels)} entries",
+    )
+    need(_is_pow2(m.patch), f"model.patch {m.patch} must be a power of two (the heads upsample by 2)")
+    need(m.ln_eps > 0, f"model.ln_eps must be positive, got {m.ln_eps}")
+    for name, width in (
+        ("dim", m.dim),
+        ("mlp_hidden", m.mlp_hidden),
+        ("expert_hidden", m.expert_hidden),
+        ("patch_in (in_chans*patch*patch)", m.patch_in),
+    ):
+        need(
+            width % hw.linear_in == 0, f"model.{name} {width} is not divisible by hw.linear_in {hw.linear_in}"
+        )
+        need(
+            width % hw.linear_out == 0,
+            f"model.{name} {width} is not divisible by hw.linear_out {hw.linear_out}",
+        )
+    need(
+        m.head_dim % hw.attn_block == 0,
+        f"head_dim {m.head_dim} is not divisible by hw.attn_block {hw.attn_block}",
+    )
+    need(1 <= hw.attn_p <= m.tokens, f"hw.attn_p {hw.attn_p} must be in 1..tokens ({m.tokens})")
+    need(hw.axi_bits in (32, 64, 128, 256, 512), f"hw.axi_bits {hw.axi_bits} must be 32, 64, 128, 256 or 512")
+    need(hw.clock_mhz > 0, f"hw.clock_mhz must be positive, got {hw.clock_mhz}")
+    # formats: where data enters, and what the datapath must be able to hold
+    need(not f.pixel.fmt.signed, f"formats.pixel must be unsigned, got {f.pixel.fmt}")
+    for name in (
+        "exp_out",
+        "softmax_sum",
+        "softmax_recip",
+        "attn_prob",
+        "gelu_delta",
+        "gate_score",
+        "ln_square",
+        "ln_var",
+        "ln_rstd",
+    ):
+        need(not getattr(f, name).fmt.signed, f"formats.{name} must be unsigned, got {getattr(f, name).fmt}")
+    for name in ("exp_out", "softmax_recip", "attn_prob", "gate_score"):
+        need(
+            getattr(f, name).fmt.int_bits >= 1,
+            f"formats.{name} {getattr(f, name).fmt} must hold 1.0 (int_bits >= 1)",
+        )
+    need(
+        f.softmax_sum.fmt.max_value >= m.tokens,
+        f"formats.softmax_sum {f.softmax_sum.fmt} cannot hold a sum of {m.tokens} probabilities "
+        f"(max {f.softmax_sum.fmt.max_value:g}); give it more integer bits",
+    )
+    need(
+        f.softmax_sum.fmt.max_value >= m.experts,
+        f"formats.softmax_sum {f.softmax_sum.fmt} cannot hold a sum over {m.experts} experts",
+    )
+    need(
+        round(m.ln_eps * 2**f.ln_var.fmt.frac_bits) >= 1,
+        f"formats.ln_var {f.ln_var.fmt} cannot represent ln_eps {m.ln_eps} "
+        f"(needs at least {math.ceil(-math.log2(m.ln_eps))} fraction bits)",
+    )
+    need(f.act.fmt.signed and f.attn_score.fmt.signed, "formats.act and formats.attn_score must be signed")
+    for name, cast in f.items():
+        need(
+            cast.fmt.frac_bits >= 0 or name in ("ln_square", "ln_var"),
+            f"formats.{name} {cast.fmt} has negative fraction bits",
+        )
+    need(
+        1 <= nl.exp_table_bits <= 12
+        and 1 <= nl.recip_table_bits <= 12
+        and 1 <= nl.rsqrt_table_bits <= 12
+        and 1 <= nl.gelu_table_bits <= 12,
+        "nonlinear table sizes must be 2**1 .. 2**12 segments",
+    )
+    need(0 <= nl.newton_steps <= 4, f"nonlinear.newton_steps must be 0..4, got {nl.newton_steps}")
+    need(
+        0 <= nl.gelu_range_log2 <= f.act.fmt.int_bits - 1,
+        f"nonlinear.gelu_range_log2 {nl.gelu_range_log2} exceeds the activation range {f.act.fmt}",
+    )
+    if errors:
+        raise ConfigError(f"config '{cfg.name}': " + "; ".join(errors))
+
+
+EDGE_MOE_MODEL = ModelShape(
+    image_h=128,
+    image_w=256,
+    in_chans=3,
+    patch=16,
+    dim=192,
+    depth=12,
+    heads=3,
+    mlp_hidden=768,
+    moe_blocks=(1, 3, 5, 7, 9, 11),
+    experts=16,
+    top_k=2,
+    expert_hidden=384,
+    tasks=("semseg", "depth"),
+    task_channels=(7, 1),
+    head_channels=256,
+    ln_eps=1e-6,
+)
+
+TINY_MODEL = ModelShape(
+    image_h=32,
+    image_w=64,
+    in_chans=3,
+    patch=16,
+    dim=32,
+    depth=2,
+    heads=2,
+    mlp_hidden=64,
+    moe_blocks=(1,),
+    experts=4,
+    top_k=2,
+    expert_hidden=32,
+    tasks=("semseg", "depth"),
+    task_channels=(7, 1),
+    head_channels=16,
+    ln_eps=1e-6,
+)
+
+PRESETS: dict[str, Config] = {
+    "edge-moe": Config("edge-moe", EDGE_MOE_MODEL),
+    "tiny": Config(
+        "tiny",
+        TINY_MODEL,
+        hw=Hardware(linear_in=8, linear_out=8, attn_p=2, attn_block=8, axi_bits=256, clock_mhz=300.0),
+    ),
+}
+
+
+def preset(name: str) -> Config:
+    """The named preset; ConfigError listing the known ones otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset '{name}'; known presets: {', '.join(PRESETS)}") from None
+
+
+def _merge(obj: Any, overrides: dict[str, Any], where: str) -> Any:
+    """A copy of dataclass ``obj`` with ``overrides`` applied recursively, checking every key."""
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{where}: expected a table of settings, got {overrides!r}")
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    changes: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key not in names:
+            raise ConfigError(f"{where}: unknown setting '{key}'; known: {', '.join(names)}")
+        current = getattr(obj, key)
+        path = f"{where}.{key}"
+        if dataclasses.is_dataclass(current):
+            changes[key] = _merge(current, value, path)
+        elif isinstance(current, enum.Enum):
+            try:
+                changes[key] = type(current)(value)
+            except ValueError:
+                allowed = ", ".join(e.value for e in type(current))
+                raise ConfigError(f"{path}: '{value}' is not one of {allowed}") from None
+        elif isinstance(current, tuple):
+            if not isinstance(value, list | tuple):
+                raise ConfigError(f"{path}: expected a list, got {value!r}")
+            changes[key] = tuple(value)
+        else:
+            changes[key] = _scalar(current, value, path)
+    try:
+        return dataclasses.replace(obj, **changes)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _scalar(current: Any, value: Any, path: str) -> Any:
+    """``value`` if it has the type of ``current`` (an int is a fine float); ConfigError otherwise."""
+    if isinstance(current, float) and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not type(current):
+        raise ConfigError(f"{path}: expected {type(current).__name__}, got {value!r}")
+    return value
+
+
+def from_dict(data: dict[str, Any], default_preset: str = "edge-moe") -> Config:
+    """A preset (``data['preset']``) with the remaining keys as overrides."""
+    data = dict(data)
+    base = preset(data.pop("preset", default_preset))
+    name = data.pop("name", f"{base.name}+custom" if data else base.name)
+    return _merge(dataclasses.replace(base, name=name), data, "config")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        elif path.suffix == ".toml":
+            data = tomllib.loads(text)
+        else:
+            raise ConfigError(
+                f"config file {path}: unknown extension '{path.suffix}' (use .toml, .yaml or .yml)"
+            )
+    except (tomllib.TOMLDecodeError, ValueError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"config file {path} is not valid: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a table of settings")
+    return data
+
+
+def resolve(preset_name: str | None = None, config_path: str | Path | None = None) -> Config:
+    """The config a command runs on: a preset, overridden by a TOML/YAML file if given.
+
+    The file may name its own ``preset``; naming a different one with ``preset_name`` is an error.
+    """
+    if config_path is None:
+        return preset(preset_name or "edge-moe")
+    path = Path(config_path)
+    data = _read(path)
+    if preset_name is not None:
+        if data.get("preset", preset_name) != preset_name:
+            raise ConfigError(
+                f"{path} is based on preset '{data['preset']}' but --preset says '{preset_name}'"
+            )
+        data["preset"] = preset_name
+    try:
+        return from_dict(data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def load(path: str | Path) -> Config:
+    """Load a config file (TOML or YAML): a ``preset`` plus overrides."""
+    return resolve(None, path)

@@ -1,0 +1,1 @@
+"""Float golden models: the PyTorch M³ViT and its weight formats."""

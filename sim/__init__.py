@@ -1,0 +1,1 @@
+"""Simulation runners and cocotb testbenches for the RTL."""
