@@ -1,0 +1,54 @@
+# edgemoe: a thin front end over the Python tools and pytest.
+#   make run    set everything up, then run the accelerator model on the built-in default
+#   make test   set everything up, then run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PRESET ?= edge-moe
+OUT ?= out
+PYTEST_ARGS ?=
+# Debian packages the project needs beyond a stock Python machine (installed when missing).
+APT_PACKAGES ?= g++ make
+STAMP := $(VENV)/.edgemoe-setup
+
+.PHONY: setup run test lint bench clean help
+
+help:
+	@echo "make run    - set up, then run 'edgemoe infer' on the built-in default ($(PRESET), seeded weights)"
+	@echo "make test   - set up, then run the test suite (slow tests: make test PYTEST_ARGS='-m slow')"
+	@echo "make setup  - create $(VENV) and install edgemoe with every tool it uses"
+	@echo "make lint   - ruff check and format check"
+	@echo "make bench  - float golden vs fixed reference timing"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@echo "== setup: Debian packages ($(APT_PACKAGES))"
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	 if [ -n "$$missing" ]; then \
+	   command -v apt-get >/dev/null || { echo "error: need Debian packages:$$missing (no apt-get here)"; exit 1; }; \
+	   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+	@echo "== setup: Python environment in $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# The CPU build of torch first, so nothing later pulls a CUDA build.
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	@# Test oracle only: timm's ViT Block. timm imports torchvision, whose PyPI builds for torch 2.13
+	@# need CUDA libraries; 0.16.2's pure-Python parts import cleanly beside the CPU torch.
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps timm==1.0.31 torchvision==0.16.2
+	@touch $(STAMP)
+
+run: setup
+	$(BIN)/edgemoe infer --preset $(PRESET) --out $(OUT)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: setup
+	$(BIN)/edgemoe bench --preset $(PRESET)
+
+clean:
+	rm -rf build $(OUT) .pytest_cache
