@@ -216,11 +216,16 @@ class Formats:
     pos_embed: Cast = Cast(sfix(16, 5))
     # -- the activation stream: linear outputs, residual adds, LayerNorm and GELU outputs, q/k/v
     act: Cast = Cast(sfix(32, 10))
-    # -- LayerNorm internals: square of an input, variance (and eps), 1/sqrt(var + eps)
+    # -- LayerNorm internals: square of an input, mean (sum / dim), variance (and eps),
+    #    1/sqrt(var + eps), normalised value (x - mean) * rstd before gamma and beta
     ln_square: Cast = Cast(ufix(48, 20), Rounding.TRUNCATE)
+    ln_mean: Cast = Cast(sfix(32, 10))
     ln_var: Cast = Cast(ufix(48, 20), Rounding.TRUNCATE)
     ln_rstd: Cast = Cast(ufix(32, 11))
-    # -- attention: scaled score, exp(s - max), running sum, 1/sum, probability
+    ln_norm: Cast = Cast(sfix(32, 6))
+    # -- attention: the constant head_dim**-0.5 (exact when a power of two), scaled score q·k·scale,
+    #    exp(s - max), running sum, 1/sum, probability
+    attn_scale: Cast = Cast(ufix(16, 1))
     attn_score: Cast = Cast(sfix(32, 10))
     exp_out: Cast = Cast(ufix(18, 1))
     softmax_sum: Cast = Cast(ufix(32, 10), Rounding.TRUNCATE)
@@ -415,6 +420,32 @@ def validate(cfg: Config) -> None:
         f"(needs at least {math.ceil(-math.log2(m.ln_eps))} fraction bits)",
     )
     need(f.act.fmt.signed and f.attn_score.fmt.signed, "formats.act and formats.attn_score must be signed")
+    # LayerNorm: every intermediate must hold the range its inputs imply (act, dim, eps)
+    act_sq = f.act.fmt.min_value**2
+    need(
+        f.ln_square.fmt.max_value >= act_sq and f.ln_var.fmt.max_value >= act_sq + m.ln_eps,
+        f"formats.ln_square {f.ln_square.fmt} / ln_var {f.ln_var.fmt} cannot hold the square of an "
+        f"activation ({act_sq:g}); give them more integer bits",
+    )
+    need(
+        f.ln_mean.fmt.signed and f.ln_mean.fmt.int_bits >= f.act.fmt.int_bits,
+        f"formats.ln_mean {f.ln_mean.fmt} must be signed and hold the activation range {f.act.fmt}",
+    )
+    need(
+        f.ln_rstd.fmt.max_value >= 1.0 / math.sqrt(m.ln_eps),
+        f"formats.ln_rstd {f.ln_rstd.fmt} cannot hold 1/sqrt(ln_eps) = {1.0 / math.sqrt(m.ln_eps):g}",
+    )
+    need(
+        f.ln_norm.fmt.signed and f.ln_norm.fmt.max_value >= math.sqrt(m.dim),
+        f"formats.ln_norm {f.ln_norm.fmt} must be signed and hold sqrt(dim) = {math.sqrt(m.dim):g}, "
+        "the largest normalised value of a LayerNorm over dim inputs",
+    )
+    need(
+        f.attn_scale.fmt.max_value >= m.head_dim**-0.5
+        and round(m.head_dim**-0.5 * 2**f.attn_scale.fmt.frac_bits) >= 1,
+        f"formats.attn_scale {f.attn_scale.fmt} cannot hold the attention scale head_dim**-0.5 = "
+        f"{m.head_dim**-0.5:g}",
+    )
     for name, cast in f.items():
         need(
             cast.fmt.frac_bits >= 0 or name in ("ln_square", "ln_var"),
