@@ -1,0 +1,262 @@
+"""The ``edgemoe`` command line.
+
+Subcommands::
+
+    edgemoe config show|emit-hls|emit-sv   inspect the effective config, generate the C++/SV files
+    edgemoe infer                          run one image through a back end, write outputs and pictures
+
+Every user error (a bad config, weights that do not fit, an unreadable image, an unknown
+task) is one line on stderr and exit status 2; tracebacks are kept for real bugs.
+A new subcommand is a function ``add_<name>(subparsers)`` listed in ``SUBCOMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from edgemoe import __version__
+from edgemoe.config import Config, ConfigError, resolve
+
+
+class UserError(Exception):
+    """An error in what the user asked for: reported in one line, exit status 2."""
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=30, width=100)
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("configuration")
+    g.add_argument("--preset", metavar="NAME", help="a built-in config: edge-moe (default) or tiny")
+    g.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help="a TOML or YAML file: a preset plus overrides (see 'edgemoe config show --help')",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The effective config of a command: ``--preset`` and/or ``--config``."""
+    return resolve(args.preset, args.config)
+
+
+# ------------------------------------------------------------------------------------ config
+
+
+def _cmd_config_show(args: argparse.Namespace) -> int:
+    from edgemoe.show import describe
+
+    cfg = config_from_args(args)
+    if args.json:
+        import json
+
+        data = cfg.to_dict()
+        data["config_id"] = f"0x{cfg.config_id:08x}"
+        print(json.dumps(data, indent=2))
+    else:
+        print(describe(cfg, source=str(args.config) if args.config else None))
+    return 0
+
+
+def _cmd_emit(args: argparse.Namespace) -> int:
+    from edgemoe import emit
+
+    cfg = config_from_args(args)
+    out = args.out if args.out is not None else Path("build") / cfg.name
+    source = str(args.config) if args.config else None
+    if args.kind == "hls":
+        path, text = out / emit.HLS_FILE, emit.emit_hls(cfg, source=source)
+    else:
+        path, text = out / emit.SV_FILE, emit.emit_sv(cfg, source=source)
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    print(f"wrote {path} (config '{cfg.name}', CONFIG_ID 0x{cfg.config_id:08x})")
+    return 0
+
+
+CONFIG_FILE_EXAMPLE = """\
+A config file is a preset plus overrides, in TOML (or the same keys in YAML):
+
+    preset = "tiny"
+    [model]
+    depth = 4
+    moe_blocks = [1, 3]
+    [formats.act]
+    fmt = { bits = 24, int_bits = 8 }
+    rounding = "truncate"        # or round_half_up
+    overflow = "saturate"        # or wrap
+    [hw]
+    attn_p = 2
+"""
+
+
+def add_config(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "config",
+        help="show the effective config; generate the C++ header and SystemVerilog package",
+        description="Inspect the configuration and generate the files the hardware is built from.",
+        epilog="examples:\n"
+        "  edgemoe config show --preset edge-moe\n"
+        "  edgemoe config show --config my.toml --json\n"
+        "  edgemoe config emit-hls --preset tiny           # -> build/tiny/edgemoe_config.h\n"
+        "  edgemoe config emit-sv --config my.toml --out hw/gen\n\n" + CONFIG_FILE_EXAMPLE,
+        formatter_class=_formatter,
+    )
+    csub = p.add_subparsers(dest="config_command", metavar="COMMAND", required=True)
+    show = csub.add_parser(
+        "show",
+        help="print the effective config: shape, formats, hardware, derived figures",
+        description="Print the effective config (a preset, overridden by --config).",
+        epilog="examples:\n"
+        "  edgemoe config show --preset edge-moe\n"
+        "  edgemoe config show --config my.yaml --json",
+        formatter_class=_formatter,
+    )
+    _add_config_args(show)
+    show.add_argument("--json", action="store_true", help="print the config as JSON instead")
+    show.set_defaults(func=_cmd_config_show)
+    for kind, fname, what in (
+        ("hls", "edgemoe_config.h", "C++ header for the HLS kernels"),
+        ("sv", "edgemoe_pkg.sv", "SystemVerilog package for the RTL"),
+    ):
+        e = csub.add_parser(
+            f"emit-{kind}",
+            help=f"write {fname}, the {what}",
+            description=f"Write {fname}, the {what}: every size, format, table and the CONFIG_ID.",
+            epilog=f"examples:\n"
+            f"  edgemoe config emit-{kind}                     # -> build/edge-moe/{fname}\n"
+            f"  edgemoe config emit-{kind} --preset tiny --out build/tiny",
+            formatter_class=_formatter,
+        )
+        _add_config_args(e)
+        e.add_argument(
+            "--out", metavar="DIR", type=Path, help="output folder (default: build/<config name>/)"
+        )
+        e.set_defaults(func=_cmd_emit, kind=kind)
+
+
+# ------------------------------------------------------------------------------------ infer
+
+
+def _cmd_infer(args: argparse.Namespace) -> int:
+    from edgemoe import infer
+
+    cfg = config_from_args(args)
+    infer.run(
+        cfg,
+        weights=args.weights,
+        image=args.image,
+        task=args.task,
+        out=args.out,
+        backend=args.backend,
+        seed=args.seed,
+        pictures=not args.no_pictures,
+    )
+    return 0
+
+
+def add_infer(sub: argparse._SubParsersAction) -> None:
+    from edgemoe.infer import BACKENDS
+
+    backends = "\n".join(f"  {name:<10} {b.help}" for name, b in BACKENDS.items())
+    p = sub.add_parser(
+        "infer",
+        help="run one image through the model; write outputs.npz and pictures",
+        description="Run one image through the backbone and the task heads of a back end.\n"
+        "With no arguments: the edge-moe preset, seeded synthetic weights and the built-in image.",
+        epilog="back ends:\n" + backends + "\n\n"
+        "writes into --out:\n"
+        "  outputs.npz          tokens_<task> [N, D] (after the last block), head_<task> [C, H, W]\n"
+        "  input.png            the input image\n"
+        "  <task>.png           segmentation: argmax classes as a colour map; depth: a heat map\n\n"
+        "examples:\n"
+        "  edgemoe infer\n"
+        "  edgemoe infer --preset tiny --task depth --out out/tiny\n"
+        "  edgemoe infer --weights ../shared/data/edge-moe-weights --image photo.png --task 0",
+        formatter_class=_formatter,
+    )
+    _add_config_args(p)
+    g = p.add_argument_group("inputs and outputs")
+    g.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="a project weight file, or a folder of Edge-MoE .float32.bin files "
+        "(default: seeded synthetic weights)",
+    )
+    g.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights (default 0)")
+    g.add_argument(
+        "--image",
+        metavar="FILE",
+        help="an image (PNG/JPEG, resized to the model's input) or a .npy [C,H,W] array in [0,1) "
+        "(default: the built-in deterministic image)",
+    )
+    g.add_argument("--task", default="all", help="a task name or index, or 'all' (default: all)")
+    g.add_argument(
+        "--out", metavar="DIR", type=Path, default=Path("out"), help="output folder (default: out)"
+    )
+    g.add_argument("--no-pictures", action="store_true", help="write outputs.npz only")
+    g.add_argument(
+        "--backend",
+        default="float",
+        choices=list(BACKENDS),
+        help="what computes the backbone (default: float)",
+    )
+    p.set_defaults(func=_cmd_infer)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_config, add_infer]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgemoe",
+        description="edgemoe: a bit-exact FPGA accelerator for multi-task Mixture-of-Experts "
+        "Vision Transformers\n(M³ViT, after Edge-MoE): config, generators, golden models, back ends.",
+        epilog="examples:\n"
+        "  edgemoe infer                                  # edge-moe preset, seeded weights, built-in image\n"
+        "  edgemoe config show --preset tiny\n"
+        "  edgemoe config emit-hls --preset edge-moe      # -> build/edge-moe/edgemoe_config.h\n\n"
+        "'edgemoe COMMAND --help' describes each command.",
+        formatter_class=_formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"edgemoe {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean bad input, not a bug."""
+    from edgemoe.infer import InferError
+
+    errors: list[type[BaseException]] = [UserError, ConfigError, InferError]
+    try:
+        from edgemoe.golden.weights import WeightError
+
+        errors.append(WeightError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except _user_errors() as e:
+        print(f"edgemoe {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("edgemoe: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

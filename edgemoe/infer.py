@@ -1,0 +1,346 @@
+"""``edgemoe infer``: one image through a back end, outputs and pictures written to a folder.
+
+A back end computes the backbone of one task (and, if it can, the task head) for one image.
+Back ends live in a registry: :func:`register_backend` names a factory that is imported only
+when the back end is chosen, so the command line stays fast and a back end whose tools are
+missing does not break the others::
+
+    register_backend("reference", "edgemoe.golden.fixed.backend:prepare",
+                     "bit-exact fixed-point model of the accelerator (numpy)")
+
+A factory is called as ``prepare(cfg, weights)`` and returns a callable
+``run(image [C, H, W] float32, task: int) -> TaskOutput``. When ``TaskOutput.head`` is None
+the float task head runs on the host from the returned tokens, as on the board.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgemoe.config import Config
+
+
+class InferError(ValueError):
+    """Bad input to ``edgemoe infer``: an unreadable image, an unknown task or back end."""
+
+
+@dataclass
+class TaskOutput:
+    """What a back end returns for one task.
+
+    Args:
+        tokens: backbone output after the last block, float32 [N, D] (class token first).
+        head: task head output, float32 [C_task, H, W]; None lets the host run the float head.
+        info: anything worth reporting (saturation counts, cycles, ...), printed in the summary.
+    """
+
+    tokens: np.ndarray
+    head: np.ndarray | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+Runner = Callable[[np.ndarray, int], TaskOutput]
+Factory = Callable[[Config, dict[str, np.ndarray]], Runner]
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    factory: str | Factory  # "module:function" (imported on use) or the function itself
+    help: str
+
+    def load(self) -> Factory:
+        if callable(self.factory):
+            return self.factory
+        module, _, func = self.factory.partition(":")
+        return getattr(importlib.import_module(module), func)
+
+
+BACKENDS: dict[str, Backend] = {}
+
+
+def register_backend(name: str, factory: str | Factory, help: str) -> None:
+    """Make ``name`` a choice of ``edgemoe infer --backend`` (see the module docstring)."""
+    BACKENDS[name] = Backend(name, factory, help)
+
+
+register_backend("float", "edgemoe.infer:prepare_float", "the float PyTorch golden model (M3ViT)")
+
+
+# ----------------------------------------------------------------------------------- progress
+
+
+def log(msg: str) -> None:
+    print(f"[edgemoe] {msg}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def stage(what: str) -> Iterator[None]:
+    """Print ``what`` to stderr before a step and its duration after it."""
+    log(f"{what} ...")
+    t0 = time.perf_counter()
+    yield
+    log(f"{what}: done in {time.perf_counter() - t0:.2f} s")
+
+
+# ----------------------------------------------------------------------------------- inputs
+
+
+def load_weights(cfg: Config, path: str | Path | None, seed: int = 0) -> dict[str, np.ndarray]:
+    """Seeded synthetic weights (``path`` None), an Edge-MoE .bin folder or a project weight file."""
+    from edgemoe.golden import weights as w
+
+    if path is None:
+        return w.synthetic(cfg, seed=seed)
+    p = Path(path)
+    if p.is_dir():
+        return w.load_edgemoe_dir(p, cfg)
+    if p.is_file():
+        return w.load(p, cfg)
+    raise w.WeightError(f"weights {p}: no such file or folder")
+
+
+def load_image(cfg: Config, path: str | Path | None) -> np.ndarray:
+    """The input image as float32 [C, H, W] in [0, 1).
+
+    ``None`` is the built-in deterministic image; a ``.npy`` file must already hold
+    [C, H, W]; a picture file is converted to the model's channels and resized (bilinear)
+    to the model's size, pixel p becoming p / 256 (exact in the 8-bit pixel format).
+    """
+    m = cfg.model
+    if path is None:
+        from edgemoe.golden.images import default_image
+
+        return np.asarray(default_image(cfg), dtype=np.float32)
+    p = Path(path)
+    if not p.is_file():
+        raise InferError(f"image {p}: no such file")
+    if p.suffix == ".npy":
+        try:
+            img = np.load(p)
+        except (ValueError, OSError) as e:
+            raise InferError(f"image {p}: not a readable .npy array ({e})") from None
+        want = (m.in_chans, m.image_h, m.image_w)
+        if img.shape != want:
+            raise InferError(f"image {p}: shape {img.shape}, expected [C, H, W] = {list(want)}")
+        img = img.astype(np.float32)
+        if not np.isfinite(img).all() or img.min() < 0 or img.max() >= 1:
+            raise InferError(f"image {p}: values must be finite and in [0, 1)")
+        return img
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(p) as im:
+            mode = {1: "L", 3: "RGB"}.get(m.in_chans)
+            if mode is None:
+                raise InferError(f"image {p}: pictures give 1 or 3 channels, the model needs {m.in_chans}")
+            im = im.convert(mode).resize((m.image_w, m.image_h), Image.BILINEAR)
+            arr = np.asarray(im, dtype=np.float32) / 256.0
+    except (UnidentifiedImageError, OSError) as e:
+        raise InferError(f"image {p}: not a readable picture ({e})") from None
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1).copy()
+
+
+def parse_tasks(cfg: Config, task: str | int | None) -> list[int]:
+    """``all``/None, a task name or an index -> task indices."""
+    names = cfg.model.tasks
+    if task is None or str(task) == "all":
+        return list(range(len(names)))
+    text = str(task)
+    if text in names:
+        return [names.index(text)]
+    if text.lstrip("-").isdigit() and 0 <= int(text) < len(names):
+        return [int(text)]
+    known = ", ".join(f"{i} = {n}" for i, n in enumerate(names))
+    raise InferError(f"unknown task '{text}'; config '{cfg.name}' has tasks {known} (or 'all')")
+
+
+# ----------------------------------------------------------------------------------- float back end
+
+
+def _float_model(cfg: Config, weights: dict[str, np.ndarray]) -> Any:
+    import torch
+
+    from edgemoe.golden.model import M3ViT
+
+    torch.set_grad_enabled(False)
+    model = M3ViT.from_weights(cfg, weights)
+    model.eval()
+    return model
+
+
+def prepare_float(cfg: Config, weights: dict[str, np.ndarray]) -> Runner:
+    """The float golden model: backbone and head in float32 PyTorch."""
+    import torch
+
+    model = _float_model(cfg, weights)
+
+    def run(image: np.ndarray, task: int) -> TaskOutput:
+        with torch.no_grad():
+            out = model(torch.from_numpy(image)[None], task)
+        return TaskOutput(tokens=out.tokens[0].numpy(), head=out.head[0].numpy())
+
+    return run
+
+
+def float_head(model: Any, tokens: np.ndarray, task: int) -> np.ndarray:
+    """The float task head on backbone tokens [N, D] -> [C, H, W] (host side of every back end)."""
+    import torch
+
+    with torch.no_grad():
+        t = torch.from_numpy(np.asarray(tokens, dtype=np.float32))[None]
+        return model.heads[task](t)[0].numpy()
+
+
+# ----------------------------------------------------------------------------------- outputs
+
+# Fixed segmentation palette (RGB), class i gets colour i mod len.
+PALETTE = np.array(
+    [
+        (31, 119, 180),
+        (255, 127, 14),
+        (44, 160, 44),
+        (214, 39, 40),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (127, 127, 127),
+        (188, 189, 34),
+        (23, 190, 207),
+        (0, 0, 0),
+        (255, 255, 255),
+    ],
+    dtype=np.uint8,
+)
+
+
+def summarize(cfg: Config, task: int, head: np.ndarray) -> str:
+    """One line: class histogram of a segmentation, or value range of a one-channel output."""
+    C = head.shape[0]
+    if C > 1:
+        classes = head.argmax(axis=0)
+        counts = np.bincount(classes.ravel(), minlength=C)
+        share = " ".join(f"{c}:{100 * n / classes.size:.0f}%" for c, n in enumerate(counts) if n)
+        return f"classes {share}"
+    d = head[0]
+    return f"range [{d.min():.4g}, {d.max():.4g}], mean {d.mean():.4g}"
+
+
+def save_pictures(cfg: Config, out: Path, image: np.ndarray, heads: dict[int, np.ndarray]) -> list[Path]:
+    """input.png and one picture per task: a class colour map with legend, or a heat map with colour bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    written = []
+    H, W = image.shape[1:]
+    aspect = (W / 100 + 2.5, H / 100 + 1.0)
+    fig, ax = plt.subplots(figsize=aspect, dpi=100)
+    ax.imshow(image.transpose(1, 2, 0) if image.shape[0] == 3 else image[0], cmap="gray", vmin=0, vmax=1)
+    ax.set_title(f"input {image.shape[0]}x{H}x{W}")
+    ax.axis("off")
+    written.append(out / "input.png")
+    fig.savefig(written[-1], bbox_inches="tight")
+    plt.close(fig)
+
+    for task, head in heads.items():
+        name = cfg.model.tasks[task]
+        fig, ax = plt.subplots(figsize=aspect, dpi=100)
+        C = head.shape[0]
+        if C > 1:
+            classes = head.argmax(axis=0)
+            ax.imshow(PALETTE[classes % len(PALETTE)], interpolation="nearest")
+            present = np.unique(classes)
+            handles = [Patch(color=PALETTE[c % len(PALETTE)] / 255, label=f"class {c}") for c in present]
+            ax.legend(
+                handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False
+            )
+            ax.set_title(f"{name}: argmax of {C} classes")
+        else:
+            im = ax.imshow(head[0], cmap="magma")
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+            ax.set_title(f"{name}: output channel 0")
+        ax.axis("off")
+        written.append(out / f"{name}.png")
+        fig.savefig(written[-1], bbox_inches="tight")
+        plt.close(fig)
+    return written
+
+
+def run(
+    cfg: Config,
+    weights: str | Path | None = None,
+    image: str | Path | None = None,
+    task: str | int | None = "all",
+    out: str | Path = "out",
+    backend: str = "float",
+    seed: int = 0,
+    pictures: bool = True,
+) -> dict[str, np.ndarray]:
+    """Run ``edgemoe infer``: returns what it writes to ``out/outputs.npz``."""
+    if backend not in BACKENDS:
+        raise InferError(f"unknown back end '{backend}'; known: {', '.join(BACKENDS)}")
+    tasks = parse_tasks(cfg, task)
+    out = Path(out)
+    m = cfg.model
+    log(f"config '{cfg.name}' (CONFIG_ID 0x{cfg.config_id:08x}), back end '{backend}'")
+    img = load_image(cfg, image)
+    what = "seeded synthetic weights" if weights is None else f"weights from {weights}"
+    with stage(f"loading {what}"):
+        w = load_weights(cfg, weights, seed)
+    with stage(f"preparing back end '{backend}'"):
+        runner = BACKENDS[backend].load()(cfg, w)
+    host_model = None
+    results: dict[str, np.ndarray] = {"image": img}
+    heads: dict[int, np.ndarray] = {}
+    lines = []
+    for t in tasks:
+        name = m.tasks[t]
+        t0 = time.perf_counter()
+        with stage(f"task {t} ({name})"):
+            res = runner(img, t)
+            head = res.head
+            if head is None:
+                if host_model is None:
+                    host_model = _float_model(cfg, w)
+                head = float_head(host_model, res.tokens, t)
+        dt = time.perf_counter() - t0
+        tokens = np.asarray(res.tokens, dtype=np.float32)
+        head = np.asarray(head, dtype=np.float32)
+        if tokens.shape != (m.tokens, m.dim) or head.shape != (m.task_channels[t], m.image_h, m.image_w):
+            raise RuntimeError(
+                f"back end '{backend}' returned tokens {tokens.shape} and head {head.shape}; expected "
+                f"({m.tokens}, {m.dim}) and ({m.task_channels[t]}, {m.image_h}, {m.image_w})"
+            )
+        results[f"tokens_{name}"] = tokens
+        results[f"head_{name}"] = head
+        heads[t] = head
+        extra = "".join(f", {k} {v}" for k, v in res.info.items())
+        lines.append(f"{name:<8} {dt:7.3f} s  {summarize(cfg, t, head)}{extra}")
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "config": np.array(cfg.name),
+        "config_id": np.array(cfg.config_id, dtype=np.uint32),
+        "backend": np.array(backend),
+        "tasks": np.array([m.tasks[t] for t in tasks]),
+    }
+    np.savez(out / "outputs.npz", **results, **meta)
+    written = [out / "outputs.npz"]
+    if pictures:
+        with stage("writing pictures"):
+            written += save_pictures(cfg, out, img, heads)
+    for line in lines:
+        print(line)
+    print("wrote " + ", ".join(str(p) for p in written))
+    return results
