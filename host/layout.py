@@ -183,11 +183,11 @@ def register_map() -> RegisterMap:
     # word, exactly as Vitis HLS assigns s_axilite offsets (the pragmas also pin them).
     offset = 0x10
     for name, bits, access, ctype, doc in (
-        ("WEIGHTS", 64, Access.WRITE_ONLY, "void*", "address of the packed weight image"),
-        ("IMAGES", 64, Access.WRITE_ONLY, "void*", "address of the packed images (BATCH of them)"),
-        ("TOKENS", 64, Access.WRITE_ONLY, "void*", "address of the output tokens (BATCH x TOKENS x DIM)"),
-        ("TASK", 32, Access.WRITE_ONLY, "unsigned int", "task index: selects the gates"),
-        ("BATCH", 32, Access.WRITE_ONLY, "unsigned int", "number of images in this call (0: ID probe)"),
+        ("WEIGHTS", 64, Access.READ_WRITE, "void*", "address of the packed weight image"),
+        ("IMAGES", 64, Access.READ_WRITE, "void*", "address of the packed images (BATCH of them)"),
+        ("TOKENS", 64, Access.READ_WRITE, "void*", "address of the output tokens (BATCH x TOKENS x DIM)"),
+        ("TASK", 32, Access.READ_WRITE, "unsigned int", "task index: selects the gates"),
+        ("BATCH", 32, Access.READ_WRITE, "unsigned int", "number of images in this call (0: ID probe)"),
         ("CONFIG_ID", 32, Access.READ_ONLY, "unsigned int", "cfg.config_id of the hardware's config"),
     ):
         regs.append(Register(name, offset, bits, access, ctype, doc))
@@ -280,24 +280,10 @@ class Segment:
 
 
 def weight_cast(cfg: Config, name: str) -> Cast:
-    """The storage format of weight ``name`` (a key of the weights dict)."""
-    f = cfg.formats
-    if name == "patch_embed_weight":
-        return f.patch_weight
-    if name == "patch_embed_bias":
-        return f.bias
-    if name == "pos_embed":
-        return f.pos_embed
-    suffix = name.split("_", 1)[1] if name.startswith("l") else name
-    if suffix.startswith(("norm1_", "norm2_")):
-        return f.norm
-    if suffix in ("qkv_bias", "attn_proj_bias"):
-        return f.attn_bias
-    if suffix.endswith("_bias"):
-        return f.bias
-    if suffix.endswith("_weight") or suffix.startswith("w_gate_T_task"):
-        return f.linear_weight
-    raise LayoutError(f"weight '{name}' has no storage format in the layout")
+    """The storage format of weight ``name`` (the fixed reference's storage_cast, one definition)."""
+    from edgemoe.golden.fixed.quantize_weights import storage_cast
+
+    return storage_cast(name, cfg)
 
 
 def _weight_tensors(cfg: Config) -> list[tuple[str, tuple[int, ...], int, int, int, bool]]:

@@ -93,8 +93,12 @@ def raw_weights(
 ) -> dict[str, np.ndarray]:
     """Raw values of every backbone tensor in its storage format (rounded, saturated, logged).
 
-    Task-head tensors (``head*``) are not part of the accelerator and are ignored.
+    The storage formats are the fixed reference's (``quantize_weights``); task-head tensors
+    (``head*``) are not part of the accelerator and are ignored. Shapes are checked against
+    ``cfg`` first, so weights for another config are refused by name.
     """
+    from edgemoe.golden.fixed.quantize_weights import is_head, quantize_weights
+
     layout = weight_layout(cfg)
     missing = [s.name for s in layout if s.name not in weights]
     if missing:
@@ -102,16 +106,15 @@ def raw_weights(
             f"weights for config '{cfg.name}' lack {len(missing)} tensor(s): {', '.join(missing[:6])}"
             + (" ..." if len(missing) > 6 else "")
         )
-    raw = {}
     for seg in layout:
-        w = np.asarray(weights[seg.name])
-        if w.shape != seg.shape:
+        shape = tuple(np.shape(weights[seg.name]))
+        if shape != seg.shape:
             raise LayoutError(
-                f"weight '{seg.name}' has shape {w.shape}, config '{cfg.name}' expects {seg.shape} "
+                f"weight '{seg.name}' has shape {shape}, config '{cfg.name}' expects {seg.shape} "
                 "(weights for another config?)"
             )
-        raw[seg.name] = quantize(w, seg.cast, seg.name, log)
-    return raw
+    backbone = {k: v for k, v in weights.items() if not is_head(k)}
+    return dict(quantize_weights(backbone, cfg, log).raw)
 
 
 def pack_weights(cfg: Config, raw: dict[str, np.ndarray]) -> np.ndarray:

@@ -1,0 +1,76 @@
+"""``edgemoe infer`` back ends that go through the host runtime: simulated devices and a board.
+
+* ``csim``: the C-simulated HLS top behind a simulated pynq device;
+* ``sim-reference``: the fixed-point reference behind a simulated pynq device (the whole host
+  path — packing, registers, polling, unpacking — with the reference computing);
+* ``board``: a real PYNQ board; the bitstream comes from ``$EDGEMOE_BITSTREAM``.
+
+All three run the same :class:`~edgemoe.host.driver.Accelerator` code; the task heads run in
+float on the host.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from edgemoe.config import PRESETS, Config
+
+from .device import SimDevice, read_sim_bitstream, write_sim_bitstream
+from .driver import Accelerator, AcceleratorError
+
+REPO = Path(__file__).resolve().parents[1]
+BITSTREAM_ENV = "EDGEMOE_BITSTREAM"
+
+
+def sim_bitstream(cfg: Config, root: Path | None = None) -> Path:
+    """The simulated bitstream of ``cfg`` under ``build/<name>/sim/`` (written when absent or stale)."""
+    name = cfg.name if PRESETS.get(cfg.name) == cfg else f"{cfg.name}-{cfg.config_id:08x}"
+    path = (root or REPO / "build") / name / "sim" / f"edgemoe_{name}.bit"
+    try:
+        if read_sim_bitstream(path).config_id == cfg.config_id:
+            return path
+    except (OSError, RuntimeError):
+        pass
+    return write_sim_bitstream(cfg, path)
+
+
+def simulated(cfg: Config, backend: str, timeout: float = 600.0) -> Accelerator:
+    """An :class:`Accelerator` on the simulated device of ``backend``."""
+    return Accelerator(cfg, sim_bitstream(cfg), device=SimDevice.for_backend(backend), timeout=timeout)
+
+
+def _runner(acc: Accelerator, weights: dict[str, np.ndarray], label: str):
+    from edgemoe.infer import TaskOutput
+
+    acc.load_weights(weights)
+
+    def run(image: np.ndarray, task: int) -> TaskOutput:
+        raw = acc.backbone(np.asarray(image)[None], task)[0]
+        tokens = raw.astype(np.float64) * acc.cfg.formats.act.fmt.lsb
+        return TaskOutput(tokens=tokens.astype(np.float32), head=None, info={"device": label})
+
+    return run
+
+
+def prepare_csim(cfg: Config, weights: dict[str, np.ndarray]):
+    """``edgemoe infer --backend csim``."""
+    return _runner(simulated(cfg, "csim"), weights, "sim-csim")
+
+
+def prepare_sim_reference(cfg: Config, weights: dict[str, np.ndarray]):
+    """``edgemoe infer --backend sim-reference``."""
+    return _runner(simulated(cfg, "reference"), weights, "sim-reference")
+
+
+def prepare_board(cfg: Config, weights: dict[str, np.ndarray]):
+    """``edgemoe infer --backend board``: the bitstream named by ``$EDGEMOE_BITSTREAM``."""
+    bit = os.environ.get(BITSTREAM_ENV)
+    if not bit:
+        raise AcceleratorError(
+            f"--backend board needs the bitstream: set {BITSTREAM_ENV}=path/to/edgemoe_<board>.bit "
+            "(its .hwh beside it), built by `make bitstream`"
+        )
+    return _runner(Accelerator(cfg, bit), weights, f"board {Path(bit).name}")
