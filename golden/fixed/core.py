@@ -88,6 +88,15 @@ def requantize(
     raw: np.ndarray, frac_bits: int, cast: Cast, name: str | None = None, log: SaturationLog | None = None
 ) -> np.ndarray:
     """Cast raw values with ``frac_bits`` fraction bits to ``cast.fmt`` (rounding, then overflow)."""
+    fmt, grow = cast.fmt, cast.fmt.frac_bits - frac_bits
+    if grow > 0 and cast.overflow is Overflow.SATURATE:
+        # Appending zeros must not overflow int64: values that would land beyond the range
+        # become the nearest out-of-range value and saturate all the same.
+        raw = np.asarray(raw, dtype=np.int64)
+        lo, hi = -((-fmt.min_raw) >> grow), fmt.max_raw >> grow
+        inside = np.clip(raw, lo, hi) << np.int64(grow)
+        raw = np.where(raw > hi, fmt.max_raw + 1, np.where(raw < lo, fmt.min_raw - 1, inside))
+        return fit(raw, fmt, cast.overflow, name, log)
     return fit(
         shift_round(raw, frac_bits - cast.fmt.frac_bits, cast.rounding), cast.fmt, cast.overflow, name, log
     )
@@ -103,11 +112,21 @@ def quantize(x: np.ndarray, cast: Cast, name: str = "tensor", log: SaturationLog
             f"{tuple(int(i) for i in bad)}"
         )
     scaled = np.ldexp(x, cast.fmt.frac_bits)
+    # floor() and the remainder scaled - floor(scaled) are exact in float64; adding 0.5 before
+    # flooring is not (0.5 - 2**-54 would round up to 1.0).
+    whole = np.floor(scaled)
     if cast.rounding is Rounding.ROUND_HALF_UP:
-        scaled = scaled + 0.5
+        whole = whole + (scaled - whole >= 0.5)
+    if cast.overflow is Overflow.WRAP:
+        # Keep the low bits exactly (fmod is exact), so huge values wrap as ap_fixed does.
+        if log is not None:
+            outside = (whole < cast.fmt.min_raw) | (whole > cast.fmt.max_raw)
+            log.wrapped[name] += int(np.count_nonzero(outside))
+            log.add(name, 0, whole.size)
+        return fit(np.fmod(whole, float(2**cast.fmt.bits)).astype(np.int64), cast.fmt, cast.overflow)
     # Clip in float first so huge values do not overflow int64; the count still sees them.
     limit = float(2**62)
-    raw = np.floor(np.clip(scaled, -limit, limit)).astype(np.int64)
+    raw = np.clip(whole, -limit, limit).astype(np.int64)
     return fit(raw, cast.fmt, cast.overflow, name, log)
 
 

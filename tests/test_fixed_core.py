@@ -1,0 +1,220 @@
+"""The fixed-point core against apytypes, an independent model of ap_fixed casts.
+
+apytypes has only signed (two's complement) fixed-point numbers. An ``ap_ufixed<W, I>`` holds
+exactly the non-negative values of ``ap_fixed<W + 1, I + 1>``, so for unsigned formats the
+oracle is: apytypes rounds (in a signed format wide enough to hold every input), wrapping keeps
+the low ``W`` bits of apytypes' wrapped bit pattern, saturation clips to ``[0, 2**W - 1]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import apytypes as apy
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edgemoe.config import Cast, FixedFormat, Overflow, Rounding
+from edgemoe.golden.fixed.core import (
+    FixedPointError,
+    SaturationLog,
+    matmul_exact,
+    quantize,
+    requantize,
+    to_float,
+)
+
+QUANT = {Rounding.TRUNCATE: apy.QuantizationMode.TRN, Rounding.ROUND_HALF_UP: apy.QuantizationMode.RND}
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def formats(draw: st.DrawFn) -> FixedFormat:
+    signed = draw(st.booleans())
+    bits = draw(st.integers(2, 48))
+    int_bits = draw(st.one_of(st.integers(-8, 0), st.integers(1, bits), st.integers(bits, bits + 16)))
+    return FixedFormat(bits, int_bits, signed)
+
+
+casts = st.builds(Cast, formats(), st.sampled_from(list(Rounding)), st.sampled_from(list(Overflow)))
+
+
+def _signed_bits(pattern: int, bits: int) -> int:
+    return pattern - (1 << bits) if pattern >> (bits - 1) else pattern
+
+
+def oracle_cast(value: apy.APyFixed, cast: Cast) -> int:
+    """The raw integer that ap_fixed / ap_ufixed ``cast`` makes of ``value`` (apytypes)."""
+    fmt, quant = cast.fmt, QUANT[cast.rounding]
+    # Rounding first, into a format with room for any input, then the overflow step, as ap_fixed
+    # does. (apytypes 0.5.1 saturates wrongly when one cast both adds fraction bits and narrows
+    # a source of about 58..64 bits, e.g. 2**55 as <58, 58> -> <12, 4>; two casts avoid that.)
+    top = max(value.int_bits, fmt.int_bits) + 2
+    wide = value.cast(int_bits=top, frac_bits=fmt.frac_bits, quantization=quant)
+    if fmt.signed:
+        over = apy.OverflowMode.SAT if cast.overflow is Overflow.SATURATE else apy.OverflowMode.WRAP
+        out = wide.cast(int_bits=fmt.int_bits, frac_bits=fmt.frac_bits, overflow=over)
+        return _signed_bits(out.to_bits(), fmt.bits)
+    if cast.overflow is Overflow.WRAP:
+        out = wide.cast(int_bits=fmt.int_bits + 1, frac_bits=fmt.frac_bits, overflow=apy.OverflowMode.WRAP)
+        return out.to_bits() & ((1 << fmt.bits) - 1)
+    rounded = _signed_bits(wide.to_bits(), wide.bits)
+    return min(max(rounded, fmt.min_raw), fmt.max_raw)
+
+
+def apy_from_float(x: float) -> apy.APyFixed:
+    """``x`` exactly, as an apytypes fixed-point number."""
+    _, exp = math.frexp(x)
+    return apy.APyFixed.from_float(x, int_bits=max(exp, 1) + 2, frac_bits=max(0, 53 - exp))
+
+
+@st.composite
+def cast_and_values(draw: st.DrawFn) -> tuple[Cast, list[float]]:
+    """A cast and float inputs at, around and far beyond its bounds, at and between its steps."""
+    cast = draw(casts)
+    fmt = cast.fmt
+    span = 1 << fmt.bits
+    raws = st.one_of(
+        st.sampled_from([fmt.min_raw, fmt.max_raw, fmt.min_raw - 1, fmt.max_raw + 1, 0, -1, 1]),
+        st.integers(fmt.min_raw - span, fmt.max_raw + span),
+        st.integers(fmt.min_raw - 3, fmt.min_raw + 3),
+        st.integers(fmt.max_raw - 3, fmt.max_raw + 3),
+    )
+    # half steps, quarter steps and eighth steps (exact in float64: at most 52 significant bits)
+    offsets = st.sampled_from([0.0, 0.5, -0.5, 0.25, -0.25, 0.75, 0.125, -0.875])
+    values = [math.ldexp(draw(raws) + draw(offsets), -fmt.frac_bits) for _ in range(draw(st.integers(1, 8)))]
+    # arbitrary floats of the same magnitude, and a few far outside any format
+    top = math.ldexp(1.0, fmt.int_bits + 2)
+    values += draw(st.lists(st.floats(-top, top, allow_nan=False), max_size=6))
+    values += draw(st.lists(st.floats(-1e30, 1e30, allow_nan=False), max_size=2))
+    return cast, values
+
+
+@SETTINGS
+@given(cast_and_values())
+def test_quantize_matches_apytypes(case: tuple[Cast, list[float]]) -> None:
+    cast, values = case
+    log = SaturationLog()
+    got = quantize(np.array(values), cast, "x", log)
+    want = [oracle_cast(apy_from_float(v), cast) for v in values]
+    assert got.tolist() == want, f"{cast}: inputs {values}"
+    # the log counts exactly the values beyond the format (apytypes rounding into a wide format)
+    wide = Cast(FixedFormat(62, 62 - cast.fmt.frac_bits, True), cast.rounding, Overflow.SATURATE)
+    rounded = [oracle_cast(apy_from_float(v), wide) for v in values]
+    outside = sum(not cast.fmt.min_raw <= r <= cast.fmt.max_raw for r in rounded)
+    assert log.counts["x"][1] == len(values)
+    if cast.overflow is Overflow.SATURATE:
+        assert log.counts["x"][0] == outside
+    else:
+        assert log.counts["x"][0] == 0 and log.wrapped["x"] == outside
+
+
+@st.composite
+def requant_cases(draw: st.DrawFn) -> tuple[FixedFormat, Cast, list[int]]:
+    src = draw(formats())
+    dst = draw(casts)
+    raws = st.one_of(
+        st.integers(src.min_raw, src.max_raw),
+        st.sampled_from([src.min_raw, src.max_raw, 0, min(src.max_raw, 1), max(src.min_raw, -1)]),
+        st.integers(src.min_raw, min(src.min_raw + 4, src.max_raw)),
+        st.integers(max(src.max_raw - 4, src.min_raw), src.max_raw),
+    )
+    return src, dst, draw(st.lists(raws, min_size=1, max_size=16))
+
+
+@SETTINGS
+@given(requant_cases())
+def test_requantize_matches_apytypes(case: tuple[FixedFormat, Cast, list[int]]) -> None:
+    src, cast, raws = case
+    got = requantize(np.array(raws, dtype=np.int64), src.frac_bits, cast)
+    # apytypes holds every source value, signed or not, in a signed format one bit wider
+    width = src.bits + 1
+    want = [
+        oracle_cast(
+            apy.APyFixed(r & ((1 << width) - 1), bits=width, int_bits=src.int_bits + 1),
+            cast,
+        )
+        for r in raws
+    ]
+    assert got.tolist() == want, f"{src} -> {cast.fmt} {cast.rounding.value} {cast.overflow.value}: {raws}"
+
+
+def test_rounding_modes_on_ties_and_negatives() -> None:
+    """TRUNCATE goes toward -inf and ROUND_HALF_UP sends ties toward +inf, for both signs."""
+    x = np.array([2.5, -2.5, -2.25, -2.75, 0.5 - 2**-54, -0.5, -(2**-60)])
+    trn = quantize(x, Cast(FixedFormat(8, 8), Rounding.TRUNCATE))
+    rnd = quantize(x, Cast(FixedFormat(8, 8), Rounding.ROUND_HALF_UP))
+    assert trn.tolist() == [2, -3, -3, -3, 0, -1, -1]
+    assert rnd.tolist() == [3, -2, -2, -3, 0, 0, 0]
+
+
+def test_saturation_log_counts_and_merges() -> None:
+    cast = Cast(FixedFormat(8, 4), Rounding.ROUND_HALF_UP, Overflow.SATURATE)  # range [-8, 7.9375]
+    log = SaturationLog()
+    raw = quantize(np.array([-9.0, -8.0, 7.9375, 7.97, 8.0, 100.0, 0.0]), cast, "act", log)
+    assert raw.tolist() == [-128, -128, 127, 127, 127, 127, 0]
+    assert log.counts["act"] == [4, 7]  # -9, 7.97 (rounds to 8), 8, 100
+    requantize(np.array([1 << 20, -(1 << 20), 5]), 4, cast, "act", log)
+    assert log.counts["act"] == [6, 10]
+    wrap = Cast(FixedFormat(8, 4), Rounding.TRUNCATE, Overflow.WRAP)
+    requantize(np.array([128, 127, -129]), 4, wrap, "w", log)
+    assert log.wrapped["w"] == 2 and log.counts["w"] == [0, 3]
+    assert log.saturated() == {"act": 6}
+    total = SaturationLog()
+    total.merge(log, prefix="block0.")
+    total.merge(log, prefix="block0.")
+    assert total.counts["block0.act"] == [12, 20] and total.wrapped["block0.w"] == 4
+    assert total.as_dict()["block0.act"] == {"saturated": 12, "total": 20}
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_is_an_error_naming_the_tensor(bad: float) -> None:
+    x = np.zeros((2, 3))
+    x[1, 2] = bad
+    message = r"l0_qkv_weight: 1 non-finite value\(s\), first at index \(1, 2\)"
+    with pytest.raises(FixedPointError, match=message):
+        quantize(x, Cast(FixedFormat(16, 2)), "l0_qkv_weight")
+
+
+def test_to_float_is_exact() -> None:
+    fmt = FixedFormat(48, 20)
+    raw = np.array([fmt.min_raw, fmt.max_raw, 1, -1, 0])
+    assert to_float(raw, fmt).tolist() == [math.ldexp(int(r), -28) for r in raw]
+
+
+def _python_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.array(
+        [[sum(int(x) * int(y) for x, y in zip(row, col, strict=True)) for col in b.T] for row in a],
+        dtype=object,
+    )
+
+
+@pytest.mark.parametrize("k", [768, 3072])
+def test_matmul_exact_on_worst_case_operands(k: int) -> None:
+    """Full-scale 32-bit activations times 16-bit weights; every partial sum beyond 2**53."""
+    rng = np.random.default_rng(k)
+    a_min, a_max, b_min, b_max = -(2**31), 2**31 - 1, -(2**15), 2**15 - 1
+    a = rng.choice([a_min, a_max, a_max - 1, a_min + 1], size=(5, k)).astype(np.int64)
+    b = rng.choice([b_min, b_max, b_max - 1, b_min + 1], size=(k, 3)).astype(np.int64)
+    a[0] = a_min  # all-min row times all-min column: the largest positive sum
+    b[:, 0] = b_min
+    a[1] = a_max  # full-scale positive times all-min: the largest negative sum
+    a[2] = rng.integers(a_min, a_max, size=k, endpoint=True)
+    b[:, 2] = rng.integers(b_min, b_max, size=k, endpoint=True)
+    got = matmul_exact(a, b)
+    assert got.dtype == np.int64
+    want = _python_matmul(a, b)
+    assert got.tolist() == want.tolist()
+    assert int(got[0, 0]) == k * a_min * b_min and abs(int(got[0, 0])) > 2**53
+    assert int(got[1, 0]) == k * a_max * b_min
+
+
+def test_matmul_exact_batched_and_narrow() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.integers(-(2**17), 2**17, size=(2, 4, 192))
+    b = rng.integers(-(2**15), 2**15, size=(192, 7))
+    assert matmul_exact(a, b).tolist() == np.einsum("bnk,km->bnm", a, b).tolist()
+    with pytest.raises(FixedPointError, match="inner sizes differ"):
+        matmul_exact(a, b[:-1])
