@@ -13,6 +13,7 @@ A new subcommand is a function ``add_<name>(subparsers)`` listed in ``SUBCOMMAND
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -86,8 +87,9 @@ A config file is a preset plus overrides, in TOML (or the same keys in YAML):
     [model]
     depth = 4
     moe_blocks = [1, 3]
-    [formats.act]
-    fmt = { bits = 24, int_bits = 8 }
+    [formats.act]                # a cast point: its format, rounding and overflow
+    bits = 24
+    int_bits = 8
     rounding = "truncate"        # or round_half_up
     overflow = "saturate"        # or wrap
     [hw]
@@ -237,9 +239,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     errors: list[type[BaseException]] = [UserError, ConfigError, InferError]
     try:
+        from edgemoe.golden.images import ImageError
         from edgemoe.golden.weights import WeightError
 
-        errors.append(WeightError)
+        errors += [WeightError, ImageError]
     except ImportError:
         pass
     return tuple(errors)
@@ -248,6 +251,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="[edgemoe] %(message)s", stream=sys.stderr)
     try:
         return int(args.func(args) or 0)
     except _user_errors() as e:

@@ -535,6 +535,8 @@ def _merge(obj: Any, overrides: dict[str, Any], where: str) -> Any:
         current = getattr(obj, key)
         path = f"{where}.{key}"
         if dataclasses.is_dataclass(current):
+            if isinstance(current, Cast) and isinstance(value, dict):
+                value = _cast_shorthand(value)
             changes[key] = _merge(current, value, path)
         elif isinstance(current, enum.Enum):
             try:
@@ -552,6 +554,16 @@ def _merge(obj: Any, overrides: dict[str, Any], where: str) -> Any:
         return dataclasses.replace(obj, **changes)
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
+
+
+def _cast_shorthand(value: dict[str, Any]) -> dict[str, Any]:
+    """Let a cast point's table name its format directly: ``bits``, ``int_bits``, ``signed``."""
+    fmt_keys = {k: value[k] for k in ("bits", "int_bits", "signed") if k in value}
+    if not fmt_keys:
+        return value
+    rest = {k: v for k, v in value.items() if k not in fmt_keys}
+    rest["fmt"] = {**rest.get("fmt", {}), **fmt_keys}
+    return rest
 
 
 def _scalar(current: Any, value: Any, path: str) -> Any:

@@ -96,58 +96,35 @@ def stage(what: str) -> Iterator[None]:
 
 
 def load_weights(cfg: Config, path: str | Path | None, seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded synthetic weights (``path`` None), an Edge-MoE .bin folder or a project weight file."""
+    """Seeded synthetic weights (``path`` None), a project weight file or an Edge-MoE .bin folder.
+
+    Tensors an Edge-MoE folder lacks (expert matrices, task heads) are filled from the seeded
+    synthetic weights, and a line on stderr names them.
+    """
     from edgemoe.golden import weights as w
 
     if path is None:
         return w.synthetic(cfg, seed=seed)
     p = Path(path)
-    if p.is_dir():
-        return w.load_edgemoe_dir(p, cfg)
-    if p.is_file():
-        return w.load(p, cfg)
-    raise w.WeightError(f"weights {p}: no such file or folder")
+    if not p.exists():
+        raise w.WeightError(f"weights {p}: no such file or folder")
+    loaded = w.load_any(p, cfg, seed)
+    if loaded.filled:
+        log(f"{p}: {len(loaded.filled)} tensors missing, filled from synthetic weights (seed {seed})")
+    return loaded.weights
 
 
 def load_image(cfg: Config, path: str | Path | None) -> np.ndarray:
-    """The input image as float32 [C, H, W] in [0, 1).
+    """The input image as float32 [C, H, W] in [0, 1): the built-in image when ``path`` is None.
 
-    ``None`` is the built-in deterministic image; a ``.npy`` file must already hold
-    [C, H, W]; a picture file is converted to the model's channels and resized (bilinear)
-    to the model's size, pixel p becoming p / 256 (exact in the 8-bit pixel format).
+    Pictures (PNG, JPEG, BMP) are resized to the model's input; ``.npy`` and ``.float32.bin``
+    arrays must already be [C, H, W] (see ``edgemoe.golden.images.load_image``).
     """
-    m = cfg.model
+    from edgemoe.golden import images
+
     if path is None:
-        from edgemoe.golden.images import default_image
-
-        return np.asarray(default_image(cfg), dtype=np.float32)
-    p = Path(path)
-    if not p.is_file():
-        raise InferError(f"image {p}: no such file")
-    if p.suffix == ".npy":
-        try:
-            img = np.load(p)
-        except (ValueError, OSError) as e:
-            raise InferError(f"image {p}: not a readable .npy array ({e})") from None
-        want = (m.in_chans, m.image_h, m.image_w)
-        if img.shape != want:
-            raise InferError(f"image {p}: shape {img.shape}, expected [C, H, W] = {list(want)}")
-        img = img.astype(np.float32)
-        if not np.isfinite(img).all() or img.min() < 0 or img.max() >= 1:
-            raise InferError(f"image {p}: values must be finite and in [0, 1)")
-        return img
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(p) as im:
-            mode = {1: "L", 3: "RGB"}.get(m.in_chans)
-            if mode is None:
-                raise InferError(f"image {p}: pictures give 1 or 3 channels, the model needs {m.in_chans}")
-            im = im.convert(mode).resize((m.image_w, m.image_h), Image.BILINEAR)
-            arr = np.asarray(im, dtype=np.float32) / 256.0
-    except (UnidentifiedImageError, OSError) as e:
-        raise InferError(f"image {p}: not a readable picture ({e})") from None
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1).copy()
+        return np.asarray(images.default_image(cfg), dtype=np.float32)
+    return images.load_image(path, cfg)
 
 
 def parse_tasks(cfg: Config, task: str | int | None) -> list[int]:
@@ -186,8 +163,13 @@ def prepare_float(cfg: Config, weights: dict[str, np.ndarray]) -> Runner:
 
     def run(image: np.ndarray, task: int) -> TaskOutput:
         with torch.no_grad():
-            out = model(torch.from_numpy(image)[None], task)
-        return TaskOutput(tokens=out.tokens[0].numpy(), head=out.head[0].numpy())
+            t0 = time.perf_counter()
+            out = model.forward_backbone(torch.from_numpy(image)[None], task)
+            t1 = time.perf_counter()
+            head = model.heads[task](out.tokens)
+            t2 = time.perf_counter()
+        info = {"backbone": f"{t1 - t0:.3f} s", "head": f"{t2 - t1:.3f} s"}
+        return TaskOutput(tokens=out.tokens[0].numpy(), head=head[0].numpy(), info=info)
 
     return run
 
@@ -261,8 +243,11 @@ def save_pictures(cfg: Config, out: Path, image: np.ndarray, heads: dict[int, np
         if C > 1:
             classes = head.argmax(axis=0)
             ax.imshow(PALETTE[classes % len(PALETTE)], interpolation="nearest")
-            present = np.unique(classes)
-            handles = [Patch(color=PALETTE[c % len(PALETTE)] / 255, label=f"class {c}") for c in present]
+            share = np.bincount(classes.ravel(), minlength=C) / classes.size
+            handles = [
+                Patch(color=PALETTE[c % len(PALETTE)] / 255, label=f"class {c}  {100 * share[c]:.0f}%")
+                for c in range(C)
+            ]
             ax.legend(
                 handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False
             )
@@ -270,7 +255,7 @@ def save_pictures(cfg: Config, out: Path, image: np.ndarray, heads: dict[int, np
         else:
             im = ax.imshow(head[0], cmap="magma")
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-            ax.set_title(f"{name}: output channel 0")
+            ax.set_title(f"{name}: heat map of the output")
         ax.axis("off")
         written.append(out / f"{name}.png")
         fig.savefig(written[-1], bbox_inches="tight")
@@ -327,7 +312,7 @@ def run(
         results[f"head_{name}"] = head
         heads[t] = head
         extra = "".join(f", {k} {v}" for k, v in res.info.items())
-        lines.append(f"{name:<8} {dt:7.3f} s  {summarize(cfg, t, head)}{extra}")
+        lines.append(f"{name:<8} {dt:7.3f} s ({backend}{extra})  {summarize(cfg, t, head)}")
     out.mkdir(parents=True, exist_ok=True)
     meta = {
         "config": np.array(cfg.name),
