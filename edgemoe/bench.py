@@ -1,0 +1,125 @@
+"""``edgemoe bench``: time of the fixed-point reference against the float golden model.
+
+One image, one task, the backbone only on both sides (the task heads run in float on the host
+for every back end, so they are not part of the comparison). Each figure is the median of
+``runs`` timed runs after one warm-up run; weights are prepared once beforehand (quantized for
+the reference, loaded into the torch model for float), as a board's weights are packed once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgemoe.config import Config
+
+
+@dataclass
+class BenchResult:
+    config: str
+    task: str
+    runs: int
+    float_s: float
+    reference_s: float
+    stages: dict[str, float]  # reference seconds per stage (median run)
+
+    @property
+    def ratio(self) -> float:
+        return self.reference_s / self.float_s
+
+    def text(self) -> str:
+        lines = [
+            f"benchmark: config '{self.config}', task {self.task}, backbone of one image, "
+            f"median of {self.runs} runs",
+            f"  float golden (torch float32): {self.float_s * 1e3:9.1f} ms",
+            f"  reference (fixed point):      {self.reference_s * 1e3:9.1f} ms",
+            f"  ratio reference / float:      {self.ratio:9.2f}x",
+        ]
+        if self.stages:
+            worst = sorted(self.stages.items(), key=lambda kv: -kv[1])[:4]
+            lines.append(
+                "  slowest reference stages: " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in worst)
+            )
+        return "\n".join(lines)
+
+
+def _median_time(fn: Callable[[], object], runs: int) -> tuple[float, object]:
+    result = fn()  # warm-up
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def run(cfg: Config, runs: int = 3, task: int = 0, seed: int = 0) -> BenchResult:
+    """Time the float golden backbone and the fixed reference backbone on the built-in image."""
+    import torch
+
+    from edgemoe.golden import images, weights
+    from edgemoe.golden.fixed.model import FixedM3ViT
+    from edgemoe.golden.model import M3ViT
+
+    if runs < 1:
+        raise ValueError(f"bench: runs must be at least 1, got {runs}")
+    w = weights.synthetic(cfg, seed=seed)
+    image = np.asarray(images.default_image(cfg), dtype=np.float32)
+    float_model = M3ViT.from_weights(cfg, w).eval()
+    fixed_model = FixedM3ViT(cfg, w)
+    timg = torch.from_numpy(image)[None]
+
+    def run_float() -> object:
+        with torch.no_grad():
+            return float_model.forward_backbone(timg, task)
+
+    float_s, _ = _median_time(run_float, runs)
+    outs = []
+
+    def run_ref() -> object:
+        out = fixed_model.forward(image, task)
+        outs.append(out)
+        return out
+
+    ref_s, _ = _median_time(run_ref, runs)
+    timed = outs[1:]
+    mid = sorted(timed, key=lambda o: sum(o.seconds.values()))[len(timed) // 2]
+    return BenchResult(cfg.name, cfg.model.tasks[task], runs, float_s, ref_s, dict(mid.seconds))
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from edgemoe.cli import config_from_args
+    from edgemoe.infer import parse_tasks
+
+    cfg = config_from_args(args)
+    task = parse_tasks(cfg, args.task)
+    if len(task) != 1:
+        from edgemoe.cli import UserError
+
+        raise UserError("bench times one task: give --task NAME or --task INDEX")
+    print(run(cfg, runs=args.runs, task=task[0], seed=args.seed).text())
+    return 0
+
+
+def add_bench(sub: argparse._SubParsersAction) -> None:
+    """The ``bench`` subcommand (listed in ``edgemoe.cli.SUBCOMMANDS``)."""
+    from edgemoe.cli import _add_config_args, _formatter
+
+    p = sub.add_parser(
+        "bench",
+        help="time the fixed-point reference against the float golden model",
+        description="Time the backbone of one image and one task: the float golden model (torch float32)\n"
+        "and the bit-exact fixed-point reference (numpy), median of --runs, and their ratio.",
+        epilog="examples:\n  edgemoe bench\n  edgemoe bench --preset tiny --runs 5 --task depth",
+        formatter_class=_formatter,
+    )
+    _add_config_args(p)
+    p.add_argument("--runs", type=int, default=3, help="timed runs after one warm-up (default 3)")
+    p.add_argument("--task", default="0", help="task name or index (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights (default 0)")
+    p.set_defaults(func=_cmd_bench)

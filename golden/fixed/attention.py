@@ -1,0 +1,323 @@
+"""Reordered multi-head attention with a single-pass softmax, in fixed point and in a float64 twin.
+
+The schedule (Edge-MoE's reordered attention) is part of the numeric contract, because the
+running softmax sum is rounded after every key and so depends on the order keys arrive in:
+
+- Query rows are processed in groups of ``P = cfg.hw.attn_p``: group ``g`` holds queries
+  ``g·P + j`` for slots ``j = 0..P-1`` (the last group is partial when P does not divide N;
+  its empty slots idle).
+- The P slots of a group share one stream of key rows. At step ``t = 0..N-1`` slot ``j``
+  reads key ``(t + j) mod N``: slot j starts its sweep at key j, counted from key 0 of the
+  sequence (not from the group's first query), and wraps around. The key rows move through
+  the slots like a shift register (the row slot j reads at step t is the row slot j+1 read at
+  step t-1), so one new K row enters per step whatever P is.
+- Per (query, head) a running max ``m`` and a running sum ``l`` (``formats.softmax_sum``) are
+  updated per key in that rotated order, with ``s`` the scaled score:
+  on the first key ``m = s, l = 1``; then if ``s > m``: ``l ← cast_sum(l·exp(m − s) + 1)``,
+  ``m ← s``; otherwise ``l ← cast_sum(l + exp(s − m))``. exp is :func:`nonlinear.exp_neg`
+  into ``formats.exp_out``; each update is computed at full precision and cast once, as the
+  assignment ``l = l * e + 1`` to an ``ap_fixed`` variable does.
+- Then ``r = 1/l`` by :func:`nonlinear.reciprocal` into ``formats.softmax_recip``, and the
+  A·V pass: ``p = cast_prob(exp(s − m) · r)`` (``formats.attn_prob``) and
+  ``out = cast_act(Σ_k p_k · v_k)`` with the sum exact (so its order does not matter).
+
+Scores: ``s = cast_score((q·k) · scale)`` where ``q·k`` is exact and ``scale`` is the constant
+``head_dim**-0.5`` held in ``formats.attn_scale`` (exact when it is a power of two, e.g. 1/8 for
+head_dim 64). q, k, v are in ``formats.act``; head ``h`` of a [N, D] tensor is on dims
+``h·head_dim … (h+1)·head_dim − 1``.
+
+The implementation is vectorised over heads and queries; the loop over the N key steps is
+the only sequential part, and it carries only the running sums (the running max, and so every
+exp argument, is known in advance from a cumulative max in the rotated order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgemoe.config import Cast, Config, FixedFormat, Overflow, Rounding
+from edgemoe.golden.fixed import nonlinear
+from edgemoe.golden.fixed.core import (
+    FixedPointError,
+    SaturationLog,
+    fit,
+    matmul_exact,
+    quantize,
+    requantize,
+)
+
+
+def key_order(tokens: int, p: int) -> np.ndarray:
+    """The rotated key schedule: ``order[i, t]`` is the key query ``i`` reads at step ``t``.
+
+    Query ``i`` sits in slot ``j = i mod p`` of its group and reads key ``(t + j) mod tokens``.
+    """
+    if not 1 <= p <= tokens:
+        raise FixedPointError(f"attention: P = {p} must be in 1..tokens ({tokens})")
+    slot = np.arange(tokens) % p
+    return (slot[:, None] + np.arange(tokens)[None, :]) % tokens
+
+
+def score_scale(cfg: Config) -> tuple[int, FixedFormat]:
+    """The raw value and format of the score scale ``head_dim**-0.5`` (``formats.attn_scale``)."""
+    cast = cfg.formats.attn_scale
+    raw = int(quantize(np.array(cfg.model.head_dim**-0.5), cast, "attn_scale"))
+    return raw, cast.fmt
+
+
+def _split_heads(x: np.ndarray, heads: int, name: str) -> np.ndarray:
+    """[N, D] -> [H, N, D/H]."""
+    if x.ndim != 2 or x.shape[1] % heads:
+        raise FixedPointError(
+            f"attention: {name} must be [tokens, dim] with dim divisible by {heads}, got shape {x.shape}"
+        )
+    n, d = x.shape
+    return x.reshape(n, heads, d // heads).transpose(1, 0, 2)
+
+
+def _merge_heads(x: np.ndarray) -> np.ndarray:
+    """[H, N, Dh] -> [N, H·Dh]."""
+    h, n, dh = x.shape
+    return x.transpose(1, 0, 2).reshape(n, h * dh)
+
+
+def _bits(x: np.ndarray) -> int:
+    return int(np.abs(x).max()).bit_length() if x.size else 0
+
+
+def _exact_scores(
+    q: np.ndarray,
+    k: np.ndarray,
+    frac: int,
+    scale_raw: int,
+    scale_frac: int,
+    cast: Cast,
+    name: str,
+    log: SaturationLog | None,
+) -> np.ndarray:
+    """cast((q·kᵀ) · scale) per head with the dot product and the product by the scale exact.
+
+    q, k: [H, N, Dh] raw with ``frac`` fraction bits each. The power-of-two part of the scale is
+    a shift; the odd part a multiplication. When the exact accumulator could pass 62 bits the
+    products are formed with Python integers (slow, exact, only for extreme operands).
+    """
+    odd, shift = scale_raw, 0
+    while odd and odd % 2 == 0:
+        odd //= 2
+        shift += 1
+    acc_frac = 2 * frac + scale_frac - shift
+    dh = q.shape[-1]
+    need = _bits(q) + _bits(k) + max(dh - 1, 0).bit_length() + int(odd).bit_length()
+    if need <= 62:
+        acc = np.stack([matmul_exact(q[h], k[h].T) for h in range(q.shape[0])])
+        acc = acc * np.int64(odd)
+        return requantize(acc, acc_frac, cast, name, log)
+    qo, ko = q.astype(object), k.astype(object)
+    acc = np.stack([qo[h].dot(ko[h].T) for h in range(q.shape[0])]) * odd
+    drop = acc_frac - cast.fmt.frac_bits
+    if drop > 0:
+        if cast.rounding.value == "round_half_up":
+            acc = acc + (1 << (drop - 1))
+        acc = acc // (1 << drop)
+    else:
+        acc = acc * (1 << -drop)
+    lo, hi = cast.fmt.min_raw, cast.fmt.max_raw
+    clipped = np.minimum(np.maximum(acc, lo), hi)
+    if cast.overflow.value == "wrap":
+        span = 1 << cast.fmt.bits
+        wrapped = (acc - cast.fmt.min_raw) % span + cast.fmt.min_raw if cast.fmt.signed else acc % span
+        if log is not None:
+            log.wrapped[name] += int(np.count_nonzero(wrapped != acc))
+            log.add(name, 0, acc.size)
+        return wrapped.astype(np.int64)
+    if log is not None:
+        log.add(name, int(np.count_nonzero(clipped != acc)), acc.size)
+    return clipped.astype(np.int64)
+
+
+def _sweep(
+    is_new: np.ndarray, e_step: np.ndarray, cast: Cast, fe: int, name: str, log: SaturationLog | None
+) -> np.ndarray:
+    """The running sums after the rotated key sweep: ``is_new``, ``e_step`` are [H, N, steps].
+
+    Step t: ``l ← cast(l·e_t + 1)`` where ``is_new`` (a new running max; the first step with
+    ``l = 0`` gives 1), ``l ← cast(l + e_t)`` otherwise, ``cast`` = ``formats.softmax_sum``.
+    """
+    fs = cast.fmt.frac_bits
+    H, N, T = e_step.shape
+    mult = np.where(is_new, e_step, np.int64(1) << np.int64(fe))
+    add = np.where(is_new, np.int64(1) << np.int64(fs + fe), e_step << np.int64(fs))
+    if cast.rounding is Rounding.ROUND_HALF_UP and fe > 0:
+        add = add + (np.int64(1) << np.int64(fe - 1))
+    mult = np.ascontiguousarray(mult.transpose(2, 0, 1))  # [steps, H, N]
+    add = np.ascontiguousarray(add.transpose(2, 0, 1))
+    l_acc = np.zeros((H, N), dtype=np.int64)
+    hi, lo = np.int64(cast.fmt.max_raw), np.int64(cast.fmt.min_raw)
+    saturated = 0
+    shift = np.int64(fe)
+    for t in range(T):
+        wide = (l_acc * mult[t] + add[t]) >> shift
+        if cast.overflow is Overflow.SATURATE:
+            l_acc = np.minimum(np.maximum(wide, lo), hi)
+            if log is not None:
+                saturated += int(np.count_nonzero(l_acc != wide))
+        else:
+            l_acc = fit(wide, cast.fmt, cast.overflow, name, log)
+    if log is not None and cast.overflow is Overflow.SATURATE:
+        log.add(name, saturated, H * N * T)
+    return l_acc
+
+
+@dataclass
+class AttentionTrace:
+    """Intermediate values of one attention call (raw integers, per head), for back-end debugging.
+
+    Attributes:
+        score: [H, N, N] scaled scores, natural key order (``formats.attn_score``).
+        m: [H, N] final running max (equal to the row max of ``score``).
+        l: [H, N] final running sum after the rotated sweep (``formats.softmax_sum``).
+        recip: [H, N] ``1/l`` (``formats.softmax_recip``).
+        prob: [H, N, N] probabilities, natural key order (``formats.attn_prob``).
+        out: [N, D] output (``formats.act``).
+    """
+
+    score: np.ndarray
+    m: np.ndarray
+    l: np.ndarray  # noqa: E741 - the name the algorithm uses
+    recip: np.ndarray
+    prob: np.ndarray
+    out: np.ndarray
+
+
+def attention(
+    q_raw: np.ndarray,
+    k_raw: np.ndarray,
+    v_raw: np.ndarray,
+    cfg: Config,
+    log: SaturationLog | None = None,
+    name: str = "attn",
+    trace: bool = False,
+) -> np.ndarray | AttentionTrace:
+    """Reordered multi-head attention in fixed point, in the hardware's order (module docstring).
+
+    Args:
+        q_raw, k_raw, v_raw: [N, D] raw values in ``cfg.formats.act``, heads side by side.
+        cfg: the config (heads, ``hw.attn_p``, formats, nonlinear parameters).
+        log: saturation counts go here as ``{name}.score``, ``.exp``, ``.softmax_sum``,
+            ``.recip``, ``.prob``, ``.out``.
+        name: prefix of the counted tensors.
+        trace: return an :class:`AttentionTrace` of the intermediates instead of the output.
+
+    Returns:
+        [N, D] raw output in ``cfg.formats.act`` (or the trace).
+    """
+    f, nl, heads = cfg.formats, cfg.nonlinear, cfg.model.heads
+    q = _split_heads(np.asarray(q_raw, dtype=np.int64), heads, "q")
+    k = _split_heads(np.asarray(k_raw, dtype=np.int64), heads, "k")
+    v = _split_heads(np.asarray(v_raw, dtype=np.int64), heads, "v")
+    if not q.shape == k.shape == v.shape:
+        raise FixedPointError(
+            f"attention: q, k, v shapes differ: {q_raw.shape}, {k_raw.shape}, {v_raw.shape}"
+        )
+    H, N, _ = q.shape
+    act = f.act.fmt
+    scale_raw, scale_fmt = score_scale(cfg)
+    s = _exact_scores(q, k, act.frac_bits, scale_raw, scale_fmt.frac_bits, f.attn_score, f"{name}.score", log)
+
+    # Rotated key order and the running max it implies (known before the sweep).
+    order = key_order(N, cfg.hw.attn_p)
+    s_rot = np.take_along_axis(s, np.broadcast_to(order, s.shape), axis=2)  # [H, N(query), N(step)]
+    run_max = np.maximum.accumulate(s_rot, axis=2)
+    m_prev = np.concatenate([s_rot[..., :1], run_max[..., :-1]], axis=2)  # max before step t
+    is_new = s_rot > m_prev
+    is_new[..., 0] = True
+    # exp argument per step: m_prev - s on a new max, s - m_prev otherwise (0 on the first key).
+    diff_fmt = FixedFormat(f.attn_score.fmt.bits + 1, f.attn_score.fmt.int_bits + 1)
+    diff = np.where(is_new, m_prev - s_rot, s_rot - m_prev)
+    e_step = nonlinear.exp_neg(diff, diff_fmt, nl, f.exp_out)
+
+    # Sequential sweep over the N key steps, vectorised over heads and queries. Both updates
+    # are one multiply-add at fs + fe fraction bits: l·e + 1 on a new max, l·2^fe + e·2^fs
+    # otherwise; the rounding constant of the cast is folded into the addend.
+    l_acc = _sweep(
+        is_new, e_step, f.softmax_sum, fe=f.exp_out.fmt.frac_bits, name=f"{name}.softmax_sum", log=log
+    )
+    m = run_max[..., -1]
+    recip = nonlinear.reciprocal(l_acc, f.softmax_sum.fmt, nl, f.softmax_recip)
+
+    # A·V pass: p = exp(s - m) · (1/l), out = Σ p·v (exact).
+    e_fin = nonlinear.exp_neg(s - m[..., None], diff_fmt, nl, f.exp_out)
+    prob = requantize(
+        e_fin * recip[..., None],
+        f.exp_out.fmt.frac_bits + f.softmax_recip.fmt.frac_bits,
+        f.attn_prob,
+        f"{name}.prob",
+        log,
+    )
+    pf = f.attn_prob.fmt.frac_bits
+    acc = np.stack([matmul_exact(prob[h], v[h]) for h in range(H)])
+    out = _merge_heads(requantize(acc, pf + act.frac_bits, f.act, f"{name}.out", log))
+    if trace:
+        return AttentionTrace(score=s, m=m, l=l_acc, recip=recip, prob=prob, out=out)
+    return out
+
+
+def attention_float(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, p: int, scale: float
+) -> np.ndarray:
+    """The same reordered single-pass algorithm in float64, without any cast.
+
+    Args:
+        q, k, v: [N, D] float, heads side by side.
+        heads: number of heads.
+        p: query slots per group (the rotated key order).
+        scale: score scale (head_dim**-0.5 in the model).
+
+    Returns:
+        [N, D] float64; equal to ordinary softmax attention up to float64 rounding.
+    """
+    qh = _split_heads(np.asarray(q, dtype=np.float64), heads, "q")
+    kh = _split_heads(np.asarray(k, dtype=np.float64), heads, "k")
+    vh = _split_heads(np.asarray(v, dtype=np.float64), heads, "v")
+    H, N, _ = qh.shape
+    s = (qh @ kh.transpose(0, 2, 1)) * scale
+    order = key_order(N, p)
+    s_rot = np.take_along_axis(s, np.broadcast_to(order, s.shape), axis=2)
+    m = np.full((H, N), -np.inf)
+    l_acc = np.zeros((H, N))
+    for t in range(N):
+        s_t = s_rot[..., t]
+        new = s_t > m
+        l_acc = np.where(
+            new,
+            l_acc * np.exp(np.where(new, m - s_t, 0.0)) + 1.0,
+            l_acc + np.exp(np.where(new, 0.0, s_t - m)),
+        )
+        m = np.maximum(m, s_t)
+    prob = np.exp(s - m[..., None]) * (1.0 / l_acc)[..., None]
+    return _merge_heads(prob @ vh)
+
+
+def softmax_attention_float(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, scale: float
+) -> np.ndarray:
+    """Ordinary two-pass softmax attention in float64 (the textbook formula), [N, D] in and out."""
+    qh = _split_heads(np.asarray(q, dtype=np.float64), heads, "q")
+    kh = _split_heads(np.asarray(k, dtype=np.float64), heads, "k")
+    vh = _split_heads(np.asarray(v, dtype=np.float64), heads, "v")
+    s = (qh @ kh.transpose(0, 2, 1)) * scale
+    s = s - s.max(axis=-1, keepdims=True)
+    e = np.exp(s)
+    return _merge_heads((e / e.sum(axis=-1, keepdims=True)) @ vh)
+
+
+__all__ = [
+    "AttentionTrace",
+    "attention",
+    "attention_float",
+    "key_order",
+    "score_scale",
+    "softmax_attention_float",
+]
