@@ -175,7 +175,9 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
         "writes into --out:\n"
         "  outputs.npz          tokens_<task> [N, D] (after the last block), head_<task> [C, H, W]\n"
         "  input.png            the input image\n"
-        "  <task>.png           segmentation: argmax classes as a colour map; depth: a heat map\n\n"
+        "  <task>.png           segmentation: argmax classes as a colour map; depth: a heat map\n"
+        "  reference back end:  also tokens_raw_<task> (raw int64) in outputs.npz, fidelity.json and\n"
+        "                       fidelity_sqnr.png (per-block SQNR vs float, saturations, top-k changes)\n\n"
         "examples:\n"
         "  edgemoe infer\n"
         "  edgemoe infer --preset tiny --task depth --out out/tiny\n"
@@ -211,7 +213,13 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_infer)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_config, add_infer]
+def add_bench(sub: argparse._SubParsersAction) -> None:
+    from edgemoe.bench import add_bench as add
+
+    add(sub)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_config, add_infer, add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -41,11 +41,17 @@ class TaskOutput:
         tokens: backbone output after the last block, float32 [N, D] (class token first).
         head: task head output, float32 [C_task, H, W]; None lets the host run the float head.
         info: anything worth reporting (saturation counts, cycles, ...), printed in the summary.
+        arrays: extra arrays for ``outputs.npz``, saved as ``<key>_<task>`` (e.g. ``tokens_raw``:
+            the raw backbone tokens that back ends compare bit for bit).
+
+    A runner may also have a method ``finish(out: Path) -> list[Path]``, called once after the
+    last task to print and write its own reports into the output folder.
     """
 
     tokens: np.ndarray
     head: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 Runner = Callable[[np.ndarray, int], TaskOutput]
@@ -74,6 +80,11 @@ def register_backend(name: str, factory: str | Factory, help: str) -> None:
 
 
 register_backend("float", "edgemoe.infer:prepare_float", "the float PyTorch golden model (M3ViT)")
+register_backend(
+    "reference",
+    "edgemoe.golden.fixed.backend:prepare",
+    "bit-exact fixed-point model of the accelerator (numpy); float heads; writes fidelity.json",
+)
 
 
 # ----------------------------------------------------------------------------------- progress
@@ -310,6 +321,8 @@ def run(
             )
         results[f"tokens_{name}"] = tokens
         results[f"head_{name}"] = head
+        for key, arr in res.arrays.items():
+            results[f"{key}_{name}"] = np.asarray(arr)
         heads[t] = head
         extra = "".join(f", {k} {v}" for k, v in res.info.items())
         lines.append(f"{name:<8} {dt:7.3f} s ({backend}{extra})  {summarize(cfg, t, head)}")
@@ -322,6 +335,9 @@ def run(
     }
     np.savez(out / "outputs.npz", **results, **meta)
     written = [out / "outputs.npz"]
+    finish = getattr(runner, "finish", None)
+    if finish is not None:
+        written += finish(out)
     if pictures:
         with stage("writing pictures"):
             written += save_pictures(cfg, out, img, heads)
