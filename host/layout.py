@@ -21,8 +21,9 @@ Packing conventions (all little-endian):
 * every segment, and every item of a stacked segment (one expert), starts on a beat boundary;
 * a linear weight ``W[out][in]`` is stored in tiles of the MAC array
   (``hw.linear_out`` x ``hw.linear_in``): for each output tile, for each input tile, the tile's
-  rows in order — the order the unified compute unit consumes it. Tensors whose output count
-  is not a multiple of ``hw.linear_out`` (the gates) are stored row-major.
+  rows in order — the order the unified compute unit consumes it (``golden/fixed/linear.py``
+  ``tile_order``). A dimension that is not a whole number of tiles (the gates' expert count)
+  is padded with zero weights to the next tile.
 """
 
 from __future__ import annotations
@@ -253,6 +254,7 @@ class Segment:
         order: how an item's words follow each other.
         offset: byte offset of item 0 in the buffer (beat-aligned).
         item_bytes: byte stride between items (a whole number of beats).
+        stored_rows, stored_cols: an item's matrix as stored, padded with zeros to whole tiles.
     """
 
     name: str
@@ -264,6 +266,14 @@ class Segment:
     order: Order
     offset: int
     item_bytes: int
+    stored_rows: int = 0
+    stored_cols: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.stored_rows:
+            object.__setattr__(self, "stored_rows", self.rows)
+        if not self.stored_cols:
+            object.__setattr__(self, "stored_cols", self.cols)
 
     @property
     def word_bits(self) -> int:
@@ -271,8 +281,8 @@ class Segment:
 
     @property
     def words(self) -> int:
-        """Words of one item."""
-        return self.rows * self.cols
+        """Words of one item as stored (with the zero padding of a tiled item)."""
+        return self.stored_rows * self.stored_cols
 
     @property
     def nbytes(self) -> int:
@@ -359,12 +369,12 @@ def weight_layout(cfg: Config) -> BufferLayout:
         w = word_bits(cast.fmt)
         if cfg.hw.axi_bits % w:
             raise LayoutError(f"{name}: {w}-bit words do not tile {cfg.hw.axi_bits}-bit beats")
-        tiled = linear and rows % cfg.hw.linear_out == 0 and cols % cfg.hw.linear_in == 0
-        item_bytes = _round_up(rows * cols * w // 8, beat)
+        order = Order.TILED if linear else Order.ROWS
+        srows = _round_up(rows, cfg.hw.linear_out) if linear else rows
+        scols = _round_up(cols, cfg.hw.linear_in) if linear else cols
+        item_bytes = _round_up(srows * scols * w // 8, beat)
         segments.append(
-            Segment(
-                name, shape, cast, items, rows, cols, Order.TILED if tiled else Order.ROWS, offset, item_bytes
-            )
+            Segment(name, shape, cast, items, rows, cols, order, offset, item_bytes, srows, scols)
         )
         offset += items * item_bytes
     return BufferLayout("weights", beat, tuple(segments), offset, cfg.config_id)
@@ -449,25 +459,27 @@ def emit_layout_hls(cfg: Config) -> str:
     lines.append(f"constexpr int ACT_WORD_BITS = {tok['tokens'].word_bits};")
     lines.append("")
     lines.append("// A segment of the weight image: `items` matrices of rows x cols words of word_bits,")
-    lines.append("// item i at byte offset + i * item_bytes; tiled = [rows/LINEAR_OUT][cols/LINEAR_IN] tiles")
-    lines.append("// of LINEAR_OUT rows x LINEAR_IN words, else row-major.")
+    lines.append("// item i at byte offset + i * item_bytes. tiled: stored_rows x stored_cols (rows, cols")
+    lines.append("// padded with zeros to whole tiles) as [rows/LINEAR_OUT][cols/LINEAR_IN] tiles of")
+    lines.append("// LINEAR_OUT rows x LINEAR_IN words; else row-major.")
     lines.append("struct Segment {")
     lines.append("    long long offset;")
     lines.append("    long long item_bytes;")
-    lines.append("    int items, rows, cols, word_bits;")
+    lines.append("    int items, rows, cols, stored_rows, stored_cols, word_bits;")
     lines.append("    bool tiled;")
     lines.append("};")
     lines.append("")
     for s in wl:
         lines.append(
             f"constexpr Segment {_cname(s.name)} = {{{s.offset}LL, {s.item_bytes}LL, {s.items}, {s.rows}, "
-            f"{s.cols}, {s.word_bits}, {'true' if s.order is Order.TILED else 'false'}}};"
+            f"{s.cols}, {s.stored_rows}, {s.stored_cols}, {s.word_bits}, "
+            f"{'true' if s.order is Order.TILED else 'false'}}};"
         )
     lines.append("")
     lines.append("// Per-block segments, indexed by block (MoE-only or dense-only entries are zero-sized")
     lines.append("// where the block has the other kind of MLP); gates indexed [block][task].")
     depth = cfg.model.depth
-    empty = "{0LL, 0LL, 0, 0, 0, 0, false}"
+    empty = "{0LL, 0LL, 0, 0, 0, 0, 0, 0, false}"
     per_block = (
         "norm1_weight",
         "norm1_bias",

@@ -36,14 +36,17 @@ def _to_stream(seg: Segment, item: np.ndarray, cfg: Config) -> np.ndarray:
     mat = item.reshape(seg.rows, seg.cols)
     if seg.order is Order.TILED:
         lo, li = cfg.hw.linear_out, cfg.hw.linear_in
-        mat = mat.reshape(seg.rows // lo, lo, seg.cols // li, li).transpose(0, 2, 1, 3)
+        padded = np.zeros((seg.stored_rows, seg.stored_cols), dtype=mat.dtype)
+        padded[: seg.rows, : seg.cols] = mat
+        mat = padded.reshape(seg.stored_rows // lo, lo, seg.stored_cols // li, li).transpose(0, 2, 1, 3)
     return mat.reshape(-1)
 
 
 def _from_stream(seg: Segment, flat: np.ndarray, cfg: Config) -> np.ndarray:
     if seg.order is Order.TILED:
         lo, li = cfg.hw.linear_out, cfg.hw.linear_in
-        flat = flat.reshape(seg.rows // lo, seg.cols // li, lo, li).transpose(0, 2, 1, 3)
+        flat = flat.reshape(seg.stored_rows // lo, seg.stored_cols // li, lo, li).transpose(0, 2, 1, 3)
+        return flat.reshape(seg.stored_rows, seg.stored_cols)[: seg.rows, : seg.cols]
     return flat.reshape(seg.rows, seg.cols)
 
 

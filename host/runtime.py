@@ -50,7 +50,9 @@ def _runner(acc: Accelerator, weights: dict[str, np.ndarray], label: str):
     def run(image: np.ndarray, task: int) -> TaskOutput:
         raw = acc.backbone(np.asarray(image)[None], task)[0]
         tokens = raw.astype(np.float64) * acc.cfg.formats.act.fmt.lsb
-        return TaskOutput(tokens=tokens.astype(np.float32), head=None, info={"device": label})
+        return TaskOutput(
+            tokens=tokens.astype(np.float32), head=None, info={"device": label}, arrays={"tokens_raw": raw}
+        )
 
     return run
 

@@ -171,3 +171,25 @@ def test_wrong_images_get_clear_errors():
         m.image_h,
         m.image_w,
     )
+
+
+def test_weight_stream_follows_the_reference_tile_order_with_zero_padding():
+    from edgemoe.golden.fixed.linear import tile_order
+
+    cfg = preset("tiny")
+    lo, li = cfg.hw.linear_out, cfg.hw.linear_in
+    raw = P.raw_weights(cfg, synthetic(cfg, seed=5))
+    blob = P.pack_weights(cfg, raw)
+    for name in ("l1_w_gate_T_task1", "l1_h4toh_weight", "patch_embed_weight"):
+        seg = L.weight_layout(cfg)[name]
+        w = raw[name].reshape(seg.items, seg.rows, seg.cols)
+        e = seg.items - 1  # the last item (expert) of a stacked tensor
+        words = blob[seg.offset + e * seg.item_bytes :][: seg.words * 2].view("<i2").astype(np.int64)
+        expected = []
+        for o0, i0 in tile_order(seg.rows, seg.cols, cfg.hw):
+            tile = np.zeros((lo, li), dtype=np.int64)
+            part = w[e, o0 : o0 + lo, i0 : i0 + li]
+            tile[: part.shape[0], : part.shape[1]] = part
+            expected.append(tile.reshape(-1))
+        assert np.array_equal(words, np.concatenate(expected)), name
+    assert L.weight_layout(cfg)["l1_w_gate_T_task0"].stored_rows == lo  # 4 experts padded to one tile
