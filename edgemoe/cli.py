@@ -196,8 +196,8 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--image",
         metavar="FILE",
-        help="an image (PNG/JPEG, resized to the model's input) or a .npy [C,H,W] array in [0,1) "
-        "(default: the built-in deterministic image)",
+        help="a picture (PNG, JPEG, BMP; resized to the model's input) or a .npy / .float32.bin "
+        "[C,H,W] array in [0,1) (default: the built-in deterministic image)",
     )
     g.add_argument("--task", default="all", help="a task name or index, or 'all' (default: all)")
     g.add_argument(

@@ -230,7 +230,8 @@ def emit_hls(cfg: Config, source: str | None = None) -> str:
     lines.append("")
 
     tables = _tables(cfg)
-    lines.append(f"// -- tables of the nonlinear functions ({len(tables)})")
+    lines.append(f"// -- tables of the nonlinear functions ({len(tables)}); NAME_TABLE_WIDTH is the width of")
+    lines.append("//    an entry (EXP_TABLE_BITS and its kin above are log2 of a table's segment count)")
     for table in tables.values():
         stem = _upper(_table_stem(table.name))
         raw = _table_raw(table)
@@ -327,7 +328,10 @@ def emit_sv(cfg: Config, source: str | None = None) -> str:
     lines.append("")
 
     tables = _tables(cfg)
-    lines.append(f"  // -- tables of the nonlinear functions ({len(tables)}): raw values, 64-bit signed")
+    lines.append(f"  // -- tables of the nonlinear functions ({len(tables)}): raw values, 64-bit signed;")
+    lines.append(
+        "  //    NameTableWidth is the width of an entry (ExpTableBits etc. are log2 segment counts)"
+    )
     for table in tables.values():
         c = _camel(_table_stem(table.name))
         raw = _table_raw(table)
