@@ -168,6 +168,21 @@ def test_ties_go_to_the_lower_expert():
     assert r.experts[0, 0].tolist() == [1, 2]
 
 
+def test_equal_scores_send_every_token_to_the_same_experts():
+    """Edge-MoE's pitfalls: equal scores (outputs left unassigned) and one expert taking every token."""
+    moe = _hand_moe()
+    x = torch.randn(1, 129, 2, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        moe.gates[0].zero_()  # every probability 1/4
+        r = moe.route(x, 0)
+        y = moe(x, 0)[0]
+        ref = torch.stack(
+            [(moe.expert(x[0, n : n + 1], 0) + moe.expert(x[0, n : n + 1], 1))[0] / 4 for n in range(129)]
+        )
+    assert (r.experts[0] == torch.tensor([0, 1])).all()
+    torch.testing.assert_close(y, ref, rtol=1e-6, atol=1e-6)
+
+
 def test_embedding_layout(tiny):
     cfg, model = tiny
     m = cfg.model
