@@ -19,6 +19,8 @@ help:
 	@echo "make setup  - create $(VENV) and install edgemoe with every tool it uses"
 	@echo "make lint   - ruff check and format check"
 	@echo "make bench  - float golden vs fixed reference timing"
+	@echo "make hls-csim|hls-synth|hls-cosim|hls-export - Vitis HLS flow of edgemoe_top (needs vitis_hls)"
+	@echo "make bitstream BOARD=zcu102|kv260 - .bit + .hwh for PYNQ (needs vivado and vitis_hls)"
 
 setup: $(STAMP)
 
@@ -52,3 +54,6 @@ bench: setup
 
 clean:
 	rm -rf build $(OUT) .pytest_cache
+
+# The Vitis HLS / Vivado flow: hls-csim hls-synth hls-cosim hls-export bitstream.
+include hls/vitis.mk
