@@ -4,6 +4,8 @@ One image, one task, the backbone only on both sides (the task heads run in floa
 for every back end, so they are not part of the comparison). Each figure is the median of
 ``runs`` timed runs after one warm-up run; weights are prepared once beforehand (quantized for
 the reference, loaded into the torch model for float), as a board's weights are packed once.
+Both sides run with the same number of threads (torch intra-op threads and the BLAS pool
+numpy uses), one by default: on a shared machine multi-threaded timings are erratic.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class BenchResult:
     config: str
     task: str
     runs: int
+    threads: int
     float_s: float
     reference_s: float
     stages: dict[str, float]  # reference seconds per stage (median run)
@@ -35,7 +38,7 @@ class BenchResult:
     def text(self) -> str:
         lines = [
             f"benchmark: config '{self.config}', task {self.task}, backbone of one image, "
-            f"median of {self.runs} runs",
+            f"median of {self.runs} runs, {self.threads} thread(s)",
             f"  float golden (torch float32): {self.float_s * 1e3:9.1f} ms",
             f"  reference (fixed point):      {self.reference_s * 1e3:9.1f} ms",
             f"  ratio reference / float:      {self.ratio:9.2f}x",
@@ -58,8 +61,23 @@ def _median_time(fn: Callable[[], object], runs: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def run(cfg: Config, runs: int = 3, task: int = 0, seed: int = 0) -> BenchResult:
+def run(cfg: Config, runs: int = 3, task: int = 0, seed: int = 0, threads: int = 1) -> BenchResult:
     """Time the float golden backbone and the fixed reference backbone on the built-in image."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    if threads < 1:
+        raise ValueError(f"bench: threads must be at least 1, got {threads}")
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(threads):
+            return _run(cfg, runs, task, seed, threads)
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _run(cfg: Config, runs: int, task: int, seed: int, threads: int) -> BenchResult:
     import torch
 
     from edgemoe.golden import images, weights
@@ -89,7 +107,7 @@ def run(cfg: Config, runs: int = 3, task: int = 0, seed: int = 0) -> BenchResult
     ref_s, _ = _median_time(run_ref, runs)
     timed = outs[1:]
     mid = sorted(timed, key=lambda o: sum(o.seconds.values()))[len(timed) // 2]
-    return BenchResult(cfg.name, cfg.model.tasks[task], runs, float_s, ref_s, dict(mid.seconds))
+    return BenchResult(cfg.name, cfg.model.tasks[task], runs, threads, float_s, ref_s, dict(mid.seconds))
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -102,7 +120,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from edgemoe.cli import UserError
 
         raise UserError("bench times one task: give --task NAME or --task INDEX")
-    print(run(cfg, runs=args.runs, task=task[0], seed=args.seed).text())
+    if args.runs < 1 or args.threads < 1:
+        from edgemoe.cli import UserError
+
+        raise UserError(f"--runs and --threads must be at least 1, got {args.runs} and {args.threads}")
+    print(run(cfg, runs=args.runs, task=task[0], seed=args.seed, threads=args.threads).text())
     return 0
 
 
@@ -122,4 +144,7 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runs", type=int, default=3, help="timed runs after one warm-up (default 3)")
     p.add_argument("--task", default="0", help="task name or index (default 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights (default 0)")
+    p.add_argument(
+        "--threads", type=int, default=1, help="threads for torch and BLAS, both sides (default 1)"
+    )
     p.set_defaults(func=_cmd_bench)
