@@ -412,6 +412,7 @@ class Measured:
     bound_rel: float
     within: bool
     out_lsb: float
+    out_fmt: str
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -441,6 +442,7 @@ def _measure(
         rel_bound,
         bool(np.all(err <= bound)),
         out_fmt.lsb,
+        str(out_fmt),
     )
 
 
@@ -571,15 +573,15 @@ def error_table(cfg: Config) -> list[dict[str, object]]:
 
 def markdown_table(rows: list[dict[str, object]]) -> str:
     lines = [
-        "| function | domain (input format) | points | max abs error | abs bound | max rel error | "
+        "| function | domain (input format) | output | points | max abs error | abs bound | max rel error | "
         "rel bound | output lsb |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         assert r["within"], f"{r['name']}: error beyond its derived bound"
         lines.append(
-            f"| {r['name']} | {r['domain']} | {r['points']} | {r['max_abs']:.3g} | {r['bound_abs']:.3g} | "
-            f"{r['max_rel']:.3g} | {r['bound_rel']:.3g} | {r['out_lsb']:.3g} |"
+            f"| {r['name']} | {r['domain']} | {r['out_fmt']} | {r['points']} | {r['max_abs']:.3g} | "
+            f"{r['bound_abs']:.3g} | {r['max_rel']:.3g} | {r['bound_rel']:.3g} | {r['out_lsb']:.3g} |"
         )
     return "\n".join(lines)
 
