@@ -87,11 +87,15 @@ def write_package(cfg: Config, folder: Path) -> Path:
 
 
 def write_waivers(folder: Path) -> Path:
-    """A Verilator control file waiving unused-parameter warnings inside the generated package only.
+    """The Verilator control file of every build and lint: two waivers, nothing else.
 
-    The package holds every setting of the config; each module uses a few of them.
+    UNUSEDPARAM inside the generated package only (it holds every setting of the config; each
+    module uses a few), and PINCONNECTEMPTY (``.clip_o()`` marks an output left unused on purpose).
     """
-    text = '`verilator_config\nlint_off -rule UNUSEDPARAM -file "*/edgemoe_pkg.sv"\n'
+    text = (
+        '`verilator_config\nlint_off -rule UNUSEDPARAM -file "*/edgemoe_pkg.sv"\n'
+        "lint_off -rule PINCONNECTEMPTY\n"
+    )
     return write_if_changed(folder / "edgemoe_pkg.vlt", text)
 
 
@@ -221,6 +225,7 @@ def run(
     env = {
         "EDGEMOE_CONFIG_JSON": config_env(cfg),
         "EDGEMOE_PARAMS": json.dumps({k: int(v) for k, v in parameters.items()}),
+        "EDGEMOE_CASE_DIR": str(build),
         **(extra_env or {}),
     }
     results = build / "results.xml"

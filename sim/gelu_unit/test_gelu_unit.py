@@ -1,0 +1,63 @@
+"""gelu_unit: N GELU lanes, bit-exact against edgemoe.golden.fixed.nonlinear.gelu."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cocotb
+import numpy as np
+import pytest
+
+from edgemoe.config import preset
+from edgemoe.golden.fixed.nonlinear import gelu
+from edgemoe.sim import runner
+from edgemoe.sim.tb import LaneStreamTB, write_perf
+
+HERE = Path(__file__).resolve().parent
+
+
+def stimuli(cfg, lanes: int, rng: np.random.Generator) -> np.ndarray:
+    """Edge values (format limits, the table range and its knots, tiny values) and random values."""
+    act = cfg.formats.act.fmt
+    AF, g, b = act.frac_bits, cfg.nonlinear.gelu_range_log2, cfg.nonlinear.gelu_table_bits
+    edge = 1 << (AF + g)
+    knots = np.arange(0, (1 << b) + 1) << max(AF + g - b, 0)
+    values = np.concatenate(
+        [
+            [act.min_raw, act.max_raw, act.min_raw + 1, 0, 1, -1, 2, -2, edge, edge - 1, -edge, -(edge - 1)],
+            knots,
+            -knots,
+            knots[:-1] + 1,
+            -(knots[:-1] + 1),
+            rng.integers(-edge, edge, 600),  # inside the table
+            rng.integers(act.min_raw, act.max_raw, 200, endpoint=True),  # whole format
+            rng.integers(-(1 << AF), 1 << AF, 200),  # |x| < 1
+        ]
+    ).astype(np.int64)
+    values = np.clip(values, act.min_raw, act.max_raw)
+    pad = (-len(values)) % lanes
+    return np.concatenate([values, rng.integers(-edge, edge, pad)])
+
+
+@cocotb.test()
+async def gelu_bit_exact(dut) -> None:
+    """Random and edge activations with input pauses and output back-pressure, compared bit for bit."""
+    cfg = runner.config_from_env()
+    lanes = runner.params_from_env()["Lanes"]
+    act = cfg.formats.act
+    tb = LaneStreamTB(dut, lanes, act.fmt.bits, True, act.fmt.bits, True, seed=lanes)
+    await tb.reset()
+    x = stimuli(cfg, lanes, np.random.default_rng(lanes))
+    want = gelu(x, act, cfg.formats.gelu_delta, cfg.nonlinear)
+    await tb.check(x, want, "gelu")
+    perf = await tb.measure(x[: lanes * 64])
+    write_perf("gelu_unit", perf)
+    assert perf["beats_per_cycle"] == 1.0, f"gelu_unit should take one beat per cycle: {perf}"
+    await tb.sink.expect_idle()
+
+
+@pytest.mark.parametrize("lanes", [1, 3, 8])
+def test_gelu_unit(lanes: int) -> None:
+    runner.run(
+        "gelu_unit", "test_gelu_unit", HERE, preset("tiny"), case=f"lanes{lanes}", parameters={"Lanes": lanes}
+    )
