@@ -34,6 +34,12 @@ from edgemoe.golden.model import M3ViT
 from edgemoe.golden.weights import load_edgemoe_dir, synthetic
 
 PRESETS = ("tiny", "edge-moe")
+GELU_LIPSCHITZ = 1.13  # max |GELU'(x)| = 1.1289 (at x ≈ 2.42)
+
+
+def gelu_exact(a: np.ndarray) -> np.ndarray:
+    erf = np.vectorize(math.erf, otypes=[np.float64])
+    return 0.5 * a * (1.0 + erf(a / math.sqrt(2.0)))
 
 
 def rand_raw(rng: np.random.Generator, fmt, shape, scale: float = 1.0) -> np.ndarray:
@@ -170,6 +176,50 @@ def test_bias_gelu_is_gelu_of_the_bias_output() -> None:
     g = linear(*args, Epilogue.BIAS_GELU, cfg=cfg)
     assert np.array_equal(g, nonlinear.gelu(y, f.act, f.gelu_delta, cfg.nonlinear))
     assert not np.array_equal(g, y)
+    # float64: |gelu_fix(cast(a)) − GELU(a)| ≤ 1.13·lsb_act/2 (GELU' ≤ 1.13) + nonlinear.gelu_bound
+    a = to_float(x, f.act.fmt) @ to_float(w, f.linear_weight.fmt).T + to_float(b, f.bias.fmt)
+    bound = GELU_LIPSCHITZ * f.act.fmt.lsb / 2 + nonlinear.gelu_bound(cfg.nonlinear, f.act, f.gelu_delta).abs
+    assert (np.abs(to_float(g, f.act.fmt) - gelu_exact(a)) <= bound + 1e-12).all()
+
+
+def test_linear_layers_vs_torch_submodules(setup) -> None:
+    """qkv, proj and the dense MLP (fc1 → GELU → fc2) of block 0 against the torch modules.
+
+    Per output: weights stored with ≤ lsb_w/2, bias ≤ lsb_b/2, one cast ≤ lsb_act/2:
+    ``da ≤ Σ|x|·lsb_w/2 + lsb_b/2 + lsb_act/2``; after GELU ``1.13·da + gelu_bound``. fc2 runs on
+    the fixed hidden values (exact in float64), so it has the linear bound on its own.
+    """
+    cfg, weights, q, model = setup
+    f, m = cfg.formats, cfg.model
+    block = model.blocks[0]
+    rng = np.random.default_rng(6)
+    x = rand_raw(rng, f.act.fmt, (4 if cfg.name == "edge-moe" else 12, m.dim), 1.0)
+    xf = to_float(x, f.act.fmt)
+    lw, qa = f.linear_weight.fmt.lsb / 2, f.act.fmt.lsb / 2
+
+    def run(inp, layer, epilogue=Epilogue.BIAS):
+        bias = f.attn_bias if layer in ("qkv", "attn_proj") else f.bias
+        w, b = q[f"l0_{layer}_weight"], q[f"l0_{layer}_bias"]
+        out = linear(inp, f.act.fmt, w, f.linear_weight.fmt, b, bias.fmt, f.act, epilogue, cfg=cfg)
+        da = np.abs(to_float(inp, f.act.fmt)).sum(1, keepdims=True) * lw + bias.fmt.lsb / 2 + qa
+        return out, da
+
+    with torch.no_grad():
+        for layer, module in (
+            ("qkv", block.attn.qkv),
+            ("attn_proj", block.attn.proj),
+            ("fc1", block.mlp.fc1),
+        ):
+            y, da = run(x, layer)
+            ref = module(torch.from_numpy(xf)).numpy()
+            assert (np.abs(to_float(y, f.act.fmt) - ref) <= da + 1e-9).all(), layer
+        h, da = run(x, "fc1", Epilogue.BIAS_GELU)
+        ref = torch.nn.functional.gelu(block.mlp.fc1(torch.from_numpy(xf))).numpy()
+        dh = GELU_LIPSCHITZ * da + nonlinear.gelu_bound(cfg.nonlinear, f.act, f.gelu_delta).abs
+        assert (np.abs(to_float(h, f.act.fmt) - ref) <= dh + 1e-9).all()
+        y, da = run(h, "fc2")
+        ref = block.mlp.fc2(torch.from_numpy(to_float(h, f.act.fmt))).numpy()
+        assert (np.abs(to_float(y, f.act.fmt) - ref) <= da + 1e-9).all()
 
 
 @pytest.mark.parametrize("name", PRESETS)
