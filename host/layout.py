@@ -44,6 +44,8 @@ CONTROL_BUNDLE = "control"
 MAXI_BUNDLES = {"weights": "gmem0", "images": "gmem1", "tokens": "gmem2"}
 """The m_axi bundle of each pointer argument (ports ``m_axi_gmem0`` ...)."""
 
+COSIM_BATCH = 2
+"""Images per call in the HLS testbench (host/vitis.py writes that many; the m_axi depths allow it)."""
 WEIGHT_MAGIC = 0x314D5745  # b"EWM1" little-endian: edgemoe weight image, version 1
 HEADER_BYTES = 32
 
@@ -447,6 +449,11 @@ def emit_layout_hls(cfg: Config) -> str:
     for r in regs:
         lines.append(f"#define EDGEMOE_REG_{r.name} 0x{r.offset:02x}")
     lines.append(f"#define EDGEMOE_REG_ADDR_RANGE 0x{regs.addr_range:x}")
+    lines.append("// -- m_axi depths in beats (co-simulation sizes its memories by them; COSIM_BATCH images)")
+    lines.append(f"#define EDGEMOE_COSIM_BATCH {COSIM_BATCH}")
+    lines.append(f"#define EDGEMOE_WEIGHT_BEATS {wl.nbytes // wl.beat_bytes}")
+    lines.append(f"#define EDGEMOE_IMAGES_BEATS {COSIM_BATCH * img.nbytes // wl.beat_bytes}")
+    lines.append(f"#define EDGEMOE_TOKENS_BEATS {COSIM_BATCH * tok.nbytes // wl.beat_bytes}")
     lines += ["", "namespace edgemoe {", "namespace layout {", ""]
     lines.append(f'constexpr const char* TOP_NAME = "{TOP_NAME}";')
     lines.append(f"constexpr int BEAT_BYTES = {wl.beat_bytes};")

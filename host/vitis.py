@@ -22,7 +22,7 @@ import numpy as np
 from edgemoe.config import Config, resolve
 
 from . import packing
-from .layout import TOP_NAME, emit_layout_hls, io_layout, weight_layout
+from .layout import COSIM_BATCH, TOP_NAME, emit_layout_hls, io_layout, weight_layout
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,9 @@ def settings_tcl(cfg: Config, out: Path, part: str | None = None, clock_mhz: flo
     )
 
 
-def write_vectors(cfg: Config, out: Path, task: int = 0, batch: int = 2, seed: int = 0) -> list[Path]:
+def write_vectors(
+    cfg: Config, out: Path, task: int = 0, batch: int = COSIM_BATCH, seed: int = 0
+) -> list[Path]:
     """Test vectors for the C testbench: packed weights and images, expected tokens (reference)."""
     from edgemoe.golden.fixed.model import FixedM3ViT
     from edgemoe.golden.images import default_image
