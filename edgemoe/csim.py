@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import importlib.util
 import os
+import re
 import shlex
 import subprocess
 import tempfile
@@ -31,14 +32,23 @@ from pathlib import Path
 import numpy as np
 
 from edgemoe import config
-from edgemoe.config import Config
+from edgemoe.config import Config, FixedFormat
 
 REPO = Path(__file__).resolve().parents[1]
 HLS_DIR = REPO / "hls"
 BUILD_ROOT = REPO / "build" / "csim"
 LIB_STEM = "libedgemoe_csim"
 CXX = os.environ.get("CXX", "g++")
-CXXFLAGS = ("-std=c++14", "-O2", "-fPIC", "-shared", "-Wall", "-Wno-unknown-pragmas", "-Wno-unused-variable")
+CXXFLAGS = (
+    "-std=c++14",
+    "-O2",
+    "-fPIC",
+    "-Wall",
+    "-Wno-unknown-pragmas",
+    "-Wno-unused-variable",
+    "-Wno-int-in-bool-context",
+)
+LDFLAGS = ("-shared",)
 
 CAST_SOURCE_BITS = 62
 CAST_SOURCE_FRAC = 32  # em_cast reads ap_fixed<62, 30>
@@ -120,40 +130,92 @@ def build_dir(cfg: Config) -> Path:
     return BUILD_ROOT / f"{cfg.name}-{cfg.config_id:08x}"
 
 
+_INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.MULTILINE)
+
+
 @dataclass(frozen=True)
 class BuildPlan:
-    """What :func:`build` compiles: the generated files, the command and the library it produces."""
+    """What :func:`build` does: write the generated files, compile each source, link the library.
+
+    Every object's name hashes the compile command, its source and the project headers it
+    includes (directly or not), so an edited kernel recompiles only the sources that use it; the
+    library's name hashes the objects' names.
+    """
 
     out_dir: Path
     files: dict[Path, str]  # generated file -> text
-    command: list[str]  # without "-o <library>"
+    compile: list[str]  # compile command without the source and "-o"
+    objects: dict[Path, Path]  # source -> object
     library: Path
 
 
+def _closure(
+    source: Path, text: str, dirs: Sequence[Path], generated: dict[Path, str]
+) -> list[tuple[str, str]]:
+    """(name, text) of ``source`` and every project header it includes, transitively."""
+    seen: dict[str, str] = {}
+    todo = [(str(source), text)]
+    while todo:
+        name, body = todo.pop()
+        if name in seen:
+            continue
+        seen[name] = body
+        for inc in _INCLUDE.findall(body):
+            for d in dirs:
+                path = d / inc
+                if path in generated:
+                    todo.append((str(path), generated[path]))
+                    break
+                if path.is_file():
+                    todo.append((str(path), path.read_text()))
+                    break
+    return sorted(seen.items())
+
+
 def plan(cfg: Config, header: str | None = None, extra_sources: Sequence[Path] = ()) -> BuildPlan:
-    """The build of ``cfg``'s library; its file name hashes the command, header and every source."""
+    """The build of ``cfg``'s library (nothing is written or compiled)."""
     header = config_header(cfg) if header is None else header
     out_dir = build_dir(cfg)
     generated = out_dir / "csim_casts.cpp"
-    files = {out_dir / "edgemoe_config.h": header, generated: cast_harness(cfg)}
-    srcs = sources(extra_sources)
-    command = [
-        CXX,
-        *CXXFLAGS,
-        f"-I{out_dir}",
-        f"-I{HLS_DIR / 'include'}",
-        f"-I{HLS_DIR / 'src'}",
-        f"-I{ap_types_dir()}",
-        *map(str, srcs),
-        str(generated),
-    ]
-    h = hashlib.sha256("\0".join(command).encode())
-    for text in files.values():
-        h.update(text.encode())
-    for path in sorted((HLS_DIR / "include").glob("*.h")) + sorted((HLS_DIR / "src").glob("*.h")) + srcs:
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
-    return BuildPlan(out_dir, files, command, out_dir / f"{LIB_STEM}-{h.hexdigest()[:16]}.so")
+    from edgemoe.host.layout import HLS_LAYOUT_FILE, emit_layout_hls  # the top's register map and layout
+
+    files = {
+        out_dir / "edgemoe_config.h": header,
+        out_dir / HLS_LAYOUT_FILE: emit_layout_hls(cfg),
+        generated: cast_harness(cfg),
+    }
+    dirs = [out_dir, HLS_DIR / "include", HLS_DIR / "src"]
+    compile_cmd = [CXX, *CXXFLAGS, "-c", *(f"-I{d}" for d in dirs), f"-I{ap_types_dir()}"]
+    objects: dict[Path, Path] = {}
+    for src in [*sources(extra_sources), generated]:
+        text = files[src] if src in files else src.read_text()
+        h = hashlib.sha256("\0".join(compile_cmd).encode())
+        for name, body in _closure(src, text, dirs, files):
+            h.update(name.encode() + b"\0" + body.encode() + b"\0")
+        objects[src] = out_dir / "obj" / f"{src.stem}-{h.hexdigest()[:16]}.o"
+    h = hashlib.sha256("\0".join([CXX, *LDFLAGS]).encode())
+    for obj in objects.values():
+        h.update(obj.name.encode())
+    return BuildPlan(out_dir, files, compile_cmd, objects, out_dir / f"{LIB_STEM}-{h.hexdigest()[:16]}.so")
+
+
+def _run(cmd: list[str], cfg: Config) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = proc.stderr.splitlines()
+        errors = [i for i, line in enumerate(lines) if "error" in line]
+        start = errors[0] if errors else max(len(lines) - 60, 0)
+        tail = "\n".join(lines[start : start + 60])
+        raise CSimError(
+            f"C-simulation build for config '{cfg.name}' failed (exit {proc.returncode}):\n"
+            f"  {shlex.join(cmd)}\n{tail}"
+        )
+
+
+def _tmp(directory: Path, suffix: str) -> str:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
+    os.close(fd)
+    return tmp
 
 
 def build(
@@ -165,12 +227,12 @@ def build(
         cfg: the config whose header the kernels compile against.
         header: the header text; ``emit_hls(cfg)`` when None.
         extra_sources: more .cpp files to compile into the library.
-        force: rebuild even when an up-to-date library exists.
+        force: recompile every source even when up-to-date objects exist.
     """
     p = plan(cfg, header, extra_sources)
     if p.library.is_file() and not force:
         return p.library
-    p.out_dir.mkdir(parents=True, exist_ok=True)
+    (p.out_dir / "obj").mkdir(parents=True, exist_ok=True)
     with open(p.out_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if p.library.is_file() and not force:
@@ -178,21 +240,29 @@ def build(
         for path, text in p.files.items():
             if not path.is_file() or path.read_text() != text:
                 path.write_text(text)
-        fd, tmp = tempfile.mkstemp(prefix=f".{LIB_STEM}-", suffix=".so", dir=p.out_dir)
-        os.close(fd)
-        cmd = [*p.command, "-o", tmp]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            os.unlink(tmp)
-            tail = "\n".join(proc.stderr.splitlines()[-60:])
-            raise CSimError(
-                f"C-simulation build for config '{cfg.name}' failed (exit {proc.returncode}):\n"
-                f"  {shlex.join(cmd)}\n{tail}"
-            )
-        os.replace(tmp, p.library)
-        (p.out_dir / "build.cmd").write_text(shlex.join([*p.command, "-o", str(p.library)]) + "\n")
-        for old in p.out_dir.glob(f"{LIB_STEM}-*.so"):
-            if old != p.library:
+        log = []
+        for src, obj in p.objects.items():
+            cmd = [*p.compile, str(src), "-o", str(obj)]
+            log.append(shlex.join(cmd))
+            if obj.is_file() and not force:
+                continue
+            tmp = _tmp(obj.parent, ".o")
+            try:
+                _run([*p.compile, str(src), "-o", tmp], cfg)
+                os.replace(tmp, obj)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+        tmp = _tmp(p.out_dir, ".so")
+        try:
+            _run([CXX, *LDFLAGS, *map(str, p.objects.values()), "-o", tmp], cfg)
+            os.replace(tmp, p.library)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        log.append(shlex.join([CXX, *LDFLAGS, *map(str, p.objects.values()), "-o", str(p.library)]))
+        (p.out_dir / "build.cmd").write_text("\n".join(log) + "\n")
+        keep = set(p.objects.values()) | {p.library}
+        for old in [*p.out_dir.glob(f"{LIB_STEM}-*.so"), *(p.out_dir / "obj").glob("*.o")]:
+            if old not in keep:
                 old.unlink(missing_ok=True)
     return p.library
 
@@ -253,6 +323,128 @@ class CSim:
         out = np.empty_like(x)
         self._call("em_cast", _ptr(x), ctypes.c_int(x.size), ctypes.c_int(names.index(point)), _ptr(out))
         return out.reshape(np.shape(raw))
+
+    # -- the unified linear unit ---------------------------------------------------------------
+    def linear(
+        self,
+        x_raw: np.ndarray,
+        w_raw: np.ndarray,
+        b_raw: np.ndarray | None,
+        epilogue: object = "bias",
+        *,
+        kind: str = "mlp",
+        scores_raw: np.ndarray | None = None,
+        acc_raw: np.ndarray | None = None,
+        rows: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The linear unit (hls/include/linear.h) on one layer, like ``golden.fixed.linear.linear``.
+
+        Args:
+            x_raw: ``[R, in]`` inputs (``formats.act``; ``formats.pixel`` for kind "patch").
+            w_raw: ``[out, in]`` weights (``formats.linear_weight``; ``formats.patch_weight``).
+            b_raw: ``[out]`` bias (``formats.bias``; ``formats.attn_bias`` for kind "attn"), None for none.
+            epilogue: "bias", "bias_gelu", "expert_accumulate" or a golden ``Epilogue``.
+            kind: "mlp", "attn" or "patch": which formats the layer reads.
+            scores_raw, acc_raw, rows: expert_accumulate only (gate scores ``[R]``, buffer ``[N, out]``,
+                token index ``[R]`` of each row).
+
+        Returns:
+            ``[R, out]`` in ``formats.act``, or the updated buffer ``[N, out]`` (expert_accumulate).
+        """
+        f = self.cfg.formats
+        kinds = {
+            "mlp": (0, f.act, f.linear_weight, f.bias),
+            "attn": (1, f.act, f.linear_weight, f.attn_bias),
+            "patch": (2, f.pixel, f.patch_weight, f.bias),
+        }
+        if kind not in kinds:
+            raise CSimError(f"linear: unknown kind '{kind}'; known: {', '.join(kinds)}")
+        code, x_cast, w_cast, b_cast = kinds[kind]
+        ep = EPILOGUES.get(getattr(epilogue, "value", epilogue))
+        if ep is None:
+            raise CSimError(f"linear: unknown epilogue {epilogue!r}; known: {', '.join(EPILOGUES)}")
+        w = _in(w_raw, np.shape(w_raw), "linear: weights")
+        if w.ndim != 2:
+            raise CSimError(f"linear: weights must be [out, in], got shape {w.shape}")
+        M, K = w.shape
+        x = _in(x_raw, (np.shape(x_raw)[0], K), "linear: input")
+        R = x.shape[0]
+        b = np.zeros(M, dtype=np.int64) if b_raw is None else _in(b_raw, (M,), "linear: bias")
+        _check_range(x, x_cast.fmt, "linear: input")
+        _check_range(w, w_cast.fmt, "linear: weights")
+        _check_range(b, b_cast.fmt, "linear: bias")
+        if ep == EPILOGUES["expert_accumulate"]:
+            if scores_raw is None or acc_raw is None or rows is None:
+                raise CSimError("linear: expert_accumulate needs scores_raw, acc_raw and rows")
+            scores = _in(scores_raw, (R,), "linear: gate scores")
+            _check_range(scores, f.gate_score.fmt, "linear: gate scores")
+            y = _in(acc_raw, (np.shape(acc_raw)[0], M), "linear: output buffer").copy()
+            _check_range(y, f.act.fmt, "linear: output buffer")
+            tokens = _in(rows, (R,), "linear: rows")
+        else:
+            scores = np.zeros(R, dtype=np.int64)
+            tokens = np.arange(R, dtype=np.int64)
+            y = np.zeros((R, M), dtype=np.int64)
+        self._call(
+            "em_linear",
+            ctypes.c_int(code),
+            _ptr(x),
+            ctypes.c_int(R),
+            ctypes.c_int(K),
+            _ptr(w),
+            ctypes.c_int(M),
+            _ptr(b),
+            ctypes.c_int(ep),
+            _ptr(scores),
+            _ptr(tokens),
+            ctypes.c_int(y.shape[0]),
+            _ptr(y),
+        )
+        return y
+
+    # -- nonlinear functions -------------------------------------------------------------------
+    def nonlinear(self, function: str, x_raw: np.ndarray) -> np.ndarray:
+        """One nonlinear function (hls/include/nonlinear.h) elementwise, at the model's formats.
+
+        ``function``: "exp_score" (exp_neg of raw values with ``attn_score``'s fraction bits, into
+        ``exp_out``), "exp_act" (same with ``act``'s fraction bits), "reciprocal" (``softmax_sum`` to
+        ``softmax_recip``), "rsqrt" (``ln_var`` to ``ln_rstd``), "gelu" (``act`` to ``act``).
+        """
+        if function not in NONLINEAR:
+            raise CSimError(f"nonlinear: unknown function '{function}'; known: {', '.join(NONLINEAR)}")
+        x = _in(x_raw, np.shape(x_raw), "nonlinear: input")
+        flat = x.ravel()
+        out = np.empty_like(flat)
+        self._call(
+            "em_nonlinear", ctypes.c_int(NONLINEAR[function]), _ptr(flat), ctypes.c_int(flat.size), _ptr(out)
+        )
+        return out.reshape(x.shape)
+
+    def softmax(self, x_raw: np.ndarray) -> np.ndarray:
+        """Softmax over the last axis (at most ``experts`` values) of ``act`` logits into ``gate_score``."""
+        x = _in(x_raw, np.shape(x_raw), "softmax: input")
+        _check_range(x, self.cfg.formats.act.fmt, "softmax: input")
+        n = x.shape[-1]
+        flat = x.reshape(-1, n)
+        out = np.empty_like(flat)
+        self._call("em_softmax", _ptr(flat), ctypes.c_int(flat.shape[0]), ctypes.c_int(n), _ptr(out))
+        return out.reshape(x.shape)
+
+
+NONLINEAR = {"exp_score": 0, "exp_act": 1, "reciprocal": 2, "rsqrt": 3, "gelu": 4}
+"""Codes of ``em_nonlinear`` (``enum class Function`` in hls/src/csim_nonlinear.cpp)."""
+
+EPILOGUES = {"bias": 0, "bias_gelu": 1, "expert_accumulate": 2}
+"""Codes of the linear unit's epilogues (``enum class Epilogue`` in hls/include/linear.h)."""
+
+
+def _check_range(raw: np.ndarray, fmt: FixedFormat, what: str) -> None:
+    """CSimError naming ``what`` unless every raw value lies in ``fmt`` (the kernel would wrap it)."""
+    if raw.size and (raw.min() < fmt.min_raw or raw.max() > fmt.max_raw):
+        raise CSimError(
+            f"{what}: raw values [{int(raw.min())}, {int(raw.max())}] lie outside {fmt} "
+            f"[{fmt.min_raw}, {fmt.max_raw}]"
+        )
 
 
 _LOADED: dict[Path, CSim] = {}

@@ -44,7 +44,10 @@ def test_build_key_follows_config_and_sources(tmp_path: Path) -> None:
     first = csim.plan(cfg, extra_sources=[extra]).library
     assert first != base.library, "an added source changes the library"
     extra.write_text("int em_extra_probe() { return 2; }\n")
-    assert csim.plan(cfg, extra_sources=[extra]).library != first, "an edited source changes the library"
+    edited = csim.plan(cfg, extra_sources=[extra])
+    assert edited.library != first, "an edited source changes the library"
+    same = [obj for src, obj in edited.objects.items() if src != extra]
+    assert same == [obj for src, obj in base.objects.items()], "an edited source recompiles only itself"
 
 
 def test_failed_build_names_the_command(tmp_path: Path) -> None:

@@ -1,0 +1,295 @@
+// nonlinear.h - the project's fixed-point nonlinear functions: exp, reciprocal, rsqrt, GELU, softmax.
+//
+// Integer algorithms of golden/fixed/nonlinear.py, step for step (its docstrings number the
+// steps; the comments here follow that numbering): shifts, adds, integer multiplies, leading-one
+// detection and lookups with linear interpolation in the generated tables (cfg::EXP2_TABLE,
+// RECIP_TABLE, RSQRT_TABLE, GELU_DELTA_TABLE, LOG2E_TABLE), then Newton steps. No hls_math.
+//
+// Every function has a raw form, on a raw integer (wide_t) with its fraction bits as a template
+// parameter, and a typed form on ap_fixed values. The result type out_t decides the final
+// cast: its fraction bits, rounding (AP_RND = round half up, AP_TRN = toward -inf) and
+// overflow mode (AP_SAT / AP_WRAP), like the golden model's Cast.
+//
+// Internal values are held in wide_t (64-bit two's complement); the golden model asserts that
+// every intermediate fits 63 bits for the config's work_frac_bits, so nothing here wraps.
+#pragma once
+
+#include "edgemoe_types.h"
+
+namespace edgemoe {
+
+typedef ap_int<64> wide_t;
+
+// The parameters of the nonlinear units, from the generated config.
+struct nonlinear_config {
+    static constexpr int work_frac_bits = cfg::WORK_FRAC_BITS;
+    static constexpr int exp_table_bits = cfg::EXP_TABLE_BITS;
+    static constexpr int recip_table_bits = cfg::RECIP_TABLE_BITS;
+    static constexpr int rsqrt_table_bits = cfg::RSQRT_TABLE_BITS;
+    static constexpr int newton_steps = cfg::NEWTON_STEPS;
+    static constexpr int gelu_table_bits = cfg::GELU_TABLE_BITS;
+    static constexpr int gelu_range_log2 = cfg::GELU_RANGE_LOG2;
+};
+
+// Rounding of a Cast: the quantisation mode of its ap_fixed type.
+template <class T>
+struct rounds_half_up {
+    static constexpr bool value = T::qmode == AP_RND;
+};
+
+// ---- integer steps shared by the functions ---------------------------------------------------
+
+// Position e of the leading one of x > 0 (2^e <= x < 2^(e+1)): a priority encoder.
+inline int leading_one(wide_t x) {
+#pragma HLS INLINE
+    int e = 0;
+leading_one_bits:
+    for (int i = 0; i < 63; i++) {
+#pragma HLS UNROLL
+        if (x[i]) e = i;
+    }
+    return e;
+}
+
+// Round half up of v * 2^-s for s >= 1: (v + 2^(s-1)) >> s, arithmetic shift.
+inline wide_t rhu(wide_t v, int s) {
+#pragma HLS INLINE
+    return (v + (wide_t(1) << (s - 1))) >> s;
+}
+
+// v * 2^-s rounded half up or truncated toward -inf for s > 0; v << -s (exact) for s <= 0.
+inline wide_t shift_round(wide_t v, int s, bool half_up) {
+#pragma HLS INLINE
+    if (s <= 0) return v << (-s);
+    if (half_up) v += wide_t(1) << (s - 1);
+    return v >> s;
+}
+
+// A raw value already at out_t's fraction bits, brought into out_t by its overflow mode.
+template <class out_t>
+inline out_t fit(wide_t raw) {
+#pragma HLS INLINE
+    typedef ap_fixed<64, 64 - fixed_traits<out_t>::frac_bits> holder_t;
+    holder_t h;
+    h.range(63, 0) = raw.range(63, 0);
+    return out_t(h);  // same fraction bits: no rounding, only out_t's saturation or wrap
+}
+
+// cast(v, s, out): drop s fraction bits with out_t's rounding, then out_t's overflow mode.
+template <class out_t>
+inline out_t cast_raw(wide_t v, int s) {
+#pragma HLS INLINE
+    return fit<out_t>(shift_round(v, s, rounds_half_up<out_t>::value));
+}
+
+// T[i] + rhu((T[i+1] - T[i]) * frac, frac_bits): linear interpolation in table units.
+template <int frac_bits>
+inline wide_t lerp(const long long* table, int i, wide_t frac) {
+#pragma HLS INLINE
+    const wide_t lo = table[i];
+    if (frac_bits <= 0) return lo;
+    const wide_t hi = table[i + 1];
+    return lo + rhu((hi - lo) * frac, frac_bits > 0 ? frac_bits : 1);
+}
+
+// ---- exp ------------------------------------------------------------------------------------
+
+// exp(x) for x <= 0 (x > 0 gives 1.0); x has XF fraction bits. Steps of nonlinear.exp_neg.
+template <int XF, class out_t, typename Cfg = nonlinear_config>
+out_t exp_neg_raw(wide_t x) {
+#pragma HLS INLINE
+    constexpr int W = Cfg::work_frac_bits;
+    constexpr int b = Cfg::exp_table_bits;
+    constexpr int OF = fixed_traits<out_t>::frac_bits;
+    constexpr int K = ceil_log2(OF + 3);  // bit_length(OF + 2)
+    static_assert(K + 2 * W + 1 <= 62, "exp_neg: K + 2W + 1 bits exceed the 64-bit datapath");
+    static_assert(XF + K <= 62, "exp_neg: the input has too many fraction bits");
+    static_assert(b <= W, "exp_neg: the exp2 table has more index bits than work fraction bits");
+    // 1. a = max(-x, 0), clamped below 2^(XF + K)
+    wide_t a = -x;
+    if (a < 0) a = 0;
+    const wide_t a_max = (wide_t(1) << (XF + K)) - 1;
+    if (a > a_max) a = a_max;
+    // 2. to W fraction bits
+    const wide_t aw = XF > W ? rhu(a, XF > W ? XF - W : 1) : wide_t(a << (XF > W ? 0 : W - XF));
+    // 3. t = a * log2(e)
+    const wide_t t = rhu(aw * wide_t(cfg::LOG2E_TABLE[0]), W);
+    // 4. integer and fraction parts
+    wide_t n = t >> W;
+    const wide_t u = t & ((wide_t(1) << W) - 1);
+    // 5. p = 2^-u by interpolation
+    const int i = (u >> (W - b)).to_int();
+    const wide_t r = u & ((wide_t(1) << (W - b)) - 1);
+    const wide_t p = lerp<W - b>(cfg::EXP2_TABLE, i, r);
+    // 6. 2^-n as a shift, clamped where the result is 0 anyway
+    if (n > OF + 2) n = OF + 2;
+    return cast_raw<out_t>(p, n.to_int() + W - OF);
+}
+
+template <class x_t, class out_t>
+out_t exp_neg(x_t x) {
+#pragma HLS INLINE
+    return exp_neg_raw<fixed_traits<x_t>::frac_bits, out_t>(to_raw(x));
+}
+
+// ---- reciprocal and rsqrt -------------------------------------------------------------------
+
+// cast(y, s, out) for y in ufix(W+1, 1), s clamped to [-(out bits + 1), W + 2] (exact clamp).
+template <class out_t, typename Cfg = nonlinear_config>
+inline out_t denormalise(wide_t y, int s) {
+#pragma HLS INLINE
+    constexpr int W = Cfg::work_frac_bits;
+    constexpr int OB = fixed_traits<out_t>::width;
+    static_assert(W + OB + 3 <= 63, "denormalise: the output is too wide for the W datapath");
+    if (s < -(OB + 1)) s = -(OB + 1);
+    if (s > W + 2) s = W + 2;
+    return cast_raw<out_t>(y, s);
+}
+
+// 1/x for x > 0 with XF fraction bits. Steps of nonlinear.reciprocal.
+template <int XF, class out_t, typename Cfg = nonlinear_config>
+out_t reciprocal_raw(wide_t x) {
+#pragma HLS INLINE
+    constexpr int W = Cfg::work_frac_bits;
+    constexpr int b = Cfg::recip_table_bits;
+    constexpr int OF = fixed_traits<out_t>::frac_bits;
+    static_assert(b <= W, "reciprocal: the recip table has more index bits than work fraction bits");
+    // 1. leading one; 2. mantissa m in [1, 2) with W fraction bits (truncating)
+    const int e = leading_one(x);
+    const wide_t m = shift_round(x, e - W, false);
+    // 3. seed from the table
+    const wide_t v = m - (wide_t(1) << W);
+    wide_t y = lerp<W - b>(cfg::RECIP_TABLE, (v >> (W - b)).to_int(), v & ((wide_t(1) << (W - b)) - 1));
+    // 4. Newton: y <- y (2 - m y)
+    const wide_t two = wide_t(1) << (W + 1);
+reciprocal_newton:
+    for (int k = 0; k < Cfg::newton_steps; k++) {
+#pragma HLS UNROLL
+        y = rhu(y * (two - rhu(m * y, W)), W);
+    }
+    // 5. 1/x = y * 2^(XF - e)
+    return denormalise<out_t, Cfg>(y, W + e - XF - OF);
+}
+
+template <class x_t, class out_t>
+out_t reciprocal(x_t x) {
+#pragma HLS INLINE
+    return reciprocal_raw<fixed_traits<x_t>::frac_bits, out_t>(to_raw(x));
+}
+
+// 1/sqrt(x) for x > 0 with XF fraction bits. Steps of nonlinear.rsqrt.
+template <int XF, class out_t, typename Cfg = nonlinear_config>
+out_t rsqrt_raw(wide_t x) {
+#pragma HLS INLINE
+    constexpr int W = Cfg::work_frac_bits;
+    constexpr int b = Cfg::rsqrt_table_bits;
+    constexpr int OF = fixed_traits<out_t>::frac_bits;
+    constexpr int sh = W + 2 - b;
+    static_assert(sh >= 0, "rsqrt: the rsqrt table has more index bits than W + 2");
+    // 1. leading one, exponent, parity and half exponent
+    const int e = leading_one(x);
+    const int E = e - XF;
+    const int par = E & 1;
+    const int q = (E - par) >> 1;
+    // 2. mantissa in [1, 4) with W fraction bits (truncating)
+    const wide_t m = shift_round(x, e - W - par, false);
+    // 3. seed from the table
+    const wide_t v = m - (wide_t(1) << W);
+    wide_t y = lerp<sh>(cfg::RSQRT_TABLE, (v >> sh).to_int(), v & ((wide_t(1) << sh) - 1));
+    // 4. Newton: y <- y (3 - m y^2) / 2
+    const wide_t three = wide_t(3) << W;
+rsqrt_newton:
+    for (int k = 0; k < Cfg::newton_steps; k++) {
+#pragma HLS UNROLL
+        const wide_t s2 = rhu(y * y, W);
+        y = rhu(y * (three - rhu(m * s2, W)), W + 1);
+    }
+    // 5. 1/sqrt(x) = y * 2^-q
+    return denormalise<out_t, Cfg>(y, W + q - OF);
+}
+
+template <class x_t, class out_t>
+out_t rsqrt(x_t x) {
+#pragma HLS INLINE
+    return rsqrt_raw<fixed_traits<x_t>::frac_bits, out_t>(to_raw(x));
+}
+
+// ---- GELU -----------------------------------------------------------------------------------
+
+// GELU(x) = ReLU(x) - delta(|x|), delta interpolated in GELU_DELTA_TABLE (delta_t) and 0 for
+// |x| >= 2^gelu_range_log2; the result is cast to act_t. Steps of nonlinear.gelu.
+template <class act_t, class delta_t = gelu_delta_t, typename Cfg = nonlinear_config>
+act_t gelu(act_t x_value) {
+#pragma HLS INLINE
+    constexpr int AF = fixed_traits<act_t>::frac_bits;
+    constexpr int DF = fixed_traits<delta_t>::frac_bits;
+    constexpr int g = Cfg::gelu_range_log2;
+    constexpr int b = Cfg::gelu_table_bits;
+    constexpr int RB = AF + g - b;
+    constexpr int F = max2(AF, DF);
+    static_assert(fixed_traits<act_t>::width + F - AF <= 62, "gelu: the activation is too wide for 64 bits");
+    static_assert(DF == cfg::GELU_DELTA_TABLE_FRAC_BITS, "gelu: delta_t must be the format of GELU_DELTA_TABLE");
+    const wide_t x = to_raw(x_value);
+    // 1. a = |x|; 2. past the table?
+    const wide_t a = x < 0 ? wide_t(-x) : x;
+    const bool beyond = AF + g >= 0 ? a >= (wide_t(1) << (AF + g >= 0 ? AF + g : 0)) : true;
+    // 3./4. interpolated delta, cast with delta's rounding and overflow
+    wide_t d;
+    if (RB > 0) {
+        const int i = beyond ? 0 : (a >> RB).to_int();
+        const wide_t lo = cfg::GELU_DELTA_TABLE[i];
+        const wide_t hi = cfg::GELU_DELTA_TABLE[i + 1];
+        const wide_t frac = a & ((wide_t(1) << (RB > 0 ? RB : 0)) - 1);
+        d = lo + shift_round((hi - lo) * frac, RB, rounds_half_up<delta_t>::value);
+    } else {
+        d = cfg::GELU_DELTA_TABLE[beyond ? 0 : (a << (RB > 0 ? 0 : -RB)).to_int()];
+    }
+    d = beyond ? wide_t(0) : wide_t(to_raw(fit<delta_t>(d)));
+    // 5. ReLU(x) - delta, exact at F fraction bits, one cast to act_t
+    const wide_t relu = x > 0 ? x : wide_t(0);
+    const wide_t y = (relu << (F - AF)) - (d << (F - DF));
+    return cast_raw<act_t>(y, F - AF);
+}
+
+// ---- softmax --------------------------------------------------------------------------------
+
+// Two-pass softmax of n values (n <= N): max, exp(x - max), sum, one reciprocal, multiply.
+// Steps of nonlinear.softmax; exp_t, sum_t, recip_t are formats.exp_out / softmax_sum / softmax_recip.
+template <class x_t, class out_t, int N, class exp_t = exp_out_t, class sum_t = softmax_sum_t,
+          class recip_t = softmax_recip_t>
+void softmax(const x_t x[N], out_t p[N], int n) {
+#pragma HLS INLINE off
+    static_assert(N >= 1, "softmax: needs at least one value");
+    constexpr int XF = fixed_traits<x_t>::frac_bits;
+    // 1. maximum
+    x_t mx = x[0];
+softmax_max:
+    for (int j = 1; j < n; j++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = N
+#pragma HLS PIPELINE II = 1
+        if (x[j] > mx) mx = x[j];
+    }
+    // 2. exp(x - max); 3. every term cast into the sum format, summed exactly, then saturated
+    exp_t e[N];
+    typedef ap_ufixed<fixed_traits<sum_t>::width + ceil_log2(N) + 1, fixed_traits<sum_t>::int_bits + ceil_log2(N) + 1>
+        total_t;
+    total_t total = 0;
+softmax_exp:
+    for (int j = 0; j < n; j++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = N
+#pragma HLS PIPELINE II = 1
+        e[j] = exp_neg_raw<XF, exp_t>(to_raw(x[j]) - to_raw(mx));
+        total += sum_t(e[j]);
+    }
+    const sum_t s = total;
+    // 4. one reciprocal; 5. p = e * (1/s)
+    const recip_t r = reciprocal<sum_t, recip_t>(s);
+softmax_scale:
+    for (int j = 0; j < n; j++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = N
+#pragma HLS PIPELINE II = 1
+        p[j] = e[j] * r;
+    }
+}
+
+}  // namespace edgemoe
