@@ -2,8 +2,9 @@
 
 One image, one task, the backbone only on both sides (the task heads run in float on the host
 for every back end, so they are not part of the comparison). Each figure is the median of
-``runs`` timed runs after one warm-up run; weights are prepared once beforehand (quantized for
-the reference, loaded into the torch model for float), as a board's weights are packed once.
+``runs`` timed runs after one warm-up run; float and reference runs alternate, so a change of
+machine load affects both alike. Weights are prepared once beforehand (quantized for the
+reference, loaded into the torch model for float), as a board's weights are packed once.
 Both sides run with the same number of threads (torch intra-op threads and the BLAS pool
 numpy uses), one by default: on a shared machine multi-threaded timings are erratic.
 """
@@ -51,14 +52,10 @@ class BenchResult:
         return "\n".join(lines)
 
 
-def _median_time(fn: Callable[[], object], runs: int) -> tuple[float, object]:
-    result = fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
+def _timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def run(cfg: Config, runs: int = 3, task: int = 0, seed: int = 0, threads: int = 1) -> BenchResult:
@@ -96,7 +93,6 @@ def _run(cfg: Config, runs: int, task: int, seed: int, threads: int) -> BenchRes
         with torch.no_grad():
             return float_model.forward_backbone(timg, task)
 
-    float_s, _ = _median_time(run_float, runs)
     outs = []
 
     def run_ref() -> object:
@@ -104,10 +100,17 @@ def _run(cfg: Config, runs: int, task: int, seed: int, threads: int) -> BenchRes
         outs.append(out)
         return out
 
-    ref_s, _ = _median_time(run_ref, runs)
-    timed = outs[1:]
-    mid = sorted(timed, key=lambda o: sum(o.seconds.values()))[len(timed) // 2]
-    return BenchResult(cfg.name, cfg.model.tasks[task], runs, threads, float_s, ref_s, dict(mid.seconds))
+    # warm-up, then float and reference runs alternate so that a change of machine load
+    # affects both figures alike
+    run_float()
+    run_ref()
+    float_times, ref_times = [], []
+    for _ in range(runs):
+        float_times.append(_timed(run_float))
+        ref_times.append(_timed(run_ref))
+    float_s, ref_s = statistics.median(float_times), statistics.median(ref_times)
+    stages = {k: statistics.median(o.seconds[k] for o in outs[1:]) for k in outs[-1].seconds}
+    return BenchResult(cfg.name, cfg.model.tasks[task], runs, threads, float_s, ref_s, stages)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ exp argument, is known in advance from a cumulative max in the rotated order).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,6 +138,34 @@ def _exact_scores(
     return clipped.astype(np.int64)
 
 
+_CHUNK = 8192  # elements per call of an elementwise function: its temporaries stay in cache
+
+
+def _chunked(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    """``fn(x)`` for an elementwise ``fn`` on a 1-D ``x``, evaluated in cache-sized pieces."""
+    if x.size <= _CHUNK:
+        return fn(x)
+    return np.concatenate([fn(x[i : i + _CHUNK]) for i in range(0, x.size, _CHUNK)])
+
+
+def _rotate(x: np.ndarray, p: int) -> np.ndarray:
+    """[..., N, N] in natural key order -> rotated: ``out[..., i, t] = x[..., i, (t + i mod p) mod N]``."""
+    n = x.shape[-1]
+    wide = np.concatenate([x, x[..., : p - 1]], axis=-1)
+    out = np.empty_like(x)
+    for j in range(min(p, x.shape[-2])):
+        out[..., j::p, :] = wide[..., j::p, j : j + n]
+    return out
+
+
+def _unrotate(y: np.ndarray, p: int) -> np.ndarray:
+    """The inverse of :func:`_rotate`: back to natural key order."""
+    out = np.empty_like(y)
+    for j in range(min(p, y.shape[-2])):
+        out[..., j::p, :] = np.roll(y[..., j::p, :], j, axis=-1)
+    return out
+
+
 def _sweep(
     is_new: np.ndarray, e_step: np.ndarray, cast: Cast, fe: int, name: str, log: SaturationLog | None
 ) -> np.ndarray:
@@ -144,9 +173,16 @@ def _sweep(
 
     Step t: ``l ← cast(l·e_t + 1)`` where ``is_new`` (a new running max; the first step with
     ``l = 0`` gives 1), ``l ← cast(l + e_t)`` otherwise, ``cast`` = ``formats.softmax_sum``.
+    Both are one multiply-add at fs + fe fraction bits (``l·e + 2^(fs+fe)`` or
+    ``l·2^fe + e·2^fs``) with the cast's rounding constant folded into the addend.
+
+    When every e <= 1 and N·(1 + lsb) fits the format, no step can saturate (each step adds at
+    most 1 plus one lsb of rounding), so the loop skips the clamp; otherwise it clamps and counts.
     """
     fs = cast.fmt.frac_bits
     H, N, T = e_step.shape
+    if cast.fmt.bits + _bits(e_step) + 2 > 62:
+        raise FixedPointError(f"{name}: {cast.fmt} times exp_out values does not fit a 62-bit product")
     mult = np.where(is_new, e_step, np.int64(1) << np.int64(fe))
     add = np.where(is_new, np.int64(1) << np.int64(fs + fe), e_step << np.int64(fs))
     if cast.rounding is Rounding.ROUND_HALF_UP and fe > 0:
@@ -154,19 +190,22 @@ def _sweep(
     mult = np.ascontiguousarray(mult.transpose(2, 0, 1))  # [steps, H, N]
     add = np.ascontiguousarray(add.transpose(2, 0, 1))
     l_acc = np.zeros((H, N), dtype=np.int64)
-    hi, lo = np.int64(cast.fmt.max_raw), np.int64(cast.fmt.min_raw)
-    saturated = 0
     shift = np.int64(fe)
+    safe = (
+        cast.overflow is Overflow.SATURATE
+        and (e_step.size == 0 or int(e_step.max()) <= 1 << fe)
+        and T * ((1 << fs) + 1) <= cast.fmt.max_raw
+    )
+    if safe:
+        for t in range(T):
+            np.multiply(l_acc, mult[t], out=l_acc)
+            np.add(l_acc, add[t], out=l_acc)
+            np.right_shift(l_acc, shift, out=l_acc)
+        if log is not None:
+            log.add(name, 0, H * N * T)
+        return l_acc
     for t in range(T):
-        wide = (l_acc * mult[t] + add[t]) >> shift
-        if cast.overflow is Overflow.SATURATE:
-            l_acc = np.minimum(np.maximum(wide, lo), hi)
-            if log is not None:
-                saturated += int(np.count_nonzero(l_acc != wide))
-        else:
-            l_acc = fit(wide, cast.fmt, cast.overflow, name, log)
-    if log is not None and cast.overflow is Overflow.SATURATE:
-        log.add(name, saturated, H * N * T)
+        l_acc = fit((l_acc * mult[t] + add[t]) >> shift, cast.fmt, cast.overflow, name, log)
     return l_acc
 
 
@@ -226,36 +265,45 @@ def attention(
     scale_raw, scale_fmt = score_scale(cfg)
     s = _exact_scores(q, k, act.frac_bits, scale_raw, scale_fmt.frac_bits, f.attn_score, f"{name}.score", log)
 
-    # Rotated key order and the running max it implies (known before the sweep).
-    order = key_order(N, cfg.hw.attn_p)
-    s_rot = np.take_along_axis(s, np.broadcast_to(order, s.shape), axis=2)  # [H, N(query), N(step)]
+    # Rotated key order (query i in slot j = i mod P reads key (t + j) mod N at step t) and the
+    # running max it implies, known before the sweep.
+    P = cfg.hw.attn_p
+    if not 1 <= P <= N:
+        raise FixedPointError(f"{name}: hw.attn_p = {P} must be in 1..tokens ({N})")
+    s_rot = _rotate(s, P)  # [H, N (query), N (step)]
     run_max = np.maximum.accumulate(s_rot, axis=2)
-    m_prev = np.concatenate([s_rot[..., :1], run_max[..., :-1]], axis=2)  # max before step t
+    m = run_max[..., -1]
+    m_prev = np.empty_like(s_rot)  # the running max before step t (the first key: itself)
+    m_prev[..., 0] = s_rot[..., 0]
+    m_prev[..., 1:] = run_max[..., :-1]
     is_new = s_rot > m_prev
     is_new[..., 0] = True
-    # exp argument per step: m_prev - s on a new max, s - m_prev otherwise (0 on the first key).
+    # exp arguments (all <= 0): per step m_prev - s on a new max, s - m_prev otherwise; and for
+    # the A·V pass s - m. They coincide after the last new max, so one exp_neg call serves both.
     diff_fmt = FixedFormat(f.attn_score.fmt.bits + 1, f.attn_score.fmt.int_bits + 1)
     diff = np.where(is_new, m_prev - s_rot, s_rot - m_prev)
-    e_step = nonlinear.exp_neg(diff, diff_fmt, nl, f.exp_out)
+    other = np.flatnonzero(is_new | (m_prev != m[..., None]))
+    args = np.concatenate([diff.ravel(), (s_rot - m[..., None]).ravel()[other]])
+    e_all = _chunked(lambda x: nonlinear.exp_neg(x, diff_fmt, nl, f.exp_out), args)
+    e_step = e_all[: diff.size].reshape(diff.shape)
+    e_fin = e_step.ravel().copy()
+    e_fin[other] = e_all[diff.size :]
 
-    # Sequential sweep over the N key steps, vectorised over heads and queries. Both updates
-    # are one multiply-add at fs + fe fraction bits: l·e + 1 on a new max, l·2^fe + e·2^fs
-    # otherwise; the rounding constant of the cast is folded into the addend.
+    # Sequential sweep over the N key steps, vectorised over heads and queries.
     l_acc = _sweep(
         is_new, e_step, f.softmax_sum, fe=f.exp_out.fmt.frac_bits, name=f"{name}.softmax_sum", log=log
     )
-    m = run_max[..., -1]
     recip = nonlinear.reciprocal(l_acc, f.softmax_sum.fmt, nl, f.softmax_recip)
 
-    # A·V pass: p = exp(s - m) · (1/l), out = Σ p·v (exact).
-    e_fin = nonlinear.exp_neg(s - m[..., None], diff_fmt, nl, f.exp_out)
-    prob = requantize(
-        e_fin * recip[..., None],
+    # A·V pass: p = exp(s - m) · (1/l), out = Σ p·v (exact, so the key order does not matter).
+    prob_rot = requantize(
+        e_fin.reshape(diff.shape) * recip[..., None],
         f.exp_out.fmt.frac_bits + f.softmax_recip.fmt.frac_bits,
         f.attn_prob,
         f"{name}.prob",
         log,
     )
+    prob = _unrotate(prob_rot, P)
     pf = f.attn_prob.fmt.frac_bits
     acc = np.stack([matmul_exact(prob[h], v[h]) for h in range(H)])
     out = _merge_heads(requantize(acc, pf + act.frac_bits, f.act, f"{name}.out", log))
