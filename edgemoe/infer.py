@@ -216,13 +216,17 @@ PALETTE = np.array(
 )
 
 
+def _percent(x: float) -> str:
+    return "<1%" if 0 < x < 0.005 else f"{100 * x:.0f}%"
+
+
 def summarize(cfg: Config, task: int, head: np.ndarray) -> str:
     """One line: class histogram of a segmentation, or value range of a one-channel output."""
     C = head.shape[0]
     if C > 1:
         classes = head.argmax(axis=0)
         counts = np.bincount(classes.ravel(), minlength=C)
-        share = " ".join(f"{c}:{100 * n / classes.size:.0f}%" for c, n in enumerate(counts) if n)
+        share = " ".join(f"{c}:{_percent(n / classes.size)}" for c, n in enumerate(counts) if n)
         return f"classes {share}"
     d = head[0]
     return f"range [{d.min():.4g}, {d.max():.4g}], mean {d.mean():.4g}"
@@ -256,7 +260,7 @@ def save_pictures(cfg: Config, out: Path, image: np.ndarray, heads: dict[int, np
             ax.imshow(PALETTE[classes % len(PALETTE)], interpolation="nearest")
             share = np.bincount(classes.ravel(), minlength=C) / classes.size
             handles = [
-                Patch(color=PALETTE[c % len(PALETTE)] / 255, label=f"class {c}  {100 * share[c]:.0f}%")
+                Patch(color=PALETTE[c % len(PALETTE)] / 255, label=f"class {c}  {_percent(share[c])}")
                 for c in range(C)
             ]
             ax.legend(
