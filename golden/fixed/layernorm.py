@@ -82,6 +82,11 @@ def layernorm(
             f"{name}: input {x_raw.shape}, gamma {gamma_raw.shape}, beta {beta_raw.shape}; "
             f"expected [..., {D}], ({D},), ({D},)"
         )
+    for what, bits in (("act", f.act.fmt.bits), ("ln_mean", f.ln_mean.fmt.bits)):
+        if 2 * bits - 1 > 63:
+            raise FixedPointError(
+                f"{name}: the square of a formats.{what} value ({bits} bits) exceeds 63 bits"
+            )
     fa = f.act.fmt.frac_bits
     # 1. one pass: sum and sum of squares
     sq = requantize(x_raw * x_raw, 2 * fa, f.ln_square, f"{name}.square", log)
@@ -106,6 +111,11 @@ def layernorm(
     # 5. normalise: (x − mean) exact at the finer of the two fraction bits, times rstd
     fd = max(fa, fm)
     d = (x_raw << np.int64(fd - fa)) - (mean << np.int64(fd - fm))
+    # |x − mean|·rstd ≤ sqrt(D)·(1 + rounding) mathematically; check the product's width anyway
+    if d.size and int(np.abs(d).max()).bit_length() + int(rstd.max()).bit_length() > 63:
+        raise FixedPointError(
+            f"{name}: (x − mean)·rstd exceeds 63 bits; narrow formats.ln_rstd or formats.act"
+        )
     z = requantize(d * rstd, fd + f.ln_rstd.fmt.frac_bits, f.ln_norm, f"{name}.norm", log)
     # 6. scale and shift
     fz, fn = f.ln_norm.fmt.frac_bits, f.norm.fmt.frac_bits

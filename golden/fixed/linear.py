@@ -141,7 +141,13 @@ def linear(
             f"{name}: input {x_raw.shape} does not match weights {w_raw.shape} "
             "(expected [..., in] and [out, in])"
         )
-    M = w_raw.shape[0]
+    M, K = w_raw.shape
+    acc_bits = x_fmt.bits + w_fmt.bits + max(K - 1, 1).bit_length()
+    if acc_bits > 63:
+        raise FixedPointError(
+            f"{name}: a {x_fmt} × {w_fmt} dot product over {K} inputs needs a {acc_bits}-bit accumulator; "
+            "the model holds at most 63 bits (narrow the formats)"
+        )
     frac = x_fmt.frac_bits + w_fmt.frac_bits
     acc = accumulate(x_raw, w_raw)
     if b_raw is not None:
@@ -191,6 +197,8 @@ def _expert_accumulate(
         raise FixedPointError(
             f"{name}: queue rows must be distinct token indices in 0..{acc_raw.shape[0] - 1}"
         )
+    if e_fmt.bits + f.gate_score.fmt.bits > 63:
+        raise FixedPointError(f"{name}: a {e_fmt} × {f.gate_score.fmt} product exceeds 63 bits")
     scaled = requantize(
         e_raw * scores_raw[:, None], e_fmt.frac_bits + f.gate_score.fmt.frac_bits, f.act, f"{name}.scale", log
     )
