@@ -430,6 +430,27 @@ class CSim:
         self._call("em_softmax", _ptr(flat), ctypes.c_int(flat.shape[0]), ctypes.c_int(n), _ptr(out))
         return out.reshape(x.shape)
 
+    # -- LayerNorm ---------------------------------------------------------------------------
+    def layernorm(self, x_raw: np.ndarray, gamma_raw: np.ndarray, beta_raw: np.ndarray) -> np.ndarray:
+        """LayerNorm (hls/include/layernorm.h) of tokens ``[R, dim]`` (``act``), gamma/beta in ``norm``.
+
+        Rows go through the unit ``tokens`` at a time (the size of its buffer).
+        """
+        f, D = self.cfg.formats, self.cfg.model.dim
+        x = _in(x_raw, (np.shape(x_raw)[0], D), "layernorm: input")
+        g = _in(gamma_raw, (D,), "layernorm: gamma")
+        b = _in(beta_raw, (D,), "layernorm: beta")
+        _check_range(x, f.act.fmt, "layernorm: input")
+        _check_range(g, f.norm.fmt, "layernorm: gamma")
+        _check_range(b, f.norm.fmt, "layernorm: beta")
+        out = np.empty_like(x)
+        step = self.cfg.model.tokens
+        for r0 in range(0, x.shape[0], step):
+            xs, ys = np.ascontiguousarray(x[r0 : r0 + step]), np.empty_like(x[r0 : r0 + step])
+            self._call("em_layernorm", _ptr(xs), ctypes.c_int(xs.shape[0]), _ptr(g), _ptr(b), _ptr(ys))
+            out[r0 : r0 + step] = ys
+        return out
+
 
 NONLINEAR = {"exp_score": 0, "exp_act": 1, "reciprocal": 2, "rsqrt": 3, "gelu": 4}
 """Codes of ``em_nonlinear`` (``enum class Function`` in hls/src/csim_nonlinear.cpp)."""
