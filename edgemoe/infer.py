@@ -85,6 +85,21 @@ register_backend(
     "edgemoe.golden.fixed.backend:prepare",
     "bit-exact fixed-point model of the accelerator (numpy); float heads; writes fidelity.json",
 )
+register_backend(
+    "csim",
+    "edgemoe.host.runtime:prepare_csim",
+    "the C-simulated HLS top (g++) behind a simulated PYNQ device, driven by the host runtime",
+)
+register_backend(
+    "sim-reference",
+    "edgemoe.host.runtime:prepare_sim_reference",
+    "the fixed-point reference behind a simulated PYNQ device, driven by the host runtime",
+)
+register_backend(
+    "board",
+    "edgemoe.host.runtime:prepare_board",
+    "a PYNQ board running the bitstream named by $EDGEMOE_BITSTREAM (host runtime, float heads)",
+)
 
 
 # ----------------------------------------------------------------------------------- progress
@@ -110,7 +125,7 @@ def load_weights(cfg: Config, path: str | Path | None, seed: int = 0) -> dict[st
     """Seeded synthetic weights (``path`` None), a project weight file or an Edge-MoE .bin folder.
 
     Tensors an Edge-MoE folder lacks (expert matrices, task heads) are filled from the seeded
-    synthetic weights, and a line on stderr names them.
+    synthetic weights; the loader's warning (logged to stderr) names them.
     """
     from edgemoe.golden import weights as w
 
@@ -119,10 +134,7 @@ def load_weights(cfg: Config, path: str | Path | None, seed: int = 0) -> dict[st
     p = Path(path)
     if not p.exists():
         raise w.WeightError(f"weights {p}: no such file or folder")
-    loaded = w.load_any(p, cfg, seed)
-    if loaded.filled:
-        log(f"{p}: {len(loaded.filled)} tensors missing, filled from synthetic weights (seed {seed})")
-    return loaded.weights
+    return w.load_any(p, cfg, seed).weights  # the loader names what it fills, on stderr
 
 
 def load_image(cfg: Config, path: str | Path | None) -> np.ndarray:
