@@ -293,3 +293,29 @@ def test_moe_vs_torch_moe_on_the_float_weights(name: str) -> None:
     assert np.abs(ref - ref_t).max() < 1e-9
     assert [set(r) for r in r_t.experts.tolist()] == chosen
     check_float(y, routing, ref_t, bound, chosen, p, dp, cfg, max_mismatch=2)
+
+
+def test_saturating_experts_match_the_per_token_formula() -> None:
+    """Gate logits, fc1, fc2 and the accumulation all saturate; the queued MoE still equals the
+    per-token formula bit for bit, and every saturation is counted."""
+    cfg = preset("tiny")
+    f, m = cfg.formats, cfg.model
+    rng = np.random.default_rng(30)
+    x = quantize(8.0 + rng.uniform(0, 1, (m.tokens, m.dim)), f.act)
+    gate = np.zeros((m.experts, m.dim), dtype=np.int64)
+    gate[[0, 1]] = f.linear_weight.fmt.max_raw  # two saturated, equal logits: p = 1/2 each
+    wmax, bmax = f.linear_weight.fmt.max_raw, f.bias.fmt.max_raw
+    w = [
+        np.full((m.experts, m.expert_hidden, m.dim), wmax, dtype=np.int64),
+        np.full((m.experts, m.expert_hidden), bmax, dtype=np.int64),
+        np.full((m.experts, m.dim, m.expert_hidden), wmax, dtype=np.int64),
+        np.full((m.experts, m.dim), bmax, dtype=np.int64),
+    ]
+    log = SaturationLog()
+    y, routing = moe(x, gate, *w, cfg, log, "moe")
+    ref, chosen = per_token_moe(x, gate, *w, cfg)
+    assert np.array_equal(y, ref) and (chosen == [0, 1]).all()
+    assert (y == f.act.fmt.max_raw).all()
+    sat = log.saturated()
+    assert sat["moe.gate"] == 2 * m.tokens and sat["moe.fc1"] == 2 * m.tokens * m.expert_hidden
+    assert sat["moe.fc2"] == 2 * m.tokens * m.dim and sat["moe.fc2.accumulate"] == m.tokens * m.dim

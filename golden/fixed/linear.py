@@ -143,6 +143,8 @@ def linear(
         )
     M, K = w_raw.shape
     acc_bits = x_fmt.bits + w_fmt.bits + max(K - 1, 1).bit_length()
+    if b_fmt is not None:  # the accumulator moves to the bias's fraction bits if it has more
+        acc_bits += max(0, b_fmt.frac_bits - x_fmt.frac_bits - w_fmt.frac_bits)
     if acc_bits > 63:
         raise FixedPointError(
             f"{name}: a {x_fmt} × {w_fmt} dot product over {K} inputs needs a {acc_bits}-bit accumulator; "
