@@ -10,7 +10,7 @@ variance of the token; r = 1/sqrt(v + eps)):
   0 only moves the value toward the truth);
 - rstd: ``|Δ| ≤ dv/2·v'^-3/2`` (mean value theorem, v' the smallest possible computed
   var + eps, at least eps − lsb_ln_var/2) plus the relative error ρ of nonlinear.rsqrt
-  (:func:`rsqrt_rel_bound`) plus ``lsb_ln_rstd/2``;
+  (``nonlinear.rsqrt_bound``) plus ``lsb_ln_rstd/2``;
 - z = (x − m')·r': ``dz ≤ |x − m|·dr + dm·(r + dr) + lsb_ln_norm/2``;
 - y = z·γ + β: ``dy ≤ |γ|·dz + lsb_act/2``.
 
@@ -29,6 +29,7 @@ import pytest
 import torch
 
 from edgemoe.config import Cast, ConfigError, Rounding, preset, sfix, ufix
+from edgemoe.golden.fixed import nonlinear
 from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, quantize, to_float
 from edgemoe.golden.fixed.layernorm import div_const, div_to, eps_raw, layernorm
 from edgemoe.golden.fixed.quantize_weights import quantize_weights
@@ -36,23 +37,6 @@ from edgemoe.golden.model import M3ViT
 from edgemoe.golden.weights import load_edgemoe_dir, synthetic
 
 PRESETS = ("tiny", "edge-moe")
-
-
-def rsqrt_rel_bound(cfg) -> float:
-    """Relative error of nonlinear.rsqrt before its output cast, from its table and Newton steps.
-
-    Seed: linear interpolation of m^-1/2 over segments of width h = 2**(2-b) on [1, 4): relative
-    error ≤ h²/8·max|f''|/f = 3h²/32 (f''/f = 3/4·m⁻² ≤ 3/4), plus table and interpolation
-    roundings (2·2**-(W+1) absolute on y ≥ 1/2 → 2**(1-W) relative). Each Newton step
-    y(3 − m y²)/2 maps a relative error ε to 1.5ε² + 0.5|ε|³, plus its three roundings
-    (bounded by 8·2**-W relative).
-    """
-    nl = cfg.nonlinear
-    h = 2.0 ** (2 - nl.rsqrt_table_bits)
-    eps = 3 * h * h / 32 + 2.0 ** (1 - nl.work_frac_bits)
-    for _ in range(nl.newton_steps):
-        eps = 1.5 * eps * eps + 0.5 * eps**3 + 8 * 2.0**-nl.work_frac_bits
-    return eps
 
 
 def ln_bound(x: np.ndarray, gamma: np.ndarray, cfg) -> np.ndarray:
@@ -69,7 +53,11 @@ def ln_bound(x: np.ndarray, gamma: np.ndarray, cfg) -> np.ndarray:
     v_min = np.maximum(v + eps - dv, eps - lsb["ln_var"] / 2)
     r = 1 / np.sqrt(v + eps)
     dr_var = dv / 2 * v_min**-1.5
-    dr = dr_var + rsqrt_rel_bound(cfg) * (r + dr_var) + lsb["ln_rstd"] / 2
+    dr = (
+        dr_var
+        + nonlinear.rsqrt_bound(cfg.nonlinear, cfg.formats.ln_rstd).rel * (r + dr_var)
+        + lsb["ln_rstd"] / 2
+    )
     dz = np.abs(x - m) * dr + dm * (r + dr) + lsb["ln_norm"] / 2
     return np.abs(gamma) * dz + lsb["act"] / 2 + 1e-12
 
@@ -106,6 +94,55 @@ def test_div_const_is_the_exact_quotient_rounded() -> None:
         div_to(np.array([3 * 1024 + 100]), 10, 3, Cast(ufix(8, 4), Rounding.TRUNCATE))[0]
         == (3 * 1024 + 100) // 192
     )
+
+
+def cast_int(v: int, frac_from: int, cast: Cast) -> int:
+    """One value through a saturating ``cast`` in Python integers (exact rationals for divisions)."""
+    return cast_frac(Fraction(v, 1 << frac_from) if frac_from >= 0 else Fraction(v << -frac_from), cast)
+
+
+def cast_frac(value: Fraction, cast: Cast) -> int:
+    scaled = (
+        value * (1 << cast.fmt.frac_bits) if cast.fmt.frac_bits >= 0 else value / (1 << -cast.fmt.frac_bits)
+    )
+    raw = (
+        math.floor(scaled + Fraction(1, 2)) if cast.rounding is Rounding.ROUND_HALF_UP else math.floor(scaled)
+    )
+    return min(max(raw, cast.fmt.min_raw), cast.fmt.max_raw)
+
+
+def layernorm_python(x: list[int], gamma: list[int], beta: list[int], cfg) -> list[int]:
+    """The LayerNorm contract of the module docstring for one token, in Python integers and
+    fractions (nonlinear.rsqrt for 1/sqrt, the only step taken from the library)."""
+    f, D = cfg.formats, cfg.model.dim
+    fa, fm, fv, fr = (getattr(f, n).fmt.frac_bits for n in ("act", "ln_mean", "ln_var", "ln_rstd"))
+    fz, fn = f.ln_norm.fmt.frac_bits, f.norm.fmt.frac_bits
+    sq = [cast_int(v * v, 2 * fa, f.ln_square) for v in x]
+    mean = cast_frac(Fraction(sum(x), D << fa), f.ln_mean)
+    ex2 = cast_frac(Fraction(sum(sq), D) / (1 << f.ln_square.fmt.frac_bits), f.ln_var)
+    var = max(ex2 - cast_int(mean * mean, 2 * fm, f.ln_var), 0)
+    ve = min(var + round(cfg.model.ln_eps * 2**fv), f.ln_var.fmt.max_raw)
+    rstd = int(nonlinear.rsqrt(np.array([ve]), f.ln_var.fmt, cfg.nonlinear, f.ln_rstd)[0])
+    out = []
+    for v, g, b in zip(x, gamma, beta, strict=True):
+        d = Fraction(v, 1 << fa) - Fraction(mean, 1 << fm)
+        z = cast_frac(d * Fraction(rstd, 1 << fr), f.ln_norm)
+        out.append(cast_frac(Fraction(z, 1 << fz) * Fraction(g, 1 << fn) + Fraction(b, 1 << fn), f.act))
+    return out
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_layernorm_bit_exact_against_python_integers(name: str) -> None:
+    cfg = preset(name)
+    f, D = cfg.formats, cfg.model.dim
+    rng = np.random.default_rng(7)
+    x = make_tokens(cfg, 4, 8)
+    x[3] = f.act.fmt.max_raw - np.arange(D) % 3  # tiny variance at the top of the range
+    gamma = quantize(rng.normal(1.0, 0.5, D), f.norm)
+    beta = quantize(rng.normal(0.0, 0.5, D), f.norm)
+    y = layernorm(x, gamma, beta, cfg)
+    for t in range(len(x)):
+        assert y[t].tolist() == layernorm_python(x[t].tolist(), gamma.tolist(), beta.tolist(), cfg), t
 
 
 @pytest.mark.parametrize("name", PRESETS)
