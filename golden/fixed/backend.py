@@ -16,7 +16,7 @@ import numpy as np
 
 from edgemoe.config import Config
 from edgemoe.golden.fixed.core import to_float
-from edgemoe.golden.fixed.fidelity import FidelityReport, TaskFidelity, float_blocks, task_fidelity
+from edgemoe.golden.fixed.fidelity import FidelityReport, TaskFidelity, compare
 from edgemoe.golden.fixed.model import FixedM3ViT
 
 
@@ -49,8 +49,7 @@ class ReferenceRunner:
                 from edgemoe.golden.model import M3ViT
 
                 self._float = M3ViT.from_weights(self.cfg, dict(self.weights)).double().eval()
-            fe, fb, fr = float_blocks(self.cfg, self.weights, image, task, self._float)
-            tf = task_fidelity(self.cfg, out, fe, fb, fr, task)
+            tf = compare(self.cfg, self.weights, self.model, image, task, out, self._float)
             self.tasks.append(tf)
             info["SQNR"] = f"{tf.blocks[-1].sqnr_db:.1f} dB"
             info["top-k diff"] = tf.routing_mismatch

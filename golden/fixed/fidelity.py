@@ -1,9 +1,12 @@
 """How far the fixed-point backbone drifts from float: per-block SQNR, saturations, routing changes.
 
 :func:`compare` runs the fixed backbone (:class:`~edgemoe.golden.fixed.model.FixedM3ViT`) and
-the float golden model on the same weights and image, per task, and returns a
-:class:`FidelityReport`; :meth:`FidelityReport.text` is the console table,
+the float64 golden model on the same weights and image for one task, twice for float: with its
+own gate decisions, and with the fixed model's expert choices (which separates the smooth
+quantisation noise from the jumps of tokens whose top-k choice flips). A
+:class:`FidelityReport` gathers the tasks: :meth:`FidelityReport.text` is the console table,
 :meth:`FidelityReport.write` writes ``fidelity.json`` and ``fidelity_sqnr.png``.
+:func:`noise_floor_db` is the SQNR the weight formats allow per block.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from edgemoe.config import Config
 from edgemoe.golden.fixed.core import to_float
 
 if TYPE_CHECKING:
-    from edgemoe.golden.fixed.model import FixedOutput
+    from edgemoe.golden.fixed.model import FixedM3ViT, FixedOutput
+    from edgemoe.golden.fixed.quantize_weights import QuantizedWeights
 
 
 def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
@@ -43,10 +47,12 @@ class BlockFidelity:
 
     block: int
     kind: str  # "embed", "dense" or "moe"
-    sqnr_db: float
+    sqnr_db: float  # vs the float model with its own routing
     max_abs_err: float
     float_max_abs: float
     routing_mismatch: int | None = None  # tokens whose top-k expert set differs (MoE blocks)
+    sqnr_forced_db: float | None = None  # vs float with the fixed model's expert choices
+    floor_db: float | None = None  # the noise-budget floor of sqnr_forced_db (noise_floor_db)
 
 
 @dataclass
@@ -92,14 +98,16 @@ class FidelityReport:
             lines.append(f"task {t.task}:")
             lines.append(
                 f"  {'block':>5} {'kind':<5} {'SQNR dB':>8} {'max|err|':>10} {'max|float|':>10} "
-                f"{'top-k diff':>10}"
+                f"{'top-k diff':>10} {'SQNR same-routing':>17} {'floor':>6}"
             )
             for b in t.blocks:
                 name = "embed" if b.block < 0 else str(b.block)
                 rm = "" if b.routing_mismatch is None else str(b.routing_mismatch)
+                forced = "" if b.sqnr_forced_db is None else f"{b.sqnr_forced_db:.2f}"
+                floor = "" if b.floor_db is None else f"{b.floor_db:.1f}"
                 lines.append(
                     f"  {name:>5} {b.kind:<5} {b.sqnr_db:8.2f} {b.max_abs_err:10.3e} "
-                    f"{b.float_max_abs:10.3e} {rm:>10}"
+                    f"{b.float_max_abs:10.3e} {rm:>10} {forced:>17} {floor:>6}"
                 )
             sat = {k: v for k, v in t.saturation.items() if v["saturated"]}
             if sat:
@@ -129,7 +137,16 @@ class FidelityReport:
         for t in self.tasks:
             xs = [b.block for b in t.blocks]
             ys = [b.sqnr_db if math.isfinite(b.sqnr_db) else np.nan for b in t.blocks]
-            ax.plot(xs, ys, marker="o", label=t.task)
+            ax.plot(xs, ys, marker="o", label=f"{t.task}")
+            forced = [np.nan if b.sqnr_forced_db is None else b.sqnr_forced_db for b in t.blocks]
+            if not all(np.isnan(forced)):
+                ax.plot(xs, forced, marker=".", linestyle="--", label=f"{t.task}, same routing as fixed")
+        if self.tasks and all(b.floor_db is not None for b in self.tasks[0].blocks):
+            t = self.tasks[0]
+            floors = [b.floor_db for b in t.blocks]
+            ax.plot(
+                [b.block for b in t.blocks], floors, color="grey", linestyle=":", label="noise-budget floor"
+            )
         ax.set_xlabel("block (-1 = patch embedding)")
         ax.set_ylabel("SQNR of fixed vs float tokens (dB)")
         ax.set_title(f"fixed-point fidelity per block ({self.config})")
@@ -150,12 +167,23 @@ class FidelityReport:
 
 
 def float_blocks(
-    cfg: Config, weights: Mapping[str, np.ndarray], image: np.ndarray, task: int, model: Any = None
+    cfg: Config,
+    weights: Mapping[str, np.ndarray],
+    image: np.ndarray,
+    task: int,
+    model: Any = None,
+    routing: Mapping[int, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray], dict[int, np.ndarray]]:
     """The float64 golden backbone: tokens after the embedding, after every block, and the MoE routing.
 
+    Args:
+        model: a float64 :class:`~edgemoe.golden.model.M3ViT` of ``weights`` (built if None).
+        routing: MoE block -> experts [N, top_k] to use instead of the float gate's own top-k
+            (the float softmax probabilities of those experts weight them). With the fixed
+            model's choices this separates the smooth quantisation error from routing flips.
+
     Returns:
-        (embed [N, D], blocks: list of [N, D], routing: MoE block -> experts [N, top_k]).
+        (embed [N, D], blocks: list of [N, D], routing: MoE block -> float top-k experts [N, top_k]).
     """
     import torch
 
@@ -166,15 +194,34 @@ def float_blocks(
     with torch.no_grad():
         x = model.embed(torch.from_numpy(np.asarray(image, dtype=np.float64))[None])
         embed = x[0].numpy().copy()
-        blocks, routing = [], {}
+        blocks, chosen = [], {}
         for i, blk in enumerate(model.blocks):
             x = x + blk.attn(blk.norm1(x))
             h = blk.norm2(x)
             if blk.is_moe:
-                routing[i] = blk.mlp.route(h, task).experts[0].numpy().copy()
-            x = x + blk.mlp(h, task)
+                r = blk.mlp.route(h, task)
+                chosen[i] = r.experts[0].numpy().copy()
+                if routing is not None and i in routing:
+                    x = x + _forced_moe(blk.mlp, h[0], r.probs[0], np.asarray(routing[i]))[None]
+                else:
+                    x = x + blk.mlp(h, task)
+            else:
+                x = x + blk.mlp(h, task)
             blocks.append(x[0].numpy().copy())
-    return embed, blocks, routing
+    return embed, blocks, chosen
+
+
+def _forced_moe(mlp: Any, h: Any, probs: Any, experts: np.ndarray) -> Any:
+    """Σ_j p[n, e_j] · expert_{e_j}(h[n]) for given experts [N, top_k] (float, torch)."""
+    import torch
+
+    out = torch.zeros_like(h)
+    idx = torch.from_numpy(experts.astype(np.int64))
+    for e in range(mlp.experts):
+        token, slot = (idx == e).nonzero(as_tuple=True)
+        if token.numel():
+            out.index_add_(0, token, mlp.expert(h[token], e) * probs[token, e].unsqueeze(-1))
+    return out
 
 
 def topk_mismatch(fixed_experts: np.ndarray, float_experts: np.ndarray) -> int:
@@ -184,6 +231,54 @@ def topk_mismatch(fixed_experts: np.ndarray, float_experts: np.ndarray) -> int:
     return int(np.count_nonzero((a != b).any(axis=-1)))
 
 
+def storage_sqnr(weights: Mapping[str, np.ndarray], qweights: QuantizedWeights) -> dict[str, float]:
+    """SQNR (dB) of every stored backbone tensor against its float value."""
+    return {
+        name: sqnr_db(weights[name], to_float(raw, qweights.casts[name].fmt))
+        for name, raw in qweights.raw.items()
+    }
+
+
+def path_matrices(cfg: Config, block: int) -> list[str]:
+    """The weight matrices a token passes through up to the output of ``block`` (-1: the embedding).
+
+    The patch-embedding weights and the position embedding, then per block qkv, attention
+    projection and fc1/fc2 (dense) or the gates and expert matrices (MoE).
+    """
+    names = ["patch_embed_weight", "pos_embed"]
+    for i in range(block + 1):
+        names += [f"l{i}_qkv_weight", f"l{i}_attn_proj_weight"]
+        if cfg.model.is_moe(i):
+            names += [f"l{i}_w_gate_T_task{t}" for t in range(len(cfg.model.tasks))]
+            names += [f"l{i}_htoh4_weight", f"l{i}_h4toh_weight"]
+        else:
+            names += [f"l{i}_fc1_weight", f"l{i}_fc2_weight"]
+    return names
+
+
+NOISE_MARGIN_DB = 6.0
+NOISE_GROWTH_DB_PER_BLOCK = 1.0
+
+
+def noise_floor_db(cfg: Config, sqnr: Mapping[str, float], block: int) -> float:
+    """Lowest SQNR the noise budget allows after ``block`` (routing equal to the fixed model's).
+
+    Each stored weight matrix on the path (:func:`path_matrices`) perturbs what passes through it
+    by a relative noise power of at most 10**(-S/10), S = the smallest storage SQNR among them;
+    LayerNorm rescales the signal before every sub-layer, so relative noise powers add along the
+    path: n matrices give S - 10·log10(n). Activations (22 fraction bits in ``edge-moe``),
+    scores, probabilities and nonlinear outputs are cast far finer than the 16-bit weights.
+    Perturbations grow through attention and GELU (gains above one): ``NOISE_MARGIN_DB`` (6 dB,
+    a factor 4 in noise power) once, plus ``NOISE_GROWTH_DB_PER_BLOCK`` (1 dB, a factor 1.26)
+    per block, since these gains compound block over block. Biases and norms are left out:
+    their values are small next to the activations.
+    """
+    names = [n for n in path_matrices(cfg, block) if n in sqnr]
+    worst = min(sqnr[n] for n in names)
+    growth = NOISE_GROWTH_DB_PER_BLOCK * (block + 1)
+    return worst - 10.0 * math.log10(len(names)) - NOISE_MARGIN_DB - growth
+
+
 def task_fidelity(
     cfg: Config,
     fixed: FixedOutput,
@@ -191,23 +286,66 @@ def task_fidelity(
     float_blocks_: list[np.ndarray],
     float_routing: dict[int, np.ndarray],
     task: int,
+    forced_blocks: list[np.ndarray] | None = None,
+    sqnr_weights: Mapping[str, float] | None = None,
 ) -> TaskFidelity:
-    """Compare one fixed forward pass with the float one (see :func:`float_blocks`)."""
+    """Compare one fixed forward pass with the float one (see :func:`float_blocks`).
+
+    Args:
+        forced_blocks: float blocks run with the fixed model's expert choices (optional).
+        sqnr_weights: storage SQNR per tensor (:func:`storage_sqnr`), for the noise floors.
+    """
     act = cfg.formats.act.fmt
     rows = []
-    pairs = [(-1, "embed", fixed.embed, float_embed)]
+    pairs = [(-1, "embed", fixed.embed, float_embed, float_embed)]
     pairs += [
-        (i, "moe" if cfg.model.is_moe(i) else "dense", fixed.blocks[i], float_blocks_[i])
+        (
+            i,
+            "moe" if cfg.model.is_moe(i) else "dense",
+            fixed.blocks[i],
+            float_blocks_[i],
+            None if forced_blocks is None else forced_blocks[i],
+        )
         for i in range(cfg.model.depth)
     ]
-    for i, kind, fx, fl in pairs:
+    for i, kind, fx, fl, forced in pairs:
         got = to_float(fx, act)
         rm = None
         if i in fixed.routing and i in float_routing:
             rm = topk_mismatch(fixed.routing[i].experts, float_routing[i])
         rows.append(
             BlockFidelity(
-                i, kind, sqnr_db(fl, got), float(np.abs(got - fl).max()), float(np.abs(fl).max()), rm
+                i,
+                kind,
+                sqnr_db(fl, got),
+                float(np.abs(got - fl).max()),
+                float(np.abs(fl).max()),
+                rm,
+                None if forced is None else sqnr_db(forced, got),
+                None if sqnr_weights is None else noise_floor_db(cfg, sqnr_weights, i),
             )
         )
     return TaskFidelity(cfg.model.tasks[task], rows, fixed.log.as_dict(), dict(fixed.log.wrapped))
+
+
+def compare(
+    cfg: Config,
+    weights: Mapping[str, np.ndarray],
+    fixed_model: FixedM3ViT,
+    image: np.ndarray,
+    task: int,
+    fixed: FixedOutput | None = None,
+    float_model: Any = None,
+) -> TaskFidelity:
+    """Run (if not given) the fixed pass and the float64 passes (own and forced routing), and compare."""
+    if fixed is None:
+        fixed = fixed_model.forward(image, task)
+    if float_model is None:
+        from edgemoe.golden.model import M3ViT
+
+        float_model = M3ViT.from_weights(cfg, dict(weights)).double().eval()
+    fe, fb, fr = float_blocks(cfg, weights, image, task, float_model)
+    forced = {i: r.experts for i, r in fixed.routing.items()}
+    _, fb_forced, _ = float_blocks(cfg, weights, image, task, float_model, routing=forced)
+    sq = storage_sqnr(weights, fixed_model.weights)
+    return task_fidelity(cfg, fixed, fe, fb, fr, task, fb_forced, sq)
