@@ -158,6 +158,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         backend=args.backend,
         seed=args.seed,
         pictures=not args.no_pictures,
+        threads=args.threads,
     )
     return 0
 
@@ -204,6 +205,12 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
         "--out", metavar="DIR", type=Path, default=Path("out"), help="output folder (default: out)"
     )
     g.add_argument("--no-pictures", action="store_true", help="write outputs.npz only")
+    g.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads of torch (default: torch's choice; 1 is fastest on a machine busy with other work)",
+    )
     g.add_argument(
         "--backend",
         default="float",

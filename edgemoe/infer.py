@@ -299,8 +299,15 @@ def run(
     backend: str = "float",
     seed: int = 0,
     pictures: bool = True,
+    threads: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``edgemoe infer``: returns what it writes to ``out/outputs.npz``."""
+    if threads is not None:
+        if threads < 1:
+            raise InferError(f"--threads must be at least 1, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
     if backend not in BACKENDS:
         raise InferError(f"unknown back end '{backend}'; known: {', '.join(BACKENDS)}")
     tasks = parse_tasks(cfg, task)
