@@ -1,0 +1,378 @@
+// The unified linear unit: a MAC array of In x Out lanes that runs every linear layer, with
+// double-buffered weight memories and the epilogues of edgemoe.golden.fixed.linear.
+//
+// A tile is Out outputs over the whole input row: a header (Out biases and the epilogue) on the
+// b stream, then its weight words on the w stream, word k holding W[o][k*In + i] at lane
+// (o*In + i); words follow the golden tile order (output tiles outer, input tiles inner). While
+// the array computes a tile from one bank, the next tile loads into the other bank.
+// Activation rows stream in on x, In values per beat, K/In beats per row (K/In = the number of
+// weight words of the tile); x_last_i marks the last beat of the tile's last row, after which
+// the unit moves to the other bank. Each row gives one y beat of Out activations:
+//   acc = x . W^T (exact), e = cast_act(acc + b) (bias aligned exactly), then the epilogue
+//   Bias (0): y = e;  BiasGelu (1): y = gelu(e);
+//   ExpertAccumulate (2): one a beat per row (gate score p, output-buffer row r):
+//                         y = sat_act(r + cast_act(p * e)).
+// Pipeline: weight read | products | adder tree + accumulator | bias + cast | epilogue.
+// Throughput: In*Out MACs per cycle (one x beat per cycle); one y beat per row.
+`default_nettype none
+
+module linear_unit
+  import edgemoe_pkg::*;
+#(
+  parameter int unsigned In    = LinearIn,
+  parameter int unsigned Out   = LinearOut,
+  parameter int unsigned XBits = ActBits,
+  parameter int          XFrac = ActFracBits,
+  parameter int unsigned WBits = LinearWeightBits,
+  parameter int          WFrac = LinearWeightFracBits,
+  parameter int unsigned BBits = BiasBits,
+  parameter int          BFrac = BiasFracBits,
+  // longest input row (inputs per token) the weight banks hold
+  parameter int unsigned MaxK  = (Dim > MlpHidden ? (Dim > ExpertHidden ? Dim : ExpertHidden)
+                                                  : (MlpHidden > ExpertHidden ? MlpHidden : ExpertHidden))
+) (
+  input  wire logic                         clk_i,
+  input  wire logic                         rst_i,
+  // tile header: biases and epilogue (0 Bias, 1 BiasGelu, 2 ExpertAccumulate)
+  input  wire logic                         b_valid_i,
+  output logic                              b_ready_o,
+  input  wire logic [Out*BBits-1:0]         b_data_i,
+  input  wire logic [1:0]                   b_epilogue_i,
+  // weight words of the tile
+  input  wire logic                         w_valid_i,
+  output logic                              w_ready_o,
+  input  wire logic [Out*In*WBits-1:0]      w_data_i,
+  input  wire logic                         w_last_i,
+  // activation rows
+  input  wire logic                         x_valid_i,
+  output logic                              x_ready_o,
+  input  wire logic [In*XBits-1:0]          x_data_i,
+  input  wire logic                         x_last_i,
+  // ExpertAccumulate: gate score and output-buffer row, one beat per row
+  input  wire logic                         a_valid_i,
+  output logic                              a_ready_o,
+  input  wire logic [GateScoreBits-1:0]     a_score_i,
+  input  wire logic [Out*ActBits-1:0]       a_data_i,
+  // results, one beat per row
+  output logic                              y_valid_o,
+  input  wire logic                         y_ready_i,
+  output logic      [Out*ActBits-1:0]       y_data_o,
+  output logic                              y_last_o
+);
+  localparam int unsigned Words = MaxK / In;  // weight words per bank
+  localparam int unsigned KW = $clog2(Words + 1);
+  localparam int unsigned AW = $clog2(Words) > 0 ? $clog2(Words) : 1;
+  localparam int PW = int'(XBits + WBits);  // signed product
+  localparam int AccW = PW + $clog2(MaxK) + 1;
+  localparam int AccFrac = XFrac + WFrac;
+  localparam int F = AccFrac > BFrac ? AccFrac : BFrac;
+  localparam int SW = (AccW + F - AccFrac > int'(BBits) + F - BFrac ? AccW + F - AccFrac
+                                                                     : int'(BBits) + F - BFrac) + 1;
+  localparam int EW = int'(ActBits + GateScoreBits) + 1;  // score * e
+  localparam logic [1:0] EpiBias = 2'd0;
+  localparam logic [1:0] EpiBiasGelu = 2'd1;
+  localparam logic [1:0] EpiExpertAcc = 2'd2;
+
+  if (In < 1 || Out < 1 || MaxK < In || MaxK % In != 0) begin : gen_bad_shape
+    $fatal(1, "%m: linear_unit needs In, Out >= 1 and MaxK a multiple of In (In %0d, MaxK %0d)", In, MaxK);
+  end
+  if (GateScoreSigned) begin : gen_bad_score
+    $fatal(1, "%m: linear_unit expects an unsigned gate score format");
+  end
+
+  // ---------------------------------------------------------------- weight banks and loader
+  logic [Out*In*WBits-1:0] wmem [2*Words];
+  logic [Out*BBits-1:0]    bias_q [2];
+  logic [1:0]              epi_q [2];
+  logic [KW-1:0]           words_q [2];
+  logic [1:0]              full_q, full_set, full_clr;
+  logic                    wb_q, hdr_q;
+  logic [KW-1:0]           wcnt_q;
+
+  assign b_ready_o = !full_q[wb_q] && !hdr_q;
+  assign w_ready_o = hdr_q;
+
+  always_ff @(posedge clk_i) begin
+    if (rst_i) begin
+      wb_q   <= 1'b0;
+      hdr_q  <= 1'b0;
+      wcnt_q <= '0;
+    end else if (b_valid_i && b_ready_o) begin
+      hdr_q  <= 1'b1;
+      wcnt_q <= '0;
+    end else if (w_valid_i && w_ready_o) begin
+      wcnt_q <= wcnt_q + 1'b1;
+      if (w_last_i) begin
+        hdr_q <= 1'b0;
+        wb_q  <= !wb_q;
+      end
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (b_valid_i && b_ready_o) begin
+      bias_q[wb_q] <= b_data_i;
+      epi_q[wb_q]  <= b_epilogue_i;
+    end
+    if (w_valid_i && w_ready_o) begin
+      wmem[{wb_q, AW'(wcnt_q)}] <= w_data_i;
+      if (w_last_i) begin
+        words_q[wb_q] <= wcnt_q + 1'b1;
+      end
+    end
+  end
+
+  always_comb begin
+    full_set = '0;
+    full_set[wb_q] = w_valid_i && w_ready_o && w_last_i;
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (rst_i) begin
+      full_q <= '0;
+    end else begin
+      full_q <= (full_q | full_set) & ~full_clr;
+    end
+  end
+
+  // ---------------------------------------------------------------- stage 0: accept x, read weights
+  logic          adv;  // every stage moves one step
+  logic          rb_q;
+  logic [KW-1:0] kcnt_q;
+  logic          x_take, row_last;
+
+  assign x_ready_o = full_q[rb_q] && adv;
+  assign x_take = x_valid_i && x_ready_o;
+  assign row_last = kcnt_q == words_q[rb_q] - 1'b1;
+
+  always_ff @(posedge clk_i) begin
+    if (rst_i) begin
+      rb_q   <= 1'b0;
+      kcnt_q <= '0;
+    end else if (x_take) begin
+      kcnt_q <= row_last ? '0 : kcnt_q + 1'b1;
+      if (x_last_i) begin
+        rb_q <= !rb_q;
+      end
+    end
+  end
+
+  // ---------------------------------------------------------------- stage 1: operands
+  logic                    v1_q, first1_q, last1_q, tile1_q, bank1_q;
+  logic [In*XBits-1:0]     x1_q;
+  logic [Out*In*WBits-1:0] w1_q;
+
+  always_ff @(posedge clk_i) begin
+    if (rst_i) begin
+      v1_q <= 1'b0;
+    end else if (adv) begin
+      v1_q <= x_take;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (x_take) begin
+      w1_q     <= wmem[{rb_q, AW'(kcnt_q)}];
+      x1_q     <= x_data_i;
+      first1_q <= kcnt_q == '0;
+      last1_q  <= row_last;
+      tile1_q  <= x_last_i;
+      bank1_q  <= rb_q;
+    end
+  end
+
+  // ---------------------------------------------------------------- stage 2: products
+  logic                  v2_q, first2_q, last2_q, tile2_q, bank2_q;
+  logic signed [PW-1:0]  prod2_q [Out][In];
+
+  always_ff @(posedge clk_i) begin
+    if (rst_i) begin
+      v2_q <= 1'b0;
+    end else if (adv) begin
+      v2_q <= v1_q;
+    end
+  end
+
+  for (genvar o = 0; o < Out; o++) begin : gen_mul_o
+    for (genvar i = 0; i < In; i++) begin : gen_mul_i
+      logic signed [XBits-1:0] xv;
+      logic signed [WBits-1:0] wv;
+      assign xv = x1_q[i*XBits +: XBits];
+      assign wv = w1_q[(o*In + i)*WBits +: WBits];
+      always_ff @(posedge clk_i) begin
+        if (adv && v1_q) begin
+          prod2_q[o][i] <= PW'(xv) * PW'(wv);
+        end
+      end
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (adv && v1_q) begin
+      first2_q <= first1_q;
+      last2_q  <= last1_q;
+      tile2_q  <= tile1_q;
+      bank2_q  <= bank1_q;
+    end
+  end
+
+  // ---------------------------------------------------------------- stage 3: adder tree + accumulator
+  logic                   v3_q, tile3_q, bank3_q;
+  logic signed [AccW-1:0] acc_q [Out];
+
+  for (genvar o = 0; o < Out; o++) begin : gen_acc
+    logic signed [AccW-1:0] row_sum;
+    always_comb begin
+      row_sum = '0;
+      for (int i = 0; i < int'(In); i++) begin
+        row_sum = row_sum + AccW'(prod2_q[o][i]);
+      end
+    end
+    always_ff @(posedge clk_i) begin
+      if (adv && v2_q) begin
+        acc_q[o] <= (first2_q ? '0 : acc_q[o]) + row_sum;
+      end
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (rst_i) begin
+      v3_q <= 1'b0;
+    end else if (adv) begin
+      v3_q <= v2_q && last2_q;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (adv && v2_q) begin
+      tile3_q <= tile2_q;
+      bank3_q <= bank2_q;
+    end
+  end
+
+  // the bank's biases are read here for the last time: release it after its last row
+  always_comb begin
+    full_clr = '0;
+    full_clr[bank3_q] = adv && v3_q && tile3_q;
+  end
+
+  // ---------------------------------------------------------------- stage 4: bias and cast to act
+  logic                     v4_q, tile4_q;
+  logic [1:0]               epi4_q;
+  logic [Out*ActBits-1:0]   e4_q;
+  logic [Out*ActBits-1:0]   e3;
+  logic [Out*BBits-1:0]     bias3;
+
+  assign bias3 = bias_q[bank3_q];
+
+  for (genvar o = 0; o < Out; o++) begin : gen_bias
+    logic signed [SW-1:0]    biased;
+    logic signed [BBits-1:0] bv;
+    assign bv = bias3[o*BBits +: BBits];
+    assign biased = (SW'(acc_q[o]) <<< (F - AccFrac)) + (SW'(bv) <<< (F - BFrac));
+    fxp_requant #(
+      .InBits(SW), .InFrac(F), .InSigned(1'b1),
+      .OutBits(ActBits), .OutFrac(ActFracBits), .OutSigned(1'b1),
+      .RoundHalfUp(ActRoundHalfUp), .Saturate(ActSaturate)
+    ) u_cast (
+      .in_i(biased), .out_o(e3[o*ActBits +: ActBits]), .clip_o()
+    );
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (rst_i) begin
+      v4_q <= 1'b0;
+    end else if (adv) begin
+      v4_q <= v3_q;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (adv && v3_q) begin
+      e4_q    <= e3;
+      epi4_q  <= epi_q[bank3_q];
+      tile4_q <= tile3_q;
+    end
+  end
+
+  // ---------------------------------------------------------------- stage 5: epilogue
+  logic                   out_free, need_a;
+  logic [Out*ActBits-1:0] y_d, gelu4, accum4;
+
+  assign out_free = !y_valid_o || y_ready_i;
+  assign need_a = v4_q && epi4_q == EpiExpertAcc;
+  assign adv = out_free && !(need_a && !a_valid_i);
+  assign a_ready_o = out_free && need_a;
+
+  for (genvar o = 0; o < Out; o++) begin : gen_epilogue
+    gelu_lane u_gelu (
+      .x_i(e4_q[o*ActBits +: ActBits]),
+      .y_o(gelu4[o*ActBits +: ActBits])
+    );
+
+    logic signed [EW-1:0]      scaled_wide;
+    logic signed [ActBits-1:0] ev, rv, scaled;
+    logic signed [ActBits:0]   total;
+    assign ev = e4_q[o*ActBits +: ActBits];
+    assign rv = a_data_i[o*ActBits +: ActBits];
+    assign scaled_wide = EW'(ev) * $signed({1'b0, a_score_i});
+    fxp_requant #(
+      .InBits(EW), .InFrac(ActFracBits + GateScoreFracBits), .InSigned(1'b1),
+      .OutBits(ActBits), .OutFrac(ActFracBits), .OutSigned(1'b1),
+      .RoundHalfUp(ActRoundHalfUp), .Saturate(ActSaturate)
+    ) u_scale (
+      .in_i(scaled_wide), .out_o(scaled), .clip_o()
+    );
+    assign total = (ActBits + 1)'(rv) + (ActBits + 1)'(scaled);
+    fxp_requant #(
+      .InBits(ActBits + 1), .InFrac(ActFracBits), .InSigned(1'b1),
+      .OutBits(ActBits), .OutFrac(ActFracBits), .OutSigned(1'b1),
+      .RoundHalfUp(ActRoundHalfUp), .Saturate(ActSaturate)
+    ) u_add (
+      .in_i(total), .out_o(accum4[o*ActBits +: ActBits]), .clip_o()
+    );
+  end
+
+  always_comb begin
+    unique case (epi4_q)
+      EpiBiasGelu:  y_d = gelu4;
+      EpiExpertAcc: y_d = accum4;
+      EpiBias:      y_d = e4_q;
+      default:      y_d = e4_q;
+    endcase
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (rst_i) begin
+      y_valid_o <= 1'b0;
+    end else if (adv) begin
+      y_valid_o <= v4_q;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (adv && v4_q) begin
+      y_data_o <= y_d;
+      y_last_o <= tile4_q;
+    end
+  end
+
+`ifndef SYNTHESIS
+  // stream rules and tile bookkeeping, checked in simulation
+  always_ff @(posedge clk_i) begin
+    if (!rst_i) begin
+      if (x_take && x_last_i && !row_last) begin
+        $error("%m: x_last_i on beat %0d of a %0d-beat row", kcnt_q, words_q[rb_q]);
+      end
+      if (w_valid_i && w_ready_o && !w_last_i && wcnt_q == KW'(Words - 1)) begin
+        $error("%m: a tile of more than %0d weight words (MaxK %0d / In %0d)", Words, MaxK, In);
+      end
+      if (b_valid_i && b_ready_o && !(b_epilogue_i inside {EpiBias, EpiBiasGelu, EpiExpertAcc})) begin
+        $error("%m: epilogue code 3 is not defined");
+      end
+    end
+  end
+`endif
+endmodule
+
+`default_nettype wire
