@@ -322,7 +322,9 @@ def test_patch_embed_vs_float64_and_torch(setup) -> None:
             + to_float(q["pos_embed"][1:], f.pos_embed.fmt),
         ]
     )
-    assert np.abs(got - ref).max() <= f.act.fmt.lsb + 1e-12
+    # the position add is exact when pos_embed has no more fraction bits than act: one cast in all
+    pos_exact = f.pos_embed.fmt.frac_bits <= f.act.fmt.frac_bits
+    assert np.abs(got - ref).max() <= f.act.fmt.lsb / 2 * (1 if pos_exact else 2) + 1e-12
     # torch golden model on the float weights
     with torch.no_grad():
         ref_t = model.embed(torch.from_numpy(image[None].astype(np.float64)))[0].numpy()
