@@ -313,13 +313,14 @@ def reciprocal_bound(nl: Nonlinear, out: Cast) -> Bound:
       ``eps' = eps² + eW (3 + |eps|)``;
     - step 5 is an exact shift, then the output cast.
 
-    ``rel = eps_N + tau + eps_N tau``, ``abs`` = cast error.
+    The result approximates 1/m_hat = (1/m)/(1 - tau): ``rel = (1 + eps_N)/(1 - tau) - 1``,
+    ``abs`` = cast error.
     """
     eW, h = 2.0 ** -(nl.work_frac_bits + 1), 2.0**-nl.recip_table_bits
     eps0 = h * h / 4 * (1 + h) + 4 * eW
     eps = _newton(eps0, nl.newton_steps, lambda e: e * e + eW * (3 + e))
     tau = 2 * eW
-    return Bound(eps + tau + eps * tau, _cast_error(out))
+    return Bound((1 + eps) / (1 - tau) - 1, _cast_error(out))
 
 
 def rsqrt_bound(nl: Nonlinear, out: Cast) -> Bound:
@@ -327,7 +328,7 @@ def rsqrt_bound(nl: Nonlinear, out: Cast) -> Bound:
 
     With ``eW = 2**-(W+1)``, ``h = 4 * 2**-b``:
 
-    - step 2 truncates m by a relative ``tau < 2**-W``: 1/sqrt(m) moves by at most ``tau/2 (1 + tau)``;
+    - step 2 truncates m by a relative ``tau < 2**-W``: 1/sqrt(m_hat) = (1/sqrt(m)) (1 - tau)**-1/2;
     - step 3 seed: f = m**-1/2, f'' = 3/4 m**-5/2; relative to f(m) on a segment starting at
       m0 >= 1: ``3/32 h² sqrt(1 + h)``; plus entry and product rounding 2 eW relative to
       f >= 1/2: ``eps0 = 3/32 h² sqrt(1 + h) + 4 eW``;
@@ -335,12 +336,14 @@ def rsqrt_bound(nl: Nonlinear, out: Cast) -> Bound:
       roundings add ``eW ((y/2)(m + 1) + 1)``, relative to z = m**-1/2 (m <= 4):
       ``eps' = 1.5 eps² + 0.5 |eps|³ + eW (2.5 (1 + |eps|) + 2)``;
     - step 5 is an exact shift, then the output cast.
+
+    ``rel = (1 + eps_N)(1 - tau)**-1/2 - 1``, ``abs`` = cast error.
     """
     eW, h = 2.0 ** -(nl.work_frac_bits + 1), 4 * 2.0**-nl.rsqrt_table_bits
     eps0 = 3 / 32 * h * h * math.sqrt(1 + h) + 4 * eW
     eps = _newton(eps0, nl.newton_steps, lambda e: 1.5 * e * e + 0.5 * e**3 + eW * (2.5 * (1 + e) + 2))
     tau = 2 * eW
-    return Bound(eps + tau / 2 * (1 + tau) * (1 + eps), _cast_error(out))
+    return Bound((1 + eps) / math.sqrt(1 - tau) - 1, _cast_error(out))
 
 
 def gelu_bound(nl: Nonlinear, act: Cast, delta: Cast) -> Bound:
