@@ -245,7 +245,11 @@ def summarize(cfg: Config, task: int, head: np.ndarray) -> str:
 
 
 def save_pictures(cfg: Config, out: Path, image: np.ndarray, heads: dict[int, np.ndarray]) -> list[Path]:
-    """input.png and one picture per task: a class colour map with legend, or a heat map with colour bar."""
+    """input.png, and per task ``<task>.png``: the input next to the task output.
+
+    A multi-channel output is drawn as the argmax class of each pixel in a fixed palette with a
+    legend of every class's share; a one-channel output (depth) as a heat map with a colour bar.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -254,18 +258,24 @@ def save_pictures(cfg: Config, out: Path, image: np.ndarray, heads: dict[int, np
 
     written = []
     H, W = image.shape[1:]
-    aspect = (W / 100 + 2.5, H / 100 + 1.0)
-    fig, ax = plt.subplots(figsize=aspect, dpi=100)
-    ax.imshow(image.transpose(1, 2, 0) if image.shape[0] == 3 else image[0], cmap="gray", vmin=0, vmax=1)
-    ax.set_title(f"input {image.shape[0]}x{H}x{W}")
-    ax.axis("off")
+    rgb = image.transpose(1, 2, 0) if image.shape[0] == 3 else image[0]
+
+    def show_input(ax: Any) -> None:
+        ax.imshow(rgb, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(f"input {image.shape[0]}x{H}x{W}", fontsize=9)
+        ax.axis("off")
+
+    panel = (W / 80, H / 80 + 0.6)
+    fig, ax = plt.subplots(figsize=panel, dpi=100)
+    show_input(ax)
     written.append(out / "input.png")
     fig.savefig(written[-1], bbox_inches="tight")
     plt.close(fig)
 
     for task, head in heads.items():
         name = cfg.model.tasks[task]
-        fig, ax = plt.subplots(figsize=aspect, dpi=100)
+        fig, (ax_in, ax) = plt.subplots(1, 2, figsize=(2 * panel[0] + 1.6, panel[1]), dpi=100)
+        show_input(ax_in)
         C = head.shape[0]
         if C > 1:
             classes = head.argmax(axis=0)
@@ -278,11 +288,11 @@ def save_pictures(cfg: Config, out: Path, image: np.ndarray, heads: dict[int, np
             ax.legend(
                 handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False
             )
-            ax.set_title(f"{name}: argmax of {C} classes")
+            ax.set_title(f"{name}: argmax of {C} classes", fontsize=9)
         else:
             im = ax.imshow(head[0], cmap="magma")
-            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-            ax.set_title(f"{name}: heat map of the output")
+            fig.colorbar(im, ax=ax, fraction=0.046 * H / W, pad=0.03)
+            ax.set_title(f"{name}: heat map", fontsize=9)
         ax.axis("off")
         written.append(out / f"{name}.png")
         fig.savefig(written[-1], bbox_inches="tight")
