@@ -451,6 +451,18 @@ class CSim:
             out[r0 : r0 + step] = ys
         return out
 
+    # -- reordered attention -------------------------------------------------------------------
+    def attention(self, q_raw: np.ndarray, k_raw: np.ndarray, v_raw: np.ndarray) -> np.ndarray:
+        """Reordered attention (hls/include/attention.h) on q, k, v ``[tokens, dim]`` in ``act``."""
+        f, m = self.cfg.formats, self.cfg.model
+        shape = (m.tokens, m.dim)
+        q, k, v = (_in(a, shape, f"attention: {n}") for a, n in ((q_raw, "q"), (k_raw, "k"), (v_raw, "v")))
+        for a, n in ((q, "q"), (k, "k"), (v, "v")):
+            _check_range(a, f.act.fmt, f"attention: {n}")
+        out = np.empty_like(q)
+        self._call("em_attention", _ptr(q), _ptr(k), _ptr(v), _ptr(out))
+        return out
+
 
 NONLINEAR = {"exp_score": 0, "exp_act": 1, "reciprocal": 2, "rsqrt": 3, "gelu": 4}
 """Codes of ``em_nonlinear`` (``enum class Function`` in hls/src/csim_nonlinear.cpp)."""

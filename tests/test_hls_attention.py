@@ -1,0 +1,52 @@
+"""Reordered attention in C-simulation (hls/include/attention.h) equals golden/fixed/attention.py,
+every bit, including the rotated key order of the running softmax sum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hls_inputs import raw_values
+
+from edgemoe import config, csim
+from edgemoe.golden.fixed.attention import attention
+from edgemoe.golden.fixed.core import SaturationLog
+
+PRESETS = ["tiny", "edge-moe"]
+
+
+@pytest.fixture(scope="module", params=PRESETS)
+def sim(request: pytest.FixtureRequest) -> csim.CSim:
+    return csim.load(config.preset(request.param))
+
+
+def _qkv(cfg: config.Config, seed: int, bits: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    shape = (cfg.model.tokens, cfg.model.dim)
+    return tuple(raw_values(rng, cfg.formats.act.fmt, shape, small_bits=bits) for _ in range(3))
+
+
+@pytest.mark.parametrize("spread", [1, 3, 5])
+def test_attention_random(sim: csim.CSim, spread: int) -> None:
+    cfg = sim.cfg
+    fa = cfg.formats.act.fmt.frac_bits
+    q, k, v = _qkv(cfg, spread, fa + spread)  # |x| mostly below 2**spread: peaked and flat softmaxes
+    log = SaturationLog()
+    want = attention(q, k, v, cfg, log=log, name="attn")
+    got = sim.attention(q, k, v)
+    assert np.array_equal(got, want), f"{np.count_nonzero(got != want)} of {got.size} differ"
+    if spread == 5:
+        assert log.counts["attn.score"][0] > 0, "large activations must saturate some scores"
+
+
+def test_attention_ties_and_bounds(sim: csim.CSim) -> None:
+    cfg = sim.cfg
+    f, N = cfg.formats, cfg.model.tokens
+    q, k, v = _qkv(cfg, 21, f.act.fmt.frac_bits + 1)
+    k[: N // 2] = k[0]  # equal scores: the running max must not switch on ties
+    q[1] = f.act.fmt.max_raw  # saturated scores
+    q[2] = f.act.fmt.min_raw
+    v[3] = f.act.fmt.max_raw
+    q[4] = 0  # all scores 0: uniform probabilities
+    want = attention(q, k, v, cfg)
+    got = sim.attention(q, k, v)
+    assert np.array_equal(got, want), f"{np.count_nonzero(got != want)} of {got.size} differ"
