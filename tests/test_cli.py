@@ -21,6 +21,15 @@ from edgemoe.infer import BACKENDS, TaskOutput, register_backend
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One torch thread: these small models run far faster so on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_help_lists_commands_and_examples() -> None:
     r = subprocess.run([sys.executable, "-m", "edgemoe", "--help"], capture_output=True, text=True)
     assert r.returncode == 0
