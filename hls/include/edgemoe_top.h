@@ -15,6 +15,7 @@
 
 #include "edgemoe_layout.h"
 #include "edgemoe_types.h"
+#include "linear.h"
 
 namespace edgemoe {
 
@@ -23,6 +24,36 @@ typedef ap_uint<cfg::AXI_BITS> beat_t;
 
 static_assert(layout::BEAT_BYTES * 8 == cfg::AXI_BITS, "the layout's beat must be the AXI data width");
 
+namespace top {
+
+typedef linear_config L;
+typedef token_index<L>::type token_t;
+
+// Buffers shared by the stages of a block (one image at a time).
+struct BlockBuffers {
+    act_t h[cfg::TOKENS][cfg::DIM];        // LayerNorm output (and the attention's)
+    act_t q[cfg::TOKENS][cfg::DIM];        // queries, keys and values of all heads
+    act_t k[cfg::TOKENS][cfg::DIM];
+    act_t v[cfg::TOKENS][cfg::DIM];
+    act_t in[L::max_rows][L::max_in];      // input rows of the linear unit
+    act_t out[L::max_tokens][L::max_out];  // output rows of the linear unit
+    bias_t bias[L::max_out];               // bias of the current layer
+    attn_bias_t attn_bias[L::max_out];     // bias of q/k/v and the projection
+    norm_t gamma[cfg::DIM];                // LayerNorm scale
+    norm_t beta[cfg::DIM];                 // LayerNorm shift
+    gate_score_t score[L::max_rows];       // gate score of each queued token (MoE)
+    token_t token[L::max_rows];            // token of each queued row (MoE)
+};
+
+// The stages of one call, in order (each tested on its own in C-simulation, csim_top.cpp):
+// x = tokens after the patch embedding of image b.
+void patch_embedding(const beat_t* weights, const beat_t* images, int b, act_t x[cfg::TOKENS][cfg::DIM]);
+// x = x + proj(attention(qkv(LayerNorm1(x)))) of block i.
+void attention_part(const beat_t* weights, int i, act_t x[cfg::TOKENS][cfg::DIM], BlockBuffers& buf);
+// x = x + MLP(LayerNorm2(x)) of block i (dense, or the MoE with task's gate).
+void mlp_part(const beat_t* weights, int i, unsigned task, act_t x[cfg::TOKENS][cfg::DIM], BlockBuffers& buf);
+
+}  // namespace top
 }  // namespace edgemoe
 
 void edgemoe_top(const edgemoe::beat_t* weights, const edgemoe::beat_t* images, edgemoe::beat_t* tokens,

@@ -39,3 +39,28 @@ extern "C" int em_top(const uint8_t* weights, const uint8_t* images, uint8_t* to
     from_beats(tok, tokens);
     return 0;
 }
+
+// One stage on raw tokens: x [TOKENS][DIM] raw act values in, the stage's output out.
+// stage 0: attention_part of block `block`; stage 1: mlp_part of block `block` (task `task`).
+extern "C" int em_top_stage(int stage, const uint8_t* weights, int block, unsigned task, const int64_t* x_raw,
+                            int64_t* y_raw) {
+    static act_t x[cfg::TOKENS][cfg::DIM];
+    static top::BlockBuffers buf;
+    if (block < 0 || block >= cfg::DEPTH) return csim::fail("stage: block %d outside 0..%d", block, cfg::DEPTH - 1);
+    if (task >= (unsigned)cfg::TASKS) return csim::fail("stage: task %u, the config has %d tasks", task, cfg::TASKS);
+    std::vector<beat_t> w;
+    to_beats(weights, layout::WEIGHT_BYTES, w);
+    for (int t = 0; t < cfg::TOKENS; t++) csim::load_raw(x_raw + (long)t * cfg::DIM, x[t], cfg::DIM);
+    switch (stage) {
+        case 0:
+            top::attention_part(w.data(), block, x, buf);
+            break;
+        case 1:
+            top::mlp_part(w.data(), block, task, x, buf);
+            break;
+        default:
+            return csim::fail("stage: unknown stage %d", stage);
+    }
+    for (int t = 0; t < cfg::TOKENS; t++) csim::store_raw(x[t], y_raw + (long)t * cfg::DIM, cfg::DIM);
+    return 0;
+}

@@ -8,7 +8,8 @@
 // reordered attention -> projection -> residual, LayerNorm -> MLP or MoE -> residual.
 #include "edgemoe_top.h"
 
-#include "linear.h"
+#include "attention.h"
+#include "layernorm.h"
 
 // Pragmas whose values come from the generated headers (macros expand inside _Pragma).
 #define EDGEMOE_STR(x) #x
@@ -16,9 +17,6 @@
 
 namespace edgemoe {
 namespace top {
-
-typedef linear_config L;
-typedef token_index<L>::type token_t;
 
 // The storage word of a format in the memory image: 8, 16, 32 or 64 bits (host/layout.py word_bits).
 template <class T>
@@ -201,6 +199,94 @@ embed_tokens:
             x[t][d] = t == 0 ? act_t(pos[d]) : act_t(y[t - 1][d] + pos[d]);  // exact sum, one cast
         }
     }
+}
+
+// ---- block stages ---------------------------------------------------------------------------
+
+// dst[r][0 .. cols) = src[r][0 .. cols) for r < rows.
+template <class T, int SR, int SC, int DR, int DC>
+void copy_rows(const T src[SR][SC], T dst[DR][DC], int rows, int cols) {
+#pragma HLS INLINE off
+copy_rows_r:
+    for (int r = 0; r < rows; r++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = SR
+    copy_rows_c:
+        for (int c = 0; c < cols; c++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = SC
+#pragma HLS PIPELINE II = 1
+            dst[r][c] = src[r][c];
+        }
+    }
+}
+
+// x = sat(x + y[.][0 .. DIM)): the residual add (exact sum, saturating cast to act).
+void residual_add(act_t x[cfg::TOKENS][cfg::DIM], const act_t y[L::max_tokens][L::max_out]) {
+#pragma HLS INLINE off
+residual_rows:
+    for (int t = 0; t < cfg::TOKENS; t++) {
+    residual_dims:
+        for (int d = 0; d < cfg::DIM; d++) {
+#pragma HLS PIPELINE II = 1
+            x[t][d] = act_t(x[t][d] + y[t][d]);
+        }
+    }
+}
+
+// h = LayerNorm(x) with the norm parameters of segments gamma_seg / beta_seg.
+void layer_norm(const beat_t* weights, const layout::Segment& gamma_seg, const layout::Segment& beta_seg,
+                const act_t x[cfg::TOKENS][cfg::DIM], BlockBuffers& buf) {
+    load_words<norm_t>(weights, gamma_seg, 0, 0, cfg::DIM, buf.gamma);
+    load_words<norm_t>(weights, beta_seg, 0, 0, cfg::DIM, buf.beta);
+    layernorm<act_t, norm_t, act_t>(x, cfg::TOKENS, buf.gamma, buf.beta, buf.h);
+}
+
+// Dense MLP of block i on buf.h: fc1 with GELU, fc2; result in buf.out.
+void dense_mlp(const beat_t* weights, int i, BlockBuffers& buf) {
+    copy_rows<act_t, cfg::TOKENS, cfg::DIM, L::max_rows, L::max_in>(buf.h, buf.in, cfg::TOKENS, cfg::DIM);
+    load_words<bias_t>(weights, layout::BLOCK_FC1_BIAS[i], 0, 0, cfg::MLP_HIDDEN, buf.bias);
+    linear_layer<act_t, linear_weight_t, bias_t>(weights, layout::BLOCK_FC1_WEIGHT[i], 0, buf.in, cfg::TOKENS,
+                                                 buf.bias, Epilogue::BiasGelu, buf.score, buf.token, buf.out);
+    copy_rows<act_t, L::max_tokens, L::max_out, L::max_rows, L::max_in>(buf.out, buf.in, cfg::TOKENS,
+                                                                        cfg::MLP_HIDDEN);
+    load_words<bias_t>(weights, layout::BLOCK_FC2_BIAS[i], 0, 0, cfg::DIM, buf.bias);
+    linear_layer<act_t, linear_weight_t, bias_t>(weights, layout::BLOCK_FC2_WEIGHT[i], 0, buf.in, cfg::TOKENS,
+                                                 buf.bias, Epilogue::Bias, buf.score, buf.token, buf.out);
+}
+
+// x = x + proj(attention(qkv(LayerNorm1(x)))) of block i (golden FixedM3ViT.attention_part).
+void attention_part(const beat_t* weights, int i, act_t x[cfg::TOKENS][cfg::DIM], BlockBuffers& buf) {
+#pragma HLS INLINE off
+    constexpr int D = cfg::DIM;
+    layer_norm(weights, layout::BLOCK_NORM1_WEIGHT[i], layout::BLOCK_NORM1_BIAS[i], x, buf);
+    copy_rows<act_t, cfg::TOKENS, D, L::max_rows, L::max_in>(buf.h, buf.in, cfg::TOKENS, D);
+    load_words<attn_bias_t>(weights, layout::BLOCK_QKV_BIAS[i], 0, 0, 3 * D, buf.attn_bias);
+    linear_layer<act_t, linear_weight_t, attn_bias_t>(weights, layout::BLOCK_QKV_WEIGHT[i], 0, buf.in, cfg::TOKENS,
+                                                      buf.attn_bias, Epilogue::Bias, buf.score, buf.token, buf.out);
+split_qkv:
+    for (int t = 0; t < cfg::TOKENS; t++) {
+    split_qkv_dims:
+        for (int d = 0; d < D; d++) {
+#pragma HLS PIPELINE II = 1
+            buf.q[t][d] = buf.out[t][d];
+            buf.k[t][d] = buf.out[t][D + d];
+            buf.v[t][d] = buf.out[t][2 * D + d];
+        }
+    }
+    attention<act_t>(buf.q, buf.k, buf.v, buf.h);
+    copy_rows<act_t, cfg::TOKENS, D, L::max_rows, L::max_in>(buf.h, buf.in, cfg::TOKENS, D);
+    load_words<attn_bias_t>(weights, layout::BLOCK_ATTN_PROJ_BIAS[i], 0, 0, D, buf.attn_bias);
+    linear_layer<act_t, linear_weight_t, attn_bias_t>(weights, layout::BLOCK_ATTN_PROJ_WEIGHT[i], 0, buf.in,
+                                                      cfg::TOKENS, buf.attn_bias, Epilogue::Bias, buf.score,
+                                                      buf.token, buf.out);
+    residual_add(x, buf.out);
+}
+
+// x = x + MLP(LayerNorm2(x)) of block i: the dense MLP, or the MoE with task's gate.
+void mlp_part(const beat_t* weights, int i, unsigned task, act_t x[cfg::TOKENS][cfg::DIM], BlockBuffers& buf) {
+#pragma HLS INLINE off
+    layer_norm(weights, layout::BLOCK_NORM2_WEIGHT[i], layout::BLOCK_NORM2_BIAS[i], x, buf);
+    dense_mlp(weights, i, buf);
+    residual_add(x, buf.out);
 }
 
 }  // namespace top
