@@ -221,3 +221,15 @@ def test_names_follow_the_agreed_spelling() -> None:
     assert emit.sv_name("linear_in") == "LinearIn" and emit.hls_name("attn_p") == "ATTN_P"
     assert emit.sv_name("gelu_range_log2") == "GeluRangeLog2"
     assert emit.cpp_type(preset("edge-moe").formats.ln_var) == "ap_ufixed<48, 20, AP_TRN, AP_SAT>"
+
+
+def test_generated_files_name_their_config_file(tmp_path: Path) -> None:
+    from edgemoe.cli import main
+
+    path = tmp_path / "mine.toml"
+    path.write_text('preset = "tiny"\n[hw]\nattn_p = 3\n')
+    assert main(["config", "emit-sv", "--config", str(path), "--out", str(tmp_path)]) == 0
+    text = (tmp_path / emit.SV_FILE).read_text()
+    assert f"from config file {path}" in text.splitlines()[0]
+    assert "localparam int unsigned AttnP = 3;" in text
+    assert "from preset 'tiny'" in emit.emit_hls(preset("tiny")).splitlines()[0]
