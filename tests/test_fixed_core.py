@@ -4,11 +4,14 @@ apytypes has only signed (two's complement) fixed-point numbers. An ``ap_ufixed<
 exactly the non-negative values of ``ap_fixed<W + 1, I + 1>``, so for unsigned formats the
 oracle is: apytypes rounds (in a signed format wide enough to hold every input), wrapping keeps
 the low ``W`` bits of apytypes' wrapped bit pattern, saturation clips to ``[0, 2**W - 1]``.
+A second oracle, the ap_fixed C++ headers (compiled with g++), checks unsigned and signed
+formats directly.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import apytypes as apy
 import numpy as np
@@ -218,3 +221,145 @@ def test_matmul_exact_batched_and_narrow() -> None:
     assert matmul_exact(a, b).tolist() == np.einsum("bnk,km->bnm", a, b).tolist()
     with pytest.raises(FixedPointError, match="inner sizes differ"):
         matmul_exact(a, b[:-1])
+
+
+# -- a second oracle: the ap_fixed C++ headers that hls4ml ships, compiled with g++ -----------
+
+HEADER_FORMATS = [
+    FixedFormat(bits, int_bits, signed)
+    for bits, int_bits, signed in [
+        (2, 0, False),
+        (2, 5, False),
+        (7, -3, False),
+        (8, 0, False),
+        (16, 4, False),
+        (18, 1, False),
+        (18, -2, False),
+        (24, 1, False),
+        (32, 10, False),
+        (33, 40, False),
+        (48, 20, False),
+        (48, -6, False),
+        (3, -2, True),
+        (16, 2, True),
+        (32, 10, True),
+        (47, 47, True),
+    ]
+]
+HEADER_SOURCE = FixedFormat(44, 14, True)  # requantize from this (signed: negatives too)
+
+
+def _header_oracle_source() -> str:
+    lines = [
+        "#include <cstdio>",
+        "#include <cstdlib>",
+        '#include "ap_fixed.h"',
+        "template <class T> long long from_double(double v) {",
+        "    T y = v;",
+        "    return (long long)y.range(T::width - 1, 0).to_uint64();",
+        "}",
+        "template <class T> long long from_raw(long long raw) {",
+        f"    ap_fixed<{HEADER_SOURCE.bits}, {HEADER_SOURCE.int_bits}> x;",
+        f"    x.range({HEADER_SOURCE.bits - 1}, 0) = raw;",
+        "    T y = x;",
+        "    return (long long)y.range(T::width - 1, 0).to_uint64();",
+        "}",
+        "int main() {",
+        "    char mode; int k; double v; long long r;",
+        '    while (std::scanf(" %c %d", &mode, &k) == 2) {',
+        "        long long out = 0;",
+        '        int got = mode == \'d\' ? std::scanf("%lf", &v) : std::scanf("%lld", &r);',
+        "        if (got != 1) return 2;",
+        "        switch (k) {",
+    ]
+    k = 0
+    for fmt in HEADER_FORMATS:
+        kind = "ap_fixed" if fmt.signed else "ap_ufixed"
+        for q in ("AP_TRN", "AP_RND"):
+            for o in ("AP_WRAP", "AP_SAT"):
+                t = f"{kind}<{fmt.bits}, {fmt.int_bits}, {q}, {o}>"
+                lines.append(
+                    f"        case {k}: out = mode == 'd' ? from_double<{t} >(v) : from_raw<{t} >(r); break;"
+                )
+                k += 1
+    lines += [
+        "        default: return 3;",
+        "        }",
+        '        std::printf("%lld\\n", out);',
+        "    }",
+        "    return 0;",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def header_oracle() -> Path:
+    import hashlib
+    import shutil
+    import subprocess
+
+    gxx = shutil.which("g++")
+    if gxx is None:
+        pytest.skip("g++ is needed to compile the ap_fixed header oracle")
+    try:
+        import hls4ml
+    except ImportError:
+        pytest.skip("hls4ml (which ships the ap_fixed headers) is not installed")
+    include = Path(hls4ml.__file__).resolve().parent / "templates" / "vivado" / "ap_types"
+    source = _header_oracle_source()
+    out = (
+        Path(__file__).resolve().parents[1]
+        / "build"
+        / "oracle"
+        / hashlib.sha256(source.encode()).hexdigest()[:12]
+    )
+    exe = out / "ap_fixed_oracle"
+    if not exe.is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "oracle.cpp").write_text(source)
+        subprocess.run(
+            [gxx, "-std=c++14", "-O0", "-w", f"-I{include}", str(out / "oracle.cpp"), "-o", str(exe)],
+            check=True,
+        )
+    return exe
+
+
+def _run_oracle(exe: Path, requests: list[tuple[str, int, float | int]]) -> list[int]:
+    import subprocess
+
+    text = "\n".join(f"{m} {k} {v!r}" if m == "d" else f"{m} {k} {v}" for m, k, v in requests)
+    proc = subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=True)
+    return [int(line) for line in proc.stdout.split()]
+
+
+def test_casts_match_the_ap_fixed_headers(header_oracle: Path) -> None:
+    """quantize and requantize equal ap_fixed / ap_ufixed of the C++ headers, bit for bit."""
+    rng = np.random.default_rng(11)
+    requests, expected = [], []
+    k = 0
+    src = HEADER_SOURCE
+    for fmt in HEADER_FORMATS:
+        top = math.ldexp(1.0, fmt.int_bits + 1)
+        lsb = fmt.lsb
+        values = np.concatenate([
+            rng.uniform(-top, top, 40),
+            (rng.integers(fmt.min_raw - 4, fmt.max_raw + 5, 40) + rng.choice([0, 0.5, -0.5, 0.25], 40)) * lsb,
+            [fmt.min_value, fmt.max_value, fmt.max_value + lsb / 2, fmt.min_value - lsb / 2],
+            [0.0, -lsb / 2, 1e30, -1e30],
+        ])  # fmt: skip
+        raws = np.concatenate(
+            [rng.integers(src.min_raw, src.max_raw, 40), [src.min_raw, src.max_raw, 0, -1, 1]]
+        )
+        for rounding in (Rounding.TRUNCATE, Rounding.ROUND_HALF_UP):
+            for overflow in (Overflow.WRAP, Overflow.SATURATE):
+                cast = Cast(fmt, rounding, overflow)
+                mask = (1 << fmt.bits) - 1
+                expected += [int(r) & mask for r in quantize(values, cast)]
+                requests += [("d", k, float(v)) for v in values]
+                expected += [int(r) & mask for r in requantize(raws, src.frac_bits, cast)]
+                requests += [("r", k, int(r) & ((1 << src.bits) - 1)) for r in raws]
+                k += 1
+    got = _run_oracle(header_oracle, requests)
+    bad = [(req, g, e) for req, g, e in zip(requests, got, expected, strict=True) if g != e]
+    assert not bad, f"{len(bad)} of {len(requests)} differ, e.g. {bad[:5]}"
