@@ -13,7 +13,7 @@ rounding of Cast ``C`` (``s < 0`` appends zeros) and then applies ``C``'s overfl
 Raw values are int64 arrays; ``x_fmt.frac_bits`` is written ``XF``.
 
 Error figures against float64 (``error_table``, ``python -m edgemoe.golden.fixed.nonlinear``)
-come with the bounds derived in :func:`error_bounds`.
+come with the bounds derived in the ``*_bound`` functions (:func:`exp_neg_bound`, ...).
 """
 
 from __future__ import annotations
@@ -53,7 +53,10 @@ def _rhu(v: np.ndarray, s: int) -> np.ndarray:
 
 
 def leading_one(x: np.ndarray) -> np.ndarray:
-    """Position ``e`` of the leading one of positive ``x``: ``2**e <= x < 2**(e+1)`` (int64)."""
+    """Position ``e`` of the leading one of positive ``x``: ``2**e <= x < 2**(e+1)`` (int64).
+
+    Hardware uses a leading-zero counter; this model reads the float64 exponent and corrects it.
+    """
     x = np.asarray(x, dtype=_I64)
     # float64 gives the exponent, except that rounding may carry x up to the next power of two
     e = np.frexp(x.astype(np.float64))[1].astype(_I64) - 1
