@@ -281,12 +281,93 @@ split_qkv:
     residual_add(x, buf.out);
 }
 
+// MoE routing of buf.h (golden/fixed/moe.py route): gate (the linear unit, no bias) -> softmax over
+// the experts into gate_score -> top-k per token on the raw scores, best first, ties to the lower
+// expert index. Result: buf.scores and buf.chosen.
+void moe_route(const beat_t* weights, int i, unsigned task, BlockBuffers& buf) {
+#pragma HLS INLINE off
+    constexpr int E = cfg::EXPERTS;
+    static_assert(cfg::TOP_K >= 1 && cfg::TOP_K <= E, "top-k must pick 1..EXPERTS experts");
+    copy_rows<act_t, cfg::TOKENS, cfg::DIM, L::max_rows, L::max_in>(buf.h, buf.in, cfg::TOKENS, cfg::DIM);
+gate_zero_bias:
+    for (int e = 0; e < L::max_out; e++) buf.bias[e] = 0;  // the gate has no bias: adding 0 is exact
+    linear_layer<act_t, linear_weight_t, bias_t>(weights, layout::BLOCK_GATE[i][task], 0, buf.in, cfg::TOKENS,
+                                                 buf.bias, Epilogue::Bias, buf.score, buf.token, buf.out);
+route_tokens:
+    for (int t = 0; t < cfg::TOKENS; t++) {
+    route_logits:
+        for (int e = 0; e < E; e++) {
+#pragma HLS PIPELINE II = 1
+            buf.logits[t][e] = buf.out[t][e];
+            buf.chosen[t][e] = false;
+        }
+        softmax<act_t, gate_score_t, E>(buf.logits[t], buf.scores[t], E);
+    route_top_k:
+        for (int k = 0; k < cfg::TOP_K; k++) {
+            int best = -1;
+        route_argmax:
+            for (int e = 0; e < E; e++) {
+#pragma HLS PIPELINE II = 1
+                if (!buf.chosen[t][e] && (best < 0 || buf.scores[t][e] > buf.scores[t][best])) best = e;
+            }
+            buf.chosen[t][best] = true;
+        }
+    }
+}
+
+// MoE of block i on buf.h (golden/fixed/moe.py moe): for each active expert in ascending order, its
+// queue of tokens (ascending: patch reordering) runs fc1 + GELU and fc2 with the expert-accumulate
+// epilogue into buf.acc; the expert's weights are read once, idle experts never.
+void moe_mlp(const beat_t* weights, int i, unsigned task, BlockBuffers& buf) {
+#pragma HLS INLINE off
+    constexpr int D = cfg::DIM, He = cfg::EXPERT_HIDDEN;
+    moe_route(weights, i, task, buf);
+moe_clear:
+    for (int t = 0; t < cfg::TOKENS; t++)
+        for (int d = 0; d < D; d++) {
+#pragma HLS PIPELINE II = 1
+            buf.acc[t][d] = 0;
+        }
+moe_experts:
+    for (int e = 0; e < cfg::EXPERTS; e++) {
+        int q = 0;  // queue length
+    moe_queue:
+        for (int t = 0; t < cfg::TOKENS; t++) {
+#pragma HLS PIPELINE II = 1
+            if (buf.chosen[t][e]) {
+                buf.token[q] = t;
+                buf.score[q] = buf.scores[t][e];
+                q++;
+            }
+        }
+        if (q == 0) continue;  // idle expert: its weights are never fetched
+    moe_gather:
+        for (int r = 0; r < q; r++)
+            for (int d = 0; d < D; d++) {
+#pragma HLS PIPELINE II = 1
+                buf.in[r][d] = buf.h[buf.token[r]][d];
+            }
+        load_words<bias_t>(weights, layout::BLOCK_HTOH4_BIAS[i], e, 0, He, buf.bias);
+        linear_layer<act_t, linear_weight_t, bias_t>(weights, layout::BLOCK_HTOH4_WEIGHT[i], e, buf.in, q, buf.bias,
+                                                     Epilogue::BiasGelu, buf.score, buf.token, buf.out);
+        copy_rows<act_t, L::max_tokens, L::max_out, L::max_rows, L::max_in>(buf.out, buf.in, q, He);
+        load_words<bias_t>(weights, layout::BLOCK_H4TOH_BIAS[i], e, 0, D, buf.bias);
+        linear_layer<act_t, linear_weight_t, bias_t>(weights, layout::BLOCK_H4TOH_WEIGHT[i], e, buf.in, q, buf.bias,
+                                                     Epilogue::ExpertAccumulate, buf.score, buf.token, buf.acc);
+    }
+}
+
 // x = x + MLP(LayerNorm2(x)) of block i: the dense MLP, or the MoE with task's gate.
 void mlp_part(const beat_t* weights, int i, unsigned task, act_t x[cfg::TOKENS][cfg::DIM], BlockBuffers& buf) {
 #pragma HLS INLINE off
     layer_norm(weights, layout::BLOCK_NORM2_WEIGHT[i], layout::BLOCK_NORM2_BIAS[i], x, buf);
-    dense_mlp(weights, i, buf);
-    residual_add(x, buf.out);
+    if (cfg::IS_MOE[i]) {
+        moe_mlp(weights, i, task, buf);
+        residual_add(x, buf.acc);
+    } else {
+        dense_mlp(weights, i, buf);
+        residual_add(x, buf.out);
+    }
 }
 
 }  // namespace top
@@ -307,12 +388,18 @@ void edgemoe_top(const edgemoe::beat_t* weights, const edgemoe::beat_t* images, 
 #pragma HLS INTERFACE mode = ap_ctrl_hs port = return
     using namespace edgemoe;
     static act_t x[cfg::TOKENS][cfg::DIM];
+    static top::BlockBuffers buf;
     *config_id = cfg::CONFIG_ID;
     if (task >= (unsigned)cfg::TASKS) return;  // no gates for it: run nothing
 top_images:
     for (unsigned b = 0; b < batch; b++) {
         EDGEMOE_PRAGMA(HLS LOOP_TRIPCOUNT min = 1 max = EDGEMOE_COSIM_BATCH)
         top::patch_embedding(weights, images, b, x);
+    top_blocks:
+        for (int i = 0; i < cfg::DEPTH; i++) {
+            top::attention_part(weights, i, x, buf);
+            top::mlp_part(weights, i, task, x, buf);
+        }
         top::store_tokens(x, tokens, b);
     }
 }
