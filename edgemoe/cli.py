@@ -37,7 +37,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
         "--config",
         metavar="FILE",
         type=Path,
-        help="a TOML or YAML file: a preset plus overrides (see 'edgemoe config show --help')",
+        help="a TOML or YAML file: a preset plus overrides (see 'edgemoe config --help')",
     )
 
 

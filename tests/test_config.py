@@ -259,3 +259,14 @@ def test_config_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Ca
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "model.heads 5" in err and "Traceback" not in err
     assert not (tmp_path / "edgemoe_config.h").exists()
+
+
+def test_the_config_file_example_in_the_help_loads(tmp_path: Path) -> None:
+    from edgemoe.cli import CONFIG_FILE_EXAMPLE
+
+    toml = "\n".join(line[4:] for line in CONFIG_FILE_EXAMPLE.splitlines() if line.startswith("    "))
+    path = tmp_path / "example.toml"
+    path.write_text(toml)
+    cfg = load(path)
+    assert cfg.model.depth == 4 and cfg.formats.act.fmt == sfix(24, 8) and cfg.hw.attn_p == 2
+    assert cfg.formats.act.rounding is Rounding.TRUNCATE
