@@ -25,6 +25,21 @@ def test_lint_clean(module: str, preset_name: str) -> None:
     runner.lint(module, preset(preset_name))
 
 
+# parameter sets beyond the defaults that select other hardware
+VARIANTS = [
+    ("nonlinear_unit", {"Func": 1}),
+    ("nonlinear_unit", {"Func": 2}),
+    ("gelu_unit", {"Lanes": 3}),
+    ("linear_unit", {"In": 4, "Out": 2}),
+]
+
+
+@pytest.mark.parametrize("module,params", VARIANTS, ids=[f"{m}-{p}" for m, p in VARIANTS])
+def test_lint_clean_variants(module: str, params: dict[str, int]) -> None:
+    for name in ("tiny", "edge-moe"):
+        runner.lint(module, preset(name), params)
+
+
 def test_one_module_per_file() -> None:
     for name, path in runner.rtl_modules().items():
         text = runner._strip_comments(path.read_text())

@@ -1,0 +1,102 @@
+"""nonlinear_unit: exp, reciprocal and rsqrt lanes, bit-exact against edgemoe.golden.fixed.nonlinear."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cocotb
+import numpy as np
+import pytest
+
+from edgemoe.config import Cast, Config, FixedFormat, preset
+from edgemoe.golden.fixed import nonlinear
+from edgemoe.sim import runner
+from edgemoe.sim.tb import LaneStreamTB, write_perf
+
+HERE = Path(__file__).resolve().parent
+FUNCS = {0: "exp", 1: "recip", 2: "rsqrt"}
+
+
+def formats(cfg: Config, func: int) -> tuple[FixedFormat, Cast]:
+    """Input format and output cast of each function at its place in the datapath (the RTL defaults)."""
+    f = cfg.formats
+    if func == 0:
+        s = f.attn_score.fmt
+        return FixedFormat(s.bits + 1, s.int_bits + 1, True), f.exp_out  # x - max: one bit wider
+    if func == 1:
+        return f.softmax_sum.fmt, f.softmax_recip
+    return f.ln_var.fmt, f.ln_rstd
+
+
+def golden(cfg: Config, func: int, x: np.ndarray) -> np.ndarray:
+    fmt, out = formats(cfg, func)
+    fn = (nonlinear.exp_neg, nonlinear.reciprocal, nonlinear.rsqrt)[func]
+    return fn(x, fmt, cfg.nonlinear, out)
+
+
+def log_uniform(rng: np.random.Generator, bits: int, n: int) -> np.ndarray:
+    """Positive raw values spread over every magnitude 1 .. 2**bits - 1."""
+    e = rng.integers(0, bits, n)
+    return np.maximum((rng.integers(0, 1 << 62, n) >> (62 - e)) | (np.int64(1) << e), 1)
+
+
+def stimuli(cfg: Config, func: int, lanes: int, rng: np.random.Generator) -> np.ndarray:
+    fmt, out = formats(cfg, func)
+    if func == 0:
+        K = (out.fmt.frac_bits + 2).bit_length()
+        clamp = 1 << (fmt.frac_bits + K)
+        one = 1 << fmt.frac_bits
+        v = [0, -1, 1, fmt.max_raw, fmt.min_raw, -clamp, -clamp + 1, -clamp - 1, -one, -(one >> 1)]
+        v += list(-log_uniform(rng, fmt.bits - 1, 500))
+        v += list(rng.integers(-16 * one, 0, 300))  # where exp is not tiny
+        v += list(rng.integers(0, fmt.max_raw, 20))  # positive: clamped to exp(0)
+    else:
+        width = fmt.bits - (1 if fmt.signed else 0)
+        one = 1 << fmt.frac_bits
+        p2 = [1 << k for k in range(width)]
+        v = (
+            [1, 2, 3, fmt.max_raw, one, one - 1, one + 1]
+            + p2
+            + [p - 1 for p in p2[2:]]
+            + [p + 1 for p in p2[1:-1]]
+        )
+        v += list(log_uniform(rng, width, 600))
+        v += list(rng.integers(one, 200 * one, 200))
+        if func == 2:  # variance + eps around eps
+            eps = round(cfg.model.ln_eps * one)
+            v += [eps, eps + 1, 2 * eps]
+    x = np.clip(np.array(v, dtype=np.int64), fmt.min_raw if func == 0 else 1, fmt.max_raw)
+    pad = (-len(x)) % lanes
+    return np.concatenate([x, x[:pad]])
+
+
+@cocotb.test()
+async def bit_exact(dut) -> None:
+    """Edge values (format limits, powers of two, clamps, saturating outputs) and random values."""
+    cfg = runner.config_from_env()
+    p = runner.params_from_env()
+    func, lanes = p["Func"], p["Lanes"]
+    fmt, out = formats(cfg, func)
+    tb = LaneStreamTB(dut, lanes, fmt.bits, fmt.signed, out.fmt.bits, out.fmt.signed, seed=func * 10 + lanes)
+    await tb.reset()
+    x = stimuli(cfg, func, lanes, np.random.default_rng(func * 10 + lanes))
+    want = golden(cfg, func, x)
+    assert np.any(want == out.fmt.max_raw) or func == 0, "the stimuli should include saturating outputs"
+    await tb.check(x, want, FUNCS[func])
+    perf = await tb.measure(x[: lanes * 64])
+    write_perf(f"nonlinear_unit_{FUNCS[func]}", perf)
+    assert perf["beats_per_cycle"] == 1.0, f"one beat per cycle expected: {perf}"
+    await tb.sink.expect_idle()
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
+@pytest.mark.parametrize("func", sorted(FUNCS), ids=lambda f: FUNCS[f])
+def test_nonlinear_unit(func: int, lanes: int) -> None:
+    runner.run(
+        "nonlinear_unit",
+        "test_nonlinear_unit",
+        HERE,
+        preset("tiny"),
+        case=f"{FUNCS[func]}_lanes{lanes}",
+        parameters={"Func": func, "Lanes": lanes},
+    )
