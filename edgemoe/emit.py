@@ -8,7 +8,8 @@ Both files carry the same facts under the names agreed for every back end:
 * ``CONFIG_ID``/``ConfigId``, the value of the ID register;
 * every parameter of the fixed-point nonlinear functions (``EXP_TABLE_BITS``/``ExpTableBits``, ...);
 * every cast point ``x`` of the formats: C++ ``x_t`` (an ``ap_fixed``/``ap_ufixed`` with its
-  rounding and overflow mode) and ``X_BITS``, ``X_INT_BITS``, ``X_FRAC_BITS``; SV ``XBits``,
+  rounding and overflow mode) and ``X_BITS``, ``X_INT_BITS``, ``X_FRAC_BITS``, ``X_SIGNED``,
+  ``X_ROUND_HALF_UP``, ``X_SATURATE``; SV ``XBits``,
   ``XIntBits``, ``XFracBits``, ``XSigned``, ``XRoundHalfUp``, ``XSaturate``;
 * every table of :func:`edgemoe.tables.build_tables`, named ``<name>_table``: C++
   ``static const long long NAME_TABLE[NAME_TABLE_SIZE]`` of raw values, their format as
@@ -86,6 +87,8 @@ def _model_items(cfg: Config) -> Iterator[_Const | _Array]:
                 "tasks", len(value), "tasks: " + ", ".join(f"{i} = {t}" for i, t in enumerate(value))
             )
         elif isinstance(value, tuple):
+            if len(value) != len(m.tasks):
+                raise TypeError(f"model.{f.name}: only per-task tuples can be emitted, got {value}")
             yield _Array(f.name, tuple(value), "tasks", f"model.{f.name}, per task")
         elif isinstance(value, bool | int | float):
             yield _Const(f.name, value, f"model.{f.name}")
