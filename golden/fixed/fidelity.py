@@ -239,44 +239,77 @@ def storage_sqnr(weights: Mapping[str, np.ndarray], qweights: QuantizedWeights) 
     }
 
 
-def path_matrices(cfg: Config, block: int) -> list[str]:
-    """The weight matrices a token passes through up to the output of ``block`` (-1: the embedding).
+@dataclass
+class StorageNoise:
+    """Noise the storage formats add to the weights.
 
-    The patch-embedding weights and the position embedding, then per block qkv, attention
-    projection and fc1/fc2 (dense) or the gates and expert matrices (MoE).
+    Attributes:
+        relative: noise power over signal power of every tensor (10**(-SQNR/10)).
+        power: mean squared storage error of every tensor.
     """
-    names = ["patch_embed_weight", "pos_embed"]
+
+    relative: dict[str, float]
+    power: dict[str, float]
+
+    @classmethod
+    def measure(cls, weights: Mapping[str, np.ndarray], qweights: QuantizedWeights) -> StorageNoise:
+        rel, pw = {}, {}
+        for name, raw in qweights.raw.items():
+            ref = np.asarray(weights[name], dtype=np.float64)
+            err = to_float(raw, qweights.casts[name].fmt) - ref
+            pw[name] = float(np.mean(err * err))
+            signal = float(np.mean(ref * ref))
+            rel[name] = pw[name] / signal if signal > 0 else 0.0
+        return cls(rel, pw)
+
+
+def path_tensors(cfg: Config, block: int) -> list[tuple[str, int, bool]]:
+    """The stored tensors a token passes through up to the output of ``block`` (-1: the embedding).
+
+    Each entry is ``(name, block it sits in, additive)``: additive tensors (biases, LayerNorm β,
+    the position embedding) add their error to a signal; the others (weight matrices, gates,
+    LayerNorm γ) scale the signal through them.
+    """
+    out = [("patch_embed_weight", -1, False), ("patch_embed_bias", -1, True), ("pos_embed", -1, True)]
     for i in range(block + 1):
-        names += [f"l{i}_qkv_weight", f"l{i}_attn_proj_weight"]
+        p = f"l{i}_"
+        layers = ["qkv", "attn_proj"] + (["htoh4", "h4toh"] if cfg.model.is_moe(i) else ["fc1", "fc2"])
+        for norm in ("norm1", "norm2"):
+            out += [(f"{p}{norm}_weight", i, False), (f"{p}{norm}_bias", i, True)]
+        for layer in layers:
+            out += [(f"{p}{layer}_weight", i, False), (f"{p}{layer}_bias", i, True)]
         if cfg.model.is_moe(i):
-            names += [f"l{i}_w_gate_T_task{t}" for t in range(len(cfg.model.tasks))]
-            names += [f"l{i}_htoh4_weight", f"l{i}_h4toh_weight"]
-        else:
-            names += [f"l{i}_fc1_weight", f"l{i}_fc2_weight"]
-    return names
+            out += [(f"{p}w_gate_T_task{t}", i, False) for t in range(len(cfg.model.tasks))]
+    return out
 
 
 NOISE_MARGIN_DB = 6.0
 NOISE_GROWTH_DB_PER_BLOCK = 1.0
 
 
-def noise_floor_db(cfg: Config, sqnr: Mapping[str, float], block: int) -> float:
+def noise_floor_db(cfg: Config, noise: StorageNoise, block: int, stream_power: list[float]) -> float:
     """Lowest SQNR the noise budget allows after ``block`` (routing equal to the fixed model's).
 
-    Each stored weight matrix on the path (:func:`path_matrices`) perturbs what passes through it
-    by a relative noise power of at most 10**(-S/10), S = the smallest storage SQNR among them;
-    LayerNorm rescales the signal before every sub-layer, so relative noise powers add along the
-    path: n matrices give S - 10·log10(n). Activations (22 fraction bits in ``edge-moe``),
-    scores, probabilities and nonlinear outputs are cast far finer than the 16-bit weights.
+    Every stored tensor on the path (:func:`path_tensors`) adds noise: a scaling tensor (weight
+    matrix, gate, LayerNorm γ) its relative storage noise power; an additive one (bias, β,
+    position embedding) its mean squared storage error over the power of the token stream of
+    its block (``stream_power[b + 1]``, the float tokens after block b; index 0: after the
+    embedding). LayerNorm rescales the signal before every sub-layer, so relative noise powers
+    add along the path. The datapath casts (22 fraction bits for activations in ``edge-moe``,
+    18-bit probabilities, nonlinear outputs) are far finer than the 16-bit stored tensors.
     Perturbations grow through attention and GELU (gains above one): ``NOISE_MARGIN_DB`` (6 dB,
     a factor 4 in noise power) once, plus ``NOISE_GROWTH_DB_PER_BLOCK`` (1 dB, a factor 1.26)
-    per block, since these gains compound block over block. Biases and norms are left out:
-    their values are small next to the activations.
+    per block, since these gains compound block over block.
     """
-    names = [n for n in path_matrices(cfg, block) if n in sqnr]
-    worst = min(sqnr[n] for n in names)
+    total = 0.0
+    for name, b, additive in path_tensors(cfg, block):
+        if name not in noise.power:
+            continue
+        total += noise.power[name] / stream_power[b + 1] if additive else noise.relative[name]
+    if total == 0.0:
+        return math.inf
     growth = NOISE_GROWTH_DB_PER_BLOCK * (block + 1)
-    return worst - 10.0 * math.log10(len(names)) - NOISE_MARGIN_DB - growth
+    return -10.0 * math.log10(total) - NOISE_MARGIN_DB - growth
 
 
 def task_fidelity(
@@ -287,14 +320,15 @@ def task_fidelity(
     float_routing: dict[int, np.ndarray],
     task: int,
     forced_blocks: list[np.ndarray] | None = None,
-    sqnr_weights: Mapping[str, float] | None = None,
+    noise: StorageNoise | None = None,
 ) -> TaskFidelity:
     """Compare one fixed forward pass with the float one (see :func:`float_blocks`).
 
     Args:
         forced_blocks: float blocks run with the fixed model's expert choices (optional).
-        sqnr_weights: storage SQNR per tensor (:func:`storage_sqnr`), for the noise floors.
+        noise: storage noise of the weights (:meth:`StorageNoise.measure`), for the noise floors.
     """
+    power = [float(np.mean(np.square(x))) for x in [float_embed, *float_blocks_]]
     act = cfg.formats.act.fmt
     rows = []
     pairs = [(-1, "embed", fixed.embed, float_embed, float_embed)]
@@ -322,7 +356,7 @@ def task_fidelity(
                 float(np.abs(fl).max()),
                 rm,
                 None if forced is None else sqnr_db(forced, got),
-                None if sqnr_weights is None else noise_floor_db(cfg, sqnr_weights, i),
+                None if noise is None else noise_floor_db(cfg, noise, i, power),
             )
         )
     return TaskFidelity(cfg.model.tasks[task], rows, fixed.log.as_dict(), dict(fixed.log.wrapped))
@@ -347,5 +381,5 @@ def compare(
     fe, fb, fr = float_blocks(cfg, weights, image, task, float_model)
     forced = {i: r.experts for i, r in fixed.routing.items()}
     _, fb_forced, _ = float_blocks(cfg, weights, image, task, float_model, routing=forced)
-    sq = storage_sqnr(weights, fixed_model.weights)
-    return task_fidelity(cfg, fixed, fe, fb, fr, task, fb_forced, sq)
+    noise = StorageNoise.measure(weights, fixed_model.weights)
+    return task_fidelity(cfg, fixed, fe, fb, fr, task, fb_forced, noise)
