@@ -91,3 +91,17 @@ def test_csim_device_equals_the_reference_on_edge_moe():
     img = images(cfg)[:1]
     got = acc.backbone(img, 1)
     assert np.array_equal(got[0], FixedM3ViT(cfg, w).forward(img[0], 1).tokens)
+
+
+def test_infer_backend_csim_equals_reference_for_every_task(tmp_path):
+    """``edgemoe infer --backend csim`` and ``--backend reference`` write the same outputs on tiny."""
+    from edgemoe.infer import run
+
+    outs = {}
+    for backend in ("csim", "reference"):
+        run(TINY, task="all", out=tmp_path / backend, backend=backend, pictures=False)
+        outs[backend] = np.load(tmp_path / backend / "outputs.npz")
+    csim_out, ref_out = outs["csim"], outs["reference"]
+    for name in TINY.model.tasks:
+        for key in (f"tokens_raw_{name}", f"tokens_{name}", f"head_{name}"):
+            assert np.array_equal(csim_out[key], ref_out[key]), key
