@@ -11,6 +11,7 @@ import torch
 from edgemoe.config import Config, FixedFormat, Hardware, Overflow, Rounding, preset
 from edgemoe.golden.fixed import nonlinear
 from edgemoe.golden.fixed.attention import (
+    _sweep,
     attention,
     attention_float,
     key_order,
@@ -256,3 +257,36 @@ def test_p_equal_to_tokens() -> None:
     cfg = dataclasses.replace(preset("tiny"), hw=Hardware(linear_in=8, linear_out=8, attn_p=9))
     q, k, v = _qkv(cfg, seed=1)
     assert attention(q, k, v, cfg).shape == (cfg.model.tokens, cfg.model.dim)
+
+
+@pytest.mark.parametrize("pattern", ["random", "rising", "flat", "falling"])
+def test_sweep_without_clamp_equals_clamped_sweep(pattern: str) -> None:
+    """Where the sweep proves saturation impossible and skips the clamp, the clamped loop agrees."""
+    cfg = preset("edge-moe")
+    f, nl = cfg.formats, cfg.nonlinear
+    rng = np.random.default_rng(7)
+    H, N = 3, 129
+    lsb = f.attn_score.fmt.lsb
+    if pattern == "random":
+        s = rng.normal(0, 4.0, (H, N, N))
+    elif pattern == "rising":  # every key a new maximum
+        s = np.broadcast_to(np.arange(N) * 0.01, (H, N, N))
+    elif pattern == "flat":  # no new maximum after the first key, every e = 1
+        s = np.zeros((H, N, N))
+    else:
+        s = np.broadcast_to(-np.arange(N) * 0.3, (H, N, N))
+    s_raw = np.round(np.asarray(s) / lsb).astype(np.int64)
+    run_max = np.maximum.accumulate(s_raw, axis=2)
+    m_prev = np.concatenate([s_raw[..., :1], run_max[..., :-1]], axis=2)
+    is_new = s_raw > m_prev
+    is_new[..., 0] = True
+    diff_fmt = FixedFormat(f.attn_score.fmt.bits + 1, f.attn_score.fmt.int_bits + 1)
+    e = nonlinear.exp_neg(np.where(is_new, m_prev - s_raw, s_raw - m_prev), diff_fmt, nl, f.exp_out)
+    fe = f.exp_out.fmt.frac_bits
+    a = _sweep(is_new, e, f.softmax_sum, fe, "sum", None)
+    log = SaturationLog()
+    b = _sweep(is_new, e, f.softmax_sum, fe, "sum", log, clamp=True)
+    assert np.array_equal(a, b)
+    assert log.counts["sum"] == [0, H * N * N]
+    if pattern == "flat":
+        assert np.all(a == N << f.softmax_sum.fmt.frac_bits)

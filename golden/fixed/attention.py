@@ -167,7 +167,13 @@ def _unrotate(y: np.ndarray, p: int) -> np.ndarray:
 
 
 def _sweep(
-    is_new: np.ndarray, e_step: np.ndarray, cast: Cast, fe: int, name: str, log: SaturationLog | None
+    is_new: np.ndarray,
+    e_step: np.ndarray,
+    cast: Cast,
+    fe: int,
+    name: str,
+    log: SaturationLog | None,
+    clamp: bool = False,
 ) -> np.ndarray:
     """The running sums after the rotated key sweep: ``is_new``, ``e_step`` are [H, N, steps].
 
@@ -177,26 +183,26 @@ def _sweep(
     ``l·2^fe + e·2^fs``) with the cast's rounding constant folded into the addend.
 
     When every e <= 1 and N·(1 + lsb) fits the format, no step can saturate (each step adds at
-    most 1 plus one lsb of rounding), so the loop skips the clamp; otherwise it clamps and counts.
+    most 1 plus one lsb of rounding), so the loop skips the clamp (unless ``clamp``); otherwise
+    it clamps and counts at every step.
     """
     fs = cast.fmt.frac_bits
     H, N, T = e_step.shape
     if cast.fmt.bits + _bits(e_step) + 2 > 62:
         raise FixedPointError(f"{name}: {cast.fmt} times exp_out values does not fit a 62-bit product")
-    mult = np.where(is_new, e_step, np.int64(1) << np.int64(fe))
-    add = np.where(is_new, np.int64(1) << np.int64(fs + fe), e_step << np.int64(fs))
-    if cast.rounding is Rounding.ROUND_HALF_UP and fe > 0:
-        add = add + (np.int64(1) << np.int64(fe - 1))
-    mult = np.ascontiguousarray(mult.transpose(2, 0, 1))  # [steps, H, N]
-    add = np.ascontiguousarray(add.transpose(2, 0, 1))
-    l_acc = np.zeros((H, N), dtype=np.int64)
-    shift = np.int64(fe)
     safe = (
         cast.overflow is Overflow.SATURATE
         and (e_step.size == 0 or int(e_step.max()) <= 1 << fe)
         and T * ((1 << fs) + 1) <= cast.fmt.max_raw
     )
-    if safe:
+    half = np.int64(1 << (fe - 1)) if cast.rounding is Rounding.ROUND_HALF_UP and fe > 0 else np.int64(0)
+    shift = np.int64(fe)
+    mult = np.where(is_new, e_step, np.int64(1) << np.int64(fe))
+    add = np.where(is_new, np.int64(1) << np.int64(fs + fe), e_step << np.int64(fs)) + half
+    mult = np.ascontiguousarray(mult.transpose(2, 0, 1))  # [steps, H, N]
+    add = np.ascontiguousarray(add.transpose(2, 0, 1))
+    l_acc = np.zeros((H, N), dtype=np.int64)
+    if safe and not clamp:
         for t in range(T):
             np.multiply(l_acc, mult[t], out=l_acc)
             np.add(l_acc, add[t], out=l_acc)
