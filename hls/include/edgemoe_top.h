@@ -16,6 +16,7 @@
 #include "edgemoe_layout.h"
 #include "edgemoe_types.h"
 #include "linear.h"
+#include "moe.h"
 
 namespace edgemoe {
 
@@ -43,10 +44,9 @@ struct BlockBuffers {
     norm_t beta[cfg::DIM];                 // LayerNorm shift
     gate_score_t score[L::max_rows];       // gate score of each queued token (MoE)
     token_t token[L::max_rows];            // token of each queued row (MoE)
+    bias_t bias2[L::max_out];              // fc2 bias of the current expert (MoE)
     act_t acc[L::max_tokens][L::max_out];  // MoE output, accumulated over the active experts
-    act_t logits[cfg::TOKENS][cfg::EXPERTS];          // gate outputs
-    gate_score_t scores[cfg::TOKENS][cfg::EXPERTS];   // softmax over the experts
-    bool chosen[cfg::TOKENS][cfg::EXPERTS];           // top-k selection
+    MoeRouting<moe_config> routing;        // gate scores, top-k and per-expert queues (MoE)
 };
 
 // The stages of one call, in order (each tested on its own in C-simulation, csim_top.cpp):

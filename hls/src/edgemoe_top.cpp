@@ -281,79 +281,42 @@ split_qkv:
     residual_add(x, buf.out);
 }
 
-// MoE routing of buf.h (golden/fixed/moe.py route): gate (the linear unit, no bias) -> softmax over
-// the experts into gate_score -> top-k per token on the raw scores, best first, ties to the lower
-// expert index. Result: buf.scores and buf.chosen.
-void moe_route(const beat_t* weights, int i, unsigned task, BlockBuffers& buf) {
+// Expert e of MoE block i (moe.h moe_expert): its fc1 and fc2 weights stream from memory, fetched
+// once, while the expert runs its queue.
+void moe_expert_layer(const beat_t* weights, int i, int e, BlockBuffers& buf) {
 #pragma HLS INLINE off
-    constexpr int E = cfg::EXPERTS;
-    static_assert(cfg::TOP_K >= 1 && cfg::TOP_K <= E, "top-k must pick 1..EXPERTS experts");
+#pragma HLS DATAFLOW
+    hls::stream<WeightRow<linear_weight_t, L::tile_in> > w1("moe_w1"), w2("moe_w2");
+#pragma HLS STREAM variable = w1 depth = 2 * L::tile_out
+#pragma HLS STREAM variable = w2 depth = 2 * L::tile_out
+    load_weight_tiles<linear_weight_t>(weights, layout::BLOCK_HTOH4_WEIGHT[i], e, w1);
+    load_weight_tiles<linear_weight_t>(weights, layout::BLOCK_H4TOH_WEIGHT[i], e, w2);
+    moe_expert<act_t, linear_weight_t, bias_t>(buf.in, buf.routing, e, w1, buf.bias, w2, buf.bias2, buf.acc);
+}
+
+// MoE of block i on buf.h for task's gate (golden/fixed/moe.py moe): the gate through the linear
+// unit (no bias), moe_route, then each active expert in ascending order into buf.acc; idle experts'
+// weights are never read.
+void moe_mlp(const beat_t* weights, int i, unsigned task, BlockBuffers& buf) {
+#pragma HLS INLINE off
     copy_rows<act_t, cfg::TOKENS, cfg::DIM, L::max_rows, L::max_in>(buf.h, buf.in, cfg::TOKENS, cfg::DIM);
-gate_zero_bias:
+moe_gate_bias:
     for (int e = 0; e < L::max_out; e++) buf.bias[e] = 0;  // the gate has no bias: adding 0 is exact
     linear_layer<act_t, linear_weight_t, bias_t>(weights, layout::BLOCK_GATE[i][task], 0, buf.in, cfg::TOKENS,
                                                  buf.bias, Epilogue::Bias, buf.score, buf.token, buf.out);
-route_tokens:
-    for (int t = 0; t < cfg::TOKENS; t++) {
-    route_logits:
-        for (int e = 0; e < E; e++) {
-#pragma HLS PIPELINE II = 1
-            buf.logits[t][e] = buf.out[t][e];
-            buf.chosen[t][e] = false;
-        }
-        softmax<act_t, gate_score_t, E>(buf.logits[t], buf.scores[t], E);
-    route_top_k:
-        for (int k = 0; k < cfg::TOP_K; k++) {
-            int best = -1;
-        route_argmax:
-            for (int e = 0; e < E; e++) {
-#pragma HLS PIPELINE II = 1
-                if (!buf.chosen[t][e] && (best < 0 || buf.scores[t][e] > buf.scores[t][best])) best = e;
-            }
-            buf.chosen[t][best] = true;
-        }
-    }
-}
-
-// MoE of block i on buf.h (golden/fixed/moe.py moe): for each active expert in ascending order, its
-// queue of tokens (ascending: patch reordering) runs fc1 + GELU and fc2 with the expert-accumulate
-// epilogue into buf.acc; the expert's weights are read once, idle experts never.
-void moe_mlp(const beat_t* weights, int i, unsigned task, BlockBuffers& buf) {
-#pragma HLS INLINE off
-    constexpr int D = cfg::DIM, He = cfg::EXPERT_HIDDEN;
-    moe_route(weights, i, task, buf);
+    moe_route<act_t>(buf.out, cfg::TOKENS, buf.routing);
 moe_clear:
     for (int t = 0; t < cfg::TOKENS; t++)
-        for (int d = 0; d < D; d++) {
+        for (int d = 0; d < cfg::DIM; d++) {
 #pragma HLS PIPELINE II = 1
             buf.acc[t][d] = 0;
         }
 moe_experts:
     for (int e = 0; e < cfg::EXPERTS; e++) {
-        int q = 0;  // queue length
-    moe_queue:
-        for (int t = 0; t < cfg::TOKENS; t++) {
-#pragma HLS PIPELINE II = 1
-            if (buf.chosen[t][e]) {
-                buf.token[q] = t;
-                buf.score[q] = buf.scores[t][e];
-                q++;
-            }
-        }
-        if (q == 0) continue;  // idle expert: its weights are never fetched
-    moe_gather:
-        for (int r = 0; r < q; r++)
-            for (int d = 0; d < D; d++) {
-#pragma HLS PIPELINE II = 1
-                buf.in[r][d] = buf.h[buf.token[r]][d];
-            }
-        load_words<bias_t>(weights, layout::BLOCK_HTOH4_BIAS[i], e, 0, He, buf.bias);
-        linear_layer<act_t, linear_weight_t, bias_t>(weights, layout::BLOCK_HTOH4_WEIGHT[i], e, buf.in, q, buf.bias,
-                                                     Epilogue::BiasGelu, buf.score, buf.token, buf.out);
-        copy_rows<act_t, L::max_tokens, L::max_out, L::max_rows, L::max_in>(buf.out, buf.in, q, He);
-        load_words<bias_t>(weights, layout::BLOCK_H4TOH_BIAS[i], e, 0, D, buf.bias);
-        linear_layer<act_t, linear_weight_t, bias_t>(weights, layout::BLOCK_H4TOH_WEIGHT[i], e, buf.in, q, buf.bias,
-                                                     Epilogue::ExpertAccumulate, buf.score, buf.token, buf.acc);
+        if (buf.routing.count[e] == 0) continue;  // idle expert
+        load_words<bias_t>(weights, layout::BLOCK_HTOH4_BIAS[i], e, 0, cfg::EXPERT_HIDDEN, buf.bias);
+        load_words<bias_t>(weights, layout::BLOCK_H4TOH_BIAS[i], e, 0, cfg::DIM, buf.bias2);
+        moe_expert_layer(weights, i, e, buf);
     }
 }
 
