@@ -39,16 +39,20 @@ HLS_DIR = REPO / "hls"
 BUILD_ROOT = REPO / "build" / "csim"
 LIB_STEM = "libedgemoe_csim"
 CXX = os.environ.get("CXX", "g++")
+# Libraries of several configs can live in one process (tests load tiny and edge-moe): every
+# kernel symbol must bind inside its own library. -fno-gnu-unique keeps static locals of template
+# kernels out of the process-wide unique-symbol table; -Bsymbolic binds the rest locally.
 CXXFLAGS = (
     "-std=c++14",
     "-O2",
     "-fPIC",
+    "-fno-gnu-unique",
     "-Wall",
     "-Wno-unknown-pragmas",
     "-Wno-unused-variable",
     "-Wno-int-in-bool-context",
 )
-LDFLAGS = ("-shared",)
+LDFLAGS = ("-shared", "-Wl,-Bsymbolic")
 
 CAST_SOURCE_BITS = 62
 CAST_SOURCE_FRAC = 32  # em_cast reads ap_fixed<62, 30>
@@ -462,6 +466,57 @@ class CSim:
         out = np.empty_like(q)
         self._call("em_attention", _ptr(q), _ptr(k), _ptr(v), _ptr(out))
         return out
+
+    # -- mixture of experts ------------------------------------------------------------------
+    def moe(
+        self,
+        x_raw: np.ndarray,
+        gate_w_raw: np.ndarray,
+        w1_raw: np.ndarray,
+        b1_raw: np.ndarray,
+        w2_raw: np.ndarray,
+        b2_raw: np.ndarray,
+    ) -> tuple[np.ndarray, dict[str, object]]:
+        """The MoE layer (hls/include/moe.h) on tokens ``[tokens, dim]``, like ``golden.fixed.moe.moe``.
+
+        Returns the output ``[N, D]`` and the routing: ``logits``, ``scores`` ``[N, E]``, ``experts``
+        ``[N, top_k]``, ``queues`` (per expert, token indices), ``fetched`` (experts in fetch order).
+        """
+        f, m = self.cfg.formats, self.cfg.model
+        N, D, E, He, K = m.tokens, m.dim, m.experts, m.expert_hidden, m.top_k
+        x = _in(x_raw, (N, D), "moe: input")
+        g = _in(gate_w_raw, (E, D), "moe: gate weights")
+        w1 = _in(w1_raw, (E, He, D), "moe: fc1 weights")
+        b1 = _in(b1_raw, (E, He), "moe: fc1 bias")
+        w2 = _in(w2_raw, (E, D, He), "moe: fc2 weights")
+        b2 = _in(b2_raw, (E, D), "moe: fc2 bias")
+        _check_range(x, f.act.fmt, "moe: input")
+        for a, what in ((g, "gate weights"), (w1, "fc1 weights"), (w2, "fc2 weights")):
+            _check_range(a, f.linear_weight.fmt, f"moe: {what}")
+        for a, what in ((b1, "fc1 bias"), (b2, "fc2 bias")):
+            _check_range(a, f.bias.fmt, f"moe: {what}")
+        y = np.empty((N, D), dtype=np.int64)
+        logits = np.empty((N, E), dtype=np.int64)
+        scores = np.empty((N, E), dtype=np.int64)
+        experts = np.empty((N, K), dtype=np.int64)
+        counts = np.empty(E, dtype=np.int64)
+        fetched = np.empty(E, dtype=np.int64)
+        self._call(
+            "em_moe", *(_ptr(a) for a in (x, g, w1, b1, w2, b2, y, logits, scores, experts, counts, fetched))
+        )
+        chosen = np.zeros((N, E), dtype=bool)
+        np.put_along_axis(chosen, experts, True, axis=-1)
+        queues = [np.flatnonzero(chosen[:, e]) for e in range(E)]
+        if [q.size for q in queues] != counts.tolist():
+            raise CSimError(f"moe: queue lengths {counts.tolist()} disagree with the selected experts")
+        routing = {
+            "logits": logits,
+            "scores": scores,
+            "experts": experts,
+            "queues": queues,
+            "fetched": [int(e) for e in fetched if e >= 0],
+        }
+        return y, routing
 
 
 NONLINEAR = {"exp_score": 0, "exp_act": 1, "reciprocal": 2, "rsqrt": 3, "gelu": 4}
