@@ -518,6 +518,32 @@ class CSim:
         }
         return y, routing
 
+    # -- patch embedding ---------------------------------------------------------------------
+    def patch_embed(
+        self, pixels_raw: np.ndarray, w_raw: np.ndarray, b_raw: np.ndarray, pos_raw: np.ndarray
+    ) -> np.ndarray:
+        """Patch embedding (hls/include/patch_embed.h) of one image, like ``golden.fixed.linear.patch_embed``.
+
+        Args:
+            pixels_raw: ``[C, H, W]`` in ``pixel``; w_raw: ``[D, C, p, p]`` or ``[D, C·p·p]`` in
+                ``patch_weight``; b_raw: ``[D]`` in ``bias``; pos_raw: ``[N, D]`` in ``pos_embed``.
+
+        Returns:
+            ``[N, D]`` tokens in ``act``.
+        """
+        f, m = self.cfg.formats, self.cfg.model
+        px = _in(pixels_raw, (m.in_chans, m.image_h, m.image_w), "patch_embed: pixels")
+        w = _in(np.reshape(w_raw, (np.shape(w_raw)[0], -1)), (m.dim, m.patch_in), "patch_embed: weights")
+        b = _in(b_raw, (m.dim,), "patch_embed: bias")
+        pos = _in(pos_raw, (m.tokens, m.dim), "patch_embed: pos_embed")
+        _check_range(px, f.pixel.fmt, "patch_embed: pixels")
+        _check_range(w, f.patch_weight.fmt, "patch_embed: weights")
+        _check_range(b, f.bias.fmt, "patch_embed: bias")
+        _check_range(pos, f.pos_embed.fmt, "patch_embed: pos_embed")
+        out = np.empty((m.tokens, m.dim), dtype=np.int64)
+        self._call("em_patch_embed", _ptr(px), _ptr(w), _ptr(b), _ptr(pos), _ptr(out))
+        return out
+
 
 NONLINEAR = {"exp_score": 0, "exp_act": 1, "reciprocal": 2, "rsqrt": 3, "gelu": 4}
 """Codes of ``em_nonlinear`` (``enum class Function`` in hls/src/csim_nonlinear.cpp)."""
