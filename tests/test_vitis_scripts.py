@@ -4,7 +4,7 @@ Checks that hls/scripts/run_hls.tcl names the real sources, headers and top; tha
 INTERFACE pragmas, the register map (host/layout.py), the block design (hw/vivado) and the
 simulated device use the same port names, offsets, VLNV and addresses; that the make targets
 stop with a clear message when vitis_hls / vivado are missing; and that the testbench and the
-top compile with g++ exactly as the TCL script sets them up.
+top, built with g++ exactly as the TCL script sets them up, pass on the reference's vectors.
 """
 
 from __future__ import annotations
@@ -164,8 +164,8 @@ def test_make_targets_stop_when_the_tool_is_missing(target, tool, tmp_path):
     assert not (tmp_path / "hls").exists(), "nothing may run before the tool check"
 
 
-def test_top_and_testbench_compile_as_the_script_sets_them_up(tmp_path):
-    """g++ in place of vitis_hls: the same sources, include dirs and generated headers."""
+def test_hls_testbench_passes_on_reference_vectors_and_catches_a_wrong_byte(tmp_path):
+    """What `make hls-csim` runs, with g++ in place of vitis_hls: the testbench and the top on tiny."""
     from edgemoe.csim import ap_types_dir
     from edgemoe.host.vitis import generate
 
@@ -173,14 +173,21 @@ def test_top_and_testbench_compile_as_the_script_sets_them_up(tmp_path):
     if cxx is None:
         pytest.skip("g++ is not installed")
     text = HLS_TCL.read_text()
-    generate(preset("tiny"), tmp_path)
-    flags = ["-std=c++14", f"-I{tmp_path}", *[f"-I{ROOT / d}" for d in tcl_list(text, "include_dirs")]]
-    flags.append(f"-I{ap_types_dir()}")
-    for src in tcl_list(text, "sources") + tcl_list(text, "tb_sources"):
-        proc = subprocess.run(
-            [cxx, *flags, "-fsyntax-only", "-Wall", "-Wno-unknown-pragmas", str(ROOT / src)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, f"{src}:\n{proc.stderr[-3000:]}"
+    generate(preset("tiny"), tmp_path, vectors=True)
+    for name in tcl_list(text, "tb_data"):
+        assert (tmp_path / name).is_file(), f"the script adds {name}, which the generator did not write"
+    flags = ["-std=c++14", "-O1", f"-I{tmp_path}", *[f"-I{ROOT / d}" for d in tcl_list(text, "include_dirs")]]
+    flags += [f"-I{ap_types_dir()}", f'-DEDGEMOE_TB_DIR="{tmp_path}"', "-Wno-unknown-pragmas"]
+    srcs = [str(ROOT / s) for s in tcl_list(text, "tb_sources") + tcl_list(text, "sources")]
+    exe = tmp_path / "tb"
+    build = subprocess.run([cxx, *flags, *srcs, "-o", str(exe)], capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr[-3000:]
+    ok = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "0 of" in ok.stdout and "differ from the reference" in ok.stdout
+    expected = tmp_path / "tokens_expected.bin"
+    data = bytearray(expected.read_bytes())
+    data[5] ^= 0x01
+    expected.write_bytes(bytes(data))
+    bad = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "token byte 5" in bad.stderr

@@ -71,6 +71,7 @@ set_property -dict [list \
     CONFIG.PSU__USE__S_AXI_GP2 {1} \
     CONFIG.PSU__USE__S_AXI_GP3 {1} \
     CONFIG.PSU__USE__S_AXI_GP4 {1} \
+    CONFIG.PSU__USE__IRQ0 {1} \
     CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ $clock_mhz \
 ] $ps
 
@@ -83,7 +84,7 @@ apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [list \
     Slave "/$instance/s_axi_control" intc_ip {New AXI Interconnect} master_apm {0}] \
     [get_bd_intf_pins $instance/s_axi_control]
 
-# memory: one HP port per AXI4 master
+# memory: one HP port per AXI4 master (S_AXI_GP2..GP4 are HP0..HP2 FPD)
 foreach maxi $maxi_ports hp $hp_ports {
     apply_bd_automation -rule xilinx.com:bd_rule:axi4 -config [list \
         Clk_master {/zynq_ultra_ps_e_0/pl_clk0} Clk_slave {/zynq_ultra_ps_e_0/pl_clk0} \
