@@ -10,6 +10,9 @@ over the very buffers the host filled, found through the pointer registers:
 * ``reference``: the bit-exact fixed-point model (``edgemoe.golden.fixed``);
 * ``csim``: the C-simulated HLS top (``hls/src/edgemoe_top.cpp`` built with g++).
 
+A call runs to completion inside the write of ap_start (ap_done is then already up when the
+driver polls); AUTO_RESTART is stored but a simulated call never restarts by itself.
+
 A simulated "bitstream" is a small JSON file naming the config the simulated hardware was
 built for (:func:`write_sim_bitstream`); the ID register reports that config's id.
 """

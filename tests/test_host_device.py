@@ -155,3 +155,11 @@ def test_weight_image_file_round_trip_through_the_device(tiny_weights, tmp_path)
     b.load_weights(tiny_weights)
     img = images(TINY, 1)
     assert np.array_equal(a.backbone(img, 0), b.backbone(img, 0))
+
+
+def test_board_backend_needs_a_bitstream(monkeypatch, tiny_weights):
+    from edgemoe.host.runtime import BITSTREAM_ENV, prepare_board
+
+    monkeypatch.delenv(BITSTREAM_ENV, raising=False)
+    with pytest.raises(AcceleratorError, match=f"set {BITSTREAM_ENV}="):
+        prepare_board(TINY, tiny_weights)

@@ -44,8 +44,14 @@ foreach src $sources {
 foreach src $tb_sources {
     add_files -tb $EDGEMOE_ROOT/$src -cflags "$cflags -DEDGEMOE_TB_DIR=\\\"$EDGEMOE_GEN_DIR\\\""
 }
+# the vectors exist after `python -m edgemoe.host.vitis --vectors` (csim and cosim need them)
 foreach f $tb_data {
-    add_files -tb $EDGEMOE_GEN_DIR/$f
+    if {[file exists $EDGEMOE_GEN_DIR/$f]} {
+        add_files -tb $EDGEMOE_GEN_DIR/$f
+    } elseif {$step eq "csim" || $step eq "cosim"} {
+        puts stderr "run_hls.tcl: $EDGEMOE_GEN_DIR/$f is missing; generate it with python -m edgemoe.host.vitis --vectors"
+        exit 1
+    }
 }
 
 open_solution -reset $EDGEMOE_CONFIG -flow_target vivado
