@@ -99,6 +99,7 @@ attention_heads:
         attention_load_q:
             for (int j = 0; j < P; j++) {
                 const int i = g * P + j;
+            attention_load_q_dims:
                 for (int d = 0; d < HD; d++) {
 #pragma HLS PIPELINE II = 1
                     q_slot[j][d] = i < N ? q[i][h * HD + d] : act_t(0);
@@ -107,6 +108,7 @@ attention_heads:
             // ---- pass 1: scores, running max and running sum in the rotated key order
         attention_prime_k:
             for (int j = 0; j + 1 < P; j++)
+            attention_prime_k_dims:
                 for (int d = 0; d < HD; d++) {
 #pragma HLS PIPELINE II = 1
                     row[j + 1][d] = k[j][h * HD + d];
@@ -117,26 +119,39 @@ attention_heads:
             attention_qk_shift:
                 for (int d = 0; d < HD; d++) {
 #pragma HLS PIPELINE II = 1
+                attention_qk_shift_slots:
                     for (int j = 0; j + 1 < P; j++) {
 #pragma HLS UNROLL
                         row[j][d] = row[j + 1][d];
                     }
                     row[P - 1][d] = k[enter][h * HD + d];
                 }
-            attention_qk_slots:
+                // P dot products side by side, `block` elements each per cycle
+                dot_t dot[P];
+#pragma HLS ARRAY_PARTITION variable = dot complete
+            attention_qk_clear:
+                for (int j = 0; j < P; j++) {
+#pragma HLS UNROLL
+                    dot[j] = 0;
+                }
+            attention_qk_blocks:
+                for (int d0 = 0; d0 < HD; d0 += B) {
+#pragma HLS PIPELINE II = 1
+                attention_qk_blocks_slots:
+                    for (int j = 0; j < P; j++) {
+#pragma HLS UNROLL
+                    attention_qk_blocks_dims:
+                        for (int d = d0; d < d0 + B; d++) {
+#pragma HLS UNROLL
+                            dot[j] += q_slot[j][d] * row[j][d];
+                        }
+                    }
+                }
+            attention_qk_update:
                 for (int j = 0; j < P; j++) {
 #pragma HLS UNROLL
                     const int key = t + j >= N ? t + j - N : t + j;
-                    dot_t dot = 0;
-                attention_qk_blocks:
-                    for (int d0 = 0; d0 < HD; d0 += B) {
-#pragma HLS PIPELINE II = 1
-                        for (int d = d0; d < d0 + B; d++) {
-#pragma HLS UNROLL
-                            dot += q_slot[j][d] * row[j][d];
-                        }
-                    }
-                    const attn_score_t s = dot * scale;
+                    const attn_score_t s = dot[j] * scale;
                     s_buf[j][key] = s;
                     const bool is_new = t == 0 || s > m[j];
                     const wide_t diff = t == 0 ? wide_t(0) : is_new ? wide_t(to_raw(m[j]) - to_raw(s))
@@ -158,12 +173,14 @@ attention_heads:
             // ---- pass 2: probabilities times V, V rows through the shift register
         attention_clear:
             for (int j = 0; j < P; j++)
+            attention_clear_dims:
                 for (int d = 0; d < HD; d++) {
 #pragma HLS PIPELINE II = 1
                     acc[j][d] = 0;
                 }
         attention_prime_v:
             for (int j = 0; j + 1 < P; j++)
+            attention_prime_v_dims:
                 for (int d = 0; d < HD; d++) {
 #pragma HLS PIPELINE II = 1
                     row[j + 1][d] = v[j][h * HD + d];
@@ -174,24 +191,32 @@ attention_heads:
             attention_av_shift:
                 for (int d = 0; d < HD; d++) {
 #pragma HLS PIPELINE II = 1
+                attention_av_shift_slots:
                     for (int j = 0; j + 1 < P; j++) {
 #pragma HLS UNROLL
                         row[j][d] = row[j + 1][d];
                     }
                     row[P - 1][d] = v[enter][h * HD + d];
                 }
-            attention_av_slots:
+                attn_prob_t prob[P];
+#pragma HLS ARRAY_PARTITION variable = prob complete
+            attention_av_probs:
                 for (int j = 0; j < P; j++) {
 #pragma HLS UNROLL
                     const int key = t + j >= N ? t + j - N : t + j;
                     const exp_out_t e = exp_neg_raw<SF, exp_out_t>(wide_t(to_raw(s_buf[j][key]) - to_raw(m[j])));
-                    const attn_prob_t prob = e * r[j];
-                attention_av_blocks:
-                    for (int d0 = 0; d0 < HD; d0 += B) {
+                    prob[j] = e * r[j];
+                }
+            attention_av_blocks:
+                for (int d0 = 0; d0 < HD; d0 += B) {
 #pragma HLS PIPELINE II = 1
+                attention_av_blocks_slots:
+                    for (int j = 0; j < P; j++) {
+#pragma HLS UNROLL
+                    attention_av_blocks_dims:
                         for (int d = d0; d < d0 + B; d++) {
 #pragma HLS UNROLL
-                            acc[j][d] += prob * row[j][d];
+                            acc[j][d] += prob[j] * row[j][d];
                         }
                     }
                 }
@@ -199,6 +224,7 @@ attention_heads:
         attention_store:
             for (int j = 0; j < P; j++) {
                 const int i = g * P + j;
+            attention_store_dims:
                 for (int d = 0; d < HD; d++) {
 #pragma HLS PIPELINE II = 1
                     if (i < N) out[i][h * HD + d] = acc[j][d];

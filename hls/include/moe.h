@@ -114,6 +114,7 @@ moe_gather:
         const int i = rt.queue[e][q];
         token[q] = i;
         score[q] = rt.score[i][e];
+    moe_gather_dims:
         for (int d = 0; d < Cfg::dim; d++) {
 #pragma HLS PIPELINE II = 1
             xq[q][d] = x[i][d];
@@ -125,6 +126,7 @@ moe_gather:
 moe_hidden:
     for (int q = 0; q < n; q++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = Cfg::tokens
+    moe_hidden_dims:
         for (int d = 0; d < Cfg::expert_hidden; d++) {
 #pragma HLS PIPELINE II = 1
             hq[q][d] = h[q][d];
