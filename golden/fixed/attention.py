@@ -88,6 +88,11 @@ def _bits(x: np.ndarray) -> int:
     return int(np.abs(x).max()).bit_length() if x.size else 0
 
 
+def _per_head_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Exact ``a[h] @ b[h]`` for every head, [H, M, K] @ [H, K, L] -> [H, M, L] (core.matmul_exact)."""
+    return np.stack([matmul_exact(a[h], b[h]) for h in range(a.shape[0])])
+
+
 def _exact_scores(
     q: np.ndarray,
     k: np.ndarray,
@@ -112,7 +117,7 @@ def _exact_scores(
     dh = q.shape[-1]
     need = _bits(q) + _bits(k) + max(dh - 1, 0).bit_length() + int(odd).bit_length()
     if need <= 62:
-        acc = np.stack([matmul_exact(q[h], k[h].T) for h in range(q.shape[0])])
+        acc = _per_head_matmul(q, k.transpose(0, 2, 1))
         acc = acc * np.int64(odd)
         return requantize(acc, acc_frac, cast, name, log)
     qo, ko = q.astype(object), k.astype(object)
@@ -250,8 +255,8 @@ def attention(
     Args:
         q_raw, k_raw, v_raw: [N, D] raw values in ``cfg.formats.act``, heads side by side.
         cfg: the config (heads, ``hw.attn_p``, formats, nonlinear parameters).
-        log: saturation counts go here as ``{name}.score``, ``.exp``, ``.softmax_sum``,
-            ``.recip``, ``.prob``, ``.out``.
+        log: saturation counts go here as ``{name}.score``, ``.softmax_sum``, ``.prob`` and
+            ``.out`` (exp and 1/l are at most 1.0, which their formats hold).
         name: prefix of the counted tensors.
         trace: return an :class:`AttentionTrace` of the intermediates instead of the output.
 
@@ -311,7 +316,7 @@ def attention(
     )
     prob = _unrotate(prob_rot, P)
     pf = f.attn_prob.fmt.frac_bits
-    acc = np.stack([matmul_exact(prob[h], v[h]) for h in range(H)])
+    acc = _per_head_matmul(prob, v)
     out = _merge_heads(requantize(acc, pf + act.frac_bits, f.act, f"{name}.out", log))
     if trace:
         return AttentionTrace(score=s, m=m, l=l_acc, recip=recip, prob=prob, out=out)
