@@ -10,9 +10,11 @@
 // routing of edgemoe.golden.fixed.moe.route (patch reordering).
 //
 // Datapath: one exp lane, one reciprocal lane, one multiplier, one top-k insertion step, in
-// three stages that each hold one token: A gathers the logits and their maximum (one logit per
-// cycle), B runs exp and the sum (one expert per cycle), C scales and selects (one expert per
-// cycle) and writes the token into the queues. The queues are double-buffered: while one block
+// stages that each hold one token: A gathers the logits and their maximum (one logit per cycle),
+// B runs exp and the sum (one expert per cycle), S holds the exps and the sum while the
+// reciprocal is taken on the way into C, C scales and selects (one expert per cycle) and writes
+// the token into the queues. Every stage hands over in its last cycle: one token per NumExperts
+// cycles, the rate of the input. The queues are double-buffered: while one block
 // drains on a and q, the next block is routed into the other bank.
 //
 // Ports (valid/ready streams; data and valid hold until accepted):
@@ -93,13 +95,21 @@ module moe_router
   logic [EB-1:0]        b_e_q [NumExperts];
   logic [SB-1:0]        b_sum_q;
   logic [ExpW-1:0]      b_j_q;
-  logic                 b_busy_q, b_done_q;
-  logic                 b_free, b_take, b_step;
+  logic                 b_busy_q;
+  logic                 b_last, b_free, b_hand, b_step;
   logic signed [AB:0]   b_diff;
   logic [EB-1:0]        b_exp;
   logic [SB-1:0]        b_term, b_sum_d;
   logic [SB:0]          b_acc;
-  logic [RB-1:0]        b_recip;
+
+  // ------------------------------------------------------------------------------------------
+  // Stage S: the token's exps and sum; 1/sum is taken as the token moves on into C
+  // ------------------------------------------------------------------------------------------
+  logic [EB-1:0]        s_e_q [NumExperts];
+  logic [SB-1:0]        s_sum_q;
+  logic                 s_full_q;
+  logic                 s_take, s_free;
+  logic [RB-1:0]        s_recip;
 
   // ------------------------------------------------------------------------------------------
   // Stage C: p_j = cast(e_j * r, gate_score), running top-k; then the token leaves on r
@@ -130,7 +140,7 @@ module moe_router
   logic [TokW-1:0]   q_i_q;
   logic              a_done_q, q_done_q;
   logic [CntW-1:0]   a_cnt, q_cnt;
-  logic              a_fire, q_fire, a_skip, q_skip, q_elast, release_bank;
+  logic              a_fire, q_fire, a_skip, q_skip, q_elast, a_fin, q_fin, release_bank;
 
   // ---- stage A
   assign a_take = a_full_q && b_free;
@@ -162,9 +172,10 @@ module moe_router
   end
 
   // ---- stage B
-  assign b_take = b_busy_q && b_done_q && c_free;
-  assign b_free = !b_busy_q || b_take;
-  assign b_step = b_busy_q && !b_done_q;
+  assign b_last = b_j_q == LastExpert;
+  assign b_hand = b_busy_q && b_last && s_free;  // the last exp goes straight into S
+  assign b_step = b_busy_q && (!b_last || s_free);
+  assign b_free = !b_busy_q || b_hand;
   assign b_diff = (AB + 1)'($signed(b_x_q[b_j_q])) - (AB + 1)'(b_max_q);
 
   exp_lane #(
@@ -194,28 +205,15 @@ module moe_router
     .in_i(b_acc), .out_o(b_sum_d), .clip_o()
   );
 
-  recip_lane #(
-    .XBits(SB), .XFrac(SoftmaxSumFracBits), .OutBits(RB), .OutFrac(SoftmaxRecipFracBits),
-    .OutSigned(SoftmaxRecipSigned), .OutRoundHalfUp(SoftmaxRecipRoundHalfUp),
-    .OutSaturate(SoftmaxRecipSaturate)
-  ) u_recip (
-    .x_i(b_sum_q), .y_o(b_recip)
-  );
-
   always_ff @(posedge clk_i) begin
     if (rst_i) begin
       b_busy_q <= 1'b0;
-      b_done_q <= 1'b0;
       b_j_q    <= '0;
     end else begin
-      if (b_step) begin
-        if (b_j_q == LastExpert) b_done_q <= 1'b1;
-        else b_j_q <= b_j_q + 1'b1;
-      end
-      if (b_take) b_busy_q <= 1'b0;
+      if (b_step && !b_last) b_j_q <= b_j_q + 1'b1;
+      if (b_hand) b_busy_q <= 1'b0;
       if (a_take) begin
         b_busy_q <= 1'b1;
-        b_done_q <= 1'b0;
         b_j_q    <= '0;
       end
     end
@@ -230,6 +228,35 @@ module moe_router
       b_x_q   <= a_x_q;
       b_max_q <= a_max_q;
       b_sum_q <= '0;
+    end
+  end
+
+  // ---- stage S
+  assign s_take = s_full_q && c_free;
+  assign s_free = !s_full_q || s_take;
+
+  recip_lane #(
+    .XBits(SB), .XFrac(SoftmaxSumFracBits), .OutBits(RB), .OutFrac(SoftmaxRecipFracBits),
+    .OutSigned(SoftmaxRecipSigned), .OutRoundHalfUp(SoftmaxRecipRoundHalfUp),
+    .OutSaturate(SoftmaxRecipSaturate)
+  ) u_recip (
+    .x_i(s_sum_q), .y_o(s_recip)
+  );
+
+  always_ff @(posedge clk_i) begin
+    if (rst_i) begin
+      s_full_q <= 1'b0;
+    end else begin
+      if (s_take) s_full_q <= 1'b0;
+      if (b_hand) s_full_q <= 1'b1;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (b_hand) begin
+      s_e_q                 <= b_e_q;
+      s_e_q[NumExperts - 1] <= b_exp;
+      s_sum_q               <= b_sum_d;
     end
   end
 
@@ -271,7 +298,7 @@ module moe_router
         if (!c_last) c_j_q <= c_j_q + 1'b1;
       end
       if (c_emit) c_busy_q <= 1'b0;
-      if (b_take) begin
+      if (s_take) begin
         c_busy_q   <= 1'b1;
         c_j_q      <= '0;
         c_best_v_q <= '0;
@@ -284,9 +311,9 @@ module moe_router
       c_best_s_q <= c_ins_s;
       c_best_i_q <= c_ins_i;
     end
-    if (b_take) begin
-      c_e_q <= b_e_q;
-      c_r_q <= b_recip;
+    if (s_take) begin
+      c_e_q <= s_e_q;
+      c_r_q <= s_recip;
     end
   end
 
@@ -350,7 +377,10 @@ module moe_router
   assign q_fire     = q_valid_o && q_ready_i;
   assign q_skip     = full_q[rb_q] && !q_done_q && q_cnt == '0;
 
-  assign release_bank = full_q[rb_q] && a_done_q && q_done_q;
+  // the bank is released in the cycle its last beats leave, so the drain keeps up with the input
+  assign a_fin = a_done_q || (a_fire && a_last_o);
+  assign q_fin = q_done_q || (q_fire && q_last_o);
+  assign release_bank = full_q[rb_q] && a_fin && q_fin;
 
   always_ff @(posedge clk_i) begin
     if (rst_i) begin
