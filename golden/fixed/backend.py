@@ -20,19 +20,6 @@ from edgemoe.golden.fixed.fidelity import FidelityReport, TaskFidelity, compare
 from edgemoe.golden.fixed.model import FixedM3ViT
 
 
-def _one_thread(fn, *args):  # noqa: ANN001, ANN202 - a thin wrapper
-    """``fn(*args)`` with one torch thread: the float64 comparison runs small matrices, for which
-    two threads on a busy 2-core machine were measured several times slower than one."""
-    import torch
-
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return fn(*args)
-    finally:
-        torch.set_num_threads(saved)
-
-
 class ReferenceRunner:
     """Callable ``(image [C, H, W], task) -> TaskOutput``; see the module docstring.
 
@@ -62,7 +49,7 @@ class ReferenceRunner:
                 from edgemoe.golden.model import M3ViT
 
                 self._float = M3ViT.from_weights(self.cfg, dict(self.weights)).double().eval()
-            tf = _one_thread(compare, self.cfg, self.weights, self.model, image, task, out, self._float)
+            tf = compare(self.cfg, self.weights, self.model, image, task, out, self._float)
             self.tasks.append(tf)
             info["SQNR"] = f"{tf.blocks[-1].sqnr_db:.1f} dB"
             info["top-k diff"] = tf.routing_mismatch

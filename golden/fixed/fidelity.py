@@ -371,7 +371,30 @@ def compare(
     fixed: FixedOutput | None = None,
     float_model: Any = None,
 ) -> TaskFidelity:
-    """Run (if not given) the fixed pass and the float64 passes (own and forced routing), and compare."""
+    """Run (if not given) the fixed pass and the float64 passes (own and forced routing), and compare.
+
+    The float64 passes run on one torch thread: their matrices are small, and two threads on a
+    busy 2-core machine were measured several times slower than one.
+    """
+    import torch
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _compare(cfg, weights, fixed_model, image, task, fixed, float_model)
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _compare(
+    cfg: Config,
+    weights: Mapping[str, np.ndarray],
+    fixed_model: FixedM3ViT,
+    image: np.ndarray,
+    task: int,
+    fixed: FixedOutput | None,
+    float_model: Any,
+) -> TaskFidelity:
     if fixed is None:
         fixed = fixed_model.forward(image, task)
     if float_model is None:
