@@ -432,26 +432,32 @@ module moe_router
 
   // ---- stream rule checks (simulation only)
 `ifndef SYNTHESIS
-  logic r_wait_q, a_wait_q, q_wait_q;
+  logic x_wait_q, r_wait_q, a_wait_q, q_wait_q;
+  logic [AB-1:0]                x_hold_q;
   logic [TokW+NumTopK*(ExpW+GB):0] r_hold_q;
   logic [ExpW+CntW:0]           a_hold_q;
   logic [ExpW+TokW+1:0]         q_hold_q;
   always_ff @(posedge clk_i) begin
     if (rst_i) begin
+      x_wait_q <= 1'b0;
       r_wait_q <= 1'b0;
       a_wait_q <= 1'b0;
       q_wait_q <= 1'b0;
     end else begin
+      if (x_wait_q) assert (x_valid_i && x_hold_q == x_data_i)
+        else $error("%m: x changed before it was accepted");
       if (r_wait_q) assert (r_valid_o && r_hold_q == {r_token_o, r_expert_o, r_score_o, r_last_o})
         else $error("%m: r changed before it was accepted");
       if (a_wait_q) assert (a_valid_o && a_hold_q == {a_expert_o, a_count_o, a_last_o})
         else $error("%m: a changed before it was accepted");
       if (q_wait_q) assert (q_valid_o && q_hold_q == {q_expert_o, q_token_o, q_end_o, q_last_o})
         else $error("%m: q changed before it was accepted");
+      x_wait_q <= x_valid_i && !x_ready_o;
       r_wait_q <= r_valid_o && !r_ready_i;
       a_wait_q <= a_valid_o && !a_ready_i;
       q_wait_q <= q_valid_o && !q_ready_i;
     end
+    x_hold_q <= x_data_i;
     r_hold_q <= {r_token_o, r_expert_o, r_score_o, r_last_o};
     a_hold_q <= {a_expert_o, a_count_o, a_last_o};
     q_hold_q <= {q_expert_o, q_token_o, q_end_o, q_last_o};
