@@ -81,9 +81,12 @@ class EdgeMoeIP(DefaultIP):
         if reg.words == 2:
             self.mmio.write(reg.offset + 4, int(value >> 32))
 
-    def state(self) -> str:
-        """The control and argument registers, for error messages (reads CTRL: clears ap_done)."""
-        ctrl = self.read_reg("CTRL")
+    def state(self, ctrl: int | None = None) -> str:
+        """The control and argument registers, for error messages.
+
+        ``ctrl``: a CTRL value already read (reading CTRL again would clear ap_done/ap_ready).
+        """
+        ctrl = self.read_reg("CTRL") if ctrl is None else ctrl
         args = ", ".join(
             f"{r.name}=0x{self.read_reg(r.name):x}" for r in self.regmap.arguments if r.name != "CONFIG_ID"
         )
@@ -107,19 +110,14 @@ class EdgeMoeIP(DefaultIP):
             if ctrl & CTRL_AP_DONE:
                 return
             if time.monotonic() >= deadline:
-                args = ", ".join(
-                    f"{r.name}=0x{self.read_reg(r.name):x}"
-                    for r in self.regmap.arguments
-                    if r.name != "CONFIG_ID"
-                )
                 hint = (
-                    "ap_start still high: the IP never took or never finished the call"
+                    " (ap_start still high: the IP never took or never finished the call)"
                     if ctrl & CTRL_AP_START
                     else ""
                 )
                 raise AcceleratorTimeout(
                     f"{self.name} at 0x{self.phys_addr:x}: no ap_done within {timeout:g} s; registers: "
-                    f"CTRL={describe_ctrl(ctrl)}, {args}" + (f" ({hint})" if hint else "")
+                    f"{self.state(ctrl)}{hint}"
                 )
             time.sleep(POLL_INTERVAL_S)
 
