@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgemoe.config import Config, FixedFormat, Hardware, Overflow, Rounding, preset
+from edgemoe.config import Cast, Config, FixedFormat, Hardware, Overflow, Rounding, preset, sfix, ufix
 from edgemoe.golden.fixed import nonlinear
 from edgemoe.golden.fixed.attention import (
     _sweep,
@@ -290,3 +290,26 @@ def test_sweep_without_clamp_equals_clamped_sweep(pattern: str) -> None:
     assert log.counts["sum"] == [0, H * N * N]
     if pattern == "flat":
         assert np.all(a == N << f.softmax_sum.fmt.frac_bits)
+
+
+@pytest.mark.parametrize("p", [2, 3])
+def test_narrow_formats_equal_literal_streaming_order(p: int) -> None:
+    """Narrow formats: the running sum has fewer fraction bits than exp, so every plain add
+    truncates; the kernel still equals the literal loop bit for bit."""
+    base = _cfg("tiny", p=p, image_h=48, image_w=48, dim=16, heads=2, mlp_hidden=16, expert_hidden=16)
+    f = base.formats
+    narrow = dataclasses.replace(
+        f,
+        act=Cast(sfix(20, 8)),
+        attn_score=Cast(sfix(16, 6)),
+        exp_out=Cast(ufix(12, 1)),
+        softmax_sum=Cast(ufix(10, 4), Rounding.TRUNCATE),  # 6 fraction bits < 11 of exp_out
+        softmax_recip=Cast(ufix(12, 1)),
+        attn_prob=Cast(ufix(10, 1)),
+    )
+    cfg = dataclasses.replace(base, formats=narrow)
+    q, k, v = _qkv(cfg, seed=10 + p, std=3.0)
+    log = SaturationLog()
+    got = attention(q, k, v, cfg, log=log)
+    assert np.array_equal(got, _stream_reference(q, k, v, cfg))
+    assert log.counts["attn.softmax_sum"][1] == cfg.model.heads * cfg.model.tokens**2
