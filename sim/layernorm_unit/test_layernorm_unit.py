@@ -1,0 +1,138 @@
+"""layernorm_unit: two-pass LayerNorm per token, bit-exact against edgemoe.golden.fixed.layernorm."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import cocotb
+import numpy as np
+import pytest
+
+from edgemoe.config import Config, preset
+from edgemoe.golden.fixed.layernorm import layernorm
+from edgemoe.sim import runner
+from edgemoe.sim.tb import CLOCK_NS, StreamSink, StreamSource, pack, start_clock_and_reset, unpack, write_perf
+
+HERE = Path(__file__).resolve().parent
+
+
+def tokens(cfg: Config, rng: np.random.Generator) -> np.ndarray:
+    """Realistic tokens, constant tokens (variance 0: eps only), extremes and full-range tokens."""
+    act = cfg.formats.act.fmt
+    D, one = cfg.model.dim, 1 << act.frac_bits
+    rows = [
+        rng.integers(-3 * one, 3 * one, D),
+        np.full(D, one // 3),
+        np.zeros(D, dtype=np.int64),
+        np.full(D, act.min_raw),
+        np.where(np.arange(D) % 2 == 0, act.max_raw, act.min_raw),
+        rng.integers(act.min_raw, act.max_raw, D, endpoint=True),
+        np.where(np.arange(D) == 0, 40 * one, 0),  # one outlier
+        rng.integers(-one // 64, one // 64, D),  # tiny variance
+    ]
+    rows += [rng.integers(-8 * one, 8 * one, D) for _ in range(4)]
+    return np.array(rows, dtype=np.int64)
+
+
+def norm_params(cfg: Config, rng: np.random.Generator, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    nf = cfg.formats.norm.fmt
+    D = cfg.model.dim
+    if kind == "full":  # outputs saturate
+        return rng.integers(nf.min_raw, nf.max_raw, D, endpoint=True), rng.integers(nf.min_raw, nf.max_raw, D)
+    one = 1 << nf.frac_bits
+    return rng.integers(one // 2, 2 * one, D), rng.integers(-one, one, D)
+
+
+class LayerNormTB:
+    def __init__(self, dut, cfg: Config, lanes: int, pause: float, backpressure: float, seed: int) -> None:
+        self.dut, self.cfg, self.lanes = dut, cfg, lanes
+        self.ab, self.nb = cfg.formats.act.fmt.bits, cfg.formats.norm.fmt.bits
+        rng = random.Random(seed)
+        self.p = StreamSource(
+            dut.clk_i, dut.p_valid_i, dut.p_ready_o, {"g": dut.p_gamma_i, "b": dut.p_beta_i}, pause, rng
+        )
+        self.x = StreamSource(dut.clk_i, dut.x_valid_i, dut.x_ready_o, {"data": dut.x_data_i}, pause, rng)
+        self.y = StreamSink(
+            dut.clk_i,
+            dut.y_valid_o,
+            dut.y_ready_i,
+            {"data": dut.y_data_o, "last": dut.y_last_o},
+            backpressure,
+            random.Random(seed + 1),
+            name="y",
+        )
+
+    async def run(self, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, what: str) -> None:
+        L = self.lanes
+        await self.p.send(
+            [
+                {"g": pack(gamma[i : i + L], self.nb), "b": pack(beta[i : i + L], self.nb)}
+                for i in range(0, len(gamma), L)
+            ]
+        )
+        want = layernorm(x, gamma, beta, self.cfg)
+        first = len(self.y.beats)
+        beats = [{"data": pack(row[i : i + L], self.ab)} for row in x for i in range(0, len(row), L)]
+        await self.x.send(beats)
+        await self.y.wait_for(first + len(beats), timeout_cycles=20 * len(beats) + 200)
+        got = np.array(
+            [unpack(b["data"], self.ab, L, True) for b in self.y.beats[first:]], dtype=np.int64
+        ).reshape(x.shape)
+        lasts = [b["last"] for b in self.y.beats[first:]]
+        per = x.shape[1] // L
+        assert lasts == [int(i % per == per - 1) for i in range(len(beats))], (
+            f"{what}: y_last pattern {lasts}"
+        )
+        bad = np.argwhere(got != want)
+        assert bad.size == 0, (
+            f"{what}: {len(bad)} values differ; first token {bad[0][0]} element {bad[0][1]}: "
+            f"RTL {got[tuple(bad[0])]}, golden {want[tuple(bad[0])]}"
+        )
+
+
+@cocotb.test()
+async def tokens_bit_exact(dut) -> None:
+    """Edge and random tokens, realistic and saturating gamma/beta, pauses and back-pressure."""
+    cfg = runner.config_from_env()
+    lanes = runner.params_from_env()["Lanes"]
+    tb = LayerNormTB(dut, cfg, lanes, 0.3, 0.3, seed=lanes)
+    await start_clock_and_reset(dut.clk_i, dut.rst_i)
+    rng = np.random.default_rng(lanes)
+    x = tokens(cfg, rng)
+    await tb.run(x, *norm_params(cfg, rng, "real"), "realistic gamma/beta")
+    await tb.run(x[:4], *norm_params(cfg, rng, "full"), "full-range gamma/beta")
+    await tb.y.expect_idle()
+
+
+@cocotb.test()
+async def throughput(dut) -> None:
+    cfg = runner.config_from_env()
+    lanes = runner.params_from_env()["Lanes"]
+    tb = LayerNormTB(dut, cfg, lanes, 0.0, 0.0, seed=2)
+    await start_clock_and_reset(dut.clk_i, dut.rst_i)
+    rng = np.random.default_rng(0)
+    x = tokens(cfg, rng)
+    first_in = len(tb.x.times)
+    await tb.run(x, *norm_params(cfg, rng, "real"), "throughput")
+    t_in, t_out = tb.x.times[first_in:], tb.y.times
+    span = (t_out[-1] - t_in[0]) / CLOCK_NS + 1
+    per = cfg.model.dim // lanes
+    figures = {
+        "tokens_per_cycle": len(x) / span,
+        "results_per_cycle": x.size / span,
+        "latency_cycles": round((t_out[0] - t_in[per - 1]) / CLOCK_NS),
+    }
+    write_perf("layernorm_unit", figures)
+
+
+@pytest.mark.parametrize("lanes", [8, 4, 1])
+def test_layernorm_unit(lanes: int) -> None:
+    runner.run(
+        "layernorm_unit",
+        "test_layernorm_unit",
+        HERE,
+        preset("tiny"),
+        case=f"lanes{lanes}",
+        parameters={"Lanes": lanes},
+    )
