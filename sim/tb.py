@@ -16,6 +16,9 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.handle import SimHandleBase
 from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.utils import get_sim_time
+
+CLOCK_NS = 4
 
 
 def pack(values: Iterable[int], bits: int) -> int:
@@ -48,7 +51,7 @@ def value_of(handle: SimHandleBase) -> int:
 
 
 async def start_clock_and_reset(clk: SimHandleBase, rst: SimHandleBase, cycles: int = 4) -> None:
-    cocotb.start_soon(Clock(clk, 4, unit="ns").start())
+    cocotb.start_soon(Clock(clk, CLOCK_NS, unit="ns").start())
     rst.value = 1
     for _ in range(cycles):
         await RisingEdge(clk)
@@ -79,6 +82,7 @@ class StreamSource:
         self.clk, self.valid, self.ready, self.fields = clk, valid, ready, fields
         self.pause, self.rng = pause, rng
         self.sent = 0
+        self.times: list[float] = []  # sim time (ns) of each accepted beat
         valid.value = 0
         for sig in fields.values():
             sig.value = 0
@@ -97,6 +101,7 @@ class StreamSource:
                 if self.ready.value == 1:
                     break
             self.sent += 1
+            self.times.append(get_sim_time(unit="ns"))
         self.valid.value = 0
 
 
@@ -120,6 +125,7 @@ class StreamSink:
         self.backpressure, self.rng, self.name = backpressure, rng, name
         self.beats: list[dict[str, int]] = []
         self.cycles: list[int] = []  # cycle index of each accepted beat
+        self.times: list[float] = []  # sim time (ns) of each accepted beat
         self.cycle = 0
         ready.value = 0
         cocotb.start_soon(self._run())
@@ -139,6 +145,7 @@ class StreamSink:
             if self.ready.value == 1:
                 self.beats.append(beat)
                 self.cycles.append(self.cycle)
+                self.times.append(get_sim_time(unit="ns"))
                 waiting = None
             else:
                 waiting = beat
@@ -234,12 +241,11 @@ class LaneStreamTB:
         """Throughput (beats and results per cycle) and latency with no pauses and no back-pressure."""
         self.source.pause, self.sink.backpressure = 0.0, 0.0
         beats = self.beats(raw_in)
-        first = len(self.sink.beats)
-        start = self.sink.cycle
+        first, first_in = len(self.sink.beats), len(self.source.times)
         await self.source.send(beats)
         await self.sink.wait_for(first + len(beats), timeout_cycles=50 * len(beats) + 200)
         cycles = self.sink.cycles[first:]
-        latency = cycles[0] - start - 1  # the first beat is taken on the edge after `start`
+        latency = round((self.sink.times[first] - self.source.times[first_in]) / CLOCK_NS)
         span = cycles[-1] - cycles[0] + 1
         return {
             "beats": len(beats),
