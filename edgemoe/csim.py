@@ -54,6 +54,7 @@ CXXFLAGS = (
 )
 LDFLAGS = ("-shared", "-Wl,-Bsymbolic")
 
+UNITY_PREFIX = "csim_"  # hls/src files compiled together in one translation unit
 CAST_SOURCE_BITS = 62
 CAST_SOURCE_FRAC = 32  # em_cast reads ap_fixed<62, 30>
 
@@ -188,10 +189,16 @@ def plan(cfg: Config, header: str | None = None, extra_sources: Sequence[Path] =
         out_dir / HLS_LAYOUT_FILE: emit_layout_hls(cfg),
         generated: cast_harness(cfg),
     }
+    # The kernels' C entry points (hls/src/csim_*.cpp) and the generated casts compile as one
+    # translation unit: they instantiate the same kernel templates, which then compile once.
+    # File-local names of those files therefore live in anonymous namespaces and must not clash.
+    entries = [src for src in sources() if src.name.startswith(UNITY_PREFIX)]
+    unity = out_dir / "csim_unity.cpp"
+    files[unity] = "".join(f'#include "{src}"\n' for src in [*entries, generated])
     dirs = [out_dir, HLS_DIR / "include", HLS_DIR / "src"]
     compile_cmd = [CXX, *CXXFLAGS, "-c", *(f"-I{d}" for d in dirs), f"-I{ap_types_dir()}"]
     objects: dict[Path, Path] = {}
-    for src in [*sources(extra_sources), generated]:
+    for src in [unity, *(s for s in sources(extra_sources) if s not in entries)]:
         text = files[src] if src in files else src.read_text()
         h = hashlib.sha256("\0".join(compile_cmd).encode())
         for name, body in _closure(src, text, dirs, files):
