@@ -181,7 +181,7 @@ def test_reference_backend_writes_raw_tokens_and_report(tiny, tmp_path: Path) ->
         assert npz[f"head_{name}"].shape == (cfg.model.task_channels[t], cfg.model.image_h, cfg.model.image_w)
         assert np.array_equal(results[f"tokens_raw_{name}"], raw)
     report = json.loads((tmp_path / "fidelity.json").read_text())
-    assert report["config"] == "tiny"
+    assert report["config"] == "tiny" and report["weights_saturated"] == {}
     for name in cfg.model.tasks:
         task = report["tasks"][name]
         assert len(task["blocks"]) == cfg.model.depth + 1

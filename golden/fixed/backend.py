@@ -61,7 +61,8 @@ class ReferenceRunner:
         )
 
     def report(self) -> FidelityReport:
-        return FidelityReport(self.cfg.name, list(self.tasks))
+        q = self.model.weights
+        return FidelityReport(self.cfg.name, list(self.tasks), q.log.as_dict(), q.report())
 
     def finish(self, out_dir: str | Path) -> list[Path]:
         """Print the fidelity report; write ``fidelity.json`` and ``fidelity_sqnr.png`` into ``out_dir``."""

@@ -73,6 +73,8 @@ class FidelityReport:
 
     config: str
     tasks: list[TaskFidelity]
+    weights: dict[str, dict[str, int]] = field(default_factory=dict)  # storage saturation per tensor
+    weights_text: str = ""  # QuantizedWeights.report()
 
     def as_dict(self) -> dict[str, Any]:
         def clean(x: Any) -> Any:
@@ -84,7 +86,8 @@ class FidelityReport:
                 return [clean(v) for v in x]
             return x
 
-        out = {"config": self.config, "tasks": {}}
+        saturated = {k: v["saturated"] for k, v in self.weights.items() if v["saturated"]}
+        out = {"config": self.config, "weights_saturated": saturated, "tasks": {}}
         for t in self.tasks:
             d = asdict(t)
             d["routing_mismatch_total"] = t.routing_mismatch
@@ -94,6 +97,8 @@ class FidelityReport:
 
     def text(self) -> str:
         lines = [f"fidelity of the fixed-point backbone vs float ({self.config})"]
+        if self.weights_text:
+            lines.append(self.weights_text)
         for t in self.tasks:
             lines.append(f"task {t.task}:")
             lines.append(
