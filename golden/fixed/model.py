@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgemoe.config import Config
+from edgemoe.config import Config, FixedFormat
 from edgemoe.golden.fixed.attention import attention
 from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, fit, to_float
 from edgemoe.golden.fixed.layernorm import layernorm
@@ -93,7 +93,7 @@ class FixedM3ViT:
     def _w(self, name: str) -> np.ndarray:
         return self.weights.raw[name]
 
-    def _fmt(self, name: str):  # noqa: ANN202 - FixedFormat
+    def _fmt(self, name: str) -> FixedFormat:
         return self.weights.casts[name].fmt
 
     def _linear(
