@@ -94,7 +94,8 @@ inline wide_t lerp(const long long* table, int i, wide_t frac) {
 
 // ---- exp ------------------------------------------------------------------------------------
 
-// exp(x) for x <= 0 (x > 0 gives 1.0); x has XF fraction bits. Steps of nonlinear.exp_neg.
+// exp(x) for x <= 0 (x > 0 gives 1.0); x has XF fraction bits. Steps of nonlinear.exp_neg, each
+// value in the width its docstring gives (K + W bits after step 2, a K+W+1 by W+1 multiplier).
 template <int XF, class out_t, typename Cfg = nonlinear_config>
 out_t exp_neg_raw(wide_t x) {
 #pragma HLS INLINE
@@ -102,28 +103,46 @@ out_t exp_neg_raw(wide_t x) {
     constexpr int b = Cfg::exp_table_bits;
     constexpr int OF = fixed_traits<out_t>::frac_bits;
     constexpr int K = ceil_log2(OF + 3);  // bit_length(OF + 2)
+    constexpr int AB = XF + K;            // bits of a
+    constexpr int WB = K + W + 1;         // bits of a at W fraction bits (one carry bit of rounding)
     static_assert(K + 2 * W + 1 <= 62, "exp_neg: K + 2W + 1 bits exceed the 64-bit datapath");
-    static_assert(XF + K <= 62, "exp_neg: the input has too many fraction bits");
-    static_assert(b <= W, "exp_neg: the exp2 table has more index bits than work fraction bits");
+    static_assert(AB <= 62, "exp_neg: the input has too many fraction bits");
+    static_assert(1 <= b && b < W, "exp_neg: the exp2 table needs 1..W-1 index bits");
+    static_assert(cfg::EXP2_TABLE_FRAC_BITS == W && cfg::LOG2E_TABLE_FRAC_BITS == W,
+                  "exp_neg: the exp2 and log2e tables must have W fraction bits");
+    typedef ap_uint<AB> a_t;
+    typedef ap_uint<WB> aw_t;
+    typedef ap_uint<W + 1> unit_t;  // ufix(W + 1, 1): tables, 2^-u
     // 1. a = max(-x, 0), clamped below 2^(XF + K)
-    wide_t a = -x;
-    if (a < 0) a = 0;
-    const wide_t a_max = (wide_t(1) << (XF + K)) - 1;
-    if (a > a_max) a = a_max;
+    const wide_t neg = -x;
+    const a_t a = neg <= 0 ? a_t(0) : neg >= (wide_t(1) << AB) ? a_t(~a_t(0)) : a_t(neg);
     // 2. to W fraction bits
-    const wide_t aw = XF > W ? rhu(a, XF > W ? XF - W : 1) : wide_t(a << (XF > W ? 0 : W - XF));
-    // 3. t = a * log2(e)
-    const wide_t t = rhu(aw * wide_t(cfg::LOG2E_TABLE[0]), W);
-    // 4. integer and fraction parts
-    wide_t n = t >> W;
-    const wide_t u = t & ((wide_t(1) << W) - 1);
-    // 5. p = 2^-u by interpolation
-    const int i = (u >> (W - b)).to_int();
-    const wide_t r = u & ((wide_t(1) << (W - b)) - 1);
-    const wide_t p = lerp<W - b>(cfg::EXP2_TABLE, i, r);
-    // 6. 2^-n as a shift, clamped where the result is 0 anyway
+    aw_t aw;
+    if (XF > W) {
+        const ap_uint<AB + 1> rounded = ap_uint<AB + 1>(a) + (ap_uint<AB + 1>(1) << (XF > W ? XF - W - 1 : 0));
+        aw = rounded >> (XF > W ? XF - W : 0);
+    } else {
+        aw = aw_t(a) << (XF > W ? 0 : W - XF);
+    }
+    // 3. t = rhu(a * log2(e), W)
+    const unit_t log2e = cfg::LOG2E_TABLE[0];
+    const ap_uint<WB + W + 1> prod = aw * log2e;
+    const ap_uint<WB + 1> t = (ap_uint<WB + W + 2>(prod) + (ap_uint<WB + W + 2>(1) << (W - 1))) >> W;
+    // 4. integer part n and W-bit fraction u
+    ap_uint<WB + 1 - W> n = t >> W;
+    const ap_uint<W> u = t;
+    // 5. p = 2^-u: table E at the top b bits of u, interpolated by the other W - b bits
+    const ap_uint<b> i = u >> (W - b);
+    const ap_uint<W - b> r = u;
+    const unit_t lo = cfg::EXP2_TABLE[i];
+    const unit_t hi = cfg::EXP2_TABLE[i + 1];
+    const ap_int<W + 2> step = ap_int<W + 2>(hi) - ap_int<W + 2>(lo);
+    const ap_int<2 * W + 3 - b> slope = step * r;
+    const ap_int<2 * W + 3 - b> half = ap_int<2 * W + 3 - b>(1) << (W - b - 1);
+    const unit_t p = ap_int<W + 2>(lo) + ap_int<W + 2>((slope + half) >> (W - b));
+    // 6. 2^-n as a right shift with out_t's rounding, n clamped where the result is 0 anyway
     if (n > OF + 2) n = OF + 2;
-    return cast_raw<out_t>(p, n.to_int() + W - OF);
+    return cast_raw<out_t>(wide_t(p), n.to_int() + W - OF);
 }
 
 template <class x_t, class out_t>
@@ -229,26 +248,34 @@ act_t gelu(act_t x_value) {
     constexpr int F = max2(AF, DF);
     static_assert(fixed_traits<act_t>::width + F - AF <= 62, "gelu: the activation is too wide for 64 bits");
     static_assert(DF == cfg::GELU_DELTA_TABLE_FRAC_BITS, "gelu: delta_t must be the format of GELU_DELTA_TABLE");
-    const wide_t x = to_raw(x_value);
-    // 1. a = |x|; 2. past the table?
-    const wide_t a = x < 0 ? wide_t(-x) : x;
-    const bool beyond = AF + g >= 0 ? a >= (wide_t(1) << (AF + g >= 0 ? AF + g : 0)) : true;
-    // 3./4. interpolated delta, cast with delta's rounding and overflow
-    wide_t d;
+    constexpr int AW = fixed_traits<act_t>::width;
+    constexpr int DW = cfg::GELU_DELTA_TABLE_WIDTH;
+    constexpr int IB = RB > 0 ? AW - RB : AW;  // bits of the table index before the range check
+    static_assert(DW + F - DF <= AW + F - AF, "gelu: the delta table is wider than the activation datapath");
+    typedef ap_uint<DW> entry_t;
+    const ap_int<AW> x = to_raw(x_value);
+    // 1. a = |x| (AW unsigned bits hold |min|); 2. past the table?
+    const ap_uint<AW> a = x < 0 ? ap_uint<AW>(-ap_int<AW + 1>(x)) : ap_uint<AW>(x);
+    const bool beyond = AF + g >= 0 ? (AF + g >= AW ? false : a >= (ap_uint<AW + 1>(1) << (AF + g >= 0 ? AF + g : 0)))
+                                    : true;
+    // 3./4. interpolated delta, cast with delta's rounding, then delta's overflow
+    ap_int<DW + 2> d;
     if (RB > 0) {
-        const int i = beyond ? 0 : (a >> RB).to_int();
-        const wide_t lo = cfg::GELU_DELTA_TABLE[i];
-        const wide_t hi = cfg::GELU_DELTA_TABLE[i + 1];
-        const wide_t frac = a & ((wide_t(1) << (RB > 0 ? RB : 0)) - 1);
-        d = lo + shift_round((hi - lo) * frac, RB, rounds_half_up<delta_t>::value);
+        const ap_uint<IB> i = beyond ? ap_uint<IB>(0) : ap_uint<IB>(a >> (RB > 0 ? RB : 0));
+        const entry_t lo = cfg::GELU_DELTA_TABLE[i];
+        const entry_t hi = cfg::GELU_DELTA_TABLE[i + 1];
+        const ap_uint<(RB > 0 ? RB : 1)> frac = a;
+        const ap_int<DW + 1> step = ap_int<DW + 1>(hi) - ap_int<DW + 1>(lo);
+        const ap_int<DW + 2 + (RB > 0 ? RB : 1)> slope = step * frac;
+        d = ap_int<DW + 2>(lo) + ap_int<DW + 2>(shift_round(wide_t(slope), RB, rounds_half_up<delta_t>::value));
     } else {
-        d = cfg::GELU_DELTA_TABLE[beyond ? 0 : (a << (RB > 0 ? 0 : -RB)).to_int()];
+        d = entry_t(cfg::GELU_DELTA_TABLE[beyond ? 0 : (a << (RB > 0 ? 0 : -RB)).to_int()]);
     }
-    d = beyond ? wide_t(0) : wide_t(to_raw(fit<delta_t>(d)));
+    const delta_t delta = beyond ? delta_t(0) : fit<delta_t>(wide_t(d));
     // 5. ReLU(x) - delta, exact at F fraction bits, one cast to act_t
-    const wide_t relu = x > 0 ? x : wide_t(0);
-    const wide_t y = (relu << (F - AF)) - (d << (F - DF));
-    return cast_raw<act_t>(y, F - AF);
+    const ap_int<AW + F - AF + 1> relu = x > 0 ? ap_int<AW + F - AF + 1>(x) : ap_int<AW + F - AF + 1>(0);
+    const ap_int<AW + F - AF + 2> y = (relu << (F - AF)) - (ap_int<AW + F - AF + 2>(to_raw(delta)) << (F - DF));
+    return cast_raw<act_t>(wide_t(y), F - AF);
 }
 
 // ---- softmax --------------------------------------------------------------------------------
