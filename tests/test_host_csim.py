@@ -105,3 +105,48 @@ def test_infer_backend_csim_equals_reference_for_every_task(tmp_path):
     for name in TINY.model.tasks:
         for key in (f"tokens_raw_{name}", f"tokens_{name}", f"head_{name}"):
             assert np.array_equal(csim_out[key], ref_out[key]), key
+
+
+@pytest.mark.slow
+def test_narrow_axi_port_splits_weight_rows_over_beats(tmp_path):
+    """A 64-bit port: a weight row of the MAC array spans two beats, an activation two words a beat."""
+    from edgemoe.config import from_dict
+    from edgemoe.host.layout import weight_layout, word_bits
+    from edgemoe.host.runtime import simulated
+
+    cfg = from_dict({"preset": "tiny", "name": "tiny-axi64", "hw": {"axi_bits": 64}})
+    seg = weight_layout(cfg)["l0_qkv_weight"]
+    assert cfg.hw.axi_bits < cfg.hw.linear_in * seg.word_bits  # the branch this test is for
+    assert word_bits(cfg.formats.act.fmt) * 2 == cfg.hw.axi_bits
+    w = synthetic(cfg, seed=4)
+    acc = simulated(cfg, "csim")
+    acc.load_weights(w)
+    imgs = images(cfg)
+    model = FixedM3ViT(cfg, w)
+    for task in range(len(cfg.model.tasks)):
+        expected = np.stack([model.forward(im, task).tokens for im in imgs])
+        assert np.array_equal(acc.backbone(imgs, task), expected), task
+
+
+REAL = (
+    __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data" / "edge-moe-weights"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+@pytest.mark.skipif(not REAL.is_dir(), reason=f"real Edge-MoE weights not found at {REAL}")
+def test_csim_device_equals_the_reference_on_real_weights():
+    """Trained weights (experts filled from the seeded synthetic ones) and the real image: activation
+    ranges of a trained model through the top."""
+    from edgemoe.golden.images import load_image
+    from edgemoe.golden.weights import load_edgemoe_dir
+    from edgemoe.host.runtime import simulated
+
+    cfg = preset("edge-moe")
+    w = load_edgemoe_dir(REAL, cfg).weights
+    img = np.asarray(load_image(REAL / "image.float32.bin", cfg), dtype=np.float64)
+    acc = simulated(cfg, "csim")
+    acc.load_weights(w)
+    got = acc.backbone(img, 0)
+    assert np.array_equal(got[0], FixedM3ViT(cfg, w).forward(img, 0).tokens)
