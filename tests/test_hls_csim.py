@@ -91,3 +91,24 @@ def test_bad_input_is_refused(sim: csim.CSim) -> None:
         sim.cast(np.zeros(3, dtype=np.int64), "no_such_point")
     with pytest.raises(csim.CSimError, match="raw integers"):
         sim.cast(np.zeros(3), "act")
+
+
+def test_two_configs_share_one_process() -> None:
+    """Both libraries loaded at once keep their own kernel instances and static buffers."""
+    from edgemoe.golden.fixed.moe import moe
+
+    rng = np.random.default_rng(2)
+    for _ in range(2):  # alternate: each call must use its own library's buffers
+        for name in ("edge-moe", "tiny"):
+            cfg = config.preset(name)
+            f, m = cfg.formats, cfg.model
+            E, He, D = m.experts, m.expert_hidden, m.dim
+            x = rng.integers(-(1 << 23), 1 << 23, size=(m.tokens, D))
+            w = [
+                rng.integers(-(1 << 11), 1 << 11, size=s)
+                for s in ((E, D), (E, He, D), (E, He), (E, D, He), (E, D))
+            ]
+            want, _ = moe(x, *w, cfg)
+            got, _ = csim.load(cfg).moe(x, *w)
+            assert np.array_equal(got, want), f"{name}: {np.count_nonzero(got != want)} values differ"
+            assert f.act.fmt.min_raw <= got.min()
