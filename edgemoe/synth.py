@@ -44,6 +44,9 @@ TARGETS = [
     SynthTarget("exp_unit", "nonlinear_unit", {"Func": 0}, "AttnP exp lanes (softmax)"),
     SynthTarget("recip_unit", "nonlinear_unit", {"Func": 1}, "AttnP reciprocal lanes (1/sum)"),
     SynthTarget("rsqrt_unit", "nonlinear_unit", {"Func": 2, "Lanes": 1}, "1 rsqrt lane (LayerNorm)"),
+    SynthTarget("softmax_state", "softmax_state", {}, "AttnP running max/sum lanes + 1/sum"),
+    SynthTarget("layernorm_unit", "layernorm_unit", {}, "LinearOut lanes, Dim-token buffer"),
+    SynthTarget("attention_unit", "attention_unit", {}, "AttnP slots x AttnBlock, one head/group"),
 ]
 
 # cell name prefixes of the UltraScale+ primitives, by resource column

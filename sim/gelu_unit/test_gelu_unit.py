@@ -61,3 +61,13 @@ def test_gelu_unit(lanes: int) -> None:
     runner.run(
         "gelu_unit", "test_gelu_unit", HERE, preset("tiny"), case=f"lanes{lanes}", parameters={"Lanes": lanes}
     )
+
+
+@pytest.mark.slow
+def test_gelu_unit_edge_moe() -> None:
+    """The edge-moe package and parallelism (LinearOut lanes)."""
+    cfg = preset("edge-moe")
+    lanes = cfg.hw.linear_out
+    runner.run(
+        "gelu_unit", "test_gelu_unit", HERE, cfg, case=f"edge-moe_lanes{lanes}", parameters={"Lanes": lanes}
+    )

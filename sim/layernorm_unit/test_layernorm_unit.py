@@ -136,3 +136,13 @@ def test_layernorm_unit(lanes: int) -> None:
         case=f"lanes{lanes}",
         parameters={"Lanes": lanes},
     )
+
+
+@pytest.mark.slow
+def test_layernorm_unit_edge_moe() -> None:
+    """The edge-moe package (Dim 192), LinearOut lanes."""
+    cfg = preset("edge-moe")
+    lanes = cfg.hw.linear_out
+    runner.run(
+        "layernorm_unit", "test_layernorm_unit", HERE, cfg, case="edge-moe", parameters={"Lanes": lanes}
+    )

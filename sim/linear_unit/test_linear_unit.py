@@ -279,3 +279,11 @@ def test_linear_unit(lanes: tuple[int, int]) -> None:
     n_in, n_out = lanes
     params = {"In": n_in, "Out": n_out, "MaxK": max_k(cfg)}
     runner.run("linear_unit", "test_linear_unit", HERE, cfg, case=f"in{n_in}_out{n_out}", parameters=params)
+
+
+@pytest.mark.slow
+def test_linear_unit_edge_moe() -> None:
+    """The edge-moe package and parallelism (LinearIn x LinearOut lanes, rows of every width)."""
+    cfg = preset("edge-moe")
+    params = {"In": cfg.hw.linear_in, "Out": cfg.hw.linear_out, "MaxK": max_k(cfg)}
+    runner.run("linear_unit", "test_linear_unit", HERE, cfg, case="edge-moe", parameters=params)

@@ -100,3 +100,19 @@ def test_nonlinear_unit(func: int, lanes: int) -> None:
         case=f"{FUNCS[func]}_lanes{lanes}",
         parameters={"Func": func, "Lanes": lanes},
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("func", sorted(FUNCS), ids=lambda f: FUNCS[f])
+def test_nonlinear_unit_edge_moe(func: int) -> None:
+    """The edge-moe package, AttnP lanes."""
+    cfg = preset("edge-moe")
+    lanes = cfg.hw.attn_p
+    runner.run(
+        "nonlinear_unit",
+        "test_nonlinear_unit",
+        HERE,
+        cfg,
+        case=f"edge-moe_{FUNCS[func]}_lanes{lanes}",
+        parameters={"Func": func, "Lanes": lanes},
+    )

@@ -138,3 +138,12 @@ def test_softmax_state(lanes: int) -> None:
     runner.run(
         "softmax_state", "test_softmax_state", HERE, cfg, case=f"p{lanes}", parameters={"Lanes": lanes}
     )
+
+
+@pytest.mark.slow
+def test_softmax_state_edge_moe() -> None:
+    """The edge-moe package (129 keys per row, 3 heads), AttnP lanes."""
+    cfg = preset("edge-moe")
+    runner.run(
+        "softmax_state", "test_softmax_state", HERE, cfg, case="edge-moe", parameters={"Lanes": cfg.hw.attn_p}
+    )
