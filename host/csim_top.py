@@ -14,6 +14,7 @@ _U8P = ctypes.POINTER(ctypes.c_uint8)
 
 
 def _buf(a: np.ndarray, nbytes: int, name: str) -> ctypes._Pointer:
+    a = np.ascontiguousarray(a) if a.size == 0 else a
     if a.dtype != np.uint8 or not a.flags.c_contiguous or a.nbytes < nbytes:
         raise LayoutError(f"{name}: need {nbytes} contiguous bytes, got {a.nbytes} of dtype {a.dtype}")
     return a.ctypes.data_as(_U8P)
@@ -32,7 +33,7 @@ def run_csim_top(
     fn.restype = ctypes.c_int
     config_id = ctypes.c_uint(0)
     rc = fn(
-        _buf(weights, weight_layout(cfg).nbytes, "weights"),
+        _buf(weights, weight_layout(cfg).nbytes if batch else 0, "weights"),
         _buf(images, img.nbytes * batch, "images"),
         _buf(tokens, tok.nbytes * batch, "tokens"),
         task,

@@ -193,8 +193,9 @@ class Call:
     batch: int
 
 
-Backend = Callable[[Call], bool]
-"""Runs one call; returns True when it finished (ap_done), False if it never will."""
+Backend = Callable[[Call], int | None]
+"""Runs one call (``batch`` 0: the ID probe, no memory); returns the value its CONFIG_ID output
+register holds when the call finishes (ap_done), or None for a call that never finishes."""
 
 _BACKENDS: dict[str, Backend] = {}
 
@@ -207,25 +208,25 @@ def backends() -> list[str]:
     return list(_BACKENDS)
 
 
-def _reference_backend(call: Call) -> bool:
+def _reference_backend(call: Call) -> int:
     """The fixed-point reference over the packed buffers (unpacked exactly as the hardware reads them)."""
     from .packing import pack_tokens, unpack_images, unpack_weights
     from .reference import run_fixed_backbone
 
     cfg = call.cfg
-    raw = unpack_weights(cfg, call.weights)
-    pixels = unpack_images(cfg, call.images, call.batch)
-    tokens = run_fixed_backbone(cfg, raw, pixels, call.task)
-    pack_tokens(cfg, tokens, out=call.tokens)
-    return True
+    if call.batch:
+        raw = unpack_weights(cfg, call.weights)
+        pixels = unpack_images(cfg, call.images, call.batch)
+        tokens = run_fixed_backbone(cfg, raw, pixels, call.task)
+        pack_tokens(cfg, tokens, out=call.tokens)
+    return cfg.config_id
 
 
-def _csim_backend(call: Call) -> bool:
-    """The C-simulated HLS top, called over the same buffers."""
+def _csim_backend(call: Call) -> int:
+    """The C-simulated HLS top over the same buffers; the ID is what the compiled top reports."""
     from .csim_top import run_csim_top
 
-    run_csim_top(call.cfg, call.weights, call.images, call.tokens, call.task, call.batch)
-    return True
+    return run_csim_top(call.cfg, call.weights, call.images, call.tokens, call.task, call.batch)
 
 
 register_backend("reference", _reference_backend)
@@ -368,31 +369,30 @@ class SimDevice(Device):
             raise SimulationError(f"{self}: ap_start before a (simulated) bitstream was downloaded")
         cfg = self.config
         batch, task = self._arg("BATCH"), self._arg("TASK")
-        finished = True
-        if batch:
-            if task >= len(cfg.model.tasks):
-                raise SimulationError(
-                    f"TASK register {task} but config '{cfg.name}' has {len(cfg.model.tasks)} tasks"
-                )
-            img, tok = io_layout(cfg)
-            mem = self.default_memory
-            call = Call(
-                cfg,
-                mem.view(self._arg("WEIGHTS"), weight_layout(cfg).nbytes, "WEIGHTS"),
-                mem.view(self._arg("IMAGES"), img.nbytes * batch, "IMAGES"),
-                mem.view(self._arg("TOKENS"), tok.nbytes * batch, "TOKENS"),
-                task,
-                batch,
+        if batch and task >= len(cfg.model.tasks):
+            raise SimulationError(
+                f"TASK register {task} but config '{cfg.name}' has {len(cfg.model.tasks)} tasks"
             )
-            try:
-                finished = _BACKENDS[self.backend](call)
-            except LayoutError as e:
-                raise SimulationError(f"{self}: the back end refused the call: {e}") from e
+        img, tok = io_layout(cfg)
+        mem = self.default_memory
+        none = np.zeros(0, dtype=np.uint8)  # a call of no image reads and writes no memory
+        call = Call(
+            cfg,
+            mem.view(self._arg("WEIGHTS"), weight_layout(cfg).nbytes, "WEIGHTS") if batch else none,
+            mem.view(self._arg("IMAGES"), img.nbytes * batch, "IMAGES") if batch else none,
+            mem.view(self._arg("TOKENS"), tok.nbytes * batch, "TOKENS") if batch else none,
+            task,
+            batch,
+        )
+        try:
+            config_id = _BACKENDS[self.backend](call)
+        except LayoutError as e:
+            raise SimulationError(f"{self}: the back end refused the call: {e}") from e
         with self._lock:
             self.calls += 1
-            self._words[self._regs["CONFIG_ID"].offset] = cfg.config_id
-            if not finished:
+            if config_id is None:
                 return  # ap_start stays high, ap_done never comes
+            self._words[self._regs["CONFIG_ID"].offset] = config_id & 0xFFFF_FFFF
             self._id_valid = True
             self._ctrl = (self._ctrl & ~CTRL_AP_START) | CTRL_AP_DONE | CTRL_AP_IDLE | CTRL_AP_READY
             ier = self._words[self._regs["IER"].offset]

@@ -31,8 +31,8 @@ from edgemoe.host.runtime import sim_bitstream, simulated
 TINY = preset("tiny")
 
 
-def _stall(call) -> bool:
-    return False  # a device whose calls never finish
+def _stall(call) -> int | None:
+    return call.cfg.config_id if call.batch == 0 else None  # answers the ID probe, never finishes a run
 
 
 register_backend("stall", _stall)
