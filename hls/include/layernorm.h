@@ -1,9 +1,11 @@
 // layernorm.h - LayerNorm over the token width, in the order of golden/fixed/layernorm.py.
 //
-// One pass over a token accumulates sum(x) and sum(cast_ln_square(x*x)) in exact wide adders;
+// Two dataflow stages joined by streams. layernorm_stats: one pass over a token accumulates
+// sum(x) and sum(cast_ln_square(x*x)) in exact wide adders;
 // mean and E[x^2] are exact divisions by the constant dim rounded by their cast (div_const);
-// var = max(E[x^2] - cast_ln_var(mean^2), 0); rstd = rsqrt(fit_ln_var(var + eps)); a second
-// pass over the buffered token gives y = cast_out(cast_ln_norm((x - mean) * rstd) * gamma + beta).
+// var = max(E[x^2] - cast_ln_var(mean^2), 0); rstd = rsqrt(fit_ln_var(var + eps)). layernorm_apply:
+// a second pass over the token (forwarded through a FIFO) gives
+// y = cast_out(cast_ln_norm((x - mean) * rstd) * gamma + beta).
 //
 // Template parameters:
 //   x_t     input tokens (act_t)
@@ -45,9 +47,16 @@ inline out_t div_to(wide_t sum) {
     return fit<out_t>(q);
 }
 
-template <class x_t, class g_t, class out_t, typename Cfg = layernorm_config>
-void layernorm(const x_t x[Cfg::max_rows][Cfg::dim], int rows, const g_t gamma[Cfg::dim], const g_t beta[Cfg::dim],
-               out_t y[Cfg::max_rows][Cfg::dim]) {
+// The statistics of one token: its mean and 1/sqrt(var + eps).
+struct LayerNormStats {
+    ln_mean_t mean;
+    ln_rstd_t rstd;
+};
+
+// Dataflow stage 1: read each token once, forward it on `row_out` and its statistics on `stats_out`.
+template <class x_t, typename Cfg = layernorm_config>
+void layernorm_stats(const x_t x[Cfg::max_rows][Cfg::dim], int rows, hls::stream<x_t>& row_out,
+                     hls::stream<LayerNormStats>& stats_out) {
 #pragma HLS INLINE off
     constexpr int D = Cfg::dim;
     constexpr int max_rows = Cfg::max_rows;
@@ -61,35 +70,69 @@ void layernorm(const x_t x[Cfg::max_rows][Cfg::dim], int rows, const g_t gamma[C
     static_assert(fixed_traits<sum2_t>::width <= 63, "layernorm: the sum of squares exceeds 63 bits");
     // eps as a raw value of ln_var (round half up, saturating), as the golden model quantises it
     const ap_ufixed<fixed_traits<ln_var_t>::width, fixed_traits<ln_var_t>::int_bits, AP_RND, AP_SAT> eps = cfg::LN_EPS;
-layernorm_rows:
+stats_rows:
     for (int r = 0; r < rows; r++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = max_rows
         // 1. one pass: sum and sum of squares
         sum1_t s1 = 0;
         sum2_t s2 = 0;
-    layernorm_sums:
+    stats_sums:
         for (int i = 0; i < D; i++) {
 #pragma HLS PIPELINE II = 1
-            s1 += x[r][i];
-            s2 += ln_square_t(x[r][i] * x[r][i]);
+            const x_t v = x[r][i];
+            s1 += v;
+            s2 += ln_square_t(v * v);
+            row_out.write(v);
         }
         // 2. mean and E[x^2]: exact divisions by the constant D
-        const ln_mean_t mean = div_to<ln_mean_t, XF, D>(to_raw(s1));
+        LayerNormStats st;
+        st.mean = div_to<ln_mean_t, XF, D>(to_raw(s1));
         const ln_var_t ex2 = div_to<ln_var_t, QF, D>(to_raw(s2));
         // 3. variance, clamped at 0 (rounding can make the difference negative)
-        const ln_var_t m2 = mean * mean;
+        const ln_var_t m2 = st.mean * st.mean;
         const ln_var_t var = ex2 > m2 ? ln_var_t(ex2 - m2) : ln_var_t(0);
         // 4. + eps (saturating), 1/sqrt
         const ln_var_t ve = var + eps;
-        const ln_rstd_t rstd = rsqrt<ln_var_t, ln_rstd_t>(ve);
-        // 5./6. normalise, scale and shift
-    layernorm_apply:
+        st.rstd = rsqrt<ln_var_t, ln_rstd_t>(ve);
+        stats_out.write(st);
+    }
+}
+
+// Dataflow stage 2: normalise each forwarded token with its statistics, scale and shift.
+template <class x_t, class g_t, class out_t, typename Cfg = layernorm_config>
+void layernorm_apply(hls::stream<x_t>& row_in, hls::stream<LayerNormStats>& stats_in, int rows,
+                     const g_t gamma[Cfg::dim], const g_t beta[Cfg::dim], out_t y[Cfg::max_rows][Cfg::dim]) {
+#pragma HLS INLINE off
+    constexpr int D = Cfg::dim;
+    constexpr int max_rows = Cfg::max_rows;
+apply_rows:
+    for (int r = 0; r < rows; r++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = max_rows
+        const LayerNormStats st = stats_in.read();
+        // 5./6. z = cast_norm((x - mean) * rstd), y = cast_out(z * gamma + beta), sums exact
+    apply_values:
         for (int i = 0; i < D; i++) {
 #pragma HLS PIPELINE II = 1
-            const ln_norm_t z = (x[r][i] - mean) * rstd;
+            const ln_norm_t z = (row_in.read() - st.mean) * st.rstd;
             y[r][i] = z * gamma[i] + beta[i];
         }
     }
+}
+
+// LayerNorm of `rows` tokens: the two stages overlap (token r + 1's statistics while token r is
+// normalised); the token FIFO holds two tokens, one being summed and one being applied.
+template <class x_t, class g_t, class out_t, typename Cfg = layernorm_config>
+void layernorm(const x_t x[Cfg::max_rows][Cfg::dim], int rows, const g_t gamma[Cfg::dim], const g_t beta[Cfg::dim],
+               out_t y[Cfg::max_rows][Cfg::dim]) {
+#pragma HLS INLINE off
+#pragma HLS DATAFLOW
+    constexpr int row_depth = 2 * Cfg::dim;
+    hls::stream<x_t> rows_s("layernorm_rows");
+    hls::stream<LayerNormStats> stats_s("layernorm_stats");
+#pragma HLS STREAM variable = rows_s depth = row_depth
+#pragma HLS STREAM variable = stats_s depth = 2
+    layernorm_stats<x_t, Cfg>(x, rows, rows_s, stats_s);
+    layernorm_apply<x_t, g_t, out_t, Cfg>(rows_s, stats_s, rows, gamma, beta, y);
 }
 
 }  // namespace edgemoe
