@@ -543,6 +543,18 @@ def emit_layout_sv(cfg: Config) -> str:
     lines.append(f"  localparam longint unsigned WeightBytes = {wl.nbytes};")
     lines.append(f"  localparam longint unsigned ImageBytes = {img.nbytes};")
     lines.append(f"  localparam longint unsigned TokensBytes = {tok.nbytes};")
+    lines.append(
+        "  // -- the weight image: per segment its byte offset, item stride (experts), words as stored"
+    )
+    for seg in wl:
+        c = camel(seg.name)
+        lines.append(
+            f"  localparam longint unsigned {c}Offset = {seg.offset}, {c}ItemBytes = {seg.item_bytes};"
+        )
+        lines.append(
+            f"  localparam int unsigned {c}Items = {seg.items}, {c}StoredRows = {seg.stored_rows}, "
+            f"{c}StoredCols = {seg.stored_cols}, {c}WordBits = {seg.word_bits};"
+        )
     lines += ["", "endpackage : edgemoe_layout_pkg", ""]
     return "\n".join(lines)
 

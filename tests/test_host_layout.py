@@ -77,6 +77,9 @@ def test_layout_header_carries_the_python_offsets():
     assert f"WEIGHT_BYTES = {L.weight_layout(cfg).nbytes}LL" in text
     sv = L.emit_layout_sv(cfg)
     assert "localparam int unsigned RegConfigId = 'h44;" in sv
+    seg = L.weight_layout(cfg)["l1_htoh4_weight"]
+    assert f"localparam longint unsigned L1Htoh4WeightOffset = {seg.offset}, " in sv
+    assert f"L1Htoh4WeightItems = {seg.items}, L1Htoh4WeightStoredRows = {seg.stored_rows}," in sv
 
 
 @pytest.mark.parametrize("name", PRESETS)
