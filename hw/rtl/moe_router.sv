@@ -35,7 +35,8 @@ module moe_router
   parameter int unsigned NumTokens  = edgemoe_pkg::Tokens,
   localparam int unsigned ExpW   = NumExperts > 1 ? $clog2(NumExperts) : 1,
   localparam int unsigned TokW   = NumTokens > 1 ? $clog2(NumTokens) : 1,
-  localparam int unsigned CntW   = $clog2(NumTokens + 1)
+  localparam int unsigned CntW   = $clog2(NumTokens + 1),
+  localparam int unsigned AddrW  = $clog2(2 * NumTokens)
 ) (
   input  wire logic                         clk_i,
   input  wire logic                         rst_i,
@@ -128,9 +129,11 @@ module moe_router
   logic                    c_last, c_free, c_step, c_emit, emit_ok;
 
   // ------------------------------------------------------------------------------------------
-  // Queues: two banks of per-expert token lists with their lengths
+  // Queues: per expert one memory (one write, one read port) of two banks of token indices,
+  // bank b at addresses b * NumTokens ..; the queue lengths per bank in registers
   // ------------------------------------------------------------------------------------------
-  logic [TokW-1:0]   qmem_q [2][NumExperts][NumTokens];
+  logic [TokW-1:0]   q_rdata [NumExperts];
+  logic [AddrW-1:0]  q_raddr;
   logic [CntW-1:0]   cnt_q [2][NumExperts];
   logic [1:0]        full_q;
   logic              wb_q, rb_q;
@@ -337,13 +340,26 @@ module moe_router
     end
   end
 
-  // ---- queue writes: the emitted token joins the queue of each of its experts (distinct)
-  always_ff @(posedge clk_i) begin
-    if (c_emit) begin
+  // ---- queue memories: the emitted token joins the queue of each of its (distinct) experts
+  assign q_raddr = AddrW'(q_i_q) + (rb_q ? AddrW'(NumTokens) : '0);
+
+  for (genvar e = 0; e < int'(NumExperts); e++) begin : gen_queue
+    logic [TokW-1:0]  mem_q [2 * NumTokens];
+    logic             chosen;
+    logic [AddrW-1:0] waddr;
+
+    always_comb begin
+      chosen = 1'b0;
       for (int k = 0; k < int'(NumTopK); k++) begin
-        qmem_q[wb_q][c_ins_i[k*ExpW +: ExpW]][cnt_q[wb_q][c_ins_i[k*ExpW +: ExpW]][TokW-1:0]] <= tok_q;
+        if (c_ins_i[k*ExpW +: ExpW] == ExpW'(e)) chosen = 1'b1;
       end
     end
+    assign waddr = AddrW'(cnt_q[wb_q][e]) + (wb_q ? AddrW'(NumTokens) : '0);
+
+    always_ff @(posedge clk_i) begin
+      if (c_emit && chosen) mem_q[waddr] <= tok_q;
+    end
+    assign q_rdata[e] = mem_q[q_raddr];
   end
 
   // ---- drain of bank rb on a and q
@@ -370,7 +386,7 @@ module moe_router
   assign q_cnt      = cnt_q[rb_q][q_e_q];
   assign q_valid_o  = full_q[rb_q] && !q_done_q && q_cnt != '0;
   assign q_expert_o = q_e_q;
-  assign q_token_o  = qmem_q[rb_q][q_e_q][q_i_q];
+  assign q_token_o  = q_rdata[q_e_q];
   assign q_end_o    = CntW'(q_i_q) == q_cnt - 1'b1;
   assign q_elast    = none_above(active, q_e_q);
   assign q_last_o   = q_end_o && q_elast;
