@@ -209,7 +209,9 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
         "--threads",
         type=int,
         metavar="N",
-        help="CPU threads of torch (default: torch's choice; 1 is fastest on a machine busy with other work)",
+        default=1,
+        help="CPU threads of torch (default 1; 0 = torch's choice, which can be ten times slower "
+        "on a machine busy with other work)",
     )
     g.add_argument(
         "--backend",

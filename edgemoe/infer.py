@@ -312,9 +312,9 @@ def run(
     threads: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``edgemoe infer``: returns what it writes to ``out/outputs.npz``."""
-    if threads is not None:
-        if threads < 1:
-            raise InferError(f"--threads must be at least 1, got {threads}")
+    if threads:  # None or 0: torch's own choice
+        if threads < 0:
+            raise InferError(f"--threads must be 0 (torch's choice) or more, got {threads}")
         import torch
 
         torch.set_num_threads(threads)

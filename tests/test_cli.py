@@ -157,7 +157,7 @@ def test_infer_reads_an_edgemoe_dir_and_a_picture(tmp_path: Path, caplog) -> Non
         (["--weights", "nowhere"], "nowhere"),
         (["--weights", "edge.npz"], "saved for a different model"),
         (["--config", "c.toml"], "config.model: unknown setting 'depht'"),
-        (["--threads", "0"], "--threads must be at least 1, got 0"),
+        (["--threads", "-1"], "--threads must be 0 (torch's choice) or more, got -1"),
     ],
 )
 def test_infer_errors_are_one_line_exit_2(tmp_path: Path, monkeypatch, capsys, extra, message) -> None:
