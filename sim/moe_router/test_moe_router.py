@@ -352,3 +352,9 @@ def test_illegal_parameters_stop_elaboration(params: dict[str, int], message: st
     text = str(err.value)
     assert "USERFATAL" in text and message in text, text
     assert "In instance 'moe_router'" in text, text
+
+
+@pytest.mark.slow
+def test_moe_router_edge_moe() -> None:
+    """The edge-moe sizes (16 experts, top-2, 129 tokens per block)."""
+    runner.run("moe_router", "test_moe_router", HERE, preset("edge-moe"), case="edge-moe")
