@@ -14,8 +14,10 @@
 // B runs exp and the sum (one expert per cycle), S holds the exps and the sum while the
 // reciprocal is taken on the way into C, C scales and selects (one expert per cycle) and writes
 // the token into the queues. Every stage hands over in its last cycle: one token per NumExperts
-// cycles, the rate of the input. The queues are double-buffered: while one block
-// drains on a and q, the next block is routed into the other bank.
+// cycles, the rate of the input. The queues are double-buffered: while one block drains on a
+// and q, the next block is routed into the other bank. Without stalls a token's r beat leaves
+// 3 * NumExperts + 2 cycles after its first logit, and a block's last q beat NumTokens * NumTopK - 1
+// cycles (plus one per expert without tokens) after its last r beat.
 //
 // Ports (valid/ready streams; data and valid hold until accepted):
 //   x  in:  x_data_i = one logit (formats.act); NumExperts beats per token, NumTokens tokens per block.
