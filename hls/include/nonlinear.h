@@ -39,16 +39,30 @@ struct rounds_half_up {
 
 // ---- integer steps shared by the functions ---------------------------------------------------
 
-// Position e of the leading one of x > 0 (2^e <= x < 2^(e+1)): a priority encoder.
-inline int leading_one(wide_t x) {
+// Position e of the leading one of an N-bit x > 0 (2^e <= x < 2^(e+1)): a priority encoder.
+template <int N>
+inline int leading_one_of(ap_uint<N> x) {
 #pragma HLS INLINE
     int e = 0;
-leading_one_bits:
-    for (int i = 0; i < 63; i++) {
+leading_one_of_bits:
+    for (int i = 0; i < N; i++) {
 #pragma HLS UNROLL
         if (x[i]) e = i;
     }
     return e;
+}
+
+// Interpolation in a ufix(W + 1, 1) table with a FB-bit fraction: T[i] + rhu((T[i+1] - T[i]) * r, FB).
+template <int W, int IB, int FB>
+inline ap_uint<W + 1> lerp_unit(const long long* table, ap_uint<IB> i, ap_uint<FB> r) {
+#pragma HLS INLINE
+    static_assert(FB >= 1, "lerp_unit: needs at least one fraction bit");
+    const ap_uint<W + 1> lo = table[i];
+    const ap_uint<W + 1> hi = table[i + 1];
+    const ap_int<W + 2> step = ap_int<W + 2>(hi) - ap_int<W + 2>(lo);
+    const ap_int<W + 3 + FB> slope = step * r;
+    const ap_int<W + 3 + FB> half = ap_int<W + 3 + FB>(1) << (FB - 1);
+    return ap_int<W + 2>(lo) + ap_int<W + 2>((slope + half) >> FB);
 }
 
 // Round half up of v * 2^-s for s >= 1: (v + 2^(s-1)) >> s, arithmetic shift.
@@ -80,16 +94,6 @@ template <class out_t>
 inline out_t cast_raw(wide_t v, int s) {
 #pragma HLS INLINE
     return fit<out_t>(shift_round(v, s, rounds_half_up<out_t>::value));
-}
-
-// T[i] + rhu((T[i+1] - T[i]) * frac, frac_bits): linear interpolation in table units.
-template <int frac_bits>
-inline wide_t lerp(const long long* table, int i, wide_t frac) {
-#pragma HLS INLINE
-    const wide_t lo = table[i];
-    if (frac_bits <= 0) return lo;
-    const wide_t hi = table[i + 1];
-    return lo + rhu((hi - lo) * frac, frac_bits > 0 ? frac_bits : 1);
 }
 
 // ---- exp ------------------------------------------------------------------------------------
@@ -134,12 +138,7 @@ out_t exp_neg_raw(wide_t x) {
     // 5. p = 2^-u: table E at the top b bits of u, interpolated by the other W - b bits
     const ap_uint<b> i = u >> (W - b);
     const ap_uint<W - b> r = u;
-    const unit_t lo = cfg::EXP2_TABLE[i];
-    const unit_t hi = cfg::EXP2_TABLE[i + 1];
-    const ap_int<W + 2> step = ap_int<W + 2>(hi) - ap_int<W + 2>(lo);
-    const ap_int<2 * W + 3 - b> slope = step * r;
-    const ap_int<2 * W + 3 - b> half = ap_int<2 * W + 3 - b>(1) << (W - b - 1);
-    const unit_t p = ap_int<W + 2>(lo) + ap_int<W + 2>((slope + half) >> (W - b));
+    const unit_t p = lerp_unit<W, b, W - b>(cfg::EXP2_TABLE, i, r);
     // 6. 2^-n as a right shift with out_t's rounding, n clamped where the result is 0 anyway
     if (n > OF + 2) n = OF + 2;
     return cast_raw<out_t>(wide_t(p), n.to_int() + W - OF);
@@ -165,72 +164,91 @@ inline out_t denormalise(wide_t y, int s) {
     return cast_raw<out_t>(y, s);
 }
 
-// 1/x for x > 0 with XF fraction bits. Steps of nonlinear.reciprocal.
-template <int XF, class out_t, typename Cfg = nonlinear_config>
-out_t reciprocal_raw(wide_t x) {
+// 1/x for an XW-bit x > 0 with XF fraction bits. Steps of nonlinear.reciprocal; mantissa, seed
+// and Newton iterates in W + 1 .. W + 3 bits, products of about 2W bits.
+template <int XF, int XW, class out_t, typename Cfg = nonlinear_config>
+out_t reciprocal_raw(ap_uint<XW> x) {
 #pragma HLS INLINE
     constexpr int W = Cfg::work_frac_bits;
     constexpr int b = Cfg::recip_table_bits;
     constexpr int OF = fixed_traits<out_t>::frac_bits;
-    static_assert(b <= W, "reciprocal: the recip table has more index bits than work fraction bits");
+    constexpr int MW = max2(XW, W + 1);
+    static_assert(1 <= b && b < W, "reciprocal: the recip table needs 1..W-1 index bits");
+    static_assert(cfg::RECIP_TABLE_FRAC_BITS == W, "reciprocal: the recip table must have W fraction bits");
     // 1. leading one; 2. mantissa m in [1, 2) with W fraction bits (truncating)
-    const int e = leading_one(x);
-    const wide_t m = shift_round(x, e - W, false);
+    const int e = leading_one_of<XW>(x);
+    const ap_uint<MW> xm = x;
+    const ap_uint<W + 1> m = e >= W ? ap_uint<MW>(xm >> (e - W)) : ap_uint<MW>(xm << (W - e));
     // 3. seed from the table
-    const wide_t v = m - (wide_t(1) << W);
-    wide_t y = lerp<W - b>(cfg::RECIP_TABLE, (v >> (W - b)).to_int(), v & ((wide_t(1) << (W - b)) - 1));
+    const ap_uint<W> v = m;  // m - 2^W
+    ap_int<W + 3> y = lerp_unit<W, b, W - b>(cfg::RECIP_TABLE, ap_uint<b>(v >> (W - b)), ap_uint<W - b>(v));
     // 4. Newton: y <- y (2 - m y)
-    const wide_t two = wide_t(1) << (W + 1);
+    const ap_int<W + 3> two = ap_int<W + 3>(1) << (W + 1);
 reciprocal_newton:
     for (int k = 0; k < Cfg::newton_steps; k++) {
 #pragma HLS UNROLL
-        y = rhu(y * (two - rhu(m * y, W)), W);
+        const ap_int<2 * W + 5> my = m * y;
+        const ap_int<W + 3> a = (my + (ap_int<2 * W + 5>(1) << (W - 1))) >> W;
+        const ap_int<2 * W + 7> yc = y * ap_int<W + 4>(two - a);
+        y = (yc + (ap_int<2 * W + 7>(1) << (W - 1))) >> W;
     }
     // 5. 1/x = y * 2^(XF - e)
-    return denormalise<out_t, Cfg>(y, W + e - XF - OF);
+    return denormalise<out_t, Cfg>(wide_t(y), W + e - XF - OF);
 }
 
 template <class x_t, class out_t>
 out_t reciprocal(x_t x) {
 #pragma HLS INLINE
-    return reciprocal_raw<fixed_traits<x_t>::frac_bits, out_t>(to_raw(x));
+    static_assert(!fixed_traits<x_t>::is_signed, "reciprocal: the input format must be unsigned (x > 0)");
+    return reciprocal_raw<fixed_traits<x_t>::frac_bits, fixed_traits<x_t>::width, out_t>(
+        ap_uint<fixed_traits<x_t>::width>(to_raw(x)));
 }
 
-// 1/sqrt(x) for x > 0 with XF fraction bits. Steps of nonlinear.rsqrt.
-template <int XF, class out_t, typename Cfg = nonlinear_config>
-out_t rsqrt_raw(wide_t x) {
+// 1/sqrt(x) for an XW-bit x > 0 with XF fraction bits. Steps of nonlinear.rsqrt.
+template <int XF, int XW, class out_t, typename Cfg = nonlinear_config>
+out_t rsqrt_raw(ap_uint<XW> x) {
 #pragma HLS INLINE
     constexpr int W = Cfg::work_frac_bits;
     constexpr int b = Cfg::rsqrt_table_bits;
     constexpr int OF = fixed_traits<out_t>::frac_bits;
     constexpr int sh = W + 2 - b;
-    static_assert(sh >= 0, "rsqrt: the rsqrt table has more index bits than W + 2");
+    constexpr int MW = max2(XW, W + 2);
+    static_assert(sh >= 1, "rsqrt: the rsqrt table has more index bits than W + 1");
+    static_assert(cfg::RSQRT_TABLE_FRAC_BITS == W, "rsqrt: the rsqrt table must have W fraction bits");
     // 1. leading one, exponent, parity and half exponent
-    const int e = leading_one(x);
+    const int e = leading_one_of<XW>(x);
     const int E = e - XF;
     const int par = E & 1;
     const int q = (E - par) >> 1;
     // 2. mantissa in [1, 4) with W fraction bits (truncating)
-    const wide_t m = shift_round(x, e - W - par, false);
+    const int shift = e - W - par;
+    const ap_uint<MW> xm = x;
+    const ap_uint<W + 2> m = shift >= 0 ? ap_uint<MW>(xm >> shift) : ap_uint<MW>(xm << -shift);
     // 3. seed from the table
-    const wide_t v = m - (wide_t(1) << W);
-    wide_t y = lerp<sh>(cfg::RSQRT_TABLE, (v >> sh).to_int(), v & ((wide_t(1) << sh) - 1));
+    const ap_uint<W + 2> v = m - (ap_uint<W + 2>(1) << W);
+    ap_int<W + 3> y = lerp_unit<W, b, sh>(cfg::RSQRT_TABLE, ap_uint<b>(v >> sh), ap_uint<sh>(v));
     // 4. Newton: y <- y (3 - m y^2) / 2
-    const wide_t three = wide_t(3) << W;
+    const ap_int<W + 4> three = ap_int<W + 4>(3) << W;
 rsqrt_newton:
     for (int k = 0; k < Cfg::newton_steps; k++) {
 #pragma HLS UNROLL
-        const wide_t s2 = rhu(y * y, W);
-        y = rhu(y * (three - rhu(m * s2, W)), W + 1);
+        const ap_int<2 * W + 6> yy = y * y;
+        const ap_int<W + 4> s2 = (yy + (ap_int<2 * W + 6>(1) << (W - 1))) >> W;
+        const ap_int<2 * W + 7> ms = m * s2;
+        const ap_int<W + 4> a = (ms + (ap_int<2 * W + 7>(1) << (W - 1))) >> W;
+        const ap_int<2 * W + 8> yc = y * ap_int<W + 5>(three - a);
+        y = (yc + (ap_int<2 * W + 8>(1) << W)) >> (W + 1);
     }
     // 5. 1/sqrt(x) = y * 2^-q
-    return denormalise<out_t, Cfg>(y, W + q - OF);
+    return denormalise<out_t, Cfg>(wide_t(y), W + q - OF);
 }
 
 template <class x_t, class out_t>
 out_t rsqrt(x_t x) {
 #pragma HLS INLINE
-    return rsqrt_raw<fixed_traits<x_t>::frac_bits, out_t>(to_raw(x));
+    static_assert(!fixed_traits<x_t>::is_signed, "rsqrt: the input format must be unsigned (x > 0)");
+    return rsqrt_raw<fixed_traits<x_t>::frac_bits, fixed_traits<x_t>::width, out_t>(
+        ap_uint<fixed_traits<x_t>::width>(to_raw(x)));
 }
 
 // ---- GELU -----------------------------------------------------------------------------------
