@@ -44,7 +44,10 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	@# Test oracle only: timm's ViT Block. timm imports torchvision, whose PyPI builds for torch 2.13
 	@# need CUDA libraries; 0.16.2's pure-Python parts import cleanly beside the CPU torch.
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps timm==1.0.31 torchvision==0.16.2
+	@# torchvision imports requests at start-up (its datasets module), so requests and its own
+	@# dependencies come along; --no-deps keeps pip from resolving torchvision's torch pin.
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps timm==1.0.31 torchvision==0.16.2 \
+	  requests charset-normalizer idna urllib3 certifi
 	@touch $(STAMP)
 
 run: setup
