@@ -39,7 +39,6 @@ class SynthTarget:
 
 
 TARGETS = [
-    SynthTarget("linear_unit", "linear_unit", {}, "MAC array LinearIn x LinearOut, double-buffered weights"),
     SynthTarget("gelu_unit", "gelu_unit", {}, "LinearOut GELU lanes"),
     SynthTarget("exp_unit", "nonlinear_unit", {"Func": 0}, "AttnP exp lanes (softmax)"),
     SynthTarget("recip_unit", "nonlinear_unit", {"Func": 1}, "AttnP reciprocal lanes (1/sum)"),
@@ -47,6 +46,7 @@ TARGETS = [
     SynthTarget("softmax_state", "softmax_state", {}, "AttnP running max/sum lanes + 1/sum"),
     SynthTarget("layernorm_unit", "layernorm_unit", {}, "LinearOut lanes, Dim-token buffer"),
     SynthTarget("attention_unit", "attention_unit", {}, "AttnP slots x AttnBlock, one head/group"),
+    SynthTarget("linear_unit", "linear_unit", {}, "MAC array LinearIn x LinearOut, double-buffered weights"),
 ]
 
 # cell name prefixes of the UltraScale+ primitives, by resource column

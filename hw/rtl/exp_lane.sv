@@ -44,6 +44,12 @@ module exp_lane
     $fatal(1, "%m: Exp2Table needs 2**ExpTableBits + 1 entries and ExpTableBits <= WorkFracBits");
   end
 
+  // the table as a ROM of TW-bit entries (synthesis maps it to LUTs or block RAM)
+  logic [TW-1:0] rom [Exp2TableSize];
+  initial begin
+    for (int k = 0; k < int'(Exp2TableSize); k++) rom[k] = Exp2Table[k][TW-1:0];
+  end
+
   logic signed [CW-1:0] negx;
   logic [AB-1:0]        a;
   logic [AWW-1:0]       aw;
@@ -89,12 +95,12 @@ module exp_lane
     logic signed [TW+RB+1:0]  prod_d;
     assign idx = u[W-1:RB];
     assign r = u[RB-1:0];
-    assign lo = (TW + 1)'(Exp2Table[(B + 1)'(idx)]);
-    assign hi = (TW + 1)'(Exp2Table[(B + 1)'(idx) + (B + 1)'(1)]);
+    assign lo = (TW + 1)'(rom[(B + 1)'(idx)]);
+    assign hi = (TW + 1)'(rom[(B + 1)'(idx) + (B + 1)'(1)]);
     assign prod_d = (TW + RB + 2)'(hi - lo) * $signed({1'b0, r}) + ((TW + RB + 2)'(1) <<< (RB - 1));
     assign p = TW'(lo + (TW + 1)'(prod_d >>> RB));
   end else begin : gen_no_interp
-    assign p = TW'(Exp2Table[(B + 1)'(u)]);
+    assign p = rom[(B + 1)'(u)];
   end
 
   always_comb begin

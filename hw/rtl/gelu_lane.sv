@@ -30,6 +30,12 @@ module gelu_lane
     $fatal(1, "%m: GeluDeltaTable has %0d entries, expected 2**GeluTableBits + 1", GeluDeltaTableSize);
   end
 
+  // the table as a ROM of TW-bit entries (synthesis maps it to LUTs or block RAM)
+  logic [TW-1:0] rom [GeluDeltaTableSize];
+  initial begin
+    for (int k = 0; k < int'(GeluDeltaTableSize); k++) rom[k] = GeluDeltaTable[k][TW-1:0];
+  end
+
   logic [AW-1:0] a;
   logic          beyond;
   logic [B-1:0]  idx;
@@ -59,8 +65,8 @@ module gelu_lane
   end
 
   always_comb begin
-    lo   = (TW + 1)'(GeluDeltaTable[(B + 1)'(idx)]);
-    hi   = (TW + 1)'(GeluDeltaTable[(B + 1)'(idx) + (B + 1)'(1)]);
+    lo   = (TW + 1)'(rom[(B + 1)'(idx)]);
+    hi   = (TW + 1)'(rom[(B + 1)'(idx) + (B + 1)'(1)]);
     diff = hi - lo;
     prod = (TW + RW + 2)'(diff) * $signed({1'b0, r});
   end

@@ -43,6 +43,12 @@ module recip_lane
     return pos;
   endfunction
 
+  // the table as a ROM of W + 1-bit entries (synthesis maps it to LUTs or block RAM)
+  logic [W:0] rom [RecipTableSize];
+  initial begin
+    for (int k = 0; k < int'(RecipTableSize); k++) rom[k] = RecipTable[k][W:0];
+  end
+
   int                   e;
   logic [LW-1:0]        xn;
   logic [W:0]           m;
@@ -59,8 +65,8 @@ module recip_lane
   assign m = xn[LW-1 -: W + 1];
   assign idx = m[W-1 -: B];
   assign r = m[RB-1:0];
-  assign lo = (W + 3)'(RecipTable[(B + 1)'(idx)]);
-  assign hi = (W + 3)'(RecipTable[(B + 1)'(idx) + (B + 1)'(1)]);
+  assign lo = (W + 3)'(rom[(B + 1)'(idx)]);
+  assign hi = (W + 3)'(rom[(B + 1)'(idx) + (B + 1)'(1)]);
   assign prod_d = (W + RB + 4)'(hi - lo) * $signed({1'b0, r}) + ((W + RB + 4)'(1) <<< (RB - 1));
   assign y[0] = YW'(lo + (W + 3)'(prod_d >>> RB));
 

@@ -43,6 +43,12 @@ module rsqrt_lane
     return pos;
   endfunction
 
+  // the table as a ROM of W + 1-bit entries (synthesis maps it to LUTs or block RAM)
+  logic [W:0] rom [RsqrtTableSize];
+  initial begin
+    for (int k = 0; k < int'(RsqrtTableSize); k++) rom[k] = RsqrtTable[k][W:0];
+  end
+
   int                   e, ee, q;
   logic                 par;
   logic [LW-1:0]        xn;
@@ -67,8 +73,8 @@ module rsqrt_lane
   assign v = m - ((W + 2)'(1) << W);
   assign idx = IW'(v >> SH);
   assign r = v[SH-1:0];
-  assign lo = (W + 3)'(RsqrtTable[idx]);
-  assign hi = (W + 3)'(RsqrtTable[idx + IW'(1)]);
+  assign lo = (W + 3)'(rom[idx]);
+  assign hi = (W + 3)'(rom[idx + IW'(1)]);
   assign prod_d = (W + SH + 4)'(hi - lo) * $signed({1'b0, r}) + ((W + SH + 4)'(1) <<< (SH - 1));
   assign y[0] = YW'(lo + (W + 3)'(prod_d >>> SH));
 
