@@ -23,6 +23,7 @@ from edgemoe.config import Cast, FixedFormat, Overflow, Rounding
 from edgemoe.golden.fixed.core import (
     FixedPointError,
     SaturationLog,
+    exact_operand,
     matmul_exact,
     quantize,
     requantize,
@@ -221,6 +222,40 @@ def test_matmul_exact_batched_and_narrow() -> None:
     assert matmul_exact(a, b).tolist() == np.einsum("bnk,km->bnm", a, b).tolist()
     with pytest.raises(FixedPointError, match="inner sizes differ"):
         matmul_exact(a, b[:-1])
+
+
+@pytest.mark.parametrize("case", ["l1_rows", "l1_columns", "split", "int64"])
+def test_matmul_exact_paths_and_prepared_operand(case: str) -> None:
+    """Each path of matmul_exact equals Python-integer products, with b as an array or prepared:
+    one BLAS product where the L1 bounds keep every partial sum within 2**53 although the bit
+    widths alone do not (a sparse wide row; one wide column), a split of a, and int64."""
+    rng = np.random.default_rng(7)
+    k = 192
+    a = rng.integers(-(2**20), 2**20, size=(6, k))
+    b = rng.integers(-(2**15), 2**15, size=(k, 5))
+    if case == "l1_rows":  # a few 40-bit values: row sums of |a| · max|b| stay below 2**53
+        a[:, 1:] = rng.integers(-4, 4, size=(6, k - 1))
+        a[:, 0] = 2**40 - 1
+        b = rng.integers(-(2**11), 2**11, size=(k, 5))
+    elif case == "l1_columns":  # 34-bit a, one wide weight per column
+        a = rng.integers(-(2**34), 2**34, size=(6, k))
+        b = rng.integers(-2, 3, size=(k, 5))
+        b[0] = 2**11
+    elif case == "split":
+        a = rng.integers(-(2**40), 2**40, size=(6, k))
+    else:  # b of 54 bits: no float64 path at all (the sums still fit int64)
+        a = rng.integers(-2, 3, size=(6, k))
+        b = rng.integers(-(2**52), 2**52, size=(k, 5)) * 4
+    want = _python_matmul(a, b).tolist()
+    assert matmul_exact(a, b).tolist() == want
+    if case != "int64":
+        prepared = exact_operand(b)
+        assert matmul_exact(a, prepared).tolist() == want
+        assert prepared.max_abs == int(np.abs(b).max())
+        assert prepared.max_col_l1 == int(np.abs(b).sum(axis=0).max())
+    else:
+        with pytest.raises(FixedPointError, match="not exact in float64"):
+            exact_operand(b)
 
 
 # -- a second oracle: the ap_fixed C++ headers that hls4ml ships, compiled with g++ -----------

@@ -60,6 +60,44 @@ def shift_round(raw: np.ndarray, shift: int, rounding: Rounding) -> np.ndarray:
     return raw >> np.int64(shift)
 
 
+def _shift_round_inplace(raw: np.ndarray, shift: int, rounding: Rounding) -> np.ndarray:
+    """:func:`shift_round` on an int64 array the caller owns, overwriting it (no temporaries)."""
+    if shift <= 0:
+        raw <<= np.int64(-shift)
+        return raw
+    if rounding is Rounding.ROUND_HALF_UP:
+        raw += np.int64(1 << (shift - 1))
+    raw >>= np.int64(shift)
+    return raw
+
+
+def _scalar_if_0d(out: np.ndarray) -> np.ndarray:
+    # numpy ufuncs on 0-d input return scalars; the in-place paths keep that convention
+    return out if out.ndim else out[()]
+
+
+def _fit_inplace(
+    raw: np.ndarray,
+    fmt: FixedFormat,
+    overflow: Overflow,
+    name: str | None = None,
+    log: SaturationLog | None = None,
+) -> np.ndarray:
+    """:func:`fit` on an int64 array the caller owns, overwriting it where it saturates."""
+    if overflow is not Overflow.SATURATE:
+        return fit(raw, fmt, overflow, name, log)
+    lo, hi = fmt.min_raw, fmt.max_raw
+    saturated = 0
+    # Two reductions decide whether any value is out of range; values rarely saturate, and
+    # then the clip is the identity and the count is 0.
+    if raw.size and (raw.min() < lo or raw.max() > hi):
+        saturated = int(np.count_nonzero(raw < lo)) + int(np.count_nonzero(raw > hi))
+        np.clip(raw, lo, hi, out=raw)
+    if log is not None and name is not None:
+        log.add(name, saturated, raw.size)
+    return _scalar_if_0d(raw)
+
+
 def fit(
     raw: np.ndarray,
     fmt: FixedFormat,
@@ -67,13 +105,13 @@ def fit(
     name: str | None = None,
     log: SaturationLog | None = None,
 ) -> np.ndarray:
-    """Bring raw values (already at ``fmt``'s fraction bits) into ``fmt``'s range by ``overflow``."""
-    raw = np.asarray(raw, dtype=np.int64)
+    """Bring raw values (already at ``fmt``'s fraction bits) into ``fmt``'s range by ``overflow``.
+
+    Returns a new array (``raw`` is left as it is).
+    """
     if overflow is Overflow.SATURATE:
-        out = np.clip(raw, fmt.min_raw, fmt.max_raw)
-        if log is not None and name is not None:
-            log.add(name, int(np.count_nonzero(out != raw)), raw.size)
-        return out
+        return _fit_inplace(np.array(raw, dtype=np.int64), fmt, overflow, name, log)
+    raw = np.asarray(raw, dtype=np.int64)
     span = np.int64(1) << np.int64(fmt.bits)
     out = raw & (span - 1)
     if fmt.signed:
@@ -87,19 +125,28 @@ def fit(
 def requantize(
     raw: np.ndarray, frac_bits: int, cast: Cast, name: str | None = None, log: SaturationLog | None = None
 ) -> np.ndarray:
-    """Cast raw values with ``frac_bits`` fraction bits to ``cast.fmt`` (rounding, then overflow)."""
+    """Cast raw values with ``frac_bits`` fraction bits to ``cast.fmt`` (rounding, then overflow).
+
+    Returns a new array (``raw`` is left as it is).
+    """
+    return requantize_inplace(np.array(raw, dtype=np.int64), frac_bits, cast, name, log)
+
+
+def requantize_inplace(
+    raw: np.ndarray, frac_bits: int, cast: Cast, name: str | None = None, log: SaturationLog | None = None
+) -> np.ndarray:
+    """:func:`requantize` of an int64 array the caller owns and no longer needs: ``raw`` is overwritten
+    (and usually returned), which saves the temporaries of a large cast."""
     fmt, grow = cast.fmt, cast.fmt.frac_bits - frac_bits
     if grow > 0 and cast.overflow is Overflow.SATURATE:
         # Appending zeros must not overflow int64: values that would land beyond the range
         # become the nearest out-of-range value and saturate all the same.
-        raw = np.asarray(raw, dtype=np.int64)
         lo, hi = -((-fmt.min_raw) >> grow), fmt.max_raw >> grow
         inside = np.clip(raw, lo, hi) << np.int64(grow)
         raw = np.where(raw > hi, fmt.max_raw + 1, np.where(raw < lo, fmt.min_raw - 1, inside))
         return fit(raw, fmt, cast.overflow, name, log)
-    return fit(
-        shift_round(raw, frac_bits - cast.fmt.frac_bits, cast.rounding), cast.fmt, cast.overflow, name, log
-    )
+    raw = _shift_round_inplace(raw, frac_bits - fmt.frac_bits, cast.rounding)
+    return _fit_inplace(raw, fmt, cast.overflow, name, log)
 
 
 def quantize(x: np.ndarray, cast: Cast, name: str = "tensor", log: SaturationLog | None = None) -> np.ndarray:
@@ -127,7 +174,7 @@ def quantize(x: np.ndarray, cast: Cast, name: str = "tensor", log: SaturationLog
     # Clip in float first so huge values do not overflow int64; the count still sees them.
     limit = float(2**62)
     raw = np.clip(whole, -limit, limit).astype(np.int64)
-    return fit(raw, cast.fmt, cast.overflow, name, log)
+    return _fit_inplace(raw, cast.fmt, cast.overflow, name, log)
 
 
 def to_float(raw: np.ndarray, fmt: FixedFormat | int) -> np.ndarray:
@@ -143,35 +190,105 @@ def _bits_needed(raw: np.ndarray) -> int:
     return int(np.abs(raw).max()).bit_length()
 
 
-def matmul_exact(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Exact int64 ``a @ b`` computed with float64 BLAS.
-
-    float64 holds integers exactly up to 2**53. ``a`` is split into chunks of ``c`` bits
-    such that every partial sum of ``chunk * b`` stays below 2**53, each chunk product runs
-    in BLAS, and the chunks recombine in int64 (the caller guarantees the true result fits
-    int64, as a hardware accumulator of <= 63 bits would).
+@dataclass(frozen=True, eq=False)
+class ExactOperand:
+    """The right operand ``b [..., K, M]`` of :func:`matmul_exact`, prepared once for many
+    products (a layer's weights): the int64 values, their exact float64 copy and the bounds the
+    exactness test reads. Build it with :func:`exact_operand`; do not modify ``raw`` afterwards.
     """
-    a = np.asarray(a, dtype=np.int64)
-    b = np.asarray(b, dtype=np.int64)
+
+    raw: np.ndarray  # [..., K, M] int64
+    as_float: np.ndarray  # [..., K, M] float64, equal to raw
+    max_abs: int  # max |b|
+    max_col_l1: int  # max over columns m (of every matrix) of sum_k |b[k, m]|
+
+
+def exact_operand(b: np.ndarray) -> ExactOperand:
+    """``b [..., K, M]`` (integers of at most 52 bits of magnitude) prepared for :func:`matmul_exact`."""
+    raw = np.asarray(b, dtype=np.int64)
+    if raw.ndim < 2:
+        raise FixedPointError(f"exact_operand: expected a [..., K, M] matrix, got shape {raw.shape}")
+    mag = np.abs(raw)
+    max_abs = int(mag.max()) if raw.size else 0
+    if max_abs.bit_length() > 52:
+        raise FixedPointError(
+            f"exact_operand: values of {max_abs.bit_length()} bits are not exact in float64 (at most 52)"
+        )
+    # column sums in int64 when they cannot overflow it, else in Python integers
+    wide = max_abs.bit_length() + raw.shape[-2].bit_length() > 63
+    max_col_l1 = int(mag.sum(axis=-2, dtype=object if wide else np.int64).max()) if raw.size else 0
+    return ExactOperand(raw, _blas_float(raw), max_abs, max_col_l1)
+
+
+def _blas_float(x: np.ndarray) -> np.ndarray:
+    """A float64 copy of ``x`` in a layout BLAS reads directly (C or Fortran order; other strides,
+    e.g. a transposed column slice of a wider tensor, would go to numpy's slow loop)."""
+    if x.flags.c_contiguous or x.flags.f_contiguous:
+        return x.astype(np.float64)
+    return np.ascontiguousarray(x, dtype=np.float64)
+
+
+def matmul_exact(a: np.ndarray, b: np.ndarray | ExactOperand) -> np.ndarray:
+    """Exact int64 ``a @ b`` computed with float64 BLAS (``np.matmul`` shapes: ``a [..., N, K]``,
+    ``b [K, M]`` or a stack ``[..., K, M]``).
+
+    float64 holds integers exactly up to 2**53, so a float64 product is exact when every
+    partial sum of every dot product stays within 2**53, in whatever order BLAS adds. Each
+    partial sum of row ``a_n`` times column ``b_m`` is bounded by ``sum_k |a_nk| |b_km|``, which
+    is at most ``max_n ||a_n||_1 · max|b|`` and at most ``max|a| · max_m ||b_m||_1``; when the
+    smaller bound is <= 2**53 one BLAS product is exact. Otherwise ``a`` is split into chunks
+    of ``c`` bits such that every partial sum of ``chunk * b`` stays below 2**53, the chunks are
+    stacked as extra rows of one BLAS product, and they recombine in int64 (the caller
+    guarantees the true result fits int64, as a hardware accumulator of <= 63 bits would).
+
+    ``b`` may be an :class:`ExactOperand` (weights prepared once, :func:`exact_operand`).
+    """
+    a = np.ascontiguousarray(a, dtype=np.int64)  # elementwise steps run faster on contiguous data
+    if not isinstance(b, ExactOperand):
+        b = np.asarray(b, dtype=np.int64)
+        if b.ndim < 2 or b.shape[-2] != a.shape[-1]:
+            raise FixedPointError(f"matmul_exact: inner sizes differ, {a.shape} @ {b.shape}")
+        b_bits = _bits_needed(b)
+        if b_bits > 52:
+            return a @ b  # operands too wide for float64 at all; exact int64 (slow) path
+        budget = 52 - b_bits - max(a.shape[-1] - 1, 0).bit_length()
+        if a.ndim > 1 and a.size and max(int(a.max()), -int(a.min())).bit_length() <= budget:
+            return (a.astype(np.float64) @ _blas_float(b)).astype(np.int64)  # the common case, no bounds
+        b = exact_operand(b)
     k = a.shape[-1]
-    if b.shape[0] != k:
-        raise FixedPointError(f"matmul_exact: inner sizes differ, {a.shape} @ {b.shape}")
-    b_bits = _bits_needed(b)
-    budget = 52 - b_bits - max(k - 1, 0).bit_length()
+    if b.raw.shape[-2] != k:
+        raise FixedPointError(f"matmul_exact: inner sizes differ, {a.shape} @ {b.raw.shape}")
+    if a.ndim == 1:  # a vector: one row
+        return matmul_exact(a[None], b)[0]
+    if a.size == 0 or b.max_abs == 0:
+        return a @ b.raw  # nothing to multiply, or all zeros: exact and cheap
+    budget = 52 - b.max_abs.bit_length() - max(k - 1, 0).bit_length()
+    a_max = max(int(a.max()), -int(a.min()))
+    a_bits = a_max.bit_length()
+    one_product = a_bits <= budget or a_max * b.max_col_l1 <= 2**53
+    mag = None
+    if not one_product and a_bits + max(k, 1).bit_length() <= 63:  # the row sums of |a| fit int64
+        mag = np.abs(a)
+        one_product = int(mag.sum(axis=-1).max()) * b.max_abs <= 2**53
+    if one_product:
+        return (a.astype(np.float64) @ b.as_float).astype(np.int64)
     if budget < 1:
-        return a @ b  # operands too wide for any split; exact int64 (slow) path
-    a_bits = _bits_needed(a)
-    bf = b.astype(np.float64)
-    if a_bits <= budget:
-        return (a.astype(np.float64) @ bf).astype(np.int64)
-    # Split |a| into unsigned chunks of `budget` bits; the sign goes with each chunk.
-    sign = np.where(a < 0, -1, 1).astype(np.int64)
-    mag = np.abs(a)
-    out = np.zeros(a.shape[:-1] + b.shape[1:], dtype=np.int64)
+        return a @ b.raw  # operands too wide for any split; exact int64 (slow) path
+    # Split |a| into unsigned chunks of `budget` bits; the sign goes with each chunk (copysign:
+    # a's float value may be rounded but keeps its sign, and arithmetic beats a masked negate).
+    mag = np.abs(a) if mag is None else mag
+    sign = a.astype(np.float64)
+    shifts = range(0, a_bits, budget)
+    rows = a.shape[-2]
+    chunks = np.empty(a.shape[:-2] + (len(shifts) * rows, k), dtype=np.float64)
     mask = np.int64((1 << budget) - 1)
-    shift = 0
-    while shift < a_bits:
-        chunk = ((mag >> np.int64(shift)) & mask) * sign
-        out += (chunk.astype(np.float64) @ bf).astype(np.int64) << np.int64(shift)
-        shift += budget
+    for c, shift in enumerate(shifts):
+        chunk = mag >> np.int64(shift)
+        chunk &= mask
+        np.copysign(chunk, sign, out=chunks[..., c * rows : (c + 1) * rows, :])
+    parts = (chunks @ b.as_float).astype(np.int64)
+    out = parts[..., :rows, :]
+    for c, shift in enumerate(shifts):
+        if c:
+            out += parts[..., c * rows : (c + 1) * rows, :] << np.int64(shift)
     return out
