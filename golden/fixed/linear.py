@@ -22,18 +22,22 @@ the tests check it against the one-shot exact matmul.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 import numpy as np
 
 from edgemoe.config import Cast, Config, FixedFormat, Hardware
 from edgemoe.golden.fixed import nonlinear
 from edgemoe.golden.fixed.core import (
+    ExactOperand,
     FixedPointError,
     SaturationLog,
+    exact_operand,
     fit,
     matmul_exact,
     quantize,
     requantize,
+    requantize_inplace,
 )
 
 
@@ -82,18 +86,76 @@ def accumulate_tiled(x_raw: np.ndarray, w_raw: np.ndarray, hw: Hardware) -> np.n
     return acc
 
 
-def accumulate(x_raw: np.ndarray, w_raw: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class LinearWeights:
+    """The weights ``W [out, in]`` of one layer, range-checked once and prepared for the exact
+    matmul (the float64 copy of ``Wᵀ``, core.ExactOperand). :func:`linear` takes it in place of
+    ``w_raw`` and then skips that work; a model prepares each layer once
+    (``QuantizedWeights.linear_weights``). ``raw`` must not be modified afterwards.
+    """
+
+    raw: np.ndarray  # [out, in] int64 inside fmt
+    fmt: FixedFormat
+    operand: ExactOperand  # Wᵀ [in, out] for core.matmul_exact
+
+
+def prepare_weights(w_raw: np.ndarray, w_fmt: FixedFormat, name: str = "linear") -> LinearWeights:
+    """``W [out, in]`` checked against ``w_fmt`` (FixedPointError naming ``name``) and prepared."""
+    raw = check_range(w_raw, w_fmt, f"{name}: weights")
+    if raw.ndim != 2:
+        raise FixedPointError(f"{name}: weights must be [out, in], got shape {raw.shape}")
+    return LinearWeights(raw, w_fmt, exact_operand(raw.T))
+
+
+def _prepared(w_raw: np.ndarray | LinearWeights, w_fmt: FixedFormat, name: str) -> LinearWeights:
+    if isinstance(w_raw, LinearWeights):
+        if w_raw.fmt != w_fmt:
+            raise FixedPointError(f"{name}: weights prepared in {w_raw.fmt}, but {w_fmt} was given")
+        return w_raw
+    return prepare_weights(w_raw, w_fmt, name)
+
+
+def accumulate(x_raw: np.ndarray, w_raw: np.ndarray | LinearWeights) -> np.ndarray:
     """The unit's wide accumulators ``x·Wᵀ`` ``[..., out]``, exact (core.matmul_exact)."""
     x_raw = np.asarray(x_raw, dtype=np.int64)
-    M, K = np.shape(w_raw)
-    acc = matmul_exact(x_raw.reshape(-1, K), np.asarray(w_raw, dtype=np.int64).T)
+    if isinstance(w_raw, LinearWeights):
+        (M, K), rhs = w_raw.raw.shape, w_raw.operand
+    else:
+        (M, K), rhs = np.shape(w_raw), np.asarray(w_raw, dtype=np.int64).T
+    acc = matmul_exact(x_raw.reshape(-1, K), rhs)
     return acc.reshape(x_raw.shape[:-1] + (M,))
+
+
+def check_accumulator(
+    x_fmt: FixedFormat, w_fmt: FixedFormat, b_fmt: FixedFormat | None, K: int, name: str
+) -> None:
+    """FixedPointError when a ``x_fmt × w_fmt`` dot product over ``K`` inputs (plus a ``b_fmt``
+    bias) needs more than the 63-bit accumulator the model holds."""
+    acc_bits = x_fmt.bits + w_fmt.bits + max(K - 1, 1).bit_length()
+    if b_fmt is not None:  # the accumulator moves to the bias's fraction bits if it has more
+        acc_bits += max(0, b_fmt.frac_bits - x_fmt.frac_bits - w_fmt.frac_bits)
+    if acc_bits > 63:
+        raise FixedPointError(
+            f"{name}: a {x_fmt} × {w_fmt} dot product over {K} inputs needs a {acc_bits}-bit accumulator; "
+            "the model holds at most 63 bits (narrow the formats)"
+        )
+
+
+def add_bias(acc: np.ndarray, frac: int, b_raw: np.ndarray, b_fmt: FixedFormat) -> tuple[np.ndarray, int]:
+    """Step 2 of :func:`linear` on accumulators the caller owns (overwritten): ``acc + b`` exact,
+    at the finer of the two fraction bits; returns the sum and its fraction bits. ``b_raw`` is
+    ``[out]`` or one bias row per accumulator row."""
+    if b_fmt.frac_bits > frac:  # align the accumulator to the bias instead (exact either way)
+        acc <<= np.int64(b_fmt.frac_bits - frac)
+        frac = b_fmt.frac_bits
+    acc += b_raw << np.int64(frac - b_fmt.frac_bits)
+    return acc, frac
 
 
 def linear(
     x_raw: np.ndarray,
     x_fmt: FixedFormat,
-    w_raw: np.ndarray,
+    w_raw: np.ndarray | LinearWeights,
     w_fmt: FixedFormat,
     b_raw: np.ndarray | None,
     b_fmt: FixedFormat | None,
@@ -119,7 +181,8 @@ def linear(
     Args:
         x_raw: input tokens ``[..., in]`` in ``x_fmt`` (for EXPERT_ACCUMULATE: the queued tokens,
             in queue order).
-        w_raw: weights ``[out, in]`` in ``w_fmt`` (nn.Linear order).
+        w_raw: weights ``[out, in]`` in ``w_fmt`` (nn.Linear order), or the same prepared once
+            (:func:`prepare_weights`).
         b_raw: bias ``[out]`` in ``b_fmt``, or None for a layer without bias (the gate).
         out: the cast of the accumulator (``formats.act`` for every layer of the model).
         epilogue: see :class:`Epilogue`.
@@ -134,35 +197,25 @@ def linear(
         ``[..., out]`` raw values in ``out.fmt`` (BIAS, BIAS_GELU), or the updated output buffer
         ``[N, out]`` in ``formats.act`` (EXPERT_ACCUMULATE; ``acc_raw`` itself is not modified).
     """
-    w_raw = check_range(w_raw, w_fmt, f"{name}: weights")
+    weights = _prepared(w_raw, w_fmt, name)
     x_raw = check_range(x_raw, x_fmt, f"{name}: input")
-    if w_raw.ndim != 2 or x_raw.shape[-1] != w_raw.shape[1]:
+    if x_raw.shape[-1] != weights.raw.shape[1]:
         raise FixedPointError(
-            f"{name}: input {x_raw.shape} does not match weights {w_raw.shape} "
+            f"{name}: input {x_raw.shape} does not match weights {weights.raw.shape} "
             "(expected [..., in] and [out, in])"
         )
-    M, K = w_raw.shape
-    acc_bits = x_fmt.bits + w_fmt.bits + max(K - 1, 1).bit_length()
-    if b_fmt is not None:  # the accumulator moves to the bias's fraction bits if it has more
-        acc_bits += max(0, b_fmt.frac_bits - x_fmt.frac_bits - w_fmt.frac_bits)
-    if acc_bits > 63:
-        raise FixedPointError(
-            f"{name}: a {x_fmt} × {w_fmt} dot product over {K} inputs needs a {acc_bits}-bit accumulator; "
-            "the model holds at most 63 bits (narrow the formats)"
-        )
+    M, K = weights.raw.shape
+    check_accumulator(x_fmt, w_fmt, b_fmt, K, name)
     frac = x_fmt.frac_bits + w_fmt.frac_bits
-    acc = accumulate(x_raw, w_raw)
+    acc = accumulate(x_raw, weights)
     if b_raw is not None:
         if b_fmt is None:
             raise FixedPointError(f"{name}: a bias needs its format (b_fmt)")
         b_raw = check_range(b_raw, b_fmt, f"{name}: bias")
         if b_raw.shape != (M,):
             raise FixedPointError(f"{name}: bias shape {b_raw.shape}, expected ({M},)")
-        if b_fmt.frac_bits > frac:  # align the accumulator to the bias instead (exact either way)
-            acc = acc << np.int64(b_fmt.frac_bits - frac)
-            frac = b_fmt.frac_bits
-        acc = acc + (b_raw << np.int64(frac - b_fmt.frac_bits))
-    y = requantize(acc, frac, out, name, log)
+        acc, frac = add_bias(acc, frac, b_raw, b_fmt)
+    y = requantize_inplace(acc, frac, out, name, log)  # acc is this call's own temporary
     if epilogue is Epilogue.BIAS:
         return y
     if epilogue is Epilogue.BIAS_GELU:

@@ -102,8 +102,8 @@ class FixedM3ViT:
         """The linear unit with weight ``{name}_weight`` and bias ``{name}_bias`` (formats from storage)."""
         w, b = f"{name}_weight", f"{name}_bias"
         return linear(
-            x, self.act.fmt, self._w(w), self._fmt(w), self._w(b), self._fmt(b), self.act, epilogue,
-            cfg=self.cfg, log=log, name=tag or name,
+            x, self.act.fmt, self.weights.linear_weights(w), self._fmt(w), self._w(b), self._fmt(b), self.act,
+            epilogue, cfg=self.cfg, log=log, name=tag or name,
         )  # fmt: skip
 
     def embed(self, image: np.ndarray, log: SaturationLog) -> np.ndarray:

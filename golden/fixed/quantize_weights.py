@@ -28,6 +28,7 @@ import numpy as np
 
 from edgemoe.config import Cast, Config
 from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, quantize
+from edgemoe.golden.fixed.linear import LinearWeights, prepare_weights
 
 _NORM = re.compile(r"^l\d+_norm[12]_(weight|bias)$")
 _ATTN_BIAS = re.compile(r"^l\d+_(qkv|attn_proj)_bias$")
@@ -72,6 +73,10 @@ class QuantizedWeights:
         log: per-tensor saturation counts (``log.counts[name] = [saturated, total]``).
         max_abs: tensor name → largest |float value| seen.
         skipped: float tensors left for the host (task heads).
+        prepared: linear-layer weights prepared once for the linear unit (:meth:`linear_weights`).
+
+    The ``raw`` arrays are read-only once a forward pass has used them: the prepared copies
+    are not refreshed.
     """
 
     raw: dict[str, np.ndarray]
@@ -79,6 +84,17 @@ class QuantizedWeights:
     log: SaturationLog
     max_abs: dict[str, float] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    prepared: dict[tuple[str, int | None], LinearWeights] = field(default_factory=dict, repr=False)
+
+    def linear_weights(self, name: str, expert: int | None = None) -> LinearWeights:
+        """Weight tensor ``name`` ``[out, in]`` (or expert ``expert`` of a stacked ``[E, out, in]``
+        tensor) range-checked and prepared for :func:`linear.linear` on first use, then reused."""
+        key = (name, expert)
+        if key not in self.prepared:
+            raw = self.raw[name] if expert is None else self.raw[name][expert]
+            what = name if expert is None else f"{name}[{expert}]"
+            self.prepared[key] = prepare_weights(raw, self.casts[name].fmt, what)
+        return self.prepared[key]
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.raw[name]
