@@ -17,7 +17,8 @@ import torch
 from edgemoe.config import Cast, Overflow, Rounding, preset
 from edgemoe.golden.fixed import nonlinear
 from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, quantize, to_float
-from edgemoe.golden.fixed.moe import moe, moe_from_weights, top_k
+from edgemoe.golden.fixed.linear import Epilogue, linear, prepare_weights
+from edgemoe.golden.fixed.moe import moe, moe_from_weights, route, top_k
 from edgemoe.golden.fixed.quantize_weights import quantize_weights
 from edgemoe.golden.model import MoE
 from edgemoe.golden.weights import synthetic
@@ -319,3 +320,62 @@ def test_saturating_experts_match_the_per_token_formula() -> None:
     sat = log.saturated()
     assert sat["moe.gate"] == 2 * m.tokens and sat["moe.fc1"] == 2 * m.tokens * m.expert_hidden
     assert sat["moe.fc2"] == 2 * m.tokens * m.dim and sat["moe.fc2.accumulate"] == m.tokens * m.dim
+
+
+def literal_moe(x, gate, w1, b1, w2, b2, cfg, log, name):
+    """Step 5 of moe.py literally: per active expert, ascending, two linear-unit passes
+    (fc1 with BIAS_GELU, fc2 with EXPERT_ACCUMULATE into the running output buffer)."""
+    f = cfg.formats
+    routing = route(x, gate, cfg, log, name)
+    out = np.zeros_like(x)
+    for e in routing.active:
+        q = routing.queues[e]
+        h = linear(
+            x[q], f.act.fmt, w1[e], f.linear_weight.fmt, b1[e], f.bias.fmt, f.act, Epilogue.BIAS_GELU,
+            cfg=cfg, log=log, name=f"{name}.fc1",
+        )  # fmt: skip
+        out = linear(
+            h, f.act.fmt, w2[e], f.linear_weight.fmt, b2[e], f.bias.fmt, f.act, Epilogue.EXPERT_ACCUMULATE,
+            cfg=cfg, log=log, name=f"{name}.fc2", scores_raw=routing.scores[q, e], acc_raw=out, rows=q,
+        )  # fmt: skip
+    return out, routing
+
+
+@pytest.mark.parametrize("case", ["tiny", "edge-moe", "saturating", "prepared"])
+def test_batched_experts_equal_the_literal_linear_unit_loop(case: str) -> None:
+    """moe() runs the experts batched; outputs, routing and every saturation count equal the
+    literal per-expert loop of linear() calls, also when fc1, fc2, the scale and the
+    accumulation saturate, and with the weights prepared once (LinearWeights)."""
+    cfg = preset("tiny" if case in ("saturating", "prepared") else case)
+    f, m = cfg.formats, cfg.model
+    w = moe_weights(cfg)
+    gate = raw_weights(cfg.name)[f"l{m.moe_blocks[0]}_w_gate_T_task0"]
+    x = tokens(cfg, 41, scale=4.0)
+    if case == "saturating":
+        rng = np.random.default_rng(42)
+        lim = f.linear_weight.fmt.max_raw
+        gate, w1, w2 = (rng.integers(-lim, lim, size=a.shape, endpoint=True) for a in (gate, w[0], w[2]))
+        gate[[0, 1]] = lim  # experts 0 and 1 tie for most tokens: two large halves to accumulate
+        w = [w1, w[1], w2, w[3]]
+        x = quantize(rng.uniform(0, 64, (m.tokens, m.dim)), f.act)
+    args = [gate, *w]
+    if case == "prepared":
+        lw = f.linear_weight.fmt
+        args = [
+            prepare_weights(gate, lw),
+            [prepare_weights(a, lw) for a in w[0]],
+            w[1],
+            [prepare_weights(a, lw) for a in w[2]],
+            w[3],
+        ]
+    log, ref_log = SaturationLog(), SaturationLog()
+    y, routing = moe(x, *args, cfg, log, "moe")
+    ref, ref_routing = literal_moe(x, gate, *w, cfg, ref_log, "moe")
+    assert np.array_equal(y, ref)
+    assert routing.active == ref_routing.active == routing.fetched
+    assert np.array_equal(routing.experts, ref_routing.experts)
+    assert log.as_dict() == ref_log.as_dict()
+    if case == "saturating":
+        sat = log.saturated()
+        assert {"moe.gate", "moe.fc1", "moe.fc2", "moe.fc2.accumulate"} <= set(sat), sat
+        assert 0 < sat["moe.fc2.accumulate"] < m.tokens * m.dim

@@ -28,7 +28,7 @@ from edgemoe.config import Config, FixedFormat
 from edgemoe.golden.fixed.attention import attention
 from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, fit, to_float
 from edgemoe.golden.fixed.layernorm import layernorm
-from edgemoe.golden.fixed.linear import Epilogue, linear, patch_embed, quantize_pixels
+from edgemoe.golden.fixed.linear import Epilogue, LinearWeights, linear, patch_embed, quantize_pixels
 from edgemoe.golden.fixed.moe import MoERouting, moe
 from edgemoe.golden.fixed.quantize_weights import QuantizedWeights, quantize_weights
 
@@ -93,6 +93,10 @@ class FixedM3ViT:
     def _w(self, name: str) -> np.ndarray:
         return self.weights.raw[name]
 
+    def _experts(self, name: str) -> list[LinearWeights]:
+        """The per-expert matrices of stacked expert weights ``name``, prepared once."""
+        return [self.weights.linear_weights(name, e) for e in range(self.cfg.model.experts)]
+
     def _fmt(self, name: str) -> FixedFormat:
         return self.weights.casts[name].fmt
 
@@ -133,8 +137,9 @@ class FixedM3ViT:
         routing = None
         if self.cfg.model.is_moe(i):
             y, routing = moe(
-                h, self._w(f"{p}w_gate_T_task{task}"), self._w(p + "htoh4_weight"), self._w(p + "htoh4_bias"),
-                self._w(p + "h4toh_weight"), self._w(p + "h4toh_bias"), self.cfg, log, f"l{i}.moe",
+                h, self.weights.linear_weights(f"{p}w_gate_T_task{task}"), self._experts(p + "htoh4_weight"),
+                self._w(p + "htoh4_bias"), self._experts(p + "h4toh_weight"), self._w(p + "h4toh_bias"),
+                self.cfg, log, f"l{i}.moe",
             )  # fmt: skip
         else:
             y = self._linear(h, p + "fc1", log, Epilogue.BIAS_GELU, tag=f"l{i}.fc1")

@@ -13,19 +13,36 @@
 
 Saturating adds are not associative, so the expert order (ascending) and the queue order
 (ascending token) are part of the contract.
+
+The reference computes step 5 for all active experts at once, with the same result and the
+same saturation counts as the literal loop of :func:`linear.linear` calls: each expert's
+products run on its own weights, but every cast is elementwise, so one cast over the rows of
+all queues is the per-queue casts side by side; and the only order-dependent step, the
+saturating accumulation, runs per token over its experts in ascending order (``top_k`` rounds).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgemoe.config import Config
+from edgemoe.config import Config, FixedFormat
 from edgemoe.golden.fixed import nonlinear
-from edgemoe.golden.fixed.core import FixedPointError, SaturationLog
-from edgemoe.golden.fixed.linear import Epilogue, check_range, linear
+from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, fit, requantize_inplace
+from edgemoe.golden.fixed.linear import (
+    Epilogue,
+    LinearWeights,
+    accumulate,
+    add_bias,
+    check_accumulator,
+    check_range,
+    linear,
+    prepare_weights,
+)
+
+ExpertWeights = np.ndarray | Sequence[LinearWeights]  # [E, out, in] raw, or one prepared matrix per expert
 
 
 @dataclass
@@ -58,7 +75,7 @@ def top_k(scores_raw: np.ndarray, k: int) -> np.ndarray:
 
 def route(
     x_raw: np.ndarray,
-    gate_w_raw: np.ndarray,
+    gate_w_raw: np.ndarray | LinearWeights,
     cfg: Config,
     log: SaturationLog | None = None,
     name: str = "moe",
@@ -89,12 +106,39 @@ def route(
     return MoERouting(logits, scores, experts, topk_scores, queues, active)
 
 
+def _shape(arr: ExpertWeights | LinearWeights) -> tuple[int, ...]:
+    if isinstance(arr, LinearWeights):
+        return arr.raw.shape
+    if isinstance(arr, np.ndarray) or not all(isinstance(a, LinearWeights) for a in arr):
+        return np.shape(arr)
+    shapes = {a.raw.shape for a in arr}
+    return (len(arr), *shapes.pop()) if len(shapes) == 1 else (len(arr), -1)
+
+
+def _expert(w: ExpertWeights, e: int, fmt: FixedFormat, what: str) -> LinearWeights:
+    """Expert ``e``'s matrix of ``w``, prepared for the linear unit (range-checked)."""
+    return w[e] if isinstance(w[e], LinearWeights) else prepare_weights(w[e], fmt, what)
+
+
+def _expert_accumulators(
+    x_raw: np.ndarray, queues: list[np.ndarray], w: ExpertWeights, fmt: FixedFormat, what: str
+) -> np.ndarray:
+    """Rows of every queue stacked (expert-major): ``acc[rows of e] = x_raw[i]·W_eᵀ`` exact."""
+    M = _shape(w)[1]
+    acc = np.empty((sum(len(q) for _, q in queues), M), dtype=np.int64)
+    start = 0
+    for e, q in queues:
+        acc[start : start + len(q)] = accumulate(x_raw[q], _expert(w, e, fmt, f"{what}[{e}]"))
+        start += len(q)
+    return acc
+
+
 def moe(
     x_raw: np.ndarray,
-    gate_w_raw: np.ndarray,
-    w1_raw: np.ndarray,
+    gate_w_raw: np.ndarray | LinearWeights,
+    w1_raw: ExpertWeights,
     b1_raw: np.ndarray,
-    w2_raw: np.ndarray,
+    w2_raw: ExpertWeights,
     b2_raw: np.ndarray,
     cfg: Config,
     log: SaturationLog | None = None,
@@ -111,6 +155,9 @@ def moe(
         log: saturation counts under ``name.gate``, ``name.fc1``, ``name.fc2``,
             ``name.fc2.scale``, ``name.fc2.accumulate`` (summed over experts).
 
+    The weight matrices may also be given prepared once (:func:`linear.prepare_weights`): the
+    gate as one :class:`linear.LinearWeights`, ``w1_raw`` and ``w2_raw`` as one per expert.
+
     Returns:
         The MoE output ``[N, D]`` in ``formats.act`` and the :class:`MoERouting`.
     """
@@ -124,24 +171,52 @@ def moe(
         ("fc2 weights", w2_raw, (E, D, He)),
         ("fc2 bias", b2_raw, (E, D)),
     ):
-        if np.shape(arr) != shape:
-            raise FixedPointError(f"{name}: {what} shape {np.shape(arr)}, expected {shape}")
+        if _shape(arr) != shape:
+            raise FixedPointError(f"{name}: {what} shape {_shape(arr)}, expected {shape}")
     if x_raw.ndim != 2 or x_raw.shape[1] != D:
         raise FixedPointError(f"{name}: input shape {x_raw.shape}, expected [N, {D}]")
     routing = route(x_raw, gate_w_raw, cfg, log, name)
+    queues = [(e, routing.queues[e]) for e in routing.active]
+    routing.fetched.extend(routing.active)
+    if not queues:
+        return np.zeros_like(x_raw), routing
+    # Rows of all queues side by side, expert-major: their expert and token.
+    row_expert = np.concatenate([np.full(len(q), e) for e, q in queues])
+    row_token = np.concatenate([q for _, q in queues])
+    wf, bf, act = f.linear_weight.fmt, f.bias.fmt, f.act
+    b1 = check_range(b1_raw, bf, f"{name}.fc1: bias")
+    b2 = check_range(b2_raw, bf, f"{name}.fc2: bias")
+    # fc1 with Epilogue.BIAS_GELU (linear.linear steps 1-4)
+    check_accumulator(act.fmt, wf, bf, D, f"{name}.fc1")
+    acc = _expert_accumulators(x_raw, queues, w1_raw, wf, f"{name}.fc1: weights")
+    acc, frac = add_bias(acc, act.fmt.frac_bits + wf.frac_bits, b1[row_expert], bf)
+    h = requantize_inplace(acc, frac, act, f"{name}.fc1", log)
+    h = nonlinear.gelu(h, act, f.gelu_delta, cfg.nonlinear)
+    # fc2 with Epilogue.EXPERT_ACCUMULATE: cast, scale by the gate score, cast
+    check_accumulator(act.fmt, wf, bf, He, f"{name}.fc2")
+    starts = np.cumsum([0] + [len(q) for _, q in queues])
+    acc = _expert_accumulators(
+        h, [(e, np.arange(a, b)) for (e, _), a, b in zip(queues, starts[:-1], starts[1:], strict=True)],
+        w2_raw, wf, f"{name}.fc2: weights",
+    )  # fmt: skip
+    acc, frac = add_bias(acc, act.fmt.frac_bits + wf.frac_bits, b2[row_expert], bf)
+    y = requantize_inplace(acc, frac, act, f"{name}.fc2", log)
+    gs = f.gate_score.fmt
+    if act.fmt.bits + gs.bits > 63:
+        raise FixedPointError(f"{name}.fc2: a {act.fmt} × {gs} product exceeds 63 bits")
+    y *= routing.scores[row_token, row_expert][:, None]
+    scaled = requantize_inplace(y, act.fmt.frac_bits + gs.frac_bits, act, f"{name}.fc2.scale", log)
+    # The saturating accumulation into the zeroed buffer: per token, its experts in ascending
+    # order. A stable sort by token keeps each token's rows in expert order (rows are expert-major).
+    N = x_raw.shape[0]
+    by_token = np.argsort(row_token, kind="stable")
+    if not np.array_equal(row_token[by_token], np.repeat(np.arange(N), m.top_k)):
+        raise FixedPointError(f"{name}: every token must be queued for exactly top_k = {m.top_k} experts")
+    scaled = scaled[by_token].reshape(N, m.top_k, D)
     out = np.zeros_like(x_raw)
-    for e in routing.active:
-        q = routing.queues[e]
-        routing.fetched.append(e)
-        w1, b1, w2, b2 = w1_raw[e], b1_raw[e], w2_raw[e], b2_raw[e]
-        h = linear(
-            x_raw[q], f.act.fmt, w1, f.linear_weight.fmt, b1, f.bias.fmt, f.act, Epilogue.BIAS_GELU,
-            cfg=cfg, log=log, name=f"{name}.fc1",
-        )  # fmt: skip
-        out = linear(
-            h, f.act.fmt, w2, f.linear_weight.fmt, b2, f.bias.fmt, f.act, Epilogue.EXPERT_ACCUMULATE,
-            cfg=cfg, log=log, name=f"{name}.fc2", scores_raw=routing.scores[q, e], acc_raw=out, rows=q,
-        )  # fmt: skip
+    for j in range(m.top_k):
+        out += scaled[:, j]
+        out = fit(out, act.fmt, act.overflow, f"{name}.fc2.accumulate", log)
     return out, routing
 
 
