@@ -18,6 +18,7 @@ come with the bounds derived in the ``*_bound`` functions (:func:`exp_neg_bound`
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,8 +26,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgemoe.config import Cast, Config, FixedFormat, Nonlinear, Rounding
-from edgemoe.golden.fixed.core import FixedPointError, fit, requantize, to_float
-from edgemoe.tables import exp2_table, gelu_delta_exact, gelu_table, log2e_table, recip_table, rsqrt_table
+from edgemoe.golden.fixed.core import FixedPointError, fit, requantize, requantize_inplace, to_float
+from edgemoe.tables import (
+    Table,
+    exp2_table,
+    gelu_delta_exact,
+    gelu_table,
+    log2e_table,
+    recip_table,
+    rsqrt_table,
+)
 
 _I64 = np.int64
 
@@ -98,16 +107,99 @@ def exp_neg(x_raw: np.ndarray, x_fmt: FixedFormat, nl: Nonlinear, out: Cast) -> 
     K = (OF + 2).bit_length()
     assert K + 2 * W + 1 <= 62, f"exp_neg: K + 2W + 1 = {K + 2 * W + 1} bits exceed int64"
     assert XF + K <= 62, f"exp_neg: input format {x_fmt} has too many fraction bits"
-    E = exp2_table(nl).raw
-    L = int(log2e_table(nl).raw[0])
-    a = np.minimum(np.maximum(-np.asarray(x_raw, dtype=_I64), 0), _I64((1 << (XF + K)) - 1))
-    aw = _rhu(a, XF - W) if XF > W else a << _I64(W - XF)
-    t = _rhu(aw * _I64(L), W)
+    E, dE = _exp2_steps(nl)
+    L = _I64(log2e_table(nl).raw[0])
+    # One working array goes through steps 1-4 in place (these inputs are large: attention scores).
+    # 1. a = clamp(-x)
+    x = np.asarray(x_raw, dtype=_I64)
+    if x.ndim == 0:  # the in-place steps below need an array
+        return exp_neg(x.reshape(1), x_fmt, nl, out)[0]
+    t = np.negative(x)
+    np.clip(t, 0, (1 << (XF + K)) - 1, out=t)
+    # 2. aw: a at W fraction bits
+    if XF > W:
+        _rhu_inplace(t, XF - W)
+    else:
+        t <<= _I64(W - XF)
+    # 3. t = rhu(aw * L, W)
+    t *= L
+    _rhu_inplace(t, W)
+    # 4. n = t >> W, u = t & (2**W - 1)
     n = t >> _I64(W)
-    u = t & _I64((1 << W) - 1)
-    p = _lerp(E, u >> _I64(W - b), u & _I64((1 << (W - b)) - 1), W - b)
-    n = np.minimum(n, OF + 2)
-    return fit(_shift(p, n + (W - OF), out.rounding), out.fmt, out.overflow)
+    t &= _I64((1 << W) - 1)
+    # 5. p = E[i] + rhu((E[i+1] - E[i]) * r, W - b)
+    i = t >> _I64(W - b)
+    t &= _I64((1 << (W - b)) - 1)
+    p = _lerp_steps(E, dE, i, t, W - b)
+    # 6. y = cast(p, n + W - OF, out)
+    np.minimum(n, OF + 2, out=n)
+    if W > OF:  # every shift n + W - OF is a right shift
+        y = _shift_right(p, n, W - OF, out.rounding)
+    else:
+        y = _shift(p, n + (W - OF), out.rounding)
+    # p <= max(E) and n >= 0, so y <= max(E) shifted by W - OF; when that fits, the overflow
+    # step changes nothing and is skipped.
+    if out.fmt.min_raw <= 0 and _shift_scalar(int(E.max()), W - OF, out.rounding) <= out.fmt.max_raw:
+        return y
+    return fit(y, out.fmt, out.overflow)
+
+
+def _steps(table: Table) -> tuple[np.ndarray, np.ndarray]:
+    """A table ``T`` and its steps ``T[k+1] - T[k]`` (for :func:`_lerp_steps`)."""
+    steps = np.diff(table.raw)
+    steps.setflags(write=False)
+    return table.raw, steps
+
+
+@functools.lru_cache(maxsize=64)
+def _exp2_steps(nl: Nonlinear) -> tuple[np.ndarray, np.ndarray]:
+    return _steps(exp2_table(nl))
+
+
+def _lerp_steps(
+    table: np.ndarray, steps: np.ndarray, idx: np.ndarray, frac: np.ndarray, frac_bits: int
+) -> np.ndarray:
+    """:func:`_lerp` with the steps ``T[i+1] - T[i]`` read from a table of their own (same
+    values, one lookup fewer); ``frac`` is overwritten."""
+    lo = table.take(idx)
+    if frac_bits <= 0:
+        return lo
+    frac *= steps.take(idx)
+    _rhu_inplace(frac, frac_bits)
+    lo += frac
+    return lo
+
+
+def _rhu_inplace(v: np.ndarray, s: int) -> np.ndarray:
+    """:func:`_rhu` overwriting ``v``."""
+    v += _I64(1 << (s - 1))
+    v >>= _I64(s)
+    return v
+
+
+def _shift_right(v: np.ndarray, n: np.ndarray, base: int, rounding: Rounding) -> np.ndarray:
+    """``v * 2**-(n + base)`` rounded by ``rounding``, for ``n >= 0`` and ``base >= 1`` (so every
+    shift is a right shift); ``v`` and ``n`` are overwritten.
+
+    Round half up as ``((v >> (s - 1)) + 1) >> 1``: equal to ``(v + 2**(s-1)) >> s`` (the
+    bits below the rounding bit cannot carry into it), without an array of ``2**(s-1)``.
+    """
+    if rounding is Rounding.ROUND_HALF_UP:
+        n += _I64(base - 1)
+        v >>= n
+        v += _I64(1)
+        v >>= _I64(1)
+        return v
+    n += _I64(base)
+    v >>= n
+    return v
+
+
+def _shift_scalar(v: int, s: int, rounding: Rounding) -> int:
+    """:func:`_shift` of one Python integer."""
+    if s <= 0:
+        return v << -s
+    return (v + (1 << (s - 1))) >> s if rounding is Rounding.ROUND_HALF_UP else v >> s
 
 
 def _denormalise(y: np.ndarray, s: np.ndarray, nl: Nonlinear, out: Cast) -> np.ndarray:
@@ -211,8 +303,37 @@ def gelu(x_raw: np.ndarray, act: Cast, delta: Cast, nl: Nonlinear) -> np.ndarray
     """
     AF, DF = act.fmt.frac_bits, delta.fmt.frac_bits
     g, b = nl.gelu_range_log2, nl.gelu_table_bits
-    G = gelu_table(nl, delta.fmt).raw
     x = np.asarray(x_raw, dtype=_I64)
+    if x.ndim == 0:  # the in-place steps below need an array
+        return gelu(x.reshape(1), act, delta, nl)[0]
+    rb = AF + g - b
+    F = max(AF, DF)
+    if rb > 0:
+        # Steps 2-4 without masks: index 2**b (any a beyond) reads a zero entry and a zero step,
+        # so d = 0 there; d lies between two table entries, which fit delta.fmt, so delta's
+        # overflow never acts.
+        LO, STEP = _gelu_steps_padded(nl, delta.fmt)
+        a = np.abs(x)
+        i = a >> _I64(rb)
+        np.minimum(i, 1 << b, out=i)
+        a &= _I64((1 << rb) - 1)  # r
+        a *= STEP.take(i)
+        d = _round_shift_inplace(a, rb, delta.rounding)
+        d += LO.take(i)
+    else:
+        d = _gelu_delta_masked(x, AF, delta, nl)
+    # 5. y = ReLU(x) - d at F fraction bits, cast to act
+    y = np.maximum(x, 0)
+    y <<= _I64(F - AF)
+    d <<= _I64(F - DF)
+    y -= d
+    return requantize_inplace(y, F, act)
+
+
+def _gelu_delta_masked(x: np.ndarray, AF: int, delta: Cast, nl: Nonlinear) -> np.ndarray:
+    """Steps 1-4 of :func:`gelu` literally (masks for the inputs beyond the table)."""
+    g, b = nl.gelu_range_log2, nl.gelu_table_bits
+    G = gelu_table(nl, delta.fmt).raw
     a = np.abs(x)
     beyond = a >= _I64(1 << (AF + g)) if AF + g >= 0 else np.ones(x.shape, dtype=bool)
     rb = AF + g - b
@@ -222,10 +343,30 @@ def gelu(x_raw: np.ndarray, act: Cast, delta: Cast, nl: Nonlinear) -> np.ndarray
         d = lo + _shift((G[i + 1] - lo) * (a & _I64((1 << rb) - 1)), rb, delta.rounding)
     else:
         d = G[np.where(beyond, 0, a << _I64(-rb))]
-    d = np.where(beyond, 0, fit(d, delta.fmt, delta.overflow))
-    F = max(AF, DF)
-    y = (np.maximum(x, 0) << _I64(F - AF)) - (d << _I64(F - DF))
-    return requantize(y, F, act)
+    return np.where(beyond, 0, fit(d, delta.fmt, delta.overflow))
+
+
+@functools.lru_cache(maxsize=64)
+def _gelu_steps_padded(nl: Nonlinear, fmt: FixedFormat) -> tuple[np.ndarray, np.ndarray]:
+    """The GELU table's entries and steps ``G[k+1] - G[k]`` for k < 2**b, each with one zero
+    appended at index 2**b (read by every input beyond the table)."""
+    G = gelu_table(nl, fmt).raw
+    lo, step = G.copy(), np.append(np.diff(G), 0)
+    lo[-1] = 0
+    for t in (lo, step):
+        t.setflags(write=False)
+    return lo, step
+
+
+def _round_shift_inplace(v: np.ndarray, s: int, rounding: Rounding) -> np.ndarray:
+    """``v * 2**-s`` rounded by ``rounding`` (``s > 0``) or ``v << -s``, overwriting ``v``."""
+    if s <= 0:
+        v <<= _I64(-s)
+        return v
+    if rounding is Rounding.ROUND_HALF_UP:
+        v += _I64(1 << (s - 1))
+    v >>= _I64(s)
+    return v
 
 
 def softmax(x_raw: np.ndarray, x_fmt: FixedFormat, cfg: Config, out: Cast, axis: int = -1) -> np.ndarray:
