@@ -33,6 +33,7 @@ exp argument, is known in advance from a cumulative max in the rotated order).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,7 +47,7 @@ from edgemoe.golden.fixed.core import (
     fit,
     matmul_exact,
     quantize,
-    requantize,
+    requantize_inplace,
 )
 
 
@@ -63,9 +64,12 @@ def key_order(tokens: int, p: int) -> np.ndarray:
 
 def score_scale(cfg: Config) -> tuple[int, FixedFormat]:
     """The raw value and format of the score scale ``head_dim**-0.5`` (``formats.attn_scale``)."""
-    cast = cfg.formats.attn_scale
-    raw = int(quantize(np.array(cfg.model.head_dim**-0.5), cast, "attn_scale"))
-    return raw, cast.fmt
+    return _score_scale(cfg.model.head_dim, cfg.formats.attn_scale)
+
+
+@functools.lru_cache(maxsize=64)
+def _score_scale(head_dim: int, cast: Cast) -> tuple[int, FixedFormat]:
+    return int(quantize(np.array(head_dim**-0.5), cast, "attn_scale")), cast.fmt
 
 
 def _split_heads(x: np.ndarray, heads: int, name: str) -> np.ndarray:
@@ -90,7 +94,7 @@ def _bits(x: np.ndarray) -> int:
 
 def _per_head_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Exact ``a[h] @ b[h]`` for every head, [H, M, K] @ [H, K, L] -> [H, M, L] (core.matmul_exact)."""
-    return np.stack([matmul_exact(a[h], b[h]) for h in range(a.shape[0])])
+    return matmul_exact(a, b)
 
 
 def _exact_scores(
@@ -118,8 +122,8 @@ def _exact_scores(
     need = _bits(q) + _bits(k) + max(dh - 1, 0).bit_length() + int(odd).bit_length()
     if need <= 62:
         acc = _per_head_matmul(q, k.transpose(0, 2, 1))
-        acc = acc * np.int64(odd)
-        return requantize(acc, acc_frac, cast, name, log)
+        acc *= np.int64(odd)
+        return requantize_inplace(acc, acc_frac, cast, name, log)
     qo, ko = q.astype(object), k.astype(object)
     acc = np.stack([qo[h].dot(ko[h].T) for h in range(q.shape[0])]) * odd
     drop = acc_frac - cast.fmt.frac_bits
@@ -153,22 +157,32 @@ def _chunked(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarra
     return np.concatenate([fn(x[i : i + _CHUNK]) for i in range(0, x.size, _CHUNK)])
 
 
+@functools.lru_cache(maxsize=16)
+def _rotation(heads: int, tokens: int, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices between natural order ``[H, N (query), N (key)]`` and the step-major rotated
+    order ``[N (step), H, N (query)]`` of :func:`key_order`: ``rot = nat.ravel()[fwd]`` and
+    ``nat = rot.ravel()[back]``."""
+    order = key_order(tokens, p)  # [query, step]
+    h = np.arange(heads)[None, :, None]
+    i = np.arange(tokens)[None, None, :]
+    fwd = ((h * tokens + i) * tokens + order.T[:, None, :]).ravel()
+    back = np.argsort(fwd)
+    for a in (fwd, back):
+        a.setflags(write=False)
+    return fwd, back
+
+
 def _rotate(x: np.ndarray, p: int) -> np.ndarray:
-    """[..., N, N] in natural key order -> rotated: ``out[..., i, t] = x[..., i, (t + i mod p) mod N]``."""
-    n = x.shape[-1]
-    wide = np.concatenate([x, x[..., : p - 1]], axis=-1)
-    out = np.empty_like(x)
-    for j in range(min(p, x.shape[-2])):
-        out[..., j::p, :] = wide[..., j::p, j : j + n]
-    return out
+    """[H, N, N] in natural key order -> step-major rotated [N (step), H, N (query)]:
+    ``out[t, h, i] = x[h, i, (t + i mod p) mod N]``."""
+    H, N, _ = x.shape
+    return x.ravel().take(_rotation(H, N, p)[0]).reshape(N, H, N)
 
 
 def _unrotate(y: np.ndarray, p: int) -> np.ndarray:
-    """The inverse of :func:`_rotate`: back to natural key order."""
-    out = np.empty_like(y)
-    for j in range(min(p, y.shape[-2])):
-        out[..., j::p, :] = np.roll(y[..., j::p, :], j, axis=-1)
-    return out
+    """The inverse of :func:`_rotate`: [N (step), H, N] back to natural key order [H, N, N]."""
+    N, H, _ = y.shape
+    return y.ravel().take(_rotation(H, N, p)[1]).reshape(H, N, N)
 
 
 def _sweep(
@@ -180,7 +194,20 @@ def _sweep(
     log: SaturationLog | None,
     clamp: bool = False,
 ) -> np.ndarray:
-    """The running sums after the rotated key sweep: ``is_new``, ``e_step`` are [H, N, steps].
+    """:func:`_sweep_steps` on ``[H, N, steps]`` arrays (steps last)."""
+    return _sweep_steps(is_new.transpose(2, 0, 1), e_step.transpose(2, 0, 1), cast, fe, name, log, clamp)
+
+
+def _sweep_steps(
+    is_new: np.ndarray,
+    e_step: np.ndarray,
+    cast: Cast,
+    fe: int,
+    name: str,
+    log: SaturationLog | None,
+    clamp: bool = False,
+) -> np.ndarray:
+    """The running sums after the rotated key sweep: ``is_new``, ``e_step`` are [steps, H, N].
 
     Step t: ``l ← cast(l·e_t + 1)`` where ``is_new`` (a new running max; the first step with
     ``l = 0`` gives 1), ``l ← cast(l + e_t)`` otherwise, ``cast`` = ``formats.softmax_sum``.
@@ -192,7 +219,7 @@ def _sweep(
     it clamps and counts at every step.
     """
     fs = cast.fmt.frac_bits
-    H, N, T = e_step.shape
+    T, H, N = e_step.shape
     if cast.fmt.bits + _bits(e_step) + 2 > 62:
         raise FixedPointError(f"{name}: {cast.fmt} times exp_out values does not fit a 62-bit product")
     safe = (
@@ -202,10 +229,10 @@ def _sweep(
     )
     half = np.int64(1 << (fe - 1)) if cast.rounding is Rounding.ROUND_HALF_UP and fe > 0 else np.int64(0)
     shift = np.int64(fe)
-    mult = np.where(is_new, e_step, np.int64(1) << np.int64(fe))
-    add = np.where(is_new, np.int64(1) << np.int64(fs + fe), e_step << np.int64(fs)) + half
-    mult = np.ascontiguousarray(mult.transpose(2, 0, 1))  # [steps, H, N]
-    add = np.ascontiguousarray(add.transpose(2, 0, 1))
+    mult = np.where(is_new, e_step, np.int64(1) << np.int64(fe))  # [steps, H, N], one step contiguous
+    add = e_step << np.int64(fs)
+    add[is_new] = np.int64(1) << np.int64(fs + fe)
+    add += half
     l_acc = np.zeros((H, N), dtype=np.int64)
     if safe and not clamp:
         for t in range(T):
@@ -276,48 +303,47 @@ def attention(
     scale_raw, scale_fmt = score_scale(cfg)
     s = _exact_scores(q, k, act.frac_bits, scale_raw, scale_fmt.frac_bits, f.attn_score, f"{name}.score", log)
 
-    # Rotated key order (query i in slot j = i mod P reads key (t + j) mod N at step t) and the
-    # running max it implies, known before the sweep.
+    # Rotated key order (query i in slot j = i mod P reads key (t + j) mod N at step t), held
+    # step-major [step, head, query], and the running max it implies, known before the sweep.
     P = cfg.hw.attn_p
     if not 1 <= P <= N:
         raise FixedPointError(f"{name}: hw.attn_p = {P} must be in 1..tokens ({N})")
-    s_rot = _rotate(s, P)  # [H, N (query), N (step)]
-    run_max = np.maximum.accumulate(s_rot, axis=2)
-    m = run_max[..., -1]
+    s_rot = _rotate(s, P)  # [N (step), H, N (query)]
+    run_max = np.maximum.accumulate(s_rot, axis=0)
+    m = run_max[-1]
     m_prev = np.empty_like(s_rot)  # the running max before step t (the first key: itself)
-    m_prev[..., 0] = s_rot[..., 0]
-    m_prev[..., 1:] = run_max[..., :-1]
-    is_new = s_rot > m_prev
-    is_new[..., 0] = True
-    # exp arguments (all <= 0): per step m_prev - s on a new max, s - m_prev otherwise; and for
-    # the A·V pass s - m. They coincide after the last new max, so one exp_neg call serves both.
+    m_prev[0] = s_rot[0]
+    m_prev[1:] = run_max[:-1]
+    # exp arguments (all <= 0): per step m_prev - s on a new max (s > m_prev), s - m_prev
+    # otherwise, i.e. -|s - m_prev|; and for the A·V pass s - m. They coincide after the last
+    # new max, so the A·V pass needs its own exp only before it (`other`).
     diff_fmt = FixedFormat(f.attn_score.fmt.bits + 1, f.attn_score.fmt.int_bits + 1)
-    diff = np.where(is_new, m_prev - s_rot, s_rot - m_prev)
-    other = np.flatnonzero(is_new | (m_prev != m[..., None]))
-    args = np.concatenate([diff.ravel(), (s_rot - m[..., None]).ravel()[other]])
-    e_all = _chunked(lambda x: nonlinear.exp_neg(x, diff_fmt, nl, f.exp_out), args)
-    e_step = e_all[: diff.size].reshape(diff.shape)
-    e_fin = e_step.ravel().copy()
-    e_fin[other] = e_all[diff.size :]
+    diff = s_rot - m_prev
+    is_new = diff > 0
+    is_new[0] = True
+    other = np.flatnonzero(is_new | (m_prev != m))
+    np.abs(diff, out=diff)
+    np.negative(diff, out=diff)
+    exp = functools.partial(nonlinear.exp_neg, x_fmt=diff_fmt, nl=nl, out=f.exp_out)
+    e_step = _chunked(exp, diff.ravel()).reshape(diff.shape)
+    e_fin = e_step.copy()
+    e_fin.ravel()[other] = _chunked(exp, s_rot.ravel().take(other) - m.ravel().take(other % m.size))
 
     # Sequential sweep over the N key steps, vectorised over heads and queries.
-    l_acc = _sweep(
+    l_acc = _sweep_steps(
         is_new, e_step, f.softmax_sum, fe=f.exp_out.fmt.frac_bits, name=f"{name}.softmax_sum", log=log
     )
     recip = nonlinear.reciprocal(l_acc, f.softmax_sum.fmt, nl, f.softmax_recip)
 
     # A·V pass: p = exp(s - m) · (1/l), out = Σ p·v (exact, so the key order does not matter).
-    prob_rot = requantize(
-        e_fin.reshape(diff.shape) * recip[..., None],
-        f.exp_out.fmt.frac_bits + f.softmax_recip.fmt.frac_bits,
-        f.attn_prob,
-        f"{name}.prob",
-        log,
+    e_fin *= recip
+    prob_rot = requantize_inplace(
+        e_fin, f.exp_out.fmt.frac_bits + f.softmax_recip.fmt.frac_bits, f.attn_prob, f"{name}.prob", log
     )
     prob = _unrotate(prob_rot, P)
     pf = f.attn_prob.fmt.frac_bits
     acc = _per_head_matmul(prob, v)
-    out = _merge_heads(requantize(acc, pf + act.frac_bits, f.act, f"{name}.out", log))
+    out = _merge_heads(requantize_inplace(acc, pf + act.frac_bits, f.act, f"{name}.out", log))
     if trace:
         return AttentionTrace(score=s, m=m, l=l_acc, recip=recip, prob=prob, out=out)
     return out
