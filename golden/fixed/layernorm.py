@@ -13,11 +13,20 @@ narrowing is a named Cast of ``cfg.formats`` (``ln_*``) and goes through ``core.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from edgemoe.config import Cast, Config, Rounding
+from edgemoe.config import Cast, Config, FixedFormat, Rounding
 from edgemoe.golden.fixed import nonlinear
-from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, fit, quantize, requantize
+from edgemoe.golden.fixed.core import (
+    FixedPointError,
+    SaturationLog,
+    fit,
+    quantize,
+    requantize,
+    requantize_inplace,
+)
 from edgemoe.golden.fixed.linear import check_range
 
 
@@ -45,8 +54,12 @@ def div_to(sum_raw: np.ndarray, sum_frac: int, den: int, cast: Cast) -> np.ndarr
 
 def eps_raw(cfg: Config) -> int:
     """``ln_eps`` as a raw value of ``formats.ln_var`` (round half up; validated to be >= 1)."""
-    cast = Cast(cfg.formats.ln_var.fmt)
-    return int(quantize(np.float64(cfg.model.ln_eps), cast, "ln_eps"))
+    return _eps_raw(cfg.model.ln_eps, cfg.formats.ln_var.fmt)
+
+
+@functools.lru_cache(maxsize=64)
+def _eps_raw(eps: float, fmt: FixedFormat) -> int:
+    return int(quantize(np.float64(eps), Cast(fmt), "ln_eps"))
 
 
 def layernorm(
@@ -89,7 +102,7 @@ def layernorm(
             )
     fa = f.act.fmt.frac_bits
     # 1. one pass: sum and sum of squares
-    sq = requantize(x_raw * x_raw, 2 * fa, f.ln_square, f"{name}.square", log)
+    sq = requantize_inplace(x_raw * x_raw, 2 * fa, f.ln_square, f"{name}.square", log)
     s1 = x_raw.sum(axis=-1, keepdims=True)
     s2 = sq.sum(axis=-1, keepdims=True)
     # 2. mean and mean of squares: exact division by the constant D, rounded by the cast
@@ -110,14 +123,17 @@ def layernorm(
     rstd = nonlinear.rsqrt(ve, f.ln_var.fmt, cfg.nonlinear, f.ln_rstd)
     # 5. normalise: (x − mean) exact at the finer of the two fraction bits, times rstd
     fd = max(fa, fm)
-    d = (x_raw << np.int64(fd - fa)) - (mean << np.int64(fd - fm))
+    d = x_raw << np.int64(fd - fa)
+    d -= mean << np.int64(fd - fm)
     # |x − mean|·rstd ≤ sqrt(D)·(1 + rounding) mathematically; check the product's width anyway
-    if d.size and int(np.abs(d).max()).bit_length() + int(rstd.max()).bit_length() > 63:
+    if d.size and max(int(d.max()), -int(d.min())).bit_length() + int(rstd.max()).bit_length() > 63:
         raise FixedPointError(
             f"{name}: (x − mean)·rstd exceeds 63 bits; narrow formats.ln_rstd or formats.act"
         )
-    z = requantize(d * rstd, fd + f.ln_rstd.fmt.frac_bits, f.ln_norm, f"{name}.norm", log)
+    d *= rstd
+    z = requantize_inplace(d, fd + f.ln_rstd.fmt.frac_bits, f.ln_norm, f"{name}.norm", log)
     # 6. scale and shift
     fz, fn = f.ln_norm.fmt.frac_bits, f.norm.fmt.frac_bits
-    acc = z * gamma_raw + (beta_raw << np.int64(fz))
-    return requantize(acc, fz + fn, f.act, name, log)
+    z *= gamma_raw
+    z += beta_raw << np.int64(fz)
+    return requantize_inplace(z, fz + fn, f.act, name, log)
