@@ -128,8 +128,8 @@ async def throughput(dut) -> None:
     await tb.run("random", np.random.default_rng(0), heads=[0])
     P, N = cfg.hw.attn_p, cfg.model.tokens
     tk = tb.k.times[first_k : first_k + (N + P - 1) * (cfg.model.head_dim // cfg.hw.attn_block)]  # one pass
-    span_k = (tk[-1] - tk[0]) / CLOCK_NS + 1
-    total = (tb.o.times[-1] - tb.q.times[0]) / CLOCK_NS + 1
+    span_k = round((tk[-1] - tk[0]) / CLOCK_NS) + 1
+    total = round((tb.o.times[-1] - tb.q.times[0]) / CLOCK_NS) + 1
     groups = -(-N // P)
     figures = {
         "k_beats_per_cycle_in_pass": len(tk) / span_k,

@@ -116,7 +116,7 @@ async def throughput(dut) -> None:
     first_in = len(tb.x.times)
     await tb.run(x, *norm_params(cfg, rng, "real"), "throughput")
     t_in, t_out = tb.x.times[first_in:], tb.y.times
-    span = (t_out[-1] - t_in[0]) / CLOCK_NS + 1
+    span = round((t_out[-1] - t_in[0]) / CLOCK_NS) + 1
     per = cfg.model.dim // lanes
     figures = {
         "tokens_per_cycle": len(x) / span,

@@ -256,7 +256,7 @@ async def throughput(dut) -> None:
     await tb.run(layers, loaded=True)
     t_in = tb.x.times[first_in:]
     beats = len(t_in)
-    span = (t_in[-1] - t_in[0]) / CLOCK_NS + 1
+    span = round((t_in[-1] - t_in[0]) / CLOCK_NS) + 1
     figures = {
         "x_beats_per_cycle": beats / span,
         "macs_per_cycle": beats * p["In"] * p["Out"] / span,

@@ -119,7 +119,7 @@ async def throughput(dut) -> None:
     await start_clock_and_reset(dut.clk_i, dut.rst_i)
     rows = await tb.run("random", np.random.default_rng(0))
     t_in = tb.s.times
-    span = (t_in[-1] - t_in[0]) / CLOCK_NS + 1
+    span = round((t_in[-1] - t_in[0]) / CLOCK_NS) + 1
     N = cfg.model.tokens
     figures = {
         "key_steps_per_cycle": len(t_in) / span,
