@@ -224,11 +224,12 @@ def test_matmul_exact_batched_and_narrow() -> None:
         matmul_exact(a, b[:-1])
 
 
-@pytest.mark.parametrize("case", ["l1_rows", "l1_columns", "split", "int64"])
+@pytest.mark.parametrize("case", ["l1_rows", "l1_columns", "stacks", "split", "int64"])
 def test_matmul_exact_paths_and_prepared_operand(case: str) -> None:
     """Each path of matmul_exact equals Python-integer products, with b as an array or prepared:
     one BLAS product where the L1 bounds keep every partial sum within 2**53 although the bit
-    widths alone do not (a sparse wide row; one wide column), a split of a, and int64."""
+    widths alone do not (a sparse wide row; one wide column), a split of a into chunks of bits
+    (also for stacks of matrices), and int64."""
     rng = np.random.default_rng(7)
     k = 192
     a = rng.integers(-(2**20), 2**20, size=(6, k))
@@ -241,18 +242,23 @@ def test_matmul_exact_paths_and_prepared_operand(case: str) -> None:
         a = rng.integers(-(2**34), 2**34, size=(6, k))
         b = rng.integers(-2, 3, size=(k, 5))
         b[0] = 2**11
+    elif case == "stacks":  # [3, 6, 64] @ [3, 64, 5], beyond 2**53: split into chunks of bits
+        a = rng.integers(-(2**22), 2**22, size=(3, 6, 64))
+        b = rng.integers(-(2**26), 2**26, size=(3, 64, 5))
+        a[:, 0] = 2**22 - 1
+        b[:, 0] = 2**26 - 1
     elif case == "split":
         a = rng.integers(-(2**40), 2**40, size=(6, k))
     else:  # b of 54 bits: no float64 path at all (the sums still fit int64)
         a = rng.integers(-2, 3, size=(6, k))
         b = rng.integers(-(2**52), 2**52, size=(k, 5)) * 4
-    want = _python_matmul(a, b).tolist()
+    want = np.einsum("...nk,...km->...nm", a.astype(object), b.astype(object)).tolist()
     assert matmul_exact(a, b).tolist() == want
     if case != "int64":
         prepared = exact_operand(b)
         assert matmul_exact(a, prepared).tolist() == want
         assert prepared.max_abs == int(np.abs(b).max())
-        assert prepared.max_col_l1 == int(np.abs(b).sum(axis=0).max())
+        assert prepared.max_col_l1 == int(np.abs(b).sum(axis=-2).max())
     else:
         with pytest.raises(FixedPointError, match="not exact in float64"):
             exact_operand(b)
