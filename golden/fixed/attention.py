@@ -327,7 +327,7 @@ def attention(
     exp = functools.partial(nonlinear.exp_neg, x_fmt=diff_fmt, nl=nl, out=f.exp_out)
     e_step = _chunked(exp, diff.ravel()).reshape(diff.shape)
     e_fin = e_step.copy()
-    e_fin.ravel()[other] = _chunked(exp, s_rot.ravel().take(other) - m.ravel().take(other % m.size))
+    e_fin.ravel()[other] = _chunked(exp, (s_rot - m).ravel().take(other))
 
     # Sequential sweep over the N key steps, vectorised over heads and queries.
     l_acc = _sweep_steps(
