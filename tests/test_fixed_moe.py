@@ -341,23 +341,26 @@ def literal_moe(x, gate, w1, b1, w2, b2, cfg, log, name):
     return out, routing
 
 
-@pytest.mark.parametrize("case", ["tiny", "edge-moe", "saturating", "prepared"])
+@pytest.mark.parametrize("case", ["tiny", "edge-moe", "saturating", "wide", "prepared"])
 def test_batched_experts_equal_the_literal_linear_unit_loop(case: str) -> None:
     """moe() runs the experts batched; outputs, routing and every saturation count equal the
     literal per-expert loop of linear() calls, also when fc1, fc2, the scale and the
-    accumulation saturate, and with the weights prepared once (LinearWeights)."""
-    cfg = preset("tiny" if case in ("saturating", "prepared") else case)
+    accumulation saturate, with inputs too wide for one float64 product per expert (each expert
+    then takes matmul_exact's split), and with the weights prepared once (LinearWeights)."""
+    cfg = preset({"saturating": "tiny", "prepared": "tiny", "wide": "edge-moe"}.get(case, case))
     f, m = cfg.formats, cfg.model
     w = moe_weights(cfg)
     gate = raw_weights(cfg.name)[f"l{m.moe_blocks[0]}_w_gate_T_task0"]
     x = tokens(cfg, 41, scale=4.0)
-    if case == "saturating":
+    if case in ("saturating", "wide"):
         rng = np.random.default_rng(42)
         lim = f.linear_weight.fmt.max_raw
         gate, w1, w2 = (rng.integers(-lim, lim, size=a.shape, endpoint=True) for a in (gate, w[0], w[2]))
         gate[[0, 1]] = lim  # experts 0 and 1 tie for most tokens: two large halves to accumulate
         w = [w1, w[1], w2, w[3]]
         x = quantize(rng.uniform(0, 64, (m.tokens, m.dim)), f.act)
+        if case == "wide":  # full-range tokens times full-range weights: beyond 2**53 in float64
+            x = quantize(rng.uniform(-500, 500, (m.tokens, m.dim)), f.act)
     args = [gate, *w]
     if case == "prepared":
         lw = f.linear_weight.fmt

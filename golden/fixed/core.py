@@ -228,6 +228,13 @@ def _blas_float(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float64)
 
 
+def exact_in_one_product(a_max: int, k: int, b: ExactOperand) -> bool:
+    """Whether any ``a [..., k]`` with ``max|a| <= a_max`` times ``b`` is exact as one float64
+    product (the bit-width and column-L1 bounds of :func:`matmul_exact`)."""
+    budget = 52 - b.max_abs.bit_length() - max(k - 1, 0).bit_length()
+    return a_max.bit_length() <= budget or a_max * b.max_col_l1 <= 2**53
+
+
 def matmul_exact(a: np.ndarray, b: np.ndarray | ExactOperand) -> np.ndarray:
     """Exact int64 ``a @ b`` computed with float64 BLAS (``np.matmul`` shapes: ``a [..., N, K]``,
     ``b [K, M]`` or a stack ``[..., K, M]``).
@@ -265,7 +272,7 @@ def matmul_exact(a: np.ndarray, b: np.ndarray | ExactOperand) -> np.ndarray:
     budget = 52 - b.max_abs.bit_length() - max(k - 1, 0).bit_length()
     a_max = max(int(a.max()), -int(a.min()))
     a_bits = a_max.bit_length()
-    one_product = a_bits <= budget or a_max * b.max_col_l1 <= 2**53
+    one_product = exact_in_one_product(a_max, k, b)
     mag = None
     if not one_product and a_bits + max(k, 1).bit_length() <= 63:  # the row sums of |a| fit int64
         mag = np.abs(a)

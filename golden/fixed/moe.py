@@ -30,7 +30,13 @@ import numpy as np
 
 from edgemoe.config import Config, FixedFormat
 from edgemoe.golden.fixed import nonlinear
-from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, fit, requantize_inplace
+from edgemoe.golden.fixed.core import (
+    FixedPointError,
+    SaturationLog,
+    exact_in_one_product,
+    fit,
+    requantize_inplace,
+)
 from edgemoe.golden.fixed.linear import (
     Epilogue,
     LinearWeights,
@@ -121,16 +127,25 @@ def _expert(w: ExpertWeights, e: int, fmt: FixedFormat, what: str) -> LinearWeig
 
 
 def _expert_accumulators(
-    x_raw: np.ndarray, queues: list[np.ndarray], w: ExpertWeights, fmt: FixedFormat, what: str
+    x_raw: np.ndarray, queues: list[tuple[int, np.ndarray]], w: ExpertWeights, fmt: FixedFormat, what: str
 ) -> np.ndarray:
     """Rows of every queue stacked (expert-major): ``acc[rows of e] = x_raw[i]·W_eᵀ`` exact."""
-    M = _shape(w)[1]
-    acc = np.empty((sum(len(q) for _, q in queues), M), dtype=np.int64)
+    experts = [_expert(w, e, fmt, f"{what}[{e}]") for e, _ in queues]
+    rows = np.concatenate([q for _, q in queues])
+    x = x_raw[rows]
+    K = x.shape[1]
+    a_max = max(int(x.max()), -int(x.min())) if x.size else 0
+    if not all(exact_in_one_product(a_max, K, lw.operand) for lw in experts):
+        return np.concatenate([accumulate(x_raw[q], lw) for (_, q), lw in zip(queues, experts, strict=True)])
+    # Every expert's product is exact in float64 (core.matmul_exact's bound): one conversion
+    # of all rows each way, the products written straight into one buffer.
+    xf = x.astype(np.float64)
+    acc = np.empty((len(rows), experts[0].raw.shape[0]), dtype=np.float64)
     start = 0
-    for e, q in queues:
-        acc[start : start + len(q)] = accumulate(x_raw[q], _expert(w, e, fmt, f"{what}[{e}]"))
+    for (_, q), lw in zip(queues, experts, strict=True):
+        np.matmul(xf[start : start + len(q)], lw.operand.as_float, out=acc[start : start + len(q)])
         start += len(q)
-    return acc
+    return acc.astype(np.int64)
 
 
 def moe(
