@@ -56,7 +56,7 @@ def shift_round(raw: np.ndarray, shift: int, rounding: Rounding) -> np.ndarray:
     if shift <= 0:
         return raw << np.int64(-shift)
     if rounding is Rounding.ROUND_HALF_UP:
-        raw = raw + np.int64(1 << (shift - 1))
+        return _shift_round_inplace(raw >> np.int64(shift - 1), 1, rounding)
     return raw >> np.int64(shift)
 
 
@@ -66,7 +66,12 @@ def _shift_round_inplace(raw: np.ndarray, shift: int, rounding: Rounding) -> np.
         raw <<= np.int64(-shift)
         return raw
     if rounding is Rounding.ROUND_HALF_UP:
-        raw += np.int64(1 << (shift - 1))
+        # (raw + 2**(shift-1)) >> shift as ((raw >> (shift-1)) + 1) >> 1: equal (the bits below
+        # the rounding bit cannot carry into it), and 2**(shift-1) need not fit int64
+        raw >>= np.int64(shift - 1)
+        raw += np.int64(1)
+        raw >>= np.int64(1)
+        return raw
     raw >>= np.int64(shift)
     return raw
 
