@@ -62,7 +62,9 @@ def shift_round(raw: np.ndarray, shift: int, rounding: Rounding) -> np.ndarray:
 
 def _shift_round_inplace(raw: np.ndarray, shift: int, rounding: Rounding) -> np.ndarray:
     """:func:`shift_round` on an int64 array the caller owns, overwriting it (no temporaries)."""
-    if shift <= 0:
+    if shift == 0:
+        return raw
+    if shift < 0:
         raw <<= np.int64(-shift)
         return raw
     if rounding is Rounding.ROUND_HALF_UP:

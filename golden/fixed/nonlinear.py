@@ -324,8 +324,10 @@ def gelu(x_raw: np.ndarray, act: Cast, delta: Cast, nl: Nonlinear) -> np.ndarray
         d = _gelu_delta_masked(x, AF, delta, nl)
     # 5. y = ReLU(x) - d at F fraction bits, cast to act
     y = np.maximum(x, 0)
-    y <<= _I64(F - AF)
-    d <<= _I64(F - DF)
+    if F > AF:
+        y <<= _I64(F - AF)
+    if F > DF:
+        d <<= _I64(F - DF)
     y -= d
     return requantize_inplace(y, F, act)
 
