@@ -89,7 +89,7 @@ def _merge_heads(x: np.ndarray) -> np.ndarray:
 
 
 def _bits(x: np.ndarray) -> int:
-    return int(np.abs(x).max()).bit_length() if x.size else 0
+    return max(int(x.max()), -int(x.min())).bit_length() if x.size else 0
 
 
 def _per_head_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -122,7 +122,8 @@ def _exact_scores(
     need = _bits(q) + _bits(k) + max(dh - 1, 0).bit_length() + int(odd).bit_length()
     if need <= 62:
         acc = _per_head_matmul(q, k.transpose(0, 2, 1))
-        acc *= np.int64(odd)
+        if odd != 1:
+            acc *= np.int64(odd)
         return requantize_inplace(acc, acc_frac, cast, name, log)
     qo, ko = q.astype(object), k.astype(object)
     acc = np.stack([qo[h].dot(ko[h].T) for h in range(q.shape[0])]) * odd
