@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from edgemoe import __version__
@@ -159,6 +159,46 @@ def _banner(cfg: Config, comment: str, command: str, source: str | None) -> list
 # ---------------------------------------------------------------------------------------- C++
 
 
+def _scalar_sections(
+    cfg: Config,
+    lines: list[str],
+    names: list[str],
+    *,
+    comment: str,
+    rename: Callable[[str], str],
+    decl: Callable[[_Const | _Array], list[str]],
+    model_title: str,
+    config_id: tuple[str, str],
+) -> None:
+    """Append the sections both back ends share, in one order: model shape, hardware parallelism,
+    the ID register and the nonlinear settings.
+
+    Args:
+        cfg: the configuration.
+        lines: the file's lines so far; the sections are appended.
+        names: the declared names so far (for the uniqueness check); the new ones are appended.
+        comment: the line-comment prefix, with the back end's indent.
+        rename: a config field name -> the back end's constant name.
+        decl: an item -> its declaration lines.
+        model_title: the heading of the model-shape section.
+        config_id: the ID register's name and its declaration line.
+    """
+
+    def section(title: str, items: Iterable[_Const | _Array]) -> None:
+        lines.append(f"{comment} -- {title}")
+        for item in items:
+            names.append(rename(item.name))
+            lines.extend(decl(item))
+        lines.append("")
+
+    section(model_title, _model_items(cfg))
+    section("hardware parallelism", _hw_items(cfg))
+    lines += [f"{comment} -- ID register: a fingerprint of everything the hardware depends on"]
+    lines += [config_id[1], ""]
+    names.append(config_id[0])
+    section("fixed-point nonlinear functions", _nonlinear_items(cfg))
+
+
 def _cpp_literal(value: int | bool | float) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -199,20 +239,16 @@ def emit_hls(cfg: Config, source: str | None = None) -> str:
     lines += ["#ifndef EDGEMOE_CONFIG_H", "#define EDGEMOE_CONFIG_H", "", "#include <ap_fixed.h>", ""]
     lines += ["namespace edgemoe {", "namespace cfg {", ""]
     names: list[str] = []
-
-    def section(title: str, items: list[_Const | _Array]) -> None:
-        lines.append(f"// -- {title}")
-        for item in items:
-            names.append(_upper(item.name))
-            lines.extend(_cpp_decl(item))
-        lines.append("")
-
-    section("model shape", list(_model_items(cfg)))
-    section("hardware parallelism", list(_hw_items(cfg)))
-    lines += ["// -- ID register: a fingerprint of everything the hardware depends on"]
-    lines += [f"constexpr unsigned CONFIG_ID = 0x{cfg.config_id:08x}u;", ""]
-    names.append("CONFIG_ID")
-    section("fixed-point nonlinear functions", list(_nonlinear_items(cfg)))
+    _scalar_sections(
+        cfg,
+        lines,
+        names,
+        comment="//",
+        rename=_upper,
+        decl=_cpp_decl,
+        model_title="model shape",
+        config_id=("CONFIG_ID", f"constexpr unsigned CONFIG_ID = 0x{cfg.config_id:08x}u;"),
+    )
 
     lines.append("// -- cast points: the format of each named narrowing point")
     for name, cast in cfg.formats.items():
@@ -300,20 +336,16 @@ def emit_sv(cfg: Config, source: str | None = None) -> str:
     # A design uses a few of these constants; the rest are not "unused parameters" of it.
     lines += ["", "/* verilator lint_off UNUSEDPARAM */", "package edgemoe_pkg;", ""]
     names: list[str] = []
-
-    def section(title: str, items: list[_Const | _Array]) -> None:
-        lines.append(f"  // -- {title}")
-        for item in items:
-            names.append(_camel(item.name))
-            lines.append(_sv_decl(item))
-        lines.append("")
-
-    section("model shape (IsMoe[b]: block b has a mixture-of-experts MLP)", list(_model_items(cfg)))
-    section("hardware parallelism", list(_hw_items(cfg)))
-    lines += ["  // -- ID register: a fingerprint of everything the hardware depends on"]
-    lines += [f"  localparam int unsigned ConfigId = 32'h{cfg.config_id:08x};", ""]
-    names.append("ConfigId")
-    section("fixed-point nonlinear functions", list(_nonlinear_items(cfg)))
+    _scalar_sections(
+        cfg,
+        lines,
+        names,
+        comment="  //",
+        rename=_camel,
+        decl=lambda item: [_sv_decl(item)],
+        model_title="model shape (IsMoe[b]: block b has a mixture-of-experts MLP)",
+        config_id=("ConfigId", f"  localparam int unsigned ConfigId = 32'h{cfg.config_id:08x};"),
+    )
 
     lines.append("  // -- cast points: value = raw * 2**-FracBits; RoundHalfUp 0 = truncate toward -inf;")
     lines.append("  //    Saturate 0 = wrap")
