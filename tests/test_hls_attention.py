@@ -11,13 +11,6 @@ from edgemoe import config, csim
 from edgemoe.golden.fixed.attention import attention
 from edgemoe.golden.fixed.core import SaturationLog
 
-PRESETS = ["tiny", "edge-moe"]
-
-
-@pytest.fixture(scope="module", params=PRESETS)
-def sim(request: pytest.FixtureRequest) -> csim.CSim:
-    return csim.load(config.preset(request.param))
-
 
 def _qkv(cfg: config.Config, seed: int, bits: int) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(seed)

@@ -12,13 +12,6 @@ import pytest
 from edgemoe import config, csim
 from edgemoe.golden.fixed.core import requantize
 
-PRESETS = ["tiny", "edge-moe"]
-
-
-@pytest.fixture(scope="module", params=PRESETS)
-def sim(request: pytest.FixtureRequest) -> csim.CSim:
-    return csim.load(config.preset(request.param))
-
 
 def test_build_is_cached() -> None:
     cfg = config.preset("tiny")

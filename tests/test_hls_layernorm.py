@@ -6,16 +6,9 @@ import numpy as np
 import pytest
 from hls_inputs import raw_values
 
-from edgemoe import config, csim
+from edgemoe import csim
 from edgemoe.golden.fixed.core import SaturationLog
 from edgemoe.golden.fixed.layernorm import layernorm
-
-PRESETS = ["tiny", "edge-moe"]
-
-
-@pytest.fixture(scope="module", params=PRESETS)
-def sim(request: pytest.FixtureRequest) -> csim.CSim:
-    return csim.load(config.preset(request.param))
 
 
 def test_layernorm_random_and_boundary_tokens(sim: csim.CSim) -> None:

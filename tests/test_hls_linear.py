@@ -10,13 +10,6 @@ from edgemoe import config, csim
 from edgemoe.golden.fixed.core import SaturationLog
 from edgemoe.golden.fixed.linear import Epilogue, linear
 
-PRESETS = ["tiny", "edge-moe"]
-
-
-@pytest.fixture(scope="module", params=PRESETS)
-def sim(request: pytest.FixtureRequest) -> csim.CSim:
-    return csim.load(config.preset(request.param))
-
 
 def _layers(cfg: config.Config) -> dict[str, tuple[str, int, int]]:
     m = cfg.model

@@ -10,13 +10,6 @@ from hls_inputs import raw_values
 from edgemoe import config, csim
 from edgemoe.golden.fixed.moe import moe
 
-PRESETS = ["tiny", "edge-moe"]
-
-
-@pytest.fixture(scope="module", params=PRESETS)
-def sim(request: pytest.FixtureRequest) -> csim.CSim:
-    return csim.load(config.preset(request.param))
-
 
 def _weights(cfg: config.Config, seed: int) -> tuple[np.ndarray, ...]:
     f, m = cfg.formats, cfg.model

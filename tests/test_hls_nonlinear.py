@@ -7,16 +7,9 @@ import numpy as np
 import pytest
 from hls_inputs import raw_values
 
-from edgemoe import config, csim
+from edgemoe import csim
 from edgemoe.config import FixedFormat
 from edgemoe.golden.fixed import nonlinear
-
-PRESETS = ["tiny", "edge-moe"]
-
-
-@pytest.fixture(scope="module", params=PRESETS)
-def sim(request: pytest.FixtureRequest) -> csim.CSim:
-    return csim.load(config.preset(request.param))
 
 
 def _around_powers(max_raw: int) -> np.ndarray:

@@ -11,13 +11,6 @@ from edgemoe import config, csim
 from edgemoe.golden.fixed.core import SaturationLog
 from edgemoe.golden.fixed.linear import patch_embed, quantize_pixels
 
-PRESETS = ["tiny", "edge-moe"]
-
-
-@pytest.fixture(scope="module", params=PRESETS)
-def sim(request: pytest.FixtureRequest) -> csim.CSim:
-    return csim.load(config.preset(request.param))
-
 
 def _inputs(cfg: config.Config, seed: int) -> tuple[np.ndarray, ...]:
     f, m = cfg.formats, cfg.model
