@@ -11,6 +11,15 @@ from edgemoe.golden.fixed.core import SaturationLog
 from edgemoe.golden.fixed.layernorm import layernorm
 
 
+def _assert_matches_golden(sim: csim.CSim, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> None:
+    """The C-simulated LayerNorm of ``x`` equals the golden one bit for bit, every token counted."""
+    log = SaturationLog()
+    want = layernorm(x, gamma, beta, sim.cfg, log=log, name="ln")
+    got = sim.layernorm(x, gamma, beta)
+    assert np.array_equal(got, want), f"{np.count_nonzero(got != want)} of {x.size} differ"
+    assert log.counts["ln"][1] == x.size
+
+
 def test_layernorm_random_and_boundary_tokens(sim: csim.CSim) -> None:
     cfg = sim.cfg
     f, D, N = cfg.formats, cfg.model.dim, cfg.model.tokens
@@ -25,11 +34,7 @@ def test_layernorm_random_and_boundary_tokens(sim: csim.CSim) -> None:
     x[5] = rng.integers(-3, 4, size=D) + (1 << f.act.fmt.frac_bits)  # tiny variance around 1.0
     gamma = raw_values(rng, f.norm.fmt, (D,), small_bits=f.norm.fmt.frac_bits + 1)
     beta = raw_values(rng, f.norm.fmt, (D,), small_bits=f.norm.fmt.frac_bits)
-    log = SaturationLog()
-    want = layernorm(x, gamma, beta, cfg, log=log, name="ln")
-    got = sim.layernorm(x, gamma, beta)
-    assert np.array_equal(got, want), f"{np.count_nonzero(got != want)} of {x.size} differ"
-    assert log.counts["ln"][1] == x.size
+    _assert_matches_golden(sim, x, gamma, beta)
 
 
 def test_layernorm_extreme_gamma_beta(sim: csim.CSim) -> None:
@@ -40,11 +45,7 @@ def test_layernorm_extreme_gamma_beta(sim: csim.CSim) -> None:
     gamma = np.full(D, f.norm.fmt.max_raw, dtype=np.int64)
     gamma[::3] = f.norm.fmt.min_raw
     beta = np.full(D, f.norm.fmt.max_raw, dtype=np.int64)
-    log = SaturationLog()
-    want = layernorm(x, gamma, beta, cfg, log=log, name="ln")
-    got = sim.layernorm(x, gamma, beta)
-    assert np.array_equal(got, want), f"{np.count_nonzero(got != want)} of {x.size} differ"
-    assert log.counts["ln"][1] == x.size
+    _assert_matches_golden(sim, x, gamma, beta)
 
 
 def test_layernorm_refuses_bad_shapes(sim: csim.CSim) -> None:
