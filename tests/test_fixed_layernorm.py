@@ -31,6 +31,7 @@ import torch
 from edgemoe.config import Cast, ConfigError, Rounding, preset, sfix, ufix
 from edgemoe.golden.fixed import nonlinear
 from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, quantize, to_float
+from edgemoe.golden.fixed.fidelity import sqnr_db
 from edgemoe.golden.fixed.layernorm import div_const, div_to, eps_raw, layernorm
 from edgemoe.golden.fixed.quantize_weights import quantize_weights
 from edgemoe.golden.model import M3ViT
@@ -246,10 +247,6 @@ def test_formats_too_narrow_for_layernorm_fail_validation() -> None:
         formats = dataclasses.replace(cfg.formats, **{field: cast})
         with pytest.raises(ConfigError, match=msg):
             dataclasses.replace(cfg, formats=formats)
-
-
-def sqnr_db(ref: np.ndarray, got: np.ndarray) -> float:
-    return 10 * math.log10(float(np.sum(ref**2)) / float(np.sum((ref - got) ** 2)))
 
 
 @pytest.mark.realdata

@@ -18,6 +18,7 @@ import torch
 from edgemoe.config import Cast, Overflow, Rounding, preset, sfix
 from edgemoe.golden.fixed import nonlinear
 from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, quantize, to_float
+from edgemoe.golden.fixed.fidelity import sqnr_db
 from edgemoe.golden.fixed.linear import (
     Epilogue,
     accumulate,
@@ -361,10 +362,6 @@ def test_quantize_pixels_range_and_rounding_saturation() -> None:
     img[0, 1, 1] = np.nan
     with pytest.raises(FixedPointError, match="non-finite"):
         quantize_pixels(img, cfg)
-
-
-def sqnr_db(ref: np.ndarray, got: np.ndarray) -> float:
-    return 10 * math.log10(float(np.sum(ref**2)) / float(np.sum((ref - got) ** 2)))
 
 
 @pytest.mark.realdata
