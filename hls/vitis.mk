@@ -38,29 +38,27 @@ endef
 
 .PHONY: hls-csim hls-synth hls-cosim hls-export bitstream
 
+# One Vitis HLS step of edgemoe_top: $(1) the step (csim, synth, cosim or export; the target is
+# hls-$(1)), $(2) what it does, $(3) extra arguments of the project generation (--vectors).
+define hls_step
+	$(call require_tool,$(VITIS_HLS),make hls-$(1),Vitis HLS (2022.2 or later),VITIS_HLS)
+	@echo "== hls-$(1): $(2)"
+	$(HLS_PYTHON) -m edgemoe.host.vitis $(HLS_GEN_ARGS)$(if $(3), $(3))
+	$(HLS_RUN) $(1) $(HLS_OUT)/settings.tcl
+endef
+comma := ,
+
 hls-csim:
-	$(call require_tool,$(VITIS_HLS),make hls-csim,Vitis HLS (2022.2 or later),VITIS_HLS)
-	@echo "== hls-csim: vectors from the fixed reference, then C-simulation of edgemoe_top ($(HLS_PRESET))"
-	$(HLS_PYTHON) -m edgemoe.host.vitis $(HLS_GEN_ARGS) --vectors
-	$(HLS_RUN) csim $(HLS_OUT)/settings.tcl
+	$(call hls_step,csim,vectors from the fixed reference$(comma) then C-simulation of edgemoe_top ($(HLS_PRESET)),--vectors)
 
 hls-synth:
-	$(call require_tool,$(VITIS_HLS),make hls-synth,Vitis HLS (2022.2 or later),VITIS_HLS)
-	@echo "== hls-synth: C-synthesis of edgemoe_top ($(HLS_PRESET)); reports in $(HLS_OUT)/proj/$(HLS_PRESET)/syn/report"
-	$(HLS_PYTHON) -m edgemoe.host.vitis $(HLS_GEN_ARGS)
-	$(HLS_RUN) synth $(HLS_OUT)/settings.tcl
+	$(call hls_step,synth,C-synthesis of edgemoe_top ($(HLS_PRESET)); reports in $(HLS_OUT)/proj/$(HLS_PRESET)/syn/report)
 
 hls-cosim:
-	$(call require_tool,$(VITIS_HLS),make hls-cosim,Vitis HLS (2022.2 or later),VITIS_HLS)
-	@echo "== hls-cosim: C-synthesis, then RTL co-simulation against the reference's vectors ($(HLS_PRESET))"
-	$(HLS_PYTHON) -m edgemoe.host.vitis $(HLS_GEN_ARGS) --vectors
-	$(HLS_RUN) cosim $(HLS_OUT)/settings.tcl
+	$(call hls_step,cosim,C-synthesis$(comma) then RTL co-simulation against the reference's vectors ($(HLS_PRESET)),--vectors)
 
 hls-export:
-	$(call require_tool,$(VITIS_HLS),make hls-export,Vitis HLS (2022.2 or later),VITIS_HLS)
-	@echo "== hls-export: IP catalog export of edgemoe_top ($(HLS_PRESET)) into $(HLS_IP_REPO)"
-	$(HLS_PYTHON) -m edgemoe.host.vitis $(HLS_GEN_ARGS)
-	$(HLS_RUN) export $(HLS_OUT)/settings.tcl
+	$(call hls_step,export,IP catalog export of edgemoe_top ($(HLS_PRESET)) into $(HLS_IP_REPO))
 
 bitstream:
 	$(call require_tool,$(VIVADO),make bitstream,Vivado (2022.2 or later),VIVADO)
