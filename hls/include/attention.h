@@ -58,6 +58,53 @@ inline scale_t score_scale() {
     return from_raw<scale_t>(raw > max_raw ? max_raw : raw);
 }
 
+// i mod N for 0 <= i < 2N: the key a slot reads in the rotated order.
+template <int N>
+inline int rotated(int i) {
+#pragma HLS INLINE
+    return i >= N ? i - N : i;
+}
+
+// The shift register of P rows that carries K (pass 1) or V (pass 2) through the query slots,
+// each row one head's columns of `src`, one new row entering slot P-1 per step. rotation_prime
+// fills slots 1..P-1 with rows 0..P-2 before step 0.
+//   act_t  the row values (formats.act); Cfg  sizes: tokens, dim, head_dim, p (attention_config)
+template <class act_t, typename Cfg>
+inline void rotation_prime(act_t row[Cfg::p][Cfg::head_dim], const act_t src[Cfg::tokens][Cfg::dim],
+                           int h) {
+#pragma HLS INLINE
+    constexpr int P = Cfg::p;
+    constexpr int HD = Cfg::head_dim;
+attention_prime:
+    for (int j = 0; j + 1 < P; j++)
+    attention_prime_dims:
+        for (int d = 0; d < HD; d++) {
+#pragma HLS PIPELINE II = 1
+            row[j + 1][d] = src[j][h * HD + d];
+        }
+}
+
+// Step t of the shift register: every slot takes its upper neighbour's row and row (t + P - 1) mod N
+// enters slot P-1, so slot j then holds row (t + j) mod N. Template parameters as rotation_prime.
+template <class act_t, typename Cfg>
+inline void rotation_shift(act_t row[Cfg::p][Cfg::head_dim], const act_t src[Cfg::tokens][Cfg::dim], int h,
+                           int t) {
+#pragma HLS INLINE
+    constexpr int P = Cfg::p;
+    constexpr int HD = Cfg::head_dim;
+    const int enter = rotated<Cfg::tokens>(t + P - 1);
+attention_shift:
+    for (int d = 0; d < HD; d++) {
+#pragma HLS PIPELINE II = 1
+    attention_shift_slots:
+        for (int j = 0; j + 1 < P; j++) {
+#pragma HLS UNROLL
+            row[j][d] = row[j + 1][d];
+        }
+        row[P - 1][d] = src[enter][h * HD + d];
+    }
+}
+
 template <class act_t, typename Cfg = attention_config>
 void attention(const act_t q[Cfg::tokens][Cfg::dim], const act_t k[Cfg::tokens][Cfg::dim],
                const act_t v[Cfg::tokens][Cfg::dim], act_t out[Cfg::tokens][Cfg::dim]) {
@@ -106,26 +153,10 @@ attention_heads:
                 }
             }
             // ---- pass 1: scores, running max and running sum in the rotated key order
-        attention_prime_k:
-            for (int j = 0; j + 1 < P; j++)
-            attention_prime_k_dims:
-                for (int d = 0; d < HD; d++) {
-#pragma HLS PIPELINE II = 1
-                    row[j + 1][d] = k[j][h * HD + d];
-                }
+            rotation_prime<act_t, Cfg>(row, k, h);
         attention_qk_steps:
             for (int t = 0; t < N; t++) {
-                const int enter = t + P - 1 >= N ? t + P - 1 - N : t + P - 1;
-            attention_qk_shift:
-                for (int d = 0; d < HD; d++) {
-#pragma HLS PIPELINE II = 1
-                attention_qk_shift_slots:
-                    for (int j = 0; j + 1 < P; j++) {
-#pragma HLS UNROLL
-                        row[j][d] = row[j + 1][d];
-                    }
-                    row[P - 1][d] = k[enter][h * HD + d];
-                }
+                rotation_shift<act_t, Cfg>(row, k, h, t);
                 // P dot products side by side, `block` elements each per cycle
                 dot_t dot[P];
 #pragma HLS ARRAY_PARTITION variable = dot complete
@@ -150,7 +181,7 @@ attention_heads:
             attention_qk_update:
                 for (int j = 0; j < P; j++) {
 #pragma HLS UNROLL
-                    const int key = t + j >= N ? t + j - N : t + j;
+                    const int key = rotated<N>(t + j);
                     const attn_score_t s = dot[j] * scale;
                     s_buf[j][key] = s;
                     const bool is_new = t == 0 || s > m[j];
@@ -178,32 +209,16 @@ attention_heads:
 #pragma HLS PIPELINE II = 1
                     acc[j][d] = 0;
                 }
-        attention_prime_v:
-            for (int j = 0; j + 1 < P; j++)
-            attention_prime_v_dims:
-                for (int d = 0; d < HD; d++) {
-#pragma HLS PIPELINE II = 1
-                    row[j + 1][d] = v[j][h * HD + d];
-                }
+            rotation_prime<act_t, Cfg>(row, v, h);
         attention_av_steps:
             for (int t = 0; t < N; t++) {
-                const int enter = t + P - 1 >= N ? t + P - 1 - N : t + P - 1;
-            attention_av_shift:
-                for (int d = 0; d < HD; d++) {
-#pragma HLS PIPELINE II = 1
-                attention_av_shift_slots:
-                    for (int j = 0; j + 1 < P; j++) {
-#pragma HLS UNROLL
-                        row[j][d] = row[j + 1][d];
-                    }
-                    row[P - 1][d] = v[enter][h * HD + d];
-                }
+                rotation_shift<act_t, Cfg>(row, v, h, t);
                 attn_prob_t prob[P];
 #pragma HLS ARRAY_PARTITION variable = prob complete
             attention_av_probs:
                 for (int j = 0; j < P; j++) {
 #pragma HLS UNROLL
-                    const int key = t + j >= N ? t + j - N : t + j;
+                    const int key = rotated<N>(t + j);
                     const exp_out_t e = exp_neg_raw<SF, exp_out_t>(wide_t(to_raw(s_buf[j][key]) - to_raw(m[j])));
                     prob[j] = e * r[j];
                 }
