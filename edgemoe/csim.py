@@ -33,6 +33,7 @@ import numpy as np
 
 from edgemoe import config
 from edgemoe.config import Config, FixedFormat
+from edgemoe.files import write_if_changed
 
 REPO = Path(__file__).resolve().parents[1]
 HLS_DIR = REPO / "hls"
@@ -249,8 +250,7 @@ def build(
         if p.library.is_file() and not force:
             return p.library
         for path, text in p.files.items():
-            if not path.is_file() or path.read_text() != text:
-                path.write_text(text)
+            write_if_changed(path, text)
         log = []
         for src, obj in p.objects.items():
             cmd = [*p.compile, str(src), "-o", str(obj)]

@@ -567,14 +567,12 @@ def write_headers(cfg: Config, out_dir) -> list:
     """Write ``edgemoe_layout.h`` and ``edgemoe_layout_pkg.sv`` into ``out_dir`` (only if changed)."""
     from pathlib import Path
 
+    from edgemoe.files import write_if_changed
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in ((HLS_LAYOUT_FILE, emit_layout_hls(cfg)), (SV_LAYOUT_FILE, emit_layout_sv(cfg))):
-        path = out / name
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
-        written.append(path)
+        written.append(write_if_changed(out / name, text))
     return written
 
 

@@ -20,17 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from edgemoe.config import Config, resolve
+from edgemoe.files import write_if_changed
 
 from . import packing
 from .layout import COSIM_BATCH, TOP_NAME, emit_layout_hls, io_layout, weight_layout
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _write(path: Path, text: str) -> Path:
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
-    return path
 
 
 def settings_tcl(cfg: Config, out: Path, part: str | None = None, clock_mhz: float | None = None) -> str:
@@ -82,7 +77,7 @@ def write_vectors(
         f"task {task}\nbatch {len(images)}\nweight_bytes {weight_layout(cfg).nbytes}\n"
         f"image_bytes {img_l.nbytes}\ntokens_bytes {tok_l.nbytes}\nconfig_id {cfg.config_id}\n"
     )
-    written.append(_write(out / "vectors.txt", text))
+    written.append(write_if_changed(out / "vectors.txt", text))
     return written
 
 
@@ -93,9 +88,9 @@ def generate(
 
     out.mkdir(parents=True, exist_ok=True)
     written = [
-        _write(out / HLS_FILE, emit_hls(cfg)),
-        _write(out / "edgemoe_layout.h", emit_layout_hls(cfg)),
-        _write(out / "settings.tcl", settings_tcl(cfg, out, part, clock_mhz)),
+        write_if_changed(out / HLS_FILE, emit_hls(cfg)),
+        write_if_changed(out / "edgemoe_layout.h", emit_layout_hls(cfg)),
+        write_if_changed(out / "settings.tcl", settings_tcl(cfg, out, part, clock_mhz)),
     ]
     if vectors:
         written += write_vectors(cfg, out)

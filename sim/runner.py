@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from edgemoe.config import Config, from_dict
+from edgemoe.files import write_if_changed
 
 REPO = Path(__file__).resolve().parents[1]
 RTL_DIR = REPO / "hw" / "rtl"
@@ -57,9 +58,7 @@ def verilator_env() -> Path:
     tools.mkdir(parents=True, exist_ok=True)
     wrapper = tools / "verilator"
     text = f'#!/bin/sh\nVERILATOR_ROOT="{root}"\nexport VERILATOR_ROOT\nexec "{root}/bin/verilator" "$@"\n'
-    if not wrapper.is_file() or wrapper.read_text() != text:
-        wrapper.write_text(text)
-        wrapper.chmod(0o755)
+    write_if_changed(wrapper, text, mode=0o755)
     path = os.environ.get("PATH", "")
     if not path.startswith(str(tools) + os.pathsep):
         os.environ["PATH"] = str(tools) + os.pathsep + path
@@ -69,14 +68,6 @@ def verilator_env() -> Path:
     if "--std=c++20" not in flags:
         os.environ["CXXFLAGS"] = (flags + " --std=c++20").strip()
     return wrapper
-
-
-def write_if_changed(path: Path, text: str) -> Path:
-    """Write ``text`` unless the file already holds it (keeps make's timestamps stable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.is_file() or path.read_text() != text:
-        path.write_text(text)
-    return path
 
 
 def write_package(cfg: Config, folder: Path) -> Path:
@@ -299,7 +290,10 @@ def _keep_runtime(build: Path, waves: bool) -> None:
         for ext in (".o", ".d"):
             src, dst = build / (stem + ext), cache / (stem + ext)
             if src.is_file() and not dst.exists():
-                shutil.copy2(src, dst)
+                # Copy then rename, so a build running in parallel never sees a partial object.
+                tmp = dst.with_name(f"{dst.name}.{os.getpid()}.tmp")
+                shutil.copy2(src, tmp)
+                os.replace(tmp, dst)
 
 
 def have_verilator() -> bool:
