@@ -47,6 +47,7 @@ TARGETS = [
     SynthTarget("layernorm_unit", "layernorm_unit", {}, "LinearOut lanes, Dim-token buffer"),
     SynthTarget("attention_unit", "attention_unit", {}, "AttnP slots x AttnBlock, one head/group"),
     SynthTarget("linear_unit", "linear_unit", {}, "MAC array LinearIn x LinearOut, double-buffered weights"),
+    SynthTarget("moe_router", "moe_router", {}, "Experts gate softmax + top-k + per-expert queues"),
 ]
 
 # cell name prefixes of the UltraScale+ primitives, by resource column

@@ -31,22 +31,18 @@ module gelu_unit
     );
   end
 
-  assign x_ready_o = !y_valid_o || y_ready_i;
-
-  always_ff @(posedge clk_i) begin
-    if (rst_i) begin
-      y_valid_o <= 1'b0;
-    end else if (x_ready_o) begin
-      y_valid_o <= x_valid_i;
-    end
-  end
-
-  always_ff @(posedge clk_i) begin
-    if (x_ready_o && x_valid_i) begin
-      y_data_o <= y_d;
-      y_last_o <= x_last_i;
-    end
-  end
+  stream_stage #(
+    .Width(Lanes*ActBits + 1)
+  ) u_out (
+    .clk_i      (clk_i),
+    .rst_i      (rst_i),
+    .in_valid_i (x_valid_i),
+    .in_ready_o (x_ready_o),
+    .in_data_i  ({x_last_i, y_d}),
+    .out_valid_o(y_valid_o),
+    .out_ready_i(y_ready_i),
+    .out_data_o ({y_last_o, y_data_o})
+  );
 endmodule
 
 `default_nettype wire
