@@ -1,16 +1,22 @@
 // Reordered attention for one head and one group of P queries (edgemoe.golden.fixed.attention):
 // P query slots share one stream of key rows, then one stream of value rows.
 //   q stream: the P query rows of the group (slot 0 first), HeadDim/Blk beats of Blk values each.
+//             They fill one shift chain; during the K pass each slot's Bpr beats rotate in place,
+//             one step per K beat, so each slot's block of the current beat sits at a fixed tap.
 //   k stream: N + P - 1 key rows in stream order key (r mod N), r = 0..N+P-2, Blk values a beat.
 //             A delay line of (P-1) rows gives slot j the row that entered P-1-j rows earlier,
 //             so at step t = r - (P-1) every slot j sees key (t + j) mod N: the rotated sweep.
 //             Per step: s_j = cast_score((q_j . k) * scale) (exact dot product and product by
 //             the constant scale = round(HeadDim**-0.5) in attn_scale), then the running max and
-//             sum of softmax_state; scores are kept for the second pass.
+//             sum of softmax_state; the P scores of a step are kept as one word of a score RAM
+//             (one write port, one registered read port) for the second pass.
 //   v stream: the same N + P - 1 rows of V; per step p_j = cast_prob(exp(s_j - m_j) * (1/l_j)),
-//             out_j += p_j * v (exact wide accumulators).
+//             out_j += p_j * v (exact wide accumulators, per slot a ring of Bpr beats of Blk
+//             lanes that turns by one beat per V beat).
 //   o stream: out_j = cast_act(out_j), P rows of HeadDim/Blk beats (o_last_o on the last one).
-// P * Blk MACs per cycle in both passes (one K or V beat per cycle).
+// P * Blk MACs per cycle in both passes (one K or V beat per cycle). Both passes are pipelined
+// behind the beat they take (K: products, dot-product sum, scale and cast; V: score read, then
+// probability, then MAC); the pipelines never stall, so the streams keep one beat per cycle.
 `default_nettype none
 
 module attention_unit
@@ -42,6 +48,7 @@ module attention_unit
   localparam int unsigned Delay = (P - 1) * Bpr;  // beats in the key/value delay line
   localparam int BW = $clog2(Bpr) > 0 ? $clog2(Bpr) : 1;
   localparam int RW = $clog2(Rows + 1);
+  localparam int NW = $clog2(N) > 0 ? $clog2(N) : 1;
   localparam int PW_ = $clog2(P) > 0 ? $clog2(P) : 1;
   localparam int FA = ActFracBits;
   localparam int AB = ActBits;
@@ -50,6 +57,7 @@ module attention_unit
   localparam int SB = AttnScoreBits;
   localparam int EB = ExpOutBits;
   localparam int PB = AttnProbBits;
+  localparam int RB = SoftmaxRecipBits;
   localparam int AccW = PB + AB + $clog2(N) + 2;
   localparam longint ScaleRaw = longint'($rtoi((2.0 ** AttnScaleFracBits) / $sqrt(real'(Hd)) + 0.5));
 
@@ -67,19 +75,32 @@ module attention_unit
   logic           row_end;
 
   // ---------------------------------------------------------------- queries
-  logic [Blk*AB-1:0] qbuf [P][Bpr];
-  logic q_take;
+  // qsh_q[(P-1-j)*Bpr + Bpr-1 .. (P-1-j)*Bpr]: the Bpr beats of slot j, the beat due next on top.
+  // Loading shifts the whole chain; each K beat turns every slot's segment by one, so the beat
+  // that was on top (the block of the K beat just taken) is at the segment's bottom afterwards.
+  logic [P*Bpr-1:0][Blk*AB-1:0] qsh_q;
+  logic q_take, k_take, v_take;
   assign q_ready_o = state_q == StQ;
   assign q_take = q_valid_i && q_ready_o;
 
   always_ff @(posedge clk_i) begin
-    if (q_take) qbuf[slot_q][blk_q] <= q_data_i;
+    if (q_take) begin
+      qsh_q[0] <= q_data_i;
+      for (int i = 1; i < int'(P * Bpr); i++) qsh_q[i] <= qsh_q[i-1];
+    end else if (k_take) begin
+      for (int j = 0; j < int'(P); j++) begin
+        qsh_q[j*Bpr] <= qsh_q[j*Bpr + Bpr - 1];
+        for (int b = 1; b < int'(Bpr); b++) qsh_q[j*Bpr + b] <= qsh_q[j*Bpr + b - 1];
+      end
+    end
   end
 
   // ---------------------------------------------------------------- shared K / V beat stream
+  // hist_q[i]: the beat taken i beats before the last one. In the cycle after a take, slot j's
+  // beat of that take is hist_q[(P-1-j)*Bpr] whether or not another beat is taken then.
   logic              kv_take, kv_valid;
   logic [Blk*AB-1:0] kv_data;
-  logic [Blk*AB-1:0] dline [Delay + 1];  // dline[0]: the current beat
+  logic [Delay:0][Blk*AB-1:0] hist_q;
   logic              stepping;  // this row is a step of every slot (r >= P - 1)
   logic [RW-1:0]     step;
 
@@ -88,44 +109,79 @@ module attention_unit
   assign k_ready_o = state_q == StK;
   assign v_ready_o = state_q == StV;
   assign kv_take = kv_valid && (k_ready_o || v_ready_o);
+  assign k_take = kv_take && state_q == StK;
+  assign v_take = kv_take && state_q == StV;
   assign row_end = blk_q == BW'(Bpr - 1);
   assign stepping = row_q >= RW'(P - 1);
   assign step = row_q - RW'(P - 1);
-  assign dline[0] = kv_data;
 
-  if (Delay > 0) begin : gen_delay
-    logic [Blk*AB-1:0] hist_q [Delay];
-    always_ff @(posedge clk_i) begin
-      if (kv_take) begin
-        hist_q[0] <= kv_data;
-        for (int i = 1; i < int'(Delay); i++) hist_q[i] <= hist_q[i-1];
-      end
-    end
-    for (genvar i = 1; i <= Delay; i++) begin : gen_tap
-      assign dline[i] = hist_q[i-1];
+  always_ff @(posedge clk_i) begin
+    if (kv_take) begin
+      hist_q[0] <= kv_data;
+      for (int i = 1; i <= int'(Delay); i++) hist_q[i] <= hist_q[i-1];
     end
   end
 
   // ---------------------------------------------------------------- pass 1: scores
-  logic [P*SB-1:0]   score_d, score_q;
-  logic              sm_valid_q, sm_first_q, sm_last_q;
-  logic [SB-1:0]     sbuf [N][P];
-  logic signed [DotW-1:0] dot_q [P];
+  // k1: the beat taken last cycle (operands in qsh_q / hist_q); k2: its P partial dot products
+  // in part_q; k3: dot_q holds a finished row's dot products; then the score cast into score_q.
+  logic          k1_valid_q, k1_first_q, k1_last_q;
+  logic          k2_valid_q, k2_first_q, k2_last_q;
+  logic          k3_valid_q;
+  logic [RW-1:0] k1_step_q, k2_step_q, k3_step_q;
+  logic [P*SB-1:0] score_d, score_q;
+  logic            sm_valid_q, sm_first_q, sm_last_q;
+
+  always_ff @(posedge clk_i) begin
+    if (rst_i) begin
+      k1_valid_q <= 1'b0;
+      k2_valid_q <= 1'b0;
+      k3_valid_q <= 1'b0;
+      sm_valid_q <= 1'b0;
+    end else begin
+      k1_valid_q <= k_take && stepping;
+      k2_valid_q <= k1_valid_q;
+      k3_valid_q <= k2_valid_q && k2_last_q;
+      sm_valid_q <= k3_valid_q;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (k_take) begin
+      k1_first_q <= blk_q == '0;
+      k1_last_q  <= row_end;
+      k1_step_q  <= step;
+    end
+    if (k1_valid_q) begin
+      k2_first_q <= k1_first_q;
+      k2_last_q  <= k1_last_q;
+      k2_step_q  <= k1_step_q;
+    end
+    if (k2_valid_q && k2_last_q) k3_step_q <= k2_step_q;
+    if (k3_valid_q) begin
+      score_q    <= score_d;
+      sm_first_q <= k3_step_q == '0;
+      sm_last_q  <= k3_step_q == RW'(N - 1);
+    end
+  end
 
   for (genvar j = 0; j < P; j++) begin : gen_dot
-    logic signed [DotW-1:0] part, total;
+    logic signed [DotW-1:0] part, part_q, dot_q;
     logic signed [ScW-1:0]  scaled;
     logic [Blk*AB-1:0]      kb, qb;
-    assign kb = dline[(P - 1 - j) * Bpr];
-    assign qb = qbuf[j][blk_q];
+    assign kb = hist_q[(P - 1 - j) * Bpr];
+    assign qb = qsh_q[(P - 1 - j) * Bpr];
     always_comb begin
       part = '0;
       for (int i = 0; i < int'(Blk); i++) begin
         part = part + DotW'($signed(qb[i*AB +: AB])) * DotW'($signed(kb[i*AB +: AB]));
       end
     end
-    assign total = (blk_q == '0 ? '0 : dot_q[j]) + part;
-    assign scaled = ScW'(total) * ScW'(ScaleRaw);
+    always_ff @(posedge clk_i) begin
+      if (k1_valid_q) part_q <= part;
+      if (k2_valid_q) dot_q <= (k2_first_q ? '0 : dot_q) + part_q;
+    end
+    assign scaled = ScW'(dot_q) * ScW'(ScaleRaw);
     fxp_requant #(
       .InBits(ScW), .InFrac(2 * FA + AttnScaleFracBits), .InSigned(1'b1),
       .OutBits(SB), .OutFrac(AttnScoreFracBits), .OutSigned(1'b1),
@@ -133,34 +189,27 @@ module attention_unit
     ) u_score (
       .in_i(scaled), .out_o(score_d[j*SB +: SB]), .clip_o()
     );
-    always_ff @(posedge clk_i) begin
-      if (kv_take && state_q == StK) dot_q[j] <= total;
-    end
+  end
+
+  // score RAM: word t holds the P scores of step t
+  logic [P*SB-1:0] sbuf [N];
+  logic [P*SB-1:0] s_rd_q;
+  logic            s_rd;
+
+  always_ff @(posedge clk_i) begin
+    if (k3_valid_q) sbuf[k3_step_q[NW-1:0]] <= score_d;
   end
 
   always_ff @(posedge clk_i) begin
-    if (rst_i) begin
-      sm_valid_q <= 1'b0;
-    end else begin
-      sm_valid_q <= kv_take && state_q == StK && row_end && stepping;
-    end
+    if (s_rd) s_rd_q <= sbuf[step[NW-1:0]];
   end
 
-  always_ff @(posedge clk_i) begin
-    if (kv_take && state_q == StK && row_end && stepping) begin
-      score_q    <= score_d;
-      sm_first_q <= step == '0;
-      sm_last_q  <= step == RW'(N - 1);
-      for (int j = 0; j < int'(P); j++) sbuf[step[$clog2(N)-1:0]][j] <= score_d[j*SB +: SB];
-    end
-  end
-
-  logic                      sm_ready, sm_out_valid;
-  logic [P*SB-1:0]           sm_max;
+  logic                  sm_ready, sm_out_valid;
+  logic [P*SB-1:0]       sm_max;
   logic [P*SoftmaxSumBits-1:0] sm_sum;
-  logic [P*SoftmaxRecipBits-1:0] sm_recip;
-  logic [P*SB-1:0]           m_q;
-  logic [P*SoftmaxRecipBits-1:0] r_q;
+  logic [P*RB-1:0]       sm_recip;
+  logic [P*SB-1:0]       m_q;
+  logic [P*RB-1:0]       r_q;
 
   softmax_state #(
     .Lanes(P)
@@ -180,48 +229,88 @@ module attention_unit
   end
 
   // ---------------------------------------------------------------- pass 2: probabilities times V
-  logic signed [AccW-1:0] acc_q [P][Hd];
+  // v1: the beat taken last cycle (V in hist_q, the step's scores in s_rd_q, read on its first
+  // beat); v2: probabilities and V in prob_q / v2_q; then the MAC into the accumulator rings.
+  logic v1_valid_q, v1_first_q, v2_valid_q, v2_first_q;
+  logic out_turn;  // an output beat leaves: every ring turns by one beat
+
+  assign s_rd = v_take && stepping && blk_q == '0;
+
+  always_ff @(posedge clk_i) begin
+    if (rst_i) begin
+      v1_valid_q <= 1'b0;
+      v2_valid_q <= 1'b0;
+    end else begin
+      v1_valid_q <= v_take && stepping;
+      v2_valid_q <= v1_valid_q;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (v_take) v1_first_q <= step == '0;
+    if (v1_valid_q) v2_first_q <= v1_first_q;
+  end
+
+  logic [P-1:0][Blk*AccW-1:0] acc_head;
 
   for (genvar j = 0; j < P; j++) begin : gen_av
     logic signed [SB-1:0]     s, m;
     logic signed [SB:0]       diff;
     logic [EB-1:0]            e;
-    logic [EB+SoftmaxRecipBits-1:0] er;
-    logic [PB-1:0]            prob;
-    logic [Blk*AB-1:0]        vb;
-    assign s = sbuf[step[$clog2(N)-1:0]][j];
+    logic [EB+RB-1:0]         er;
+    logic [PB-1:0]            prob, prob_q;
+    logic [Blk*AB-1:0]        v2_q;
+    logic [Bpr-1:0][Blk*AccW-1:0] acc_q;  // acc_q[0]: the beat due next
+    logic [Blk*AccW-1:0]      acc_d;
+
+    assign s = s_rd_q[j*SB +: SB];
     assign m = m_q[j*SB +: SB];
     assign diff = (SB + 1)'(s) - (SB + 1)'(m);
     exp_lane u_exp (
       .x_i(diff), .y_o(e)
     );
-    assign er = (EB + SoftmaxRecipBits)'(e) * (EB + SoftmaxRecipBits)'(r_q[j*SoftmaxRecipBits +: SoftmaxRecipBits]);
+    assign er = (EB + RB)'(e) * (EB + RB)'(r_q[j*RB +: RB]);
     fxp_requant #(
-      .InBits(EB + SoftmaxRecipBits), .InFrac(ExpOutFracBits + SoftmaxRecipFracBits), .InSigned(1'b0),
+      .InBits(EB + RB), .InFrac(ExpOutFracBits + SoftmaxRecipFracBits), .InSigned(1'b0),
       .OutBits(PB), .OutFrac(AttnProbFracBits), .OutSigned(1'b0),
       .RoundHalfUp(AttnProbRoundHalfUp), .Saturate(AttnProbSaturate)
     ) u_prob (
       .in_i(er), .out_o(prob), .clip_o()
     );
-    assign vb = dline[(P - 1 - j) * Bpr];
-    for (genvar i = 0; i < Blk; i++) begin : gen_mac
-      always_ff @(posedge clk_i) begin
-        if (state_q == StSm) begin
-          for (int b = 0; b < int'(Bpr); b++) acc_q[j][b*Blk + i] <= '0;
-        end else if (kv_take && state_q == StV && stepping) begin
-          acc_q[j][int'(blk_q)*Blk + i] <= acc_q[j][int'(blk_q)*Blk + i]
-            + AccW'($signed({1'b0, prob})) * AccW'($signed(vb[i*AB +: AB]));
-        end
+
+    always_ff @(posedge clk_i) begin
+      if (v1_valid_q) begin
+        prob_q <= prob;
+        v2_q   <= hist_q[(P - 1 - j) * Bpr];
       end
     end
+
+    for (genvar i = 0; i < Blk; i++) begin : gen_mac
+      logic signed [AccW-1:0] base;
+      assign base = v2_first_q ? '0 : $signed(acc_q[0][i*AccW +: AccW]);
+      assign acc_d[i*AccW +: AccW] = base + AccW'($signed({1'b0, prob_q})) * AccW'($signed(v2_q[i*AB +: AB]));
+    end
+
+    always_ff @(posedge clk_i) begin
+      if (v2_valid_q || out_turn) begin
+        acc_q[Bpr-1] <= v2_valid_q ? acc_d : acc_q[0];
+        for (int b = 0; b + 1 < int'(Bpr); b++) acc_q[b] <= acc_q[b+1];
+      end
+    end
+
+    assign acc_head[j] = acc_q[0];
   end
 
   // ---------------------------------------------------------------- output
-  logic out_free, out_take_next;
-  logic [Blk*AB-1:0] o_d;
+  logic out_free, out_go, drained;
+  logic [Blk*AB-1:0]   o_d;
+  logic [Blk*AccW-1:0] o_acc;
 
+  assign drained = !v1_valid_q && !v2_valid_q;
   assign out_free = !o_valid_o || o_ready_i;
-  assign out_take_next = state_q == StOut && out_free;
+  assign out_go = state_q == StOut && drained;
+  assign out_turn = out_go && out_free;
+  assign o_acc = acc_head[slot_q];
 
   for (genvar i = 0; i < Blk; i++) begin : gen_out
     fxp_requant #(
@@ -229,30 +318,27 @@ module attention_unit
       .OutBits(AB), .OutFrac(FA), .OutSigned(1'b1),
       .RoundHalfUp(ActRoundHalfUp), .Saturate(ActSaturate)
     ) u_out (
-      .in_i(acc_q[slot_q][int'(blk_q)*Blk + i]), .out_o(o_d[i*AB +: AB]), .clip_o()
+      .in_i(o_acc[i*AccW +: AccW]), .out_o(o_d[i*AB +: AB]), .clip_o()
     );
   end
 
   always_ff @(posedge clk_i) begin
-    if (out_take_next) begin
+    if (out_turn) begin
       o_data_o <= o_d;
       o_last_o <= slot_q == PW_'(P - 1) && row_end;
     end
   end
 
   // ---------------------------------------------------------------- control
-  logic seen_sm;
-
   always_ff @(posedge clk_i) begin
     if (rst_i) begin
       state_q   <= StQ;
       blk_q     <= '0;
       row_q     <= '0;
       slot_q    <= '0;
-      seen_sm   <= 1'b0;
       o_valid_o <= 1'b0;
     end else begin
-      if (out_free) o_valid_o <= state_q == StOut;
+      if (out_free) o_valid_o <= out_go;
       unique case (state_q)
         StQ: if (q_take) begin
           blk_q <= row_end ? '0 : blk_q + 1'b1;
@@ -268,14 +354,8 @@ module attention_unit
             if (row_q == RW'(Rows - 1)) state_q <= state_q == StK ? StSm : StOut;
           end
         end
-        StSm: begin  // wait for the final running max and sum
-          if (sm_out_valid) seen_sm <= 1'b1;
-          if (seen_sm) begin
-            seen_sm <= 1'b0;
-            state_q <= StV;
-          end
-        end
-        StOut: if (out_free) begin
+        StSm: if (sm_out_valid) state_q <= StV;  // the final running max and 1/sum are in
+        StOut: if (out_turn) begin
           blk_q <= row_end ? '0 : blk_q + 1'b1;
           if (row_end) begin
             slot_q <= slot_q == PW_'(P - 1) ? '0 : slot_q + 1'b1;
