@@ -1,13 +1,23 @@
 // LayerNorm over a token of Dim activations, Lanes per beat, in the order of operations of
 // edgemoe.golden.fixed.layernorm:
-//   pass 1 (tokens stream in, held in the token buffer): sq = cast_ln_square(x*x),
+//   pass 1 (tokens stream in and are written to the token buffer): sq = cast_ln_square(x*x),
 //          S1 = sum x, S2 = sum sq (exact);
 //   stats: mean = S1 / D to ln_mean, ex2 = S2 / D to ln_var (exact division by the constant D,
-//          rounded by the cast: floor(n / D) or floor((2n + D) / 2D)); m2 = cast_ln_var(mean^2);
-//          var = max(ex2 - m2, 0); ve = fit_ln_var(var + eps); rstd = rsqrt(ve) to ln_rstd;
+//          rounded by the cast: floor(n / D) or floor((2n + D) / 2D), by const_div's multiply and
+//          shift); m2 = cast_ln_var(mean^2); var = max(ex2 - m2, 0); ve = fit_ln_var(var + eps);
+//          rstd = rsqrt(ve) to ln_rstd;
 //   pass 2 (from the buffer): z = cast_ln_norm((x - mean) * rstd); y = cast_act(z * gamma + beta).
-// gamma/beta (formats.norm) load on the p stream, Dim/Lanes beats, between tokens.
-// A token takes Dim/Lanes cycles in, 2 cycles of statistics and Dim/Lanes cycles out.
+//
+// Structure: registered stages throughout, no stall inside pass 1 and the statistics.
+//   pass 1:  input register -> squares (registered) -> sums S1, S2 (registered)      3 cycles
+//   stats:   const_div (3) -> fit mean/ex2 -> mean^2 -> var + eps -> rsqrt          7 cycles
+//   pass 2:  buffer read -> (x - mean) * rstd -> z * gamma + beta -> cast to y        4 cycles,
+//            one stall signal (output taken or empty) for the whole pass-2 pipeline.
+// The token buffer holds Slots tokens (a simple dual-port RAM, Slots * D/Lanes words of Lanes
+// activations, synchronous read): a token streams in while the previous one's statistics run and
+// while it streams out. Each slot keeps its mean and rstd until its last beat is read. gamma and
+// beta sit in one more RAM (D/Lanes words of Lanes {beta, gamma} pairs); they load on the p
+// stream, D/Lanes beats, only while the unit is empty; tokens wait while a load is under way.
 `default_nettype none
 
 module layernorm_unit
@@ -18,7 +28,7 @@ module layernorm_unit
 ) (
   input  wire logic                      clk_i,
   input  wire logic                      rst_i,
-  // gamma and beta, Lanes of each per beat, D/Lanes beats (accepted between tokens)
+  // gamma and beta, Lanes of each per beat, D/Lanes beats (accepted while no token is in the unit)
   input  wire logic                      p_valid_i,
   output logic                           p_ready_o,
   input  wire logic [Lanes*NormBits-1:0] p_gamma_i,
@@ -34,7 +44,11 @@ module layernorm_unit
   output logic                           y_last_o
 );
   localparam int unsigned Beats = D / Lanes;
-  localparam int unsigned BW = $clog2(Beats) > 0 ? $clog2(Beats) : 1;
+  localparam int unsigned Slots = 2;
+  localparam int unsigned BufWords = Slots * Beats;
+  localparam int BW = $clog2(Beats) > 0 ? $clog2(Beats) : 1;
+  localparam int AW = $clog2(BufWords) > 0 ? $clog2(BufWords) : 1;
+  localparam int SW = $clog2(Slots) > 0 ? $clog2(Slots) : 1;
   localparam int FA = ActFracBits;
   localparam int FQ = LnSquareFracBits;
   localparam int FM = LnMeanFracBits;
@@ -52,6 +66,18 @@ module layernorm_unit
                                                                          : int'(NormBits) + FZ) + 1;
   localparam longint EpsRaw = longint'($rtoi(LnEps * (2.0 ** FV) + 0.5));
 
+  // the divisions S1 / D and S2 / D at the casts' fraction bits: a left shift of the sum, or a
+  // divisor D * 2**k; numerator bounds from the formats (S1 in D * act range, S2 in [0, D * sq max])
+  localparam int MeanUp = FM > FA ? FM - FA : 0;
+  localparam int Ex2Up = FV > FQ ? FV - FQ : 0;
+  localparam int MeanNW = S1W + MeanUp;
+  localparam int Ex2NW = S2W + 1 + Ex2Up;
+  localparam longint unsigned MeanDen = longint'(D) << (FA > FM ? FA - FM : 0);
+  localparam longint unsigned Ex2Den = longint'(D) << (FQ > FV ? FQ - FV : 0);
+  localparam logic signed [127:0] MeanMin = ($signed(128'(D)) * -(128'sd1 <<< (ActBits - 1))) <<< MeanUp;
+  localparam logic signed [127:0] MeanMax = ($signed(128'(D)) * ((128'sd1 <<< (ActBits - 1)) - 1)) <<< MeanUp;
+  localparam logic signed [127:0] Ex2Max = ($signed(128'(D)) * ((128'sd1 <<< LnSquareBits) - 1)) <<< Ex2Up;
+
   if (Lanes < 1 || D % Lanes != 0) begin : gen_bad_lanes
     $fatal(1, "%m: layernorm_unit needs D (%0d) to be a multiple of Lanes (%0d)", D, Lanes);
   end
@@ -59,55 +85,64 @@ module layernorm_unit
     $fatal(1, "%m: layernorm_unit expects unsigned ln_square/ln_var/ln_rstd and signed ln_mean/ln_norm");
   end
 
-  // floor(n / den) for a positive constant den (toward -inf, also for negative n)
-  function automatic logic signed [S2W+FM+2:0] floor_div(input logic signed [S2W+FM+2:0] n, input longint den);
-    logic signed [S2W+FM+2:0] dd;
-    dd = (S2W + FM + 3)'(den);
-    if (n >= 0) return n / dd;
-    return -((-n + dd - 1) / dd);
-  endfunction
+  // ---------------------------------------------------------------- control state
+  logic [Slots-1:0] used_q;   // slot holds a token (first beat in .. last beat read)
+  logic [Slots-1:0] ready_q;  // slot's statistics are done
+  logic [SW-1:0]    wslot_q, rslot_q;
+  logic [BW-1:0]    wcnt_q, rcnt_q, pcnt_q;
+  logic [AW-1:0]    waddr_q, raddr_q;
+  logic             x_take, p_take, adv, issue, o1_v_q;
 
-  // n / den at the given rounding (exact quotient, then rounded)
-  function automatic logic signed [S2W+FM+2:0] div_round(input logic signed [S2W+FM+2:0] n, input longint den,
-                                                         input bit half_up);
-    if (half_up) return floor_div(2 * n + (S2W + FM + 3)'(den), 2 * den);
-    return floor_div(n, den);
-  endfunction
-
-  typedef enum logic [1:0] {StAcc, StStats1, StStats2, StOut} state_e;
-  state_e state_q;
-
-  logic [Lanes*ActBits-1:0]  buf_q [Beats];
-  logic [Lanes*NormBits-1:0] gamma_q [Beats];
-  logic [Lanes*NormBits-1:0] beta_q [Beats];
-  logic [BW-1:0]             wcnt_q, rcnt_q, pcnt_q;
-  logic signed [S1W-1:0]     s1_q, s1_beat;
-  logic [S2W-1:0]            s2_q, s2_beat;
-  logic [LnMeanBits-1:0]     mean_q, mean_d;
-  logic [LnVarBits-1:0]      ex2_q, ex2_d, m2_d, ve_d;
-  logic [LnRstdBits-1:0]     rstd_q, rstd_d;
-  logic                      x_take, p_take, out_free;
-
-  assign x_ready_o = state_q == StAcc;
-  assign p_ready_o = state_q == StAcc && wcnt_q == '0;
+  assign x_ready_o = pcnt_q == '0 && (wcnt_q != '0 || !used_q[wslot_q]);
+  assign p_ready_o = used_q == '0 && !o1_v_q;
   assign x_take = x_valid_i && x_ready_o;
   assign p_take = p_valid_i && p_ready_o;
-  assign out_free = !y_valid_o || y_ready_i;
+  assign adv = !y_valid_o || y_ready_i;  // the pass-2 pipeline moves
+  assign issue = adv && ready_q[rslot_q];
 
-  // ---------------------------------------------------------------- pass 1: sums of one beat
-  logic [Lanes*LnSquareBits-1:0] sq_beat;
+  // ---------------------------------------------------------------- the two RAMs
+  logic [Lanes*ActBits-1:0]    tok_mem [BufWords];
+  logic [2*Lanes*NormBits-1:0] norm_mem [Beats];  // {beta, gamma} per beat
+  logic [Lanes*ActBits-1:0]    xb_q;
+  logic [2*Lanes*NormBits-1:0] gb_q;
+  logic [BW-1:0]               o1_beat_q;
+
+  always_ff @(posedge clk_i) begin
+    if (x_take) tok_mem[waddr_q] <= x_data_i;
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (issue) xb_q <= tok_mem[raddr_q];
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (p_take) norm_mem[pcnt_q] <= {p_beta_i, p_gamma_i};
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (adv && o1_v_q) gb_q <= norm_mem[o1_beat_q];
+  end
+
+  // ---------------------------------------------------------------- pass 1: squares and sums
+  logic                          x1_v_q, x1_first_q, x1_last_q, x2_v_q, x2_first_q, x2_last_q;
+  logic [SW-1:0]                 x1_slot_q, x2_slot_q, acc_slot_q;
+  logic [Lanes*ActBits-1:0]      x1_q;
+  logic [Lanes*LnSquareBits-1:0] sq_d, sq_q;
+  logic signed [S1W-1:0]         s1_beat, s1b_q, s1_q;
+  logic [S2W-1:0]                s2_beat, s2_q;
+  logic                          acc_done_q;
 
   for (genvar l = 0; l < Lanes; l++) begin : gen_square
-    logic signed [ActBits-1:0]     xv;
-    logic signed [2*ActBits-1:0]   xx;
-    assign xv = x_data_i[l*ActBits +: ActBits];
+    logic signed [ActBits-1:0]   xv;
+    logic signed [2*ActBits-1:0] xx;
+    assign xv = x1_q[l*ActBits +: ActBits];
     assign xx = (2 * ActBits)'(xv) * (2 * ActBits)'(xv);
     fxp_requant #(
       .InBits(2 * ActBits), .InFrac(2 * FA), .InSigned(1'b1),
       .OutBits(LnSquareBits), .OutFrac(FQ), .OutSigned(1'b0),
       .RoundHalfUp(LnSquareRoundHalfUp), .Saturate(LnSquareSaturate)
     ) u_sq (
-      .in_i(xx), .out_o(sq_beat[l*LnSquareBits +: LnSquareBits]), .clip_o()
+      .in_i(xx), .out_o(sq_d[l*LnSquareBits +: LnSquareBits]), .clip_o()
     );
   end
 
@@ -115,56 +150,67 @@ module layernorm_unit
     s1_beat = '0;
     s2_beat = '0;
     for (int l = 0; l < int'(Lanes); l++) begin
-      s1_beat = s1_beat + S1W'($signed(x_data_i[l*ActBits +: ActBits]));
-      s2_beat = s2_beat + S2W'(sq_beat[l*LnSquareBits +: LnSquareBits]);
+      s1_beat = s1_beat + S1W'($signed(x1_q[l*ActBits +: ActBits]));
+      s2_beat = s2_beat + S2W'(sq_q[l*LnSquareBits +: LnSquareBits]);
     end
   end
 
   // ---------------------------------------------------------------- statistics
-  logic signed [S2W+FM+2:0] mean_q_wide, ex2_wide;
-  logic signed [2*LnMeanBits-1:0] mm;
+  logic                         mean_div_v;
+  logic [SW-1:0]                div_slot;
+  logic [MeanNW-1:0]            mean_div_q;
+  logic [Ex2NW-1:0]             ex2_div_q;
+  logic [LnMeanBits-1:0]        mean_d, mean1_q, mean2_q, mean3_q;
+  logic [LnVarBits-1:0]         ex2_d, ex21_q, ex22_q, m2_d, ve_d, ve3_q;
+  logic signed [2*LnMeanBits-1:0] mm2_q;
+  logic [LnRstdBits-1:0]        rstd_d;
+  logic [3:1]                   st_v_q;
+  logic [SW-1:0]                st_slot_q [3:1];
+  logic [LnMeanBits-1:0]        stat_mean_q [Slots];
+  logic [LnRstdBits-1:0]        stat_rstd_q [Slots];
 
-  always_comb begin
-    if (FM >= FA) begin
-      mean_q_wide = div_round((S2W + FM + 3)'(s1_q) <<< (FM - FA), longint'(D), LnMeanRoundHalfUp);
-    end else begin
-      mean_q_wide = div_round((S2W + FM + 3)'(s1_q), longint'(D) << (FA - FM), LnMeanRoundHalfUp);
-    end
-    if (FV >= FQ) begin
-      ex2_wide = div_round((S2W + FM + 3)'($signed({1'b0, s2_q})) <<< (FV - FQ), longint'(D), LnVarRoundHalfUp);
-    end else begin
-      ex2_wide = div_round((S2W + FM + 3)'($signed({1'b0, s2_q})), longint'(D) << (FQ - FV), LnVarRoundHalfUp);
-    end
-  end
+  const_div #(
+    .InBits(MeanNW), .Den(MeanDen), .RoundHalfUp(LnMeanRoundHalfUp),
+    .NMin(MeanMin), .NMax(MeanMax), .TagBits(SW)
+  ) u_mean_div (
+    .clk_i(clk_i), .rst_i(rst_i), .valid_i(acc_done_q), .n_i(MeanNW'(s1_q) <<< MeanUp), .tag_i(acc_slot_q),
+    .valid_o(mean_div_v), .q_o(mean_div_q), .tag_o(div_slot)
+  );
+
+  const_div #(
+    .InBits(Ex2NW), .Den(Ex2Den), .RoundHalfUp(LnVarRoundHalfUp),
+    .NMin(128'sd0), .NMax(Ex2Max), .TagBits(1)
+  ) u_ex2_div (
+    .clk_i(clk_i), .rst_i(rst_i), .valid_i(acc_done_q), .n_i(Ex2NW'(s2_q) << Ex2Up), .tag_i(1'b0),
+    .valid_o(), .q_o(ex2_div_q), .tag_o()
+  );
 
   fxp_requant #(
-    .InBits(S2W + FM + 3), .InFrac(0), .InSigned(1'b1),
+    .InBits(MeanNW), .InFrac(0), .InSigned(1'b1),
     .OutBits(LnMeanBits), .OutFrac(0), .OutSigned(1'b1),
     .RoundHalfUp(1'b0), .Saturate(LnMeanSaturate)
   ) u_mean (
-    .in_i(mean_q_wide), .out_o(mean_d), .clip_o()
+    .in_i(mean_div_q), .out_o(mean_d), .clip_o()
   );
 
   fxp_requant #(
-    .InBits(S2W + FM + 3), .InFrac(0), .InSigned(1'b1),
+    .InBits(Ex2NW), .InFrac(0), .InSigned(1'b1),
     .OutBits(LnVarBits), .OutFrac(0), .OutSigned(1'b0),
     .RoundHalfUp(1'b0), .Saturate(LnVarSaturate)
   ) u_ex2 (
-    .in_i(ex2_wide), .out_o(ex2_d), .clip_o()
+    .in_i(ex2_div_q), .out_o(ex2_d), .clip_o()
   );
-
-  assign mm = (2 * LnMeanBits)'($signed(mean_q)) * (2 * LnMeanBits)'($signed(mean_q));
 
   fxp_requant #(
     .InBits(2 * LnMeanBits), .InFrac(2 * FM), .InSigned(1'b1),
     .OutBits(LnVarBits), .OutFrac(FV), .OutSigned(1'b0),
     .RoundHalfUp(LnVarRoundHalfUp), .Saturate(LnVarSaturate)
   ) u_m2 (
-    .in_i(mm), .out_o(m2_d), .clip_o()
+    .in_i(mm2_q), .out_o(m2_d), .clip_o()
   );
 
   logic [LnVarBits:0] var_eps;
-  assign var_eps = (ex2_q > m2_d ? (LnVarBits + 1)'(ex2_q - m2_d) : '0) + (LnVarBits + 1)'(EpsRaw);
+  assign var_eps = (ex22_q > m2_d ? (LnVarBits + 1)'(ex22_q - m2_d) : '0) + (LnVarBits + 1)'(EpsRaw);
 
   fxp_requant #(
     .InBits(LnVarBits + 1), .InFrac(0), .InSigned(1'b0),
@@ -175,27 +221,27 @@ module layernorm_unit
   );
 
   rsqrt_lane u_rsqrt (
-    .x_i(ve_d),
+    .x_i(ve3_q),
     .y_o(rstd_d)
   );
 
   // ---------------------------------------------------------------- pass 2: normalise, scale, shift
-  logic [Lanes*ActBits-1:0]  xb;
-  logic [Lanes*NormBits-1:0] gb, bb;
-  logic [Lanes*ActBits-1:0]  y_d;
-
-  assign xb = buf_q[rcnt_q];
-  assign gb = gamma_q[rcnt_q];
-  assign bb = beta_q[rcnt_q];
+  logic [LnMeanBits-1:0]          o1_mean_q;
+  logic [LnRstdBits-1:0]          o1_rstd_q;
+  logic                           o1_last_q, o2_v_q, o2_last_q, o3_v_q, o3_last_q;
+  logic [Lanes*ZPW-1:0]           dr_d, dr_q;
+  logic [Lanes*GW-1:0]            acc_d, acc_q;
+  logic [Lanes*ActBits-1:0]       y_d;
 
   for (genvar l = 0; l < Lanes; l++) begin : gen_norm
-    logic signed [DW-1:0]          d;
-    logic signed [ZPW-1:0]         dr;
-    logic signed [LnNormBits-1:0]  z;
-    logic signed [GW-1:0]          acc;
-    logic signed [NormBits-1:0]    g, b;
-    assign d = (DW'($signed(xb[l*ActBits +: ActBits])) <<< (FD - FA)) - (DW'($signed(mean_q)) <<< (FD - FM));
-    assign dr = ZPW'(d) * $signed({1'b0, rstd_q});
+    logic signed [DW-1:0]         d;
+    logic signed [LnNormBits-1:0] z;
+    logic signed [NormBits-1:0]   g, b;
+    logic signed [ZPW-1:0]        dr;
+    logic signed [GW-1:0]         acc;
+    assign d = (DW'($signed(xb_q[l*ActBits +: ActBits])) <<< (FD - FA)) - (DW'($signed(o1_mean_q)) <<< (FD - FM));
+    assign dr_d[l*ZPW +: ZPW] = ZPW'(d) * $signed({1'b0, o1_rstd_q});
+    assign dr = dr_q[l*ZPW +: ZPW];
     fxp_requant #(
       .InBits(ZPW), .InFrac(FD + FR), .InSigned(1'b1),
       .OutBits(LnNormBits), .OutFrac(FZ), .OutSigned(1'b1),
@@ -203,9 +249,10 @@ module layernorm_unit
     ) u_z (
       .in_i(dr), .out_o(z), .clip_o()
     );
-    assign g = gb[l*NormBits +: NormBits];
-    assign b = bb[l*NormBits +: NormBits];
-    assign acc = GW'(z) * GW'(g) + (GW'(b) <<< FZ);
+    assign g = gb_q[l*NormBits +: NormBits];
+    assign b = gb_q[(Lanes + l)*NormBits +: NormBits];
+    assign acc_d[l*GW +: GW] = GW'(z) * GW'(g) + (GW'(b) <<< FZ);
+    assign acc = acc_q[l*GW +: GW];
     fxp_requant #(
       .InBits(GW), .InFrac(FZ + FN), .InSigned(1'b1),
       .OutBits(ActBits), .OutFrac(FA), .OutSigned(1'b1),
@@ -215,61 +262,107 @@ module layernorm_unit
     );
   end
 
-  // ---------------------------------------------------------------- control
+  // ---------------------------------------------------------------- control registers
   always_ff @(posedge clk_i) begin
     if (rst_i) begin
-      state_q   <= StAcc;
-      wcnt_q    <= '0;
-      rcnt_q    <= '0;
-      pcnt_q    <= '0;
-      y_valid_o <= 1'b0;
+      used_q     <= '0;
+      ready_q    <= '0;
+      wslot_q    <= '0;
+      rslot_q    <= '0;
+      wcnt_q     <= '0;
+      rcnt_q     <= '0;
+      pcnt_q     <= '0;
+      waddr_q    <= '0;
+      raddr_q    <= '0;
+      x1_v_q     <= 1'b0;
+      x2_v_q     <= 1'b0;
+      acc_done_q <= 1'b0;
+      st_v_q     <= '0;
+      o1_v_q     <= 1'b0;
+      o2_v_q     <= 1'b0;
+      o3_v_q     <= 1'b0;
+      y_valid_o  <= 1'b0;
     end else begin
       if (p_take) begin
         pcnt_q <= pcnt_q == BW'(Beats - 1) ? '0 : pcnt_q + 1'b1;
       end
-      if (out_free) begin
-        y_valid_o <= state_q == StOut;
+      if (x_take) begin
+        wcnt_q  <= wcnt_q == BW'(Beats - 1) ? '0 : wcnt_q + 1'b1;
+        waddr_q <= waddr_q == AW'(BufWords - 1) ? '0 : waddr_q + 1'b1;
+        if (wcnt_q == BW'(Beats - 1)) wslot_q <= wslot_q == SW'(Slots - 1) ? '0 : wslot_q + 1'b1;
       end
-      unique case (state_q)
-        StAcc: begin
-          if (x_take) begin
-            wcnt_q <= wcnt_q == BW'(Beats - 1) ? '0 : wcnt_q + 1'b1;
-            if (wcnt_q == BW'(Beats - 1)) state_q <= StStats1;
-          end
-        end
-        StStats1: state_q <= StStats2;
-        StStats2: state_q <= StOut;
-        StOut: begin
-          if (out_free) begin
-            rcnt_q <= rcnt_q == BW'(Beats - 1) ? '0 : rcnt_q + 1'b1;
-            if (rcnt_q == BW'(Beats - 1)) state_q <= StAcc;
-          end
-        end
-        default: state_q <= StAcc;
-      endcase
+      x1_v_q     <= x_take;
+      x2_v_q     <= x1_v_q;
+      acc_done_q <= x2_v_q && x2_last_q;
+      st_v_q     <= {st_v_q[2:1], mean_div_v};
+      if (issue) begin
+        rcnt_q  <= rcnt_q == BW'(Beats - 1) ? '0 : rcnt_q + 1'b1;
+        raddr_q <= raddr_q == AW'(BufWords - 1) ? '0 : raddr_q + 1'b1;
+        if (rcnt_q == BW'(Beats - 1)) rslot_q <= rslot_q == SW'(Slots - 1) ? '0 : rslot_q + 1'b1;
+      end
+      if (issue && rcnt_q == BW'(Beats - 1)) begin
+        used_q[rslot_q]  <= 1'b0;
+        ready_q[rslot_q] <= 1'b0;
+      end
+      if (x_take && wcnt_q == '0) used_q[wslot_q] <= 1'b1;
+      if (st_v_q[3]) ready_q[st_slot_q[3]] <= 1'b1;
+      if (adv) begin
+        o1_v_q    <= issue;
+        o2_v_q    <= o1_v_q;
+        o3_v_q    <= o2_v_q;
+        y_valid_o <= o3_v_q;
+      end
     end
   end
 
+  // ---------------------------------------------------------------- datapath registers
   always_ff @(posedge clk_i) begin
-    if (p_take) begin
-      gamma_q[pcnt_q] <= p_gamma_i;
-      beta_q[pcnt_q]  <= p_beta_i;
-    end
+    // pass 1
     if (x_take) begin
-      buf_q[wcnt_q] <= x_data_i;
-      s1_q <= (wcnt_q == '0 ? '0 : s1_q) + s1_beat;
-      s2_q <= (wcnt_q == '0 ? '0 : s2_q) + s2_beat;
+      x1_q       <= x_data_i;
+      x1_first_q <= wcnt_q == '0;
+      x1_last_q  <= wcnt_q == BW'(Beats - 1);
+      x1_slot_q  <= wslot_q;
     end
-    if (state_q == StStats1) begin
-      mean_q <= mean_d;
-      ex2_q  <= ex2_d;
+    sq_q       <= sq_d;
+    s1b_q      <= s1_beat;
+    x2_first_q <= x1_first_q;
+    x2_last_q  <= x1_last_q;
+    x2_slot_q  <= x1_slot_q;
+    if (x2_v_q) begin
+      s1_q <= (x2_first_q ? '0 : s1_q) + s1b_q;
+      s2_q <= (x2_first_q ? '0 : s2_q) + s2_beat;
     end
-    if (state_q == StStats2) begin
-      rstd_q <= rstd_d;
+    acc_slot_q <= x2_slot_q;
+    // statistics
+    mean1_q      <= mean_d;
+    ex21_q       <= ex2_d;
+    st_slot_q[1] <= div_slot;
+    mm2_q        <= (2 * LnMeanBits)'($signed(mean1_q)) * (2 * LnMeanBits)'($signed(mean1_q));
+    mean2_q      <= mean1_q;
+    ex22_q       <= ex21_q;
+    st_slot_q[2] <= st_slot_q[1];
+    ve3_q        <= ve_d;
+    mean3_q      <= mean2_q;
+    st_slot_q[3] <= st_slot_q[2];
+    if (st_v_q[3]) begin
+      stat_mean_q[st_slot_q[3]] <= mean3_q;
+      stat_rstd_q[st_slot_q[3]] <= rstd_d;
     end
-    if (state_q == StOut && out_free) begin
-      y_data_o <= y_d;
-      y_last_o <= rcnt_q == BW'(Beats - 1);
+    // pass 2
+    if (issue) begin
+      o1_mean_q <= stat_mean_q[rslot_q];
+      o1_rstd_q <= stat_rstd_q[rslot_q];
+      o1_beat_q <= rcnt_q;
+      o1_last_q <= rcnt_q == BW'(Beats - 1);
+    end
+    if (adv) begin
+      dr_q      <= dr_d;
+      o2_last_q <= o1_last_q;
+      acc_q     <= acc_d;
+      o3_last_q <= o2_last_q;
+      y_data_o  <= y_d;
+      y_last_o  <= o3_last_q;
     end
   end
 endmodule

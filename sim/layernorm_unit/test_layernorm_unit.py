@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -10,9 +11,19 @@ import numpy as np
 import pytest
 
 from edgemoe.config import Config, preset
+from edgemoe.const_div import layernorm_divisors
 from edgemoe.golden.fixed.layernorm import layernorm
 from edgemoe.sim import runner
-from edgemoe.sim.tb import CLOCK_NS, StreamSink, StreamSource, pack, start_clock_and_reset, unpack, write_perf
+from edgemoe.sim.tb import (
+    CLOCK_NS,
+    StreamSink,
+    StreamSource,
+    pack,
+    start_clock_and_reset,
+    unpack,
+    value_of,
+    write_perf,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -96,6 +107,12 @@ async def tokens_bit_exact(dut) -> None:
     """Edge and random tokens, realistic and saturating gamma/beta, pauses and back-pressure."""
     cfg = runner.config_from_env()
     lanes = runner.params_from_env()["Lanes"]
+    for what, md in layernorm_divisors(cfg).items():
+        div = getattr(dut, f"u_{what}_div")
+        assert (value_of(div.S), value_of(div.M)) == (md.s, md.m), (
+            f"{what}: the RTL divides by {md.den} with S={value_of(div.S)} M={value_of(div.M)}, "
+            f"edgemoe.const_div proves s={md.s} m={md.m}"
+        )
     tb = LayerNormTB(dut, cfg, lanes, 0.3, 0.3, seed=lanes)
     await start_clock_and_reset(dut.clk_i, dut.rst_i)
     rng = np.random.default_rng(lanes)
@@ -135,6 +152,16 @@ def test_layernorm_unit(lanes: int) -> None:
         preset("tiny"),
         case=f"lanes{lanes}",
         parameters={"Lanes": lanes},
+    )
+
+
+def test_layernorm_unit_dim48() -> None:
+    """A token width that is not a power of two (48 = 3 * 16): the divisions use the multiplier;
+    3 beats per token, so the statistics of two tokens overlap in the pipeline."""
+    cfg = preset("tiny")
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, dim=48))
+    runner.run(
+        "layernorm_unit", "test_layernorm_unit", HERE, cfg, case="dim48_lanes16", parameters={"Lanes": 16}
     )
 
 
