@@ -143,11 +143,14 @@ async def throughput(dut) -> None:
     assert figures["k_beats_per_cycle_in_pass"] == 1.0, figures
 
 
-@pytest.mark.parametrize("p", [1, 2, 3])
-def test_attention_unit(p: int) -> None:
+# (P, attn_block): the tiny head_dim of 16 in two beats of 8 per row, or one beat of 16 (a
+# one-beat row: its score read, accumulator ring and query ring are a single entry)
+@pytest.mark.parametrize("p,blk", [(1, 8), (2, 8), (3, 8), (3, 16)])
+def test_attention_unit(p: int, blk: int) -> None:
     base = preset("tiny")
-    cfg = dataclasses.replace(base, hw=dataclasses.replace(base.hw, attn_p=p))
-    runner.run("attention_unit", "test_attention_unit", HERE, cfg, case=f"p{p}", parameters={"P": p})
+    cfg = dataclasses.replace(base, hw=dataclasses.replace(base.hw, attn_p=p, attn_block=blk))
+    case = f"p{p}" if blk == base.hw.attn_block else f"p{p}_blk{blk}"
+    runner.run("attention_unit", "test_attention_unit", HERE, cfg, case=case, parameters={"P": p})
 
 
 @pytest.mark.slow
