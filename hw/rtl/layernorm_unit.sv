@@ -24,7 +24,8 @@ module layernorm_unit
   import edgemoe_pkg::*;
 #(
   parameter int unsigned Lanes = LinearOut,
-  parameter int unsigned D     = Dim
+  parameter int unsigned D     = Dim,
+  parameter int unsigned Slots = 2  // tokens the buffer holds (1: in, statistics and out one after another)
 ) (
   input  wire logic                      clk_i,
   input  wire logic                      rst_i,
@@ -44,7 +45,6 @@ module layernorm_unit
   output logic                           y_last_o
 );
   localparam int unsigned Beats = D / Lanes;
-  localparam int unsigned Slots = 2;
   localparam int unsigned BufWords = Slots * Beats;
   localparam int BW = $clog2(Beats) > 0 ? $clog2(Beats) : 1;
   localparam int AW = $clog2(BufWords) > 0 ? $clog2(BufWords) : 1;
@@ -78,6 +78,9 @@ module layernorm_unit
   localparam logic signed [127:0] MeanMax = ($signed(128'(D)) * ((128'sd1 <<< (ActBits - 1)) - 1)) <<< MeanUp;
   localparam logic signed [127:0] Ex2Max = ($signed(128'(D)) * ((128'sd1 <<< LnSquareBits) - 1)) <<< Ex2Up;
 
+  if (Slots < 1) begin : gen_bad_slots
+    $fatal(1, "%m: layernorm_unit needs Slots >= 1, got %0d", Slots);
+  end
   if (Lanes < 1 || D % Lanes != 0) begin : gen_bad_lanes
     $fatal(1, "%m: layernorm_unit needs D (%0d) to be a multiple of Lanes (%0d)", D, Lanes);
   end

@@ -143,15 +143,16 @@ async def throughput(dut) -> None:
     write_perf("layernorm_unit", figures)
 
 
-@pytest.mark.parametrize("lanes", [8, 4, 1])
-def test_layernorm_unit(lanes: int) -> None:
+@pytest.mark.parametrize("lanes,slots", [(8, 2), (4, 2), (1, 2), (8, 1), (8, 3)])
+def test_layernorm_unit(lanes: int, slots: int) -> None:
+    """Tiny package; the default two token slots, and one (passes in turn) or three slots."""
     runner.run(
         "layernorm_unit",
         "test_layernorm_unit",
         HERE,
         preset("tiny"),
-        case=f"lanes{lanes}",
-        parameters={"Lanes": lanes},
+        case=f"lanes{lanes}" + ("" if slots == 2 else f"_slots{slots}"),
+        parameters={"Lanes": lanes, "Slots": slots},
     )
 
 
