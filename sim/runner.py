@@ -90,31 +90,57 @@ def write_waivers(folder: Path) -> Path:
     return write_if_changed(folder / "edgemoe_pkg.vlt", text)
 
 
+def _is_package(path: Path) -> bool:
+    """Whether an hw/rtl file holds a package (``package <name>;``) rather than a module."""
+    return re.search(r"^\s*package\s+\w+\s*;", _strip_comments(path.read_text()), re.M) is not None
+
+
 def rtl_modules() -> dict[str, Path]:
     """Every module of hw/rtl by name (one module per file)."""
-    return {p.stem: p for p in sorted(RTL_DIR.glob("*.sv"))}
+    return {p.stem: p for p in sorted(RTL_DIR.glob("*.sv")) if not _is_package(p)}
+
+
+def rtl_packages() -> dict[str, Path]:
+    """Every hand-written package of hw/rtl by name (one package per file, named as the file).
+
+    The generated ``edgemoe_pkg`` is not among them: every build writes it for its config and
+    reads it first.
+    """
+    return {p.stem: p for p in sorted(RTL_DIR.glob("*.sv")) if _is_package(p)}
 
 
 def sources_for(top: str) -> list[Path]:
-    """The RTL files ``top`` needs, dependencies first (found from instantiations)."""
+    """The RTL files ``top`` needs, dependencies first.
+
+    Dependencies are the modules a file instantiates and the hand-written packages it imports
+    or names (``import fxp_func_pkg::*;``, ``fxp_func_pkg::clamp``); a package comes before the
+    first file that uses it.
+    """
     modules = rtl_modules()
     if top not in modules:
         raise RtlBuildError(f"no module '{top}' in {RTL_DIR} (known: {', '.join(modules) or 'none'})")
+    packages = rtl_packages()
+    files = {**modules, **packages}
     order: list[str] = []
 
     def visit(name: str, stack: tuple[str, ...]) -> None:
         if name in order:
             return
         if name in stack:
-            raise RtlBuildError(f"module instantiation cycle: {' -> '.join(stack + (name,))}")
-        text = _strip_comments(modules[name].read_text())
-        for other in modules:
-            if other != name and re.search(rf"^\s*{other}\b\s*(#|\w)", text, re.M):
-                visit(other, stack + (name,))
+            cycle = " -> ".join(stack + (name,))
+            raise RtlBuildError(f"module instantiation or package import cycle: {cycle}")
+        text = _strip_comments(files[name].read_text())
+        for pkg in packages:
+            if pkg != name and re.search(rf"\b{pkg}\s*::", text):
+                visit(pkg, stack + (name,))
+        if name in modules:
+            for other in modules:
+                if other != name and re.search(rf"^\s*{other}\b\s*(#|\w)", text, re.M):
+                    visit(other, stack + (name,))
         order.append(name)
 
     visit(top, ())
-    return [modules[n] for n in order]
+    return [files[n] for n in order]
 
 
 def _strip_comments(text: str) -> str:

@@ -48,6 +48,29 @@ def test_one_module_per_file() -> None:
         assert "`default_nettype none" in text, f"{path} lacks `default_nettype none"
 
 
+def test_one_package_per_file() -> None:
+    packages = runner.rtl_packages()
+    assert "fxp_func_pkg" in packages, f"hw/rtl packages: {sorted(packages)}"
+    assert "edgemoe_pkg" not in packages, "edgemoe_pkg is generated per config, never kept in hw/rtl"
+    for name, path in packages.items():
+        text = runner._strip_comments(path.read_text())
+        declared = [line.split()[1].rstrip(";") for line in text.splitlines() if line.startswith("package ")]
+        assert declared == [name], f"{path} declares packages {declared}; expected exactly package {name}"
+        assert "`default_nettype none" in text, f"{path} lacks `default_nettype none"
+
+
+@pytest.mark.parametrize("module", ["exp_lane", "nonlinear_unit", "softmax_state", "layernorm_unit"])
+def test_sources_put_imported_packages_first(module: str) -> None:
+    names = [p.stem for p in runner.sources_for(module)]
+    assert names[-1] == module and len(set(names)) == len(names), names
+    for name in names:
+        text = runner._strip_comments(runner.RTL_DIR.joinpath(f"{name}.sv").read_text())
+        for pkg in runner.rtl_packages():
+            if f"{pkg}::" in text and pkg != name:
+                assert pkg in names[: names.index(name)], f"{name} uses {pkg} but the sources are {names}"
+    assert "fxp_func_pkg" in names, f"{module} reaches a function lane, which imports fxp_func_pkg: {names}"
+
+
 def test_illegal_parameters_stop_elaboration() -> None:
     with pytest.raises(runner.RtlBuildError) as err:
         runner.lint("fxp_requant", preset("tiny"), {"OutBits": 1})

@@ -10,6 +10,7 @@
 
 module exp_lane
   import edgemoe_pkg::*;
+  import fxp_func_pkg::*;
 #(
   parameter int unsigned XBits          = AttnScoreBits + 1,  // x - max is one bit wider than x
   parameter int          XFrac          = AttnScoreFracBits,
@@ -37,17 +38,11 @@ module exp_lane
   localparam int YW = W + LS + 3;
   localparam int NMax = OF + 2;
 
-  if (AB < 1 || AB > 62 || K + 2 * W + 1 > 62) begin : gen_bad_widths
+  if (AB < 1 || AB > 62 || K + 2 * W + 1 > 62 || YW > FuncBits) begin : gen_bad_widths
     $fatal(1, "%m: exp_lane input/work formats too wide (XFrac %0d, W %0d)", XFrac, W);
   end
   if (Exp2TableSize != (1 << B) + 1 || RB < 0) begin : gen_bad_table
     $fatal(1, "%m: Exp2Table needs 2**ExpTableBits + 1 entries and ExpTableBits <= WorkFracBits");
-  end
-
-  // the table as a ROM of TW-bit entries (synthesis maps it to LUTs or block RAM)
-  logic [TW-1:0] rom [Exp2TableSize];
-  initial begin
-    for (int k = 0; k < int'(Exp2TableSize); k++) rom[k] = Exp2Table[k][TW-1:0];
   end
 
   logic signed [CW-1:0] negx;
@@ -59,7 +54,7 @@ module exp_lane
   logic [W-1:0]         u;
   logic [TW-1:0]        p;
   logic [7:0]           s;  // n clamped, + W + LS - OF: at most W + 2 + LS
-  logic [YW-1:0]        pl, half, yv;
+  logic [YW-1:0]        yv;
 
   assign negx = -CW'($signed(x_i));
 
@@ -88,26 +83,21 @@ module exp_lane
   logic unused_low;  // the rounded-off bits of aw * log2(e)
   assign unused_low = ^prod_t[W-1:0];
 
+  // Exp2Table read as a ROM of TW-bit entries (synthesis maps it to LUTs)
   if (RB > 0) begin : gen_interp
-    logic [B-1:0]             idx;
-    logic [RB-1:0]            r;
-    logic signed [TW:0]       lo, hi;
-    logic signed [TW+RB+1:0]  prod_d;
+    logic [B-1:0]  idx;
+    logic [RB-1:0] r;
     assign idx = u[W-1:RB];
     assign r = u[RB-1:0];
-    assign lo = (TW + 1)'(rom[(B + 1)'(idx)]);
-    assign hi = (TW + 1)'(rom[(B + 1)'(idx) + (B + 1)'(1)]);
-    assign prod_d = (TW + RB + 2)'(hi - lo) * $signed({1'b0, r}) + ((TW + RB + 2)'(1) <<< (RB - 1));
-    assign p = TW'(lo + (TW + 1)'(prod_d >>> RB));
+    assign p = TW'(interpolate(FuncBits'(Exp2Table[(B + 1)'(idx)][TW-1:0]),
+                               FuncBits'(Exp2Table[(B + 1)'(idx) + (B + 1)'(1)][TW-1:0]), FuncBits'(r), RB));
   end else begin : gen_no_interp
-    assign p = rom[(B + 1)'(u)];
+    assign p = Exp2Table[(B + 1)'(u)][TW-1:0];
   end
 
   always_comb begin
     s = (n > NW'(NMax)) ? 8'(NMax + W + LS - OF) : 8'(n) + 8'(W + LS - OF);
-    pl = YW'(p) << LS;
-    half = (OutRoundHalfUp && s != 0) ? (YW'(1) << (s - 1'b1)) : '0;
-    yv = (pl + half) >> s;
+    yv = YW'(scale_pow2(FuncBits'(p) <<< LS, int'(s), OutRoundHalfUp));
   end
 
   fxp_requant #(

@@ -9,6 +9,7 @@
 
 module recip_lane
   import edgemoe_pkg::*;
+  import fxp_func_pkg::*;
 #(
   parameter int unsigned XBits          = SoftmaxSumBits,
   parameter int          XFrac          = SoftmaxSumFracBits,
@@ -34,19 +35,8 @@ module recip_lane
   if (RecipTableSize != (1 << B) + 1 || RB < 1) begin : gen_bad_table
     $fatal(1, "%m: RecipTable needs 2**RecipTableBits + 1 entries and RecipTableBits < WorkFracBits");
   end
-
-  function automatic int leading_one(input logic [XBits-1:0] v);
-    int pos = 0;
-    for (int k = 0; k < int'(XBits); k++) begin
-      if (v[k]) pos = k;
-    end
-    return pos;
-  endfunction
-
-  // the table as a ROM of W + 1-bit entries (synthesis maps it to LUTs or block RAM)
-  logic [W:0] rom [RecipTableSize];
-  initial begin
-    for (int k = 0; k < int'(RecipTableSize); k++) rom[k] = RecipTable[k][W:0];
+  if (XBits > FuncBits || OW > FuncBits) begin : gen_bad_widths
+    $fatal(1, "%m: recip_lane works on at most %0d bits (XBits %0d, output path %0d)", FuncBits, XBits, OW);
   end
 
   int                   e;
@@ -54,21 +44,18 @@ module recip_lane
   logic [W:0]           m;
   logic [B-1:0]         idx;
   logic [RB-1:0]        r;
-  logic signed [W+2:0]  lo, hi;
-  logic signed [W+RB+3:0] prod_d;
-  logic signed [YW-1:0] y [NewtonSteps + 1];
-  int                   s;
+  logic signed [YW-1:0] y [NewtonSteps + 1] /* verilator split_var */;  // the Newton steps
   logic signed [OW-1:0] yv;
 
-  assign e = leading_one(x_i);
+  assign e = leading_one(FuncBits'(x_i));
   assign xn = LW'(x_i) << (LW - 1 - e);
   assign m = xn[LW-1 -: W + 1];
   assign idx = m[W-1 -: B];
   assign r = m[RB-1:0];
-  assign lo = (W + 3)'(rom[(B + 1)'(idx)]);
-  assign hi = (W + 3)'(rom[(B + 1)'(idx) + (B + 1)'(1)]);
-  assign prod_d = (W + RB + 4)'(hi - lo) * $signed({1'b0, r}) + ((W + RB + 4)'(1) <<< (RB - 1));
-  assign y[0] = YW'(lo + (W + 3)'(prod_d >>> RB));
+  // RecipTable read as a ROM of W + 1-bit entries (synthesis maps it to LUTs)
+  assign y[0] = YW'(interpolate(FuncBits'(RecipTable[(B + 1)'(idx)][W:0]),
+                                FuncBits'(RecipTable[(B + 1)'(idx) + (B + 1)'(1)][W:0]),
+                                FuncBits'(r), RB));
 
   for (genvar k = 0; k < int'(NewtonSteps); k++) begin : gen_newton
     logic signed [PW-1:0] my, yc;
@@ -80,16 +67,8 @@ module recip_lane
     assign y[k+1] = YW'(yc >>> W);
   end
 
-  always_comb begin
-    s = W + e - XFrac - OutFrac;
-    if (s < SMin) s = SMin;
-    if (s > SMax) s = SMax;
-    if (s > 0) begin
-      yv = (OW'(y[NewtonSteps]) + (OutRoundHalfUp ? (OW'(1) <<< (s - 1)) : '0)) >>> s;
-    end else begin
-      yv = OW'(y[NewtonSteps]) <<< (-s);
-    end
-  end
+  assign yv = OW'(scale_pow2(FuncBits'(y[NewtonSteps]), clamp(W + e - XFrac - OutFrac, SMin, SMax),
+                             OutRoundHalfUp));
 
   fxp_requant #(
     .InBits(OW), .InFrac(0), .InSigned(1'b1),

@@ -8,6 +8,7 @@
 
 module rsqrt_lane
   import edgemoe_pkg::*;
+  import fxp_func_pkg::*;
 #(
   parameter int unsigned XBits          = LnVarBits,
   parameter int          XFrac          = LnVarFracBits,
@@ -34,19 +35,8 @@ module rsqrt_lane
   if (RsqrtTableSize != 3 * (1 << (B - 2)) + 1 || SH < 1 || B < 2) begin : gen_bad_table
     $fatal(1, "%m: RsqrtTable needs 3 * 2**(RsqrtTableBits - 2) + 1 entries");
   end
-
-  function automatic int leading_one(input logic [XBits-1:0] v);
-    int pos = 0;
-    for (int k = 0; k < int'(XBits); k++) begin
-      if (v[k]) pos = k;
-    end
-    return pos;
-  endfunction
-
-  // the table as a ROM of W + 1-bit entries (synthesis maps it to LUTs or block RAM)
-  logic [W:0] rom [RsqrtTableSize];
-  initial begin
-    for (int k = 0; k < int'(RsqrtTableSize); k++) rom[k] = RsqrtTable[k][W:0];
+  if (XBits > FuncBits || OW > FuncBits) begin : gen_bad_widths
+    $fatal(1, "%m: rsqrt_lane works on at most %0d bits (XBits %0d, output path %0d)", FuncBits, XBits, OW);
   end
 
   int                   e, ee, q;
@@ -55,14 +45,11 @@ module rsqrt_lane
   logic [W+1:0]         m, v;
   logic [IW-1:0]        idx;
   logic [SH-1:0]        r;
-  logic signed [W+2:0]  lo, hi;
-  logic signed [W+SH+3:0] prod_d;
-  logic signed [YW-1:0] y [NewtonSteps + 1];
-  int                   s;
+  logic signed [YW-1:0] y [NewtonSteps + 1] /* verilator split_var */;  // the Newton steps
   logic signed [OW-1:0] yv;
 
   always_comb begin
-    e = leading_one(x_i);
+    e = leading_one(FuncBits'(x_i));
     ee = e - XFrac;
     par = ee[0];
     q = (ee - int'(par)) >>> 1;
@@ -73,10 +60,9 @@ module rsqrt_lane
   assign v = m - ((W + 2)'(1) << W);
   assign idx = IW'(v >> SH);
   assign r = v[SH-1:0];
-  assign lo = (W + 3)'(rom[idx]);
-  assign hi = (W + 3)'(rom[idx + IW'(1)]);
-  assign prod_d = (W + SH + 4)'(hi - lo) * $signed({1'b0, r}) + ((W + SH + 4)'(1) <<< (SH - 1));
-  assign y[0] = YW'(lo + (W + 3)'(prod_d >>> SH));
+  // RsqrtTable read as a ROM of W + 1-bit entries (synthesis maps it to LUTs)
+  assign y[0] = YW'(interpolate(FuncBits'(RsqrtTable[idx][W:0]), FuncBits'(RsqrtTable[idx + IW'(1)][W:0]),
+                                FuncBits'(r), SH));
 
   for (genvar k = 0; k < int'(NewtonSteps); k++) begin : gen_newton
     logic signed [PW-1:0] yy, ms, yc;
@@ -90,16 +76,7 @@ module rsqrt_lane
     assign y[k+1] = YW'(yc >>> (W + 1));
   end
 
-  always_comb begin
-    s = W + q - OutFrac;
-    if (s < SMin) s = SMin;
-    if (s > SMax) s = SMax;
-    if (s > 0) begin
-      yv = (OW'(y[NewtonSteps]) + (OutRoundHalfUp ? (OW'(1) <<< (s - 1)) : '0)) >>> s;
-    end else begin
-      yv = OW'(y[NewtonSteps]) <<< (-s);
-    end
-  end
+  assign yv = OW'(scale_pow2(FuncBits'(y[NewtonSteps]), clamp(W + q - OutFrac, SMin, SMax), OutRoundHalfUp));
 
   fxp_requant #(
     .InBits(OW), .InFrac(0), .InSigned(1'b1),
