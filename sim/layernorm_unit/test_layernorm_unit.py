@@ -174,3 +174,10 @@ def test_layernorm_unit_edge_moe() -> None:
     runner.run(
         "layernorm_unit", "test_layernorm_unit", HERE, cfg, case="edge-moe", parameters={"Lanes": lanes}
     )
+
+
+def test_no_token_slot_stops_elaboration() -> None:
+    with pytest.raises(runner.RtlBuildError) as err:
+        runner.lint("layernorm_unit", preset("tiny"), {"Slots": 0})
+    text = str(err.value)
+    assert "USERFATAL" in text and "needs Slots >= 1" in text and "In instance 'layernorm_unit'" in text, text
