@@ -12,7 +12,9 @@
 //             (one write port, one registered read port) for the second pass.
 //   v stream: the same N + P - 1 rows of V; per step p_j = cast_prob(exp(s_j - m_j) * (1/l_j)),
 //             out_j += p_j * v (exact wide accumulators, per slot a ring of Bpr beats of Blk
-//             lanes that turns by one beat per V beat).
+//             lanes that turns by one beat per V beat). ceil(P / Bpr) exp lanes serve the P
+//             slots: slot j works (j mod Bpr) beats behind the stream, so at most one slot per
+//             lane starts a row on any beat; min(P, Bpr) - 1 cycles after the last V beat drain it.
 //   o stream: out_j = cast_act(out_j), P rows of HeadDim/Blk beats (o_last_o on the last one).
 // P * Blk MACs per cycle in both passes (one K or V beat per cycle). Both passes are pipelined
 // behind the beat they take (K: products, dot-product sum, scale and cast; V: score read, then
@@ -101,6 +103,7 @@ module attention_unit
   logic              kv_take, kv_valid;
   logic [Blk*AB-1:0] kv_data;
   logic [Delay:0][Blk*AB-1:0] hist_q;
+  logic              drain_tick;  // pass 2: the delay line moves on after the last V beat
   logic              stepping;  // this row is a step of every slot (r >= P - 1)
   logic [RW-1:0]     step;
 
@@ -116,8 +119,8 @@ module attention_unit
   assign step = row_q - RW'(P - 1);
 
   always_ff @(posedge clk_i) begin
-    if (kv_take) begin
-      hist_q[0] <= kv_data;
+    if (kv_take || drain_tick) begin
+      hist_q[0] <= kv_data;  // drain ticks shift in a don't-care beat
       for (int i = 1; i <= int'(Delay); i++) hist_q[i] <= hist_q[i-1];
     end
   end
@@ -229,59 +232,97 @@ module attention_unit
   end
 
   // ---------------------------------------------------------------- pass 2: probabilities times V
-  // v1: the beat taken last cycle (V in hist_q, the step's scores in s_rd_q, read on its first
-  // beat); v2: probabilities and V in prob_q / v2_q; then the MAC into the accumulator rings.
-  logic v1_valid_q, v1_first_q, v2_valid_q, v2_first_q;
+  // A step's P probabilities are needed once per row of Bpr beats, so Lanes2 = ceil(P / Bpr)
+  // exp lanes serve them: slot j = l*Bpr + d works D = d beats late (it reads its V beat D taps
+  // further down the delay line) and computes its probability in lane l on the tick where its own
+  // row starts, i.e. on blk d of the stream. Ticks are the V beats and then Drain more cycles
+  // that only shift the delay line, so the late slots finish their last row.
+  // v1: the tick of last cycle (V in hist_q, the row's scores in s_rd_q, read on its blk 0);
+  // v2: probability and V in prob_q / v2_q; then the MAC into the slot's accumulator ring.
+  localparam int unsigned Lanes2 = (P + Bpr - 1) / Bpr;
+  localparam int unsigned Drain = (P < Bpr ? P : Bpr) - 1;
+  localparam int unsigned TickEnd = Rows * Bpr + Drain;
+  localparam int TW = $clog2(TickEnd + 1);
+
+  logic [TW-1:0] tick_q;
+  logic          tick;
+  logic [BW-1:0] sel_q;  // blk of the last tick: slot l*Bpr + sel_q starts a row in lane l
+  logic [Lanes2-1:0][PB-1:0] lane_prob;
+  logic [P-1:0]  v_busy;
   logic out_turn;  // an output beat leaves: every ring turns by one beat
 
+  assign drain_tick = state_q == StOut && tick_q != TW'(TickEnd);
+  assign tick = v_take || drain_tick;
   assign s_rd = v_take && stepping && blk_q == '0;
 
   always_ff @(posedge clk_i) begin
-    if (rst_i) begin
-      v1_valid_q <= 1'b0;
-      v2_valid_q <= 1'b0;
-    end else begin
-      v1_valid_q <= v_take && stepping;
-      v2_valid_q <= v1_valid_q;
+    if (state_q == StSm) tick_q <= '0;
+    else if (tick) tick_q <= tick_q + 1'b1;
+    if (tick) sel_q <= blk_q;
+  end
+
+  for (genvar l = 0; l < Lanes2; l++) begin : gen_prob
+    logic [Bpr-1:0][SB-1:0] s_opt, m_opt;
+    logic [Bpr-1:0][RB-1:0] r_opt;
+    logic signed [SB-1:0]   s, m;
+    logic signed [SB:0]     diff;
+    logic [EB-1:0]          e;
+    logic [EB+RB-1:0]       er;
+
+    for (genvar b = 0; b < Bpr; b++) begin : gen_opt
+      if (l * Bpr + b < P) begin : gen_slot
+        assign s_opt[b] = s_rd_q[(l*Bpr + b)*SB +: SB];
+        assign m_opt[b] = m_q[(l*Bpr + b)*SB +: SB];
+        assign r_opt[b] = r_q[(l*Bpr + b)*RB +: RB];
+      end else begin : gen_none
+        assign s_opt[b] = '0;
+        assign m_opt[b] = '0;
+        assign r_opt[b] = '0;
+      end
     end
-  end
 
-  always_ff @(posedge clk_i) begin
-    if (v_take) v1_first_q <= step == '0;
-    if (v1_valid_q) v2_first_q <= v1_first_q;
-  end
-
-  logic [P-1:0][Blk*AccW-1:0] acc_head;
-
-  for (genvar j = 0; j < P; j++) begin : gen_av
-    logic signed [SB-1:0]     s, m;
-    logic signed [SB:0]       diff;
-    logic [EB-1:0]            e;
-    logic [EB+RB-1:0]         er;
-    logic [PB-1:0]            prob, prob_q;
-    logic [Blk*AB-1:0]        v2_q;
-    logic [Bpr-1:0][Blk*AccW-1:0] acc_q;  // acc_q[0]: the beat due next
-    logic [Blk*AccW-1:0]      acc_d;
-
-    assign s = s_rd_q[j*SB +: SB];
-    assign m = m_q[j*SB +: SB];
+    assign s = s_opt[sel_q];
+    assign m = m_opt[sel_q];
     assign diff = (SB + 1)'(s) - (SB + 1)'(m);
     exp_lane u_exp (
       .x_i(diff), .y_o(e)
     );
-    assign er = (EB + RB)'(e) * (EB + RB)'(r_q[j*RB +: RB]);
+    assign er = (EB + RB)'(e) * (EB + RB)'(r_opt[sel_q]);
     fxp_requant #(
       .InBits(EB + RB), .InFrac(ExpOutFracBits + SoftmaxRecipFracBits), .InSigned(1'b0),
       .OutBits(PB), .OutFrac(AttnProbFracBits), .OutSigned(1'b0),
       .RoundHalfUp(AttnProbRoundHalfUp), .Saturate(AttnProbSaturate)
     ) u_prob (
-      .in_i(er), .out_o(prob), .clip_o()
+      .in_i(er), .out_o(lane_prob[l]), .clip_o()
     );
+  end
+
+  logic [P-1:0][Blk*AccW-1:0] acc_head;
+
+  for (genvar j = 0; j < P; j++) begin : gen_av
+    localparam int unsigned D = j % Bpr;  // beats this slot works behind the stream
+    logic                     v1_valid_q, v1_first_q, v2_valid_q, v2_first_q;
+    logic [PB-1:0]            prob_q;
+    logic [Blk*AB-1:0]        v2_q;
+    logic [Bpr-1:0][Blk*AccW-1:0] acc_q;  // acc_q[0]: the beat due next
+    logic [Blk*AccW-1:0]      acc_d;
 
     always_ff @(posedge clk_i) begin
+      if (rst_i) begin
+        v1_valid_q <= 1'b0;
+        v2_valid_q <= 1'b0;
+      end else begin
+        v1_valid_q <= tick && tick_q >= TW'(D + (P - 1) * Bpr) && tick_q < TW'(D + Rows * Bpr);
+        v2_valid_q <= v1_valid_q;
+      end
+    end
+
+    always_ff @(posedge clk_i) begin
+      if (tick) v1_first_q <= tick_q < TW'(D + P * Bpr);
       if (v1_valid_q) begin
-        prob_q <= prob;
-        v2_q   <= hist_q[(P - 1 - j) * Bpr];
+        v2_first_q <= v1_first_q;
+        v2_q       <= hist_q[(P - 1 - j) * Bpr + D];
+        if (sel_q == BW'(D)) prob_q <= lane_prob[j / Bpr];
       end
     end
 
@@ -299,6 +340,7 @@ module attention_unit
     end
 
     assign acc_head[j] = acc_q[0];
+    assign v_busy[j] = v1_valid_q || v2_valid_q;
   end
 
   // ---------------------------------------------------------------- output
@@ -306,7 +348,7 @@ module attention_unit
   logic [Blk*AB-1:0]   o_d;
   logic [Blk*AccW-1:0] o_acc;
 
-  assign drained = !v1_valid_q && !v2_valid_q;
+  assign drained = v_busy == '0 && tick_q == TW'(TickEnd);
   assign out_free = !o_valid_o || o_ready_i;
   assign out_go = state_q == StOut && drained;
   assign out_turn = out_go && out_free;
