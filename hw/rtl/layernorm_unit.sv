@@ -13,14 +13,15 @@
 //   stats:   const_div (3) -> fit mean/ex2 -> mean^2 -> var + eps -> rsqrt          7 cycles
 //   pass 2:  buffer read -> (x - mean) * rstd -> z * gamma + beta -> cast to y        4 cycles,
 //            one stall signal (output taken or empty) for the whole pass-2 pipeline.
-// Last beat of a token in -> its first beat out: 14 cycles. A slot is free again once its last
-// beat is read (2 B + 9 cycles after its first beat came in, B = D/Lanes), so the unit takes a
-// token every max(B, (2 B + 9) / Slots) cycles: 16.5 at the edge-moe size (B = 12, Slots = 2).
-// The token buffer holds Slots tokens (a simple dual-port RAM, Slots * D/Lanes words of Lanes
-// activations, synchronous read): a token streams in while the previous one's statistics run and
-// while it streams out. Each slot keeps its mean and rstd until its last beat is read. gamma and
-// beta sit in one more RAM (D/Lanes words of Lanes {beta, gamma} pairs); they load on the p
-// stream, D/Lanes beats, only while the unit is empty; tokens wait while a load is under way.
+// Last beat of a token in -> its first beat out: 14 cycles.
+// The token buffer is a ring of BufWords beats (a simple dual-port RAM of Lanes activations per
+// word, synchronous read): a beat's word is free again once the beat has been read for pass 2.
+// A beat stays B + 10 cycles (B = D/Lanes), so with BufWords >= B + 10 tokens stream in at one
+// beat per cycle while earlier ones wait for their statistics and stream out; BufWords = B gives
+// one token at a time. The statistics (mean, rstd) wait in a FIFO of Toks entries, one per token
+// in the unit (first beat in .. last beat read: 2 B + 9 cycles, so Toks = 2 + ceil(9 / B)).
+// gamma and beta sit in one more RAM (B words of Lanes {beta, gamma} pairs); they load on the p
+// stream, B beats, only while the unit is empty; tokens wait while a load is under way.
 `default_nettype none
 
 module layernorm_unit
@@ -28,7 +29,8 @@ module layernorm_unit
 #(
   parameter int unsigned Lanes = LinearOut,
   parameter int unsigned D     = Dim,
-  parameter int unsigned Slots = 2  // tokens the buffer holds (1: in, statistics and out one after another)
+  // token buffer beats; the default holds a beat's B + 10 cycles in the unit (full rate)
+  parameter int unsigned BufWords = 2 ** $clog2(D / Lanes + 10)
 ) (
   input  wire logic                      clk_i,
   input  wire logic                      rst_i,
@@ -48,10 +50,11 @@ module layernorm_unit
   output logic                           y_last_o
 );
   localparam int unsigned Beats = D / Lanes;
-  localparam int unsigned BufWords = Slots * Beats;
+  localparam int unsigned Toks = 2 + (Beats + 8) / Beats;  // tokens in the unit at full rate
   localparam int BW = $clog2(Beats) > 0 ? $clog2(Beats) : 1;
   localparam int AW = $clog2(BufWords) > 0 ? $clog2(BufWords) : 1;
-  localparam int SW = $clog2(Slots) > 0 ? $clog2(Slots) : 1;
+  localparam int TW = $clog2(Toks + 1);
+  localparam int TIW = $clog2(Toks);
   localparam int FA = ActFracBits;
   localparam int FQ = LnSquareFracBits;
   localparam int FM = LnMeanFracBits;
@@ -81,8 +84,9 @@ module layernorm_unit
   localparam logic signed [127:0] MeanMax = ($signed(128'(D)) * ((128'sd1 <<< (ActBits - 1)) - 1)) <<< MeanUp;
   localparam logic signed [127:0] Ex2Max = ($signed(128'(D)) * ((128'sd1 <<< LnSquareBits) - 1)) <<< Ex2Up;
 
-  if (Slots < 1) begin : gen_bad_slots
-    $fatal(1, "%m: layernorm_unit needs Slots >= 1, got %0d", Slots);
+  if (BufWords < Beats) begin : gen_bad_buffer
+    $fatal(1, "%m: layernorm_unit needs BufWords (%0d) >= D/Lanes (%0d): a whole token must fit",
+           BufWords, Beats);
   end
   if (Lanes < 1 || D % Lanes != 0) begin : gen_bad_lanes
     $fatal(1, "%m: layernorm_unit needs D (%0d) to be a multiple of Lanes (%0d)", D, Lanes);
@@ -92,19 +96,22 @@ module layernorm_unit
   end
 
   // ---------------------------------------------------------------- control state
-  logic [Slots-1:0] used_q;   // slot holds a token (first beat in .. last beat read)
-  logic [Slots-1:0] ready_q;  // slot's statistics are done
-  logic [SW-1:0]    wslot_q, rslot_q;
+  logic [AW:0]      occ_q;      // buffer words written and not yet read
+  logic [TW-1:0]    tok_q;      // tokens in the unit (first beat in .. last beat read)
+  logic [TW-1:0]    stats_q;    // of them, tokens whose statistics are done
+  logic [TIW-1:0]   sw_q, sr_q;  // statistics FIFO write / read index
   logic [BW-1:0]    wcnt_q, rcnt_q, pcnt_q;
   logic [AW-1:0]    waddr_q, raddr_q;
-  logic             x_take, p_take, adv, issue, o1_v_q;
+  logic             x_take, p_take, adv, issue, tok_in, tok_out, o1_v_q;
 
-  assign x_ready_o = pcnt_q == '0 && (wcnt_q != '0 || !used_q[wslot_q]);
-  assign p_ready_o = used_q == '0 && !o1_v_q;
+  assign x_ready_o = pcnt_q == '0 && occ_q != (AW + 1)'(BufWords) && (wcnt_q != '0 || tok_q != TW'(Toks));
+  assign p_ready_o = tok_q == '0 && !o1_v_q;
   assign x_take = x_valid_i && x_ready_o;
   assign p_take = p_valid_i && p_ready_o;
   assign adv = !y_valid_o || y_ready_i;  // the pass-2 pipeline moves
-  assign issue = adv && ready_q[rslot_q];
+  assign issue = adv && stats_q != '0;
+  assign tok_in = x_take && wcnt_q == '0;
+  assign tok_out = issue && rcnt_q == BW'(Beats - 1);
 
   // ---------------------------------------------------------------- the two RAMs
   logic [Lanes*ActBits-1:0]    tok_mem [BufWords];
@@ -131,7 +138,6 @@ module layernorm_unit
 
   // ---------------------------------------------------------------- pass 1: squares and sums
   logic                          x1_v_q, x1_first_q, x1_last_q, x2_v_q, x2_first_q, x2_last_q;
-  logic [SW-1:0]                 x1_slot_q, x2_slot_q, acc_slot_q;
   logic [Lanes*ActBits-1:0]      x1_q;
   logic [Lanes*LnSquareBits-1:0] sq_d, sq_q;
   logic signed [S1W-1:0]         s1_beat, s1b_q, s1_q;
@@ -163,7 +169,6 @@ module layernorm_unit
 
   // ---------------------------------------------------------------- statistics
   logic                         mean_div_v;
-  logic [SW-1:0]                div_slot;
   logic [MeanNW-1:0]            mean_div_q;
   logic [Ex2NW-1:0]             ex2_div_q;
   logic [LnMeanBits-1:0]        mean_d, mean1_q, mean2_q, mean3_q;
@@ -171,16 +176,15 @@ module layernorm_unit
   logic signed [2*LnMeanBits-1:0] mm2_q;
   logic [LnRstdBits-1:0]        rstd_d;
   logic [3:1]                   st_v_q;
-  logic [SW-1:0]                st_slot_q [3:1];
-  logic [LnMeanBits-1:0]        stat_mean_q [Slots];
-  logic [LnRstdBits-1:0]        stat_rstd_q [Slots];
+  logic [LnMeanBits-1:0]        stat_mean_q [Toks];
+  logic [LnRstdBits-1:0]        stat_rstd_q [Toks];
 
   const_div #(
     .InBits(MeanNW), .Den(MeanDen), .RoundHalfUp(LnMeanRoundHalfUp),
-    .NMin(MeanMin), .NMax(MeanMax), .TagBits(SW)
+    .NMin(MeanMin), .NMax(MeanMax), .TagBits(1)
   ) u_mean_div (
-    .clk_i(clk_i), .rst_i(rst_i), .valid_i(acc_done_q), .n_i(MeanNW'(s1_q) <<< MeanUp), .tag_i(acc_slot_q),
-    .valid_o(mean_div_v), .q_o(mean_div_q), .tag_o(div_slot)
+    .clk_i(clk_i), .rst_i(rst_i), .valid_i(acc_done_q), .n_i(MeanNW'(s1_q) <<< MeanUp), .tag_i(1'b0),
+    .valid_o(mean_div_v), .q_o(mean_div_q), .tag_o()
   );
 
   const_div #(
@@ -271,10 +275,11 @@ module layernorm_unit
   // ---------------------------------------------------------------- control registers
   always_ff @(posedge clk_i) begin
     if (rst_i) begin
-      used_q     <= '0;
-      ready_q    <= '0;
-      wslot_q    <= '0;
-      rslot_q    <= '0;
+      occ_q      <= '0;
+      tok_q      <= '0;
+      stats_q    <= '0;
+      sw_q       <= '0;
+      sr_q       <= '0;
       wcnt_q     <= '0;
       rcnt_q     <= '0;
       pcnt_q     <= '0;
@@ -295,7 +300,6 @@ module layernorm_unit
       if (x_take) begin
         wcnt_q  <= wcnt_q == BW'(Beats - 1) ? '0 : wcnt_q + 1'b1;
         waddr_q <= waddr_q == AW'(BufWords - 1) ? '0 : waddr_q + 1'b1;
-        if (wcnt_q == BW'(Beats - 1)) wslot_q <= wslot_q == SW'(Slots - 1) ? '0 : wslot_q + 1'b1;
       end
       x1_v_q     <= x_take;
       x2_v_q     <= x1_v_q;
@@ -304,14 +308,15 @@ module layernorm_unit
       if (issue) begin
         rcnt_q  <= rcnt_q == BW'(Beats - 1) ? '0 : rcnt_q + 1'b1;
         raddr_q <= raddr_q == AW'(BufWords - 1) ? '0 : raddr_q + 1'b1;
-        if (rcnt_q == BW'(Beats - 1)) rslot_q <= rslot_q == SW'(Slots - 1) ? '0 : rslot_q + 1'b1;
       end
-      if (issue && rcnt_q == BW'(Beats - 1)) begin
-        used_q[rslot_q]  <= 1'b0;
-        ready_q[rslot_q] <= 1'b0;
-      end
-      if (x_take && wcnt_q == '0) used_q[wslot_q] <= 1'b1;
-      if (st_v_q[3]) ready_q[st_slot_q[3]] <= 1'b1;
+      if (x_take && !issue) occ_q <= occ_q + 1'b1;
+      if (!x_take && issue) occ_q <= occ_q - 1'b1;
+      if (tok_in && !tok_out) tok_q <= tok_q + 1'b1;
+      if (!tok_in && tok_out) tok_q <= tok_q - 1'b1;
+      if (st_v_q[3] && !tok_out) stats_q <= stats_q + 1'b1;
+      if (!st_v_q[3] && tok_out) stats_q <= stats_q - 1'b1;
+      if (st_v_q[3]) sw_q <= sw_q == TIW'(Toks - 1) ? '0 : sw_q + 1'b1;
+      if (tok_out) sr_q <= sr_q == TIW'(Toks - 1) ? '0 : sr_q + 1'b1;
       if (adv) begin
         o1_v_q    <= issue;
         o2_v_q    <= o1_v_q;
@@ -328,37 +333,31 @@ module layernorm_unit
       x1_q       <= x_data_i;
       x1_first_q <= wcnt_q == '0;
       x1_last_q  <= wcnt_q == BW'(Beats - 1);
-      x1_slot_q  <= wslot_q;
     end
     sq_q       <= sq_d;
     s1b_q      <= s1_beat;
     x2_first_q <= x1_first_q;
     x2_last_q  <= x1_last_q;
-    x2_slot_q  <= x1_slot_q;
     if (x2_v_q) begin
       s1_q <= (x2_first_q ? '0 : s1_q) + s1b_q;
       s2_q <= (x2_first_q ? '0 : s2_q) + s2_beat;
     end
-    acc_slot_q <= x2_slot_q;
     // statistics
     mean1_q      <= mean_d;
     ex21_q       <= ex2_d;
-    st_slot_q[1] <= div_slot;
     mm2_q        <= (2 * LnMeanBits)'($signed(mean1_q)) * (2 * LnMeanBits)'($signed(mean1_q));
     mean2_q      <= mean1_q;
     ex22_q       <= ex21_q;
-    st_slot_q[2] <= st_slot_q[1];
     ve3_q        <= ve_d;
     mean3_q      <= mean2_q;
-    st_slot_q[3] <= st_slot_q[2];
     if (st_v_q[3]) begin
-      stat_mean_q[st_slot_q[3]] <= mean3_q;
-      stat_rstd_q[st_slot_q[3]] <= rstd_d;
+      stat_mean_q[sw_q] <= mean3_q;
+      stat_rstd_q[sw_q] <= rstd_d;
     end
     // pass 2
     if (issue) begin
-      o1_mean_q <= stat_mean_q[rslot_q];
-      o1_rstd_q <= stat_rstd_q[rslot_q];
+      o1_mean_q <= stat_mean_q[sr_q];
+      o1_rstd_q <= stat_rstd_q[sr_q];
       o1_beat_q <= rcnt_q;
       o1_last_q <= rcnt_q == BW'(Beats - 1);
     end

@@ -139,20 +139,24 @@ async def throughput(dut) -> None:
         "tokens_per_cycle": len(x) / span,
         "results_per_cycle": x.size / span,
         "latency_cycles": round((t_out[0] - t_in[per - 1]) / CLOCK_NS),
+        # steady input rate: first beat of the first token to first beat of the last one
+        "cycles_per_token_in": round((t_in[-per] - t_in[0]) / CLOCK_NS) / (len(x) - 1),
     }
     write_perf("layernorm_unit", figures)
 
 
-@pytest.mark.parametrize("lanes,slots", [(8, 2), (4, 2), (1, 2), (8, 1), (8, 3)])
-def test_layernorm_unit(lanes: int, slots: int) -> None:
-    """Tiny package; the default two token slots, and one (passes in turn) or three slots."""
+@pytest.mark.parametrize("lanes,buf_words", [(8, 0), (4, 0), (1, 0), (8, 4), (8, 6)])
+def test_layernorm_unit(lanes: int, buf_words: int) -> None:
+    """Tiny package; the default token buffer (full rate), the smallest (one token at a time) and
+    one that is not a power of two."""
+    params = {"Lanes": lanes} | ({"BufWords": buf_words} if buf_words else {})
     runner.run(
         "layernorm_unit",
         "test_layernorm_unit",
         HERE,
         preset("tiny"),
-        case=f"lanes{lanes}" + ("" if slots == 2 else f"_slots{slots}"),
-        parameters={"Lanes": lanes, "Slots": slots},
+        case=f"lanes{lanes}" + (f"_buf{buf_words}" if buf_words else ""),
+        parameters=params,
     )
 
 
@@ -176,8 +180,9 @@ def test_layernorm_unit_edge_moe() -> None:
     )
 
 
-def test_no_token_slot_stops_elaboration() -> None:
+def test_buffer_smaller_than_a_token_stops_elaboration() -> None:
     with pytest.raises(runner.RtlBuildError) as err:
-        runner.lint("layernorm_unit", preset("tiny"), {"Slots": 0})
+        runner.lint("layernorm_unit", preset("tiny"), {"Lanes": 8, "BufWords": 3})
     text = str(err.value)
-    assert "USERFATAL" in text and "needs Slots >= 1" in text and "In instance 'layernorm_unit'" in text, text
+    assert "USERFATAL" in text and "a whole token must fit" in text, text
+    assert "In instance 'layernorm_unit'" in text, text
