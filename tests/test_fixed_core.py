@@ -24,6 +24,7 @@ from edgemoe.golden.fixed.core import (
     FixedPointError,
     SaturationLog,
     exact_operand,
+    matmul_cast,
     matmul_exact,
     quantize,
     requantize,
@@ -262,6 +263,67 @@ def test_matmul_exact_paths_and_prepared_operand(case: str) -> None:
     else:
         with pytest.raises(FixedPointError, match="not exact in float64"):
             exact_operand(b)
+
+
+def _near_boundaries(rng: np.random.Generator, shape: tuple[int, ...], drop: int, big: int) -> tuple:
+    """Operands ``a [..., N, K]``, ``b [..., K, M]`` whose float64 product is not exact and whose
+    exact products lie within a few units of the rounding points of a cast dropping ``drop``
+    bits: ``a[i] = [x_i, B, .., B, B, .., B]``, ``b[:, j] = [1, D, .., D, -D, .., -D]`` (16 of each),
+    so ``acc = x_i`` but the partial sums pass 2**53 after ``x_i`` is added (its low bits round
+    away in float64, in whatever order the terms are summed)."""
+    *lead, n, m = shape
+    k = 33
+    x = rng.integers(-(2**4), 2**4, size=(*lead, n)) << drop  # multiples of 2**drop ...
+    x += rng.choice([-(2 ** (drop - 1)), 0], size=x.shape)  # ... or halfway between two
+    x += rng.integers(-3, 4, size=x.shape)  # and a few units either side
+    a = np.full((*lead, n, k), big, dtype=np.int64)
+    a[..., 0] = x
+    b = np.full((*lead, k, m), big, dtype=np.int64)
+    b[..., 17:, :] = -big
+    b[..., 0, :] = 1
+    return a, b
+
+
+@pytest.mark.parametrize("rounding", [Rounding.ROUND_HALF_UP, Rounding.TRUNCATE])
+@pytest.mark.parametrize("overflow", [Overflow.SATURATE, Overflow.WRAP])
+@pytest.mark.parametrize("stacked", [False, True])
+def test_matmul_cast_equals_exact_cast_at_rounding_points(
+    rounding: Rounding, overflow: Overflow, stacked: bool
+) -> None:
+    """matmul_cast = requantize of the Python-integer product, bit for bit and in its counts,
+    on products whose float64 value is wrong in the last bits right at the rounding points (the
+    entries it must recompute exactly), on full-scale random 25-bit operands (the attention
+    scores' widths), and on values that saturate or wrap."""
+    rng = np.random.default_rng(11)
+    drop = 25
+    cast = Cast(FixedFormat(16, 6), rounding, overflow)  # narrow: some products leave the range
+    shape = (3, 16, 7) if stacked else (16, 7)
+    a, b = _near_boundaries(rng, shape, drop, big=2**25 - 1)
+    if not stacked:
+        b = b[0] if b.ndim == 3 else b
+    exact = np.einsum("...nk,...km->...nm", a.astype(object), b.astype(object))
+    assert np.any((a.astype(np.float64) @ b.astype(np.float64)) != exact.astype(np.float64))
+    full_a = rng.integers(-(2**25) + 1, 2**25, size=(*shape[:-1], 64))
+    full_b = rng.integers(-(2**25) + 1, 2**25, size=(*shape[:-2], 64, shape[-1]))
+    full_b[..., 0, :] = 2**25 - 1  # one full-scale term in every dot product
+    for x, y, frac in ((a, b, cast.fmt.frac_bits + drop), (full_a, full_b, 22 + drop)):
+        want_log, got_log = SaturationLog(), SaturationLog()
+        want_acc = np.einsum("...nk,...km->...nm", x.astype(object), y.astype(object)).astype(np.int64)
+        want = requantize(want_acc, frac, cast, "s", want_log)
+        got = matmul_cast(x, y, frac, cast, "s", got_log)
+        assert got.dtype == np.int64 and got.tolist() == want.tolist()
+        assert got_log.as_dict() == want_log.as_dict() and dict(got_log.wrapped) == dict(want_log.wrapped)
+
+
+def test_matmul_cast_without_room_goes_through_matmul_exact() -> None:
+    """Operands too wide for the rounded product to decide (or nothing dropped) still give the
+    exact cast."""
+    rng = np.random.default_rng(3)
+    a = rng.integers(-(2**40), 2**40, size=(4, 64))
+    b = rng.integers(-(2**15), 2**15, size=(64, 5))
+    exact = np.einsum("nk,km->nm", a.astype(object), b.astype(object)).astype(np.int64)
+    for frac, cast in ((30, Cast(FixedFormat(32, 10))), (0, Cast(FixedFormat(62, 60)))):
+        assert matmul_cast(a, b, frac, cast).tolist() == requantize(exact, frac, cast).tolist()
 
 
 # -- a second oracle: the ap_fixed C++ headers that hls4ml ships, compiled with g++ -----------

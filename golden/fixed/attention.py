@@ -45,6 +45,7 @@ from edgemoe.golden.fixed.core import (
     FixedPointError,
     SaturationLog,
     fit,
+    matmul_cast,
     matmul_exact,
     quantize,
     requantize_inplace,
@@ -121,10 +122,9 @@ def _exact_scores(
     dh = q.shape[-1]
     need = _bits(q) + _bits(k) + max(dh - 1, 0).bit_length() + int(odd).bit_length()
     if need <= 62:
-        acc = _per_head_matmul(q, k.transpose(0, 2, 1))
-        if odd != 1:
-            acc *= np.int64(odd)
-        return requantize_inplace(acc, acc_frac, cast, name, log)
+        # (q·kᵀ)·odd as q·(k·odd): one exact product, cast from one float64 product
+        kt = k.transpose(0, 2, 1)
+        return matmul_cast(q, kt if odd == 1 else kt * np.int64(odd), acc_frac, cast, name, log)
     qo, ko = q.astype(object), k.astype(object)
     acc = np.stack([qo[h].dot(ko[h].T) for h in range(q.shape[0])]) * odd
     drop = acc_frac - cast.fmt.frac_bits

@@ -306,3 +306,70 @@ def matmul_exact(a: np.ndarray, b: np.ndarray | ExactOperand) -> np.ndarray:
         if c:
             out += parts[..., c * rows : (c + 1) * rows, :] << np.int64(shift)
     return out
+
+
+def _rounded_product_decides(a_bits: int, b_bits: int, k: int, drop: int) -> float | None:
+    """The bound ``delta`` of :func:`matmul_cast` on its scaled rounded product, or None when the
+    operands leave no room for it (then the cast goes through :func:`matmul_exact`)."""
+    if drop < 1 or max(a_bits, b_bits) > 53 or a_bits + b_bits + max(k, 1).bit_length() > 62:
+        return None  # nothing dropped, inexact float64 operands, or no exact int64 check
+    if a_bits + b_bits + max(k, 1).bit_length() - drop > 50:
+        return None  # the scaled value must keep its units and halves exact (|y| < 2**50)
+    u = 2.0**-53
+    gamma = k * u / (1 - k * u)
+    delta = 2 * gamma * k * 2.0 ** (a_bits + b_bits - drop)  # twice the bound: a margin
+    return delta if delta <= 2.0**-8 else None
+
+
+def matmul_cast(
+    a: np.ndarray,
+    b: np.ndarray,
+    frac_bits: int,
+    cast: Cast,
+    name: str | None = None,
+    log: SaturationLog | None = None,
+) -> np.ndarray:
+    """``requantize(matmul_exact(a, b), frac_bits, cast, name, log)``, bit for bit, from one float64
+    product even when that product is not exact (``a [..., N, K]``, ``b [..., K, M]``, the same
+    leading shape, or ``b [K, M]``).
+
+    The cast keeps ``floor(acc · 2**-s + h)`` of the exact ``acc`` (``s = frac_bits - cast
+    .frac_bits`` dropped bits, ``h`` = 1/2 for round half up, 0 for truncate), then applies the
+    overflow. A float64 product in any summation order differs from ``acc`` by at most
+    ``gamma_K · sum_k |a_k||b_k| <= gamma_K · K · 2**(bits(a) + bits(b))`` with ``gamma_K =
+    K·u / (1 - K·u)``, ``u = 2**-53`` (the classical bound on a rounded dot product); scaled by
+    ``2**-s`` that is ``delta`` (taken twice over). Where the scaled rounded value lies farther
+    than ``delta`` from an integer, its floor is the floor of the exact value; the few entries
+    within ``delta`` of one are recomputed as exact int64 dot products. When ``delta`` is not
+    small (or the operands are too wide for the check) the cast goes through
+    :func:`matmul_exact` and :func:`requantize`.
+    """
+    a = np.ascontiguousarray(a, dtype=np.int64)  # elementwise steps and BLAS run faster on it
+    b = np.asarray(b, dtype=np.int64)
+    k = a.shape[-1]
+    if b.ndim < 2 or b.shape[-2] != k or (b.ndim > 2 and b.shape[:-2] != a.shape[:-2]) or a.ndim < 2:
+        return requantize_inplace(matmul_exact(a, b), frac_bits, cast, name, log)
+    a_bits, b_bits = _bits_needed(a), _bits_needed(b)
+    drop = frac_bits - cast.fmt.frac_bits
+    delta = _rounded_product_decides(a_bits, b_bits, k, drop)
+    if delta is None:
+        return requantize_inplace(matmul_exact(a, b), frac_bits, cast, name, log)
+    y = np.matmul(a.astype(np.float64), _blas_float(b))  # every value exact: bits <= 53
+    y *= 2.0**-drop  # a power of two: exact
+    if cast.rounding is Rounding.ROUND_HALF_UP:
+        y += 0.5  # exact, |y| < 2**50
+    whole = np.floor(y)
+    y -= whole  # the fraction, exact, in [0, 1)
+    y -= 0.5
+    np.abs(y, out=y)  # |fraction - 1/2|: near 1/2 means near an integer
+    near = np.flatnonzero(y > 0.5 - delta)
+    out = whole.astype(np.int64)
+    if near.size:
+        idx = np.unravel_index(near, out.shape)
+        rows = a[idx[:-2] + (idx[-2],)] if b.ndim > 2 else a.reshape(-1, k)[near // out.shape[-1]]
+        cols = b[idx[:-2] + (slice(None), idx[-1])] if b.ndim > 2 else b[:, idx[-1]].T
+        if b.ndim > 2:  # advanced indices around a slice: the picked entries come first
+            cols = cols.reshape(near.size, k)
+        exact = np.einsum("nk,nk->n", rows, cols)  # int64: bits(a) + bits(b) + bits(K) <= 62
+        out.ravel()[near] = shift_round(exact, drop, cast.rounding)
+    return _fit_inplace(out, cast.fmt, cast.overflow, name, log)
