@@ -323,12 +323,15 @@ def attention(
     is_new = diff > 0
     is_new[0] = True
     other = np.flatnonzero(is_new | (m_prev != m))
-    np.abs(diff, out=diff)
-    np.negative(diff, out=diff)
-    exp = functools.partial(nonlinear.exp_neg, x_fmt=diff_fmt, nl=nl, out=f.exp_out)
+
+    def exp(x: np.ndarray) -> np.ndarray:  # exp(-|x|); |x| is a new array, which exp overwrites
+        return nonlinear.exp_neg_magnitude(np.abs(x), diff_fmt, nl, f.exp_out)
+
     e_step = _chunked(exp, diff.ravel()).reshape(diff.shape)
     e_fin = e_step.copy()
-    e_fin.ravel()[other] = _chunked(exp, (s_rot - m).ravel().take(other))
+    m_other = m.ravel().take(other % m.size)  # m [H, N] broadcasts over the steps
+    m_other -= s_rot.ravel().take(other)  # m - s >= 0
+    e_fin.ravel()[other] = _chunked(exp, m_other)
 
     # Sequential sweep over the N key steps, vectorised over heads and queries.
     l_acc = _sweep_steps(

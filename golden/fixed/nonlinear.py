@@ -103,26 +103,35 @@ def exp_neg(x_raw: np.ndarray, x_fmt: FixedFormat, nl: Nonlinear, out: Cast) -> 
     Exactly 1.0 for x = 0 (E[0] = 2**W). Hardware: one K+W by W+1 multiplier (step 3), one
     table read of two neighbours, one (W-b+2)-bit multiplier (step 5), a barrel shifter.
     """
+    x = np.asarray(x_raw, dtype=_I64)
+    if x.ndim == 0:  # the in-place steps below need an array
+        return exp_neg(x.reshape(1), x_fmt, nl, out)[0]
+    # step 1's a = max(-x, 0) (its clamp from above follows in exp_neg_magnitude)
+    t = np.negative(x)
+    np.maximum(t, 0, out=t)
+    return exp_neg_magnitude(t, x_fmt, nl, out)
+
+
+def exp_neg_magnitude(a_raw: np.ndarray, x_fmt: FixedFormat, nl: Nonlinear, out: Cast) -> np.ndarray:
+    """:func:`exp_neg` of ``x = -a`` for an int64 array ``a >= 0`` that the caller owns and no
+    longer needs (``a`` is overwritten: large inputs, e.g. attention scores, go through the
+    steps in place); ``x_fmt`` is the format of ``x``."""
     W, b, OF, XF = nl.work_frac_bits, nl.exp_table_bits, out.fmt.frac_bits, x_fmt.frac_bits
     K = (OF + 2).bit_length()
     assert K + 2 * W + 1 <= 62, f"exp_neg: K + 2W + 1 = {K + 2 * W + 1} bits exceed int64"
     assert XF + K <= 62, f"exp_neg: input format {x_fmt} has too many fraction bits"
     E, dE = _exp2_steps(nl)
     L = _I64(log2e_table(nl).raw[0])
-    # One working array goes through steps 1-4 in place (these inputs are large: attention scores).
-    # 1. a = clamp(-x)
-    x = np.asarray(x_raw, dtype=_I64)
-    if x.ndim == 0:  # the in-place steps below need an array
-        return exp_neg(x.reshape(1), x_fmt, nl, out)[0]
-    t = np.negative(x)
-    np.clip(t, 0, (1 << (XF + K)) - 1, out=t)
-    # 2. aw: a at W fraction bits
+    # 1. a = clamp(-x): here the clamp from above
+    t = a_raw
+    np.minimum(t, (1 << (XF + K)) - 1, out=t)
+    # 2. aw: a at W fraction bits; 3. t = rhu(aw * L, W). A left shift of step 2 folds into
+    # the multiplier: (a << s) * L = a * (L << s), exactly.
     if XF > W:
         _rhu_inplace(t, XF - W)
+        t *= L
     else:
-        t <<= _I64(W - XF)
-    # 3. t = rhu(aw * L, W)
-    t *= L
+        t *= L << _I64(W - XF)
     _rhu_inplace(t, W)
     # 4. n = t >> W, u = t & (2**W - 1)
     n = t >> _I64(W)
