@@ -16,7 +16,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,6 +33,7 @@ class BenchResult:
     reference_s: float
     stages: dict[str, float]  # reference seconds per stage (median run)
     head_s: float = 0.0  # the task's float head on the host, the same work for every back end
+    pools: dict[str, int] = field(default_factory=dict)  # thread pool -> threads it ran with
 
     @property
     def ratio(self) -> float:
@@ -50,6 +51,11 @@ class BenchResult:
             f"  reference (fixed point):      {self.reference_s * 1e3:9.1f} ms",
             f"  ratio reference / float:      {self.ratio:9.2f}x",
         ]
+        if self.pools:
+            lines.append(
+                f"  threads (the same budget on both sides, --threads {self.threads}): "
+                + ", ".join(f"{k} {v}" for k, v in self.pools.items())
+            )
         if self.head_s:
             lines.append(
                 f"  (with the float task head, {self.head_s * 1e3:.1f} ms on the host for either: "
@@ -80,9 +86,23 @@ def run(cfg: Config, runs: int = 3, task: int = 0, seed: int = 0, threads: int =
     torch.set_num_threads(threads)
     try:
         with threadpool_limits(threads):
-            return _run(cfg, runs, task, seed, threads)
+            result = _run(cfg, runs, task, seed, threads)
+            result.pools = _pools()
+            return result
     finally:
         torch.set_num_threads(saved)
+
+
+def _pools() -> dict[str, int]:
+    """The threads each pool runs with now: torch's intra-op pool (the float model) and every BLAS
+    or OpenMP pool numpy and torch loaded (threadpoolctl), by library and API."""
+    import torch
+    from threadpoolctl import threadpool_info
+
+    pools = {"torch intra-op": torch.get_num_threads()}
+    for info in threadpool_info():
+        pools[f"{info['internal_api']} ({info['user_api']})"] = int(info["num_threads"])
+    return pools
 
 
 def _run(cfg: Config, runs: int, task: int, seed: int, threads: int) -> BenchResult:

@@ -17,6 +17,15 @@ def test_bench_result_on_tiny() -> None:
     assert result.float_s > 0 and result.reference_s > 0
     assert result.ratio == pytest.approx(result.reference_s / result.float_s)
     assert set(result.stages) == {"embed", "l0", "l1"}
+    # one thread budget for both sides: torch's pool and every BLAS/OpenMP pool ran with 1
+    assert result.pools["torch intra-op"] == 1 and len(result.pools) >= 2
+    assert set(result.pools.values()) == {1}, result.pools
+
+
+def test_bench_threads_apply_to_both_sides() -> None:
+    result = run(preset("tiny"), runs=1, threads=2)
+    assert result.threads == 2 and set(result.pools.values()) == {2}, result.pools
+    assert "the same budget on both sides, --threads 2" in result.text()
 
 
 def test_bench_command_prints_both_figures(capsys: pytest.CaptureFixture[str]) -> None:
