@@ -11,7 +11,9 @@ import torch
 from edgemoe.config import Cast, Config, FixedFormat, Hardware, Overflow, Rounding, preset, sfix, ufix
 from edgemoe.golden.fixed import nonlinear
 from edgemoe.golden.fixed.attention import (
+    _rotate,
     _sweep,
+    _unrotate,
     attention,
     attention_float,
     key_order,
@@ -48,6 +50,21 @@ def test_key_order_is_a_rotation_by_slot() -> None:
         assert sorted(order[i]) == list(range(7))  # every key exactly once
     # shift register: at step t, slot j reads what slot j+1 read at step t-1
     assert np.array_equal(order[0:2, 1:], order[1:3, :-1])
+
+
+@pytest.mark.parametrize("p", [1, 2, 3, 4, 5, 13])
+def test_rotation_follows_key_order(p: int) -> None:
+    """The step-major rotated scores hold, at step t for query i, the key key_order gives; the
+    inverse restores the natural order."""
+    rng = np.random.default_rng(p)
+    H, N = 2, 13
+    x = rng.integers(-(2**40), 2**40, size=(H, N, N))
+    order = key_order(N, p)  # [query, step]
+    rot = _rotate(x, p)
+    want = np.stack([x[:, i, order[i]] for i in range(N)], axis=-1)  # [H, step, query]
+    assert rot.shape == (N, H, N)
+    assert np.array_equal(rot, want.transpose(1, 0, 2))
+    assert np.array_equal(_unrotate(rot, p), x)
 
 
 def test_key_order_rejects_bad_p() -> None:

@@ -158,32 +158,32 @@ def _chunked(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarra
     return np.concatenate([fn(x[i : i + _CHUNK]) for i in range(0, x.size, _CHUNK)])
 
 
-@functools.lru_cache(maxsize=16)
-def _rotation(heads: int, tokens: int, p: int) -> tuple[np.ndarray, np.ndarray]:
-    """Flat indices between natural order ``[H, N (query), N (key)]`` and the step-major rotated
-    order ``[N (step), H, N (query)]`` of :func:`key_order`: ``rot = nat.ravel()[fwd]`` and
-    ``nat = rot.ravel()[back]``."""
-    order = key_order(tokens, p)  # [query, step]
-    h = np.arange(heads)[None, :, None]
-    i = np.arange(tokens)[None, None, :]
-    fwd = ((h * tokens + i) * tokens + order.T[:, None, :]).ravel()
-    back = np.argsort(fwd)
-    for a in (fwd, back):
-        a.setflags(write=False)
-    return fwd, back
-
-
 def _rotate(x: np.ndarray, p: int) -> np.ndarray:
     """[H, N, N] in natural key order -> step-major rotated [N (step), H, N (query)]:
-    ``out[t, h, i] = x[h, i, (t + i mod p) mod N]``."""
+    ``out[t, h, i] = x[h, i, (t + i mod p) mod N]``.
+
+    The queries of slot ``j`` (``i = j, j + p, ...``) read the keys rotated by ``j``: two slice
+    copies per slot (keys ``j..N-1``, then the wrapped ``0..j-1``), no index arrays."""
     H, N, _ = x.shape
-    return x.ravel().take(_rotation(H, N, p)[0]).reshape(N, H, N)
+    out = np.empty((N, H, N), dtype=x.dtype)
+    for j in range(min(p, N)):
+        src = x[:, j::p, :].transpose(2, 0, 1)  # [N (key), H, queries of slot j]
+        dst = out[:, :, j::p]
+        dst[: N - j] = src[j:]
+        dst[N - j :] = src[:j]
+    return out
 
 
 def _unrotate(y: np.ndarray, p: int) -> np.ndarray:
     """The inverse of :func:`_rotate`: [N (step), H, N] back to natural key order [H, N, N]."""
     N, H, _ = y.shape
-    return y.ravel().take(_rotation(H, N, p)[1]).reshape(H, N, N)
+    out = np.empty((H, N, N), dtype=y.dtype)
+    for j in range(min(p, N)):
+        src = y[:, :, j::p].transpose(1, 2, 0)  # [H, queries of slot j, N (step)]
+        dst = out[:, j::p, :]
+        dst[:, :, j:] = src[:, :, : N - j]
+        dst[:, :, :j] = src[:, :, N - j :]
+    return out
 
 
 def _sweep(
