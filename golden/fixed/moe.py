@@ -127,24 +127,23 @@ def _expert(w: ExpertWeights, e: int, fmt: FixedFormat, what: str) -> LinearWeig
 
 
 def _expert_accumulators(
-    x_raw: np.ndarray, queues: list[tuple[int, np.ndarray]], w: ExpertWeights, fmt: FixedFormat, what: str
+    x: np.ndarray, queues: list[tuple[int, int]], w: ExpertWeights, fmt: FixedFormat, what: str
 ) -> np.ndarray:
-    """Rows of every queue stacked (expert-major): ``acc[rows of e] = x_raw[i]·W_eᵀ`` exact."""
+    """The rows of every queue stacked (expert-major) in ``x``, ``queues`` = (expert, row count):
+    ``acc[rows of e] = x[rows of e]·W_eᵀ`` exact."""
     experts = [_expert(w, e, fmt, f"{what}[{e}]") for e, _ in queues]
-    rows = np.concatenate([q for _, q in queues])
-    x = x_raw[rows]
+    starts = np.cumsum([0] + [n for _, n in queues])
     K = x.shape[1]
     a_max = max(int(x.max()), -int(x.min())) if x.size else 0
     if not all(exact_in_one_product(a_max, K, lw.operand) for lw in experts):
-        return np.concatenate([accumulate(x_raw[q], lw) for (_, q), lw in zip(queues, experts, strict=True)])
+        spans = zip(starts[:-1], starts[1:], experts, strict=True)
+        return np.concatenate([accumulate(x[a:b], lw) for a, b, lw in spans])
     # Every expert's product is exact in float64 (core.matmul_exact's bound): one conversion
     # of all rows each way, the products written straight into one buffer.
     xf = x.astype(np.float64)
-    acc = np.empty((len(rows), experts[0].raw.shape[0]), dtype=np.float64)
-    start = 0
-    for (_, q), lw in zip(queues, experts, strict=True):
-        np.matmul(xf[start : start + len(q)], lw.operand.as_float, out=acc[start : start + len(q)])
-        start += len(q)
+    acc = np.empty((len(x), experts[0].raw.shape[0]), dtype=np.float64)
+    for a, b, lw in zip(starts[:-1], starts[1:], experts, strict=True):
+        np.matmul(xf[a:b], lw.operand.as_float, out=acc[a:b])
     return acc.astype(np.int64)
 
 
@@ -203,17 +202,14 @@ def moe(
     b2 = check_range(b2_raw, bf, f"{name}.fc2: bias")
     # fc1 with Epilogue.BIAS_GELU (linear.linear steps 1-4)
     check_accumulator(act.fmt, wf, bf, D, f"{name}.fc1")
-    acc = _expert_accumulators(x_raw, queues, w1_raw, wf, f"{name}.fc1: weights")
+    sizes = [(e, len(q)) for e, q in queues]
+    acc = _expert_accumulators(x_raw[row_token], sizes, w1_raw, wf, f"{name}.fc1: weights")
     acc, frac = add_bias(acc, act.fmt.frac_bits + wf.frac_bits, b1[row_expert], bf)
     h = requantize_inplace(acc, frac, act, f"{name}.fc1", log)
     h = nonlinear.gelu(h, act, f.gelu_delta, cfg.nonlinear)
     # fc2 with Epilogue.EXPERT_ACCUMULATE: cast, scale by the gate score, cast
     check_accumulator(act.fmt, wf, bf, He, f"{name}.fc2")
-    starts = np.cumsum([0] + [len(q) for _, q in queues])
-    acc = _expert_accumulators(
-        h, [(e, np.arange(a, b)) for (e, _), a, b in zip(queues, starts[:-1], starts[1:], strict=True)],
-        w2_raw, wf, f"{name}.fc2: weights",
-    )  # fmt: skip
+    acc = _expert_accumulators(h, sizes, w2_raw, wf, f"{name}.fc2: weights")  # h is in queue order
     acc, frac = add_bias(acc, act.fmt.frac_bits + wf.frac_bits, b2[row_expert], bf)
     y = requantize_inplace(acc, frac, act, f"{name}.fc2", log)
     gs = f.gate_score.fmt
