@@ -312,26 +312,26 @@ def attention(
     s_rot = _rotate(s, P)  # [N (step), H, N (query)]
     run_max = np.maximum.accumulate(s_rot, axis=0)
     m = run_max[-1]
-    m_prev = np.empty_like(s_rot)  # the running max before step t (the first key: itself)
-    m_prev[0] = s_rot[0]
-    m_prev[1:] = run_max[:-1]
+    # The running max before step t is run_max[t - 1] (at the first key: the key itself).
     # exp arguments (all <= 0): per step m_prev - s on a new max (s > m_prev), s - m_prev
     # otherwise, i.e. -|s - m_prev|; and for the A·V pass s - m. They coincide after the last
     # new max, so the A·V pass needs its own exp only before it (`other`).
     diff_fmt = FixedFormat(f.attn_score.fmt.bits + 1, f.attn_score.fmt.int_bits + 1)
-    diff = s_rot - m_prev
+    diff = np.empty_like(s_rot)  # s - m_prev
+    diff[0] = 0
+    np.subtract(s_rot[1:], run_max[:-1], out=diff[1:])
     is_new = diff > 0
     is_new[0] = True
-    other = np.flatnonzero(is_new | (m_prev != m))
+    before_last_max = np.empty_like(is_new)  # m_prev != m
+    before_last_max[0] = True
+    np.not_equal(run_max[:-1], m, out=before_last_max[1:])
+    before_last_max |= is_new
+    other = np.flatnonzero(before_last_max)
 
     def exp(x: np.ndarray) -> np.ndarray:  # exp(-|x|); |x| is a new array, which exp overwrites
         return nonlinear.exp_neg_magnitude(np.abs(x), diff_fmt, nl, f.exp_out)
 
     e_step = _chunked(exp, diff.ravel()).reshape(diff.shape)
-    e_fin = e_step.copy()
-    m_other = m.ravel().take(other % m.size)  # m [H, N] broadcasts over the steps
-    m_other -= s_rot.ravel().take(other)  # m - s >= 0
-    e_fin.ravel()[other] = _chunked(exp, m_other)
 
     # Sequential sweep over the N key steps, vectorised over heads and queries.
     l_acc = _sweep_steps(
@@ -340,6 +340,11 @@ def attention(
     recip = nonlinear.reciprocal(l_acc, f.softmax_sum.fmt, nl, f.softmax_recip)
 
     # A·V pass: p = exp(s - m) · (1/l), out = Σ p·v (exact, so the key order does not matter).
+    # exp(s - m) is the sweep's exp except before the last new max; e_step is free to take it.
+    e_fin = e_step
+    m_other = m.ravel().take(other % m.size)  # m [H, N] broadcasts over the steps
+    m_other -= s_rot.ravel().take(other)  # m - s >= 0
+    e_fin.ravel()[other] = _chunked(exp, m_other)
     e_fin *= recip
     prob_rot = requantize_inplace(
         e_fin, f.exp_out.fmt.frac_bits + f.softmax_recip.fmt.frac_bits, f.attn_prob, f"{name}.prob", log
