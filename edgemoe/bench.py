@@ -75,7 +75,7 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
-def run(cfg: Config, runs: int = 3, task: int = 0, seed: int = 0, threads: int = 1) -> BenchResult:
+def run(cfg: Config, runs: int = 7, task: int = 0, seed: int = 0, threads: int = 1) -> BenchResult:
     """Time the float golden backbone and the fixed reference backbone on the built-in image."""
     import torch
     from threadpoolctl import threadpool_limits
@@ -178,7 +178,7 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
         formatter_class=_formatter,
     )
     _add_config_args(p)
-    p.add_argument("--runs", type=int, default=3, help="timed runs after one warm-up (default 3)")
+    p.add_argument("--runs", type=int, default=7, help="timed runs after one warm-up (default 7)")
     p.add_argument("--task", default="0", help="task name or index (default 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights (default 0)")
     p.add_argument(
