@@ -265,6 +265,27 @@ def test_matmul_exact_paths_and_prepared_operand(case: str) -> None:
             exact_operand(b)
 
 
+@pytest.mark.parametrize("rounding", [Rounding.ROUND_HALF_UP, Rounding.TRUNCATE])
+@pytest.mark.parametrize("shift", [1, 14, 40, 62, 63, 64, 70])
+def test_saturating_cast_of_full_range_int64(rounding: Rounding, shift: int) -> None:
+    """A saturating cast that drops bits, on values up to the int64 extremes (where adding the
+    rounding constant would overflow): Python-integer rounding, clipping and counts."""
+    rng = np.random.default_rng(shift)
+    lim = np.iinfo(np.int64)
+    raw = rng.integers(lim.min, lim.max, size=200, endpoint=True)
+    raw[:4] = [lim.max, lim.min, lim.max - 1, 0]
+    for fmt in (FixedFormat(16, 4), FixedFormat(62, 40)):
+        frac = fmt.frac_bits + shift
+        cast = Cast(fmt, rounding, Overflow.SATURATE)
+        half = (1 << (shift - 1)) if rounding is Rounding.ROUND_HALF_UP else 0
+        rounded = [(int(v) + half) >> shift for v in raw]
+        want = [min(max(v, fmt.min_raw), fmt.max_raw) for v in rounded]
+        log = SaturationLog()
+        got = requantize(raw, frac, cast, "x", log)
+        assert got.tolist() == want
+        assert log.counts["x"] == [sum(v != w for v, w in zip(rounded, want, strict=True)), raw.size]
+
+
 def _near_boundaries(rng: np.random.Generator, shape: tuple[int, ...], drop: int, big: int) -> tuple:
     """Operands ``a [..., N, K]``, ``b [..., K, M]`` whose float64 product is not exact and whose
     exact products lie within a few units of the rounding points of a cast dropping ``drop``

@@ -68,6 +68,11 @@ def _shift_round_inplace(raw: np.ndarray, shift: int, rounding: Rounding) -> np.
         raw <<= np.int64(-shift)
         return raw
     if rounding is Rounding.ROUND_HALF_UP:
+        if shift == 1:  # (raw >> 1) + its rounding bit: raw + 1 would overflow at the int64 maximum
+            bit = raw & np.int64(1)
+            raw >>= np.int64(1)
+            raw += bit
+            return raw
         # (raw + 2**(shift-1)) >> shift as ((raw >> (shift-1)) + 1) >> 1: equal (the bits below
         # the rounding bit cannot carry into it), and 2**(shift-1) need not fit int64
         raw >>= np.int64(shift - 1)
@@ -152,8 +157,43 @@ def requantize_inplace(
         inside = np.clip(raw, lo, hi) << np.int64(grow)
         raw = np.where(raw > hi, fmt.max_raw + 1, np.where(raw < lo, fmt.min_raw - 1, inside))
         return fit(raw, fmt, cast.overflow, name, log)
-    raw = _shift_round_inplace(raw, frac_bits - fmt.frac_bits, cast.rounding)
+    shift = frac_bits - fmt.frac_bits
+    if shift > 0 and cast.overflow is Overflow.SATURATE and raw.ndim and raw.size:
+        return _round_saturate_inplace(raw, shift, cast, name, log)
+    raw = _shift_round_inplace(raw, shift, cast.rounding)
     return _fit_inplace(raw, fmt, cast.overflow, name, log)
+
+
+def _round_saturate_inplace(
+    raw: np.ndarray, shift: int, cast: Cast, name: str | None, log: SaturationLog | None
+) -> np.ndarray:
+    """A saturating cast dropping ``shift >= 1`` bits, overwriting ``raw`` (non-empty, not 0-d).
+
+    Rounding is monotonic, so the rounded minimum and maximum are the rounded extremes: two
+    reductions before the shift decide whether anything saturates. When the largest value leaves
+    room for the rounding constant, round half up is ``(raw + 2**(shift-1)) >> shift`` (two
+    passes; the general form needs three).
+    """
+    fmt = cast.fmt
+    lo, hi = int(raw.min()), int(raw.max())
+    if cast.rounding is Rounding.ROUND_HALF_UP:
+        half = 1 << (shift - 1)
+        if hi + half <= np.iinfo(np.int64).max:
+            raw += np.int64(half)
+            raw >>= np.int64(shift)
+        else:
+            _shift_round_inplace(raw, shift, cast.rounding)
+        lo, hi = (lo + half) >> shift, (hi + half) >> shift
+    else:
+        raw >>= np.int64(shift)
+        lo, hi = lo >> shift, hi >> shift
+    saturated = 0
+    if lo < fmt.min_raw or hi > fmt.max_raw:
+        saturated = int(np.count_nonzero(raw < fmt.min_raw)) + int(np.count_nonzero(raw > fmt.max_raw))
+        np.clip(raw, fmt.min_raw, fmt.max_raw, out=raw)
+    if log is not None and name is not None:
+        log.add(name, saturated, raw.size)
+    return raw
 
 
 def quantize(x: np.ndarray, cast: Cast, name: str = "tensor", log: SaturationLog | None = None) -> np.ndarray:
