@@ -490,7 +490,8 @@ def main_ecp5(args: argparse.Namespace) -> int:
             if done.is_file():
                 results[t.name] = json.loads(done.read_text())
             continue
-        print(f"== ecp5 {t.name} ({t.top} {t.params or ''}) at {freq:g} MHz", flush=True)
+        params = f" {t.params}" if t.params else ""
+        print(f"== ecp5 {t.name} ({t.top}{params}) at {freq:g} MHz", flush=True)
         try:
             results[t.name] = place_and_route(t, cfg, out / "ecp5", freq, seed=args.seed)
             r = results[t.name]
