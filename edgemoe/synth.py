@@ -469,6 +469,9 @@ def write_pnr_report(cfg: Config, results: dict[str, dict], out: Path, freq_mhz:
             f"{r['FF']} | {r['wrapper_ff']} | {r['DSP']} | {r['EBR']} | {r['in_bits']}/{r['out_bits']} | "
             f"{r['yosys_s']} | {r['nextpnr_s']} |"
         )
+    missing = [t.name for t in ECP5_TARGETS if t.name not in results]
+    if missing:
+        lines += ["", f"Not run for this report: {', '.join(missing)} (`--only {' '.join(missing)}`)."]
     out.mkdir(parents=True, exist_ok=True)
     path = out / "pnr.md"
     path.write_text("\n".join(lines) + "\n")
