@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,31 +94,22 @@ def sources_for(top: str) -> list[Path]:
 
 def synthesize(target: SynthTarget, cfg: Config, out: Path) -> dict[str, object]:
     """Synthesize one target in ``out/<name>``; return its cell counts by resource and the run time."""
-    from edgemoe.emit import emit_sv
-
     folder = out / target.name
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "edgemoe_pkg.sv").write_text(emit_sv(cfg))
-    files = ["edgemoe_pkg.sv"]
-    for src in sources_for(target.top):
-        shutil.copy(src, folder / src.name)
-        files.append(src.name)
-    params = " ".join(f"-G {k}={v}" for k, v in target.params.items())
+    files = _stage_sources(target, cfg, folder)
     script = (
-        f"read_slang -j 1 --top {target.top} {params} {' '.join(files)}\n"
+        f"{_read_slang(target.top, target.params, files)}\n"
         f"synth_xilinx -family xcup -top {target.top}\n"
         "tee -q -o stat.json stat -json\n"
         "tee -q -o stat.txt stat\n"
     )
     (folder / "synth.ys").write_text(script)
-    start = time.monotonic()
-    proc = subprocess.run(
-        [*yosys_command(), "-q", "-l", "yosys.log", "synth.ys"], cwd=folder, capture_output=True, text=True
+    seconds = _run(
+        [*yosys_command(), "-q", "-l", "yosys.log", "synth.ys"],
+        folder,
+        f"yosys synth_xilinx of {target.name}",
+        "yosys.log",
+        None,
     )
-    seconds = time.monotonic() - start
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
-        raise RuntimeError(f"yosys failed on {target.name} (see {folder}/yosys.log):\n{tail}")
     stat = json.loads((folder / "stat.json").read_text())
     cells = _cells(stat, target.top)
     counts: dict[str, object] = {col: 0 for col in RESOURCES}
@@ -129,6 +121,64 @@ def synthesize(target: SynthTarget, cfg: Config, out: Path) -> dict[str, object]
     counts["cells"] = cells
     (folder / "resources.json").write_text(json.dumps(counts, indent=1, sort_keys=True))
     return counts
+
+
+def _read_slang(top: str, params: dict[str, int], files: list[str]) -> str:
+    """The yosys command that reads ``files`` as SystemVerilog with ``top``'s parameter overrides."""
+    overrides = "".join(f" -G {k}={v}" for k, v in params.items())
+    return f"read_slang -j 1 --top {top}{overrides} {' '.join(files)}"
+
+
+def _run(cmd: list[str], folder: Path, what: str, log: str, timeout: float | None) -> float:
+    """Run one tool step in ``folder``; return its wall time; RuntimeError with the log tail on failure."""
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{what} took longer than {timeout:.0f} s (see {folder}/{log})") from None
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
+        raise RuntimeError(f"{what} failed (see {folder}/{log}):\n{tail}")
+    return time.monotonic() - start
+
+
+def _stage_sources(target: SynthTarget, cfg: Config, folder: Path) -> list[str]:
+    """Write the package for ``cfg`` and copy the RTL of ``target`` into ``folder``; return the file names."""
+    from edgemoe.emit import emit_sv
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "edgemoe_pkg.sv").write_text(emit_sv(cfg))
+    files = ["edgemoe_pkg.sv"]
+    for src in sources_for(target.top):
+        shutil.copy(src, folder / src.name)
+        files.append(src.name)
+    return files
+
+
+def run_targets(
+    targets: list[SynthTarget],
+    args: argparse.Namespace,
+    result_file: Callable[[SynthTarget], Path],
+    run_one: Callable[[SynthTarget], dict[str, object]],
+) -> dict[str, dict]:
+    """Run ``run_one`` on the targets ``--only`` selects (all by default), read earlier results of the
+    others (and of all with ``--report-only``) from ``result_file``; a failure becomes an ``error`` entry."""
+    known = {t.name for t in targets}
+    unknown = set(args.only or ()) - known
+    if unknown:
+        raise SystemExit(f"error: no target {sorted(unknown)} (known: {', '.join(sorted(known))})")
+    results: dict[str, dict] = {}
+    for t in targets:
+        if args.report_only or (args.only is not None and t.name not in args.only):
+            if result_file(t).is_file():
+                results[t.name] = json.loads(result_file(t).read_text())
+            continue
+        try:
+            results[t.name] = run_one(t)
+        except RuntimeError as e:
+            print(e, file=sys.stderr)
+            results[t.name] = {"error": str(e).splitlines()[0]}
+    return results
 
 
 def _cells(stat: dict, top: str) -> dict[str, int]:
@@ -234,37 +284,10 @@ def _tool_or_exit(name: str) -> str:
     return exe
 
 
-def _run(cmd: list[str], folder: Path, what: str, log: str, timeout: float) -> float:
-    """Run one tool step in ``folder``; return its wall time; RuntimeError with the log tail on failure."""
-    start = time.monotonic()
-    try:
-        proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"{what} took longer than {timeout:.0f} s (see {folder}/{log})") from None
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
-        raise RuntimeError(f"{what} failed (see {folder}/{log}):\n{tail}")
-    return time.monotonic() - start
-
-
-def _stage_sources(target: SynthTarget, cfg: Config, folder: Path) -> list[str]:
-    """Write the package for ``cfg`` and copy the RTL of ``target`` into ``folder``; return the file names."""
-    from edgemoe.emit import emit_sv
-
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "edgemoe_pkg.sv").write_text(emit_sv(cfg))
-    files = ["edgemoe_pkg.sv"]
-    for src in sources_for(target.top):
-        shutil.copy(src, folder / src.name)
-        files.append(src.name)
-    return files
-
-
 def read_ports(target: SynthTarget, files: list[str], folder: Path) -> list[Port]:
     """The ports of ``target.top`` with its parameters, as yosys elaborates them (``portlist``)."""
-    params = " ".join(f"-G {k}={v}" for k, v in target.params.items())
     script = (
-        f"read_slang -j 1 --top {target.top} {params} {' '.join(files)}\n"
+        f"{_read_slang(target.top, target.params, files)}\n"
         f"hierarchy -top {target.top}\ntee -q -o ports.txt portlist\n"
     )
     (folder / "ports.ys").write_text(script)
@@ -370,7 +393,7 @@ def place_and_route(
     text, wrapper_ffs = ecp5_wrapper(target, ports)
     (folder / "ecp5_top.sv").write_text(text)
     script = (
-        f"read_slang -j 1 --top {WRAPPER_TOP} {' '.join(files)} ecp5_top.sv\n"
+        f"{_read_slang(WRAPPER_TOP, {}, [*files, 'ecp5_top.sv'])}\n"
         f"synth_ecp5 -top {WRAPPER_TOP} -json ecp5.json\n"
         "tee -q -o stat.json stat -json\n"
     )
@@ -482,28 +505,15 @@ def main_ecp5(args: argparse.Namespace) -> int:
     cfg = resolve(args.preset or (None if args.config else ECP5_PRESET), args.config)
     freq = args.freq if args.freq is not None else cfg.hw.clock_mhz
     out = Path(args.out)
-    known = {t.name for t in ECP5_TARGETS}
-    unknown = set(args.only or ()) - known
-    if unknown:
-        raise SystemExit(f"error: no ECP5 target {sorted(unknown)} (known: {', '.join(sorted(known))})")
-    results: dict[str, dict] = {}
-    for t in ECP5_TARGETS:
-        done = out / "ecp5" / t.name / "pnr.json"
-        if args.report_only or (args.only is not None and t.name not in args.only):
-            if done.is_file():
-                results[t.name] = json.loads(done.read_text())
-            continue
+
+    def run_one(t: SynthTarget) -> dict[str, object]:
         params = f" {t.params}" if t.params else ""
         print(f"== ecp5 {t.name} ({t.top}{params}) at {freq:g} MHz", flush=True)
-        try:
-            results[t.name] = place_and_route(t, cfg, out / "ecp5", freq, seed=args.seed)
-            r = results[t.name]
-            print(
-                f"   Fmax {r['fmax_mhz']} MHz, LUT4 {r['LUT4']}, FF {r['FF']}, DSP {r['DSP']}, EBR {r['EBR']}"
-            )
-        except RuntimeError as e:
-            print(e, file=sys.stderr)
-            results[t.name] = {"error": str(e).splitlines()[0]}
+        r = place_and_route(t, cfg, out / "ecp5", freq, seed=args.seed)
+        print(f"   Fmax {r['fmax_mhz']} MHz, LUT4 {r['LUT4']}, FF {r['FF']}, DSP {r['DSP']}, EBR {r['EBR']}")
+        return r
+
+    results = run_targets(ECP5_TARGETS, args, lambda t: out / "ecp5" / t.name / "pnr.json", run_one)
     path = write_pnr_report(cfg, results, out, freq)
     print(f"wrote {path}")
     return 1 if any("error" in r for r in results.values()) else 0
@@ -530,19 +540,12 @@ def main(argv: list[str] | None = None) -> int:
         return main_ecp5(args)
     cfg = resolve(args.preset, args.config)
     out = Path(args.out)
-    results: dict[str, dict] = {}
-    for t in TARGETS:
-        done = out / t.name / "resources.json"
-        if args.report_only or (args.only is not None and t.name not in args.only):
-            if done.is_file():
-                results[t.name] = json.loads(done.read_text())
-            continue
+
+    def run_one(t: SynthTarget) -> dict[str, object]:
         print(f"== synth {t.name} ({t.top} {t.params or ''})", flush=True)
-        try:
-            results[t.name] = synthesize(t, cfg, out)
-        except RuntimeError as e:
-            print(e, file=sys.stderr)
-            results[t.name] = {"error": str(e).splitlines()[0]}
+        return synthesize(t, cfg, out)
+
+    results = run_targets(TARGETS, args, lambda t: out / t.name / "resources.json", run_one)
     path = write_report(cfg, results, out)
     print(f"wrote {path}")
     return 1 if any("error" in r for r in results.values()) else 0
