@@ -236,14 +236,6 @@ def topk_mismatch(fixed_experts: np.ndarray, float_experts: np.ndarray) -> int:
     return int(np.count_nonzero((a != b).any(axis=-1)))
 
 
-def storage_sqnr(weights: Mapping[str, np.ndarray], qweights: QuantizedWeights) -> dict[str, float]:
-    """SQNR (dB) of every stored backbone tensor against its float value."""
-    return {
-        name: sqnr_db(weights[name], to_float(raw, qweights.casts[name].fmt))
-        for name, raw in qweights.raw.items()
-    }
-
-
 @dataclass
 class StorageNoise:
     """Noise the storage formats add to the weights.
