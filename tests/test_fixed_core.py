@@ -127,6 +127,9 @@ FLOAT64_EDGES = [
 @given(cast_and_values())
 # truncating a negative value whose scaled magnitude underflows float64 (ldexp made it -0.0)
 @example((Cast(FixedFormat(2, 3, False), Rounding.TRUNCATE, Overflow.WRAP), [-5e-324]))
+@example(
+    (Cast(FixedFormat(3, -54, False), Rounding.ROUND_HALF_UP, Overflow.WRAP), [0.0, 0.06])
+)  # scaled exactly
 @example((Cast(FixedFormat(8, -20, True), Rounding.TRUNCATE, Overflow.WRAP), [1e308, -1e308, 3.0 * 2**-8]))
 @example((Cast(FixedFormat(12, -60, True), Rounding.ROUND_HALF_UP, Overflow.SATURATE), FLOAT64_EDGES))
 @example((Cast(FixedFormat(62, 140, False), Rounding.ROUND_HALF_UP, Overflow.WRAP), FLOAT64_EDGES))
@@ -160,6 +163,14 @@ def requant_cases(draw: st.DrawFn) -> tuple[FixedFormat, Cast, list[int]]:
 
 
 @given(requant_cases())
+# dropping 64 fraction bits: the rounding constant 2**63 does not fit int64
+@example(
+    (
+        FixedFormat(2, -62, True),
+        Cast(FixedFormat(2, 2, False), Rounding.ROUND_HALF_UP, Overflow.SATURATE),
+        [-1],
+    )
+)
 def test_requantize_matches_apytypes(case: tuple[FixedFormat, Cast, list[int]]) -> None:
     src, cast, raws = case
     got = requantize(np.array(raws, dtype=np.int64), src.frac_bits, cast)

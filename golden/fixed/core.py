@@ -178,7 +178,7 @@ def _round_saturate_inplace(
     lo, hi = int(raw.min()), int(raw.max())
     if cast.rounding is Rounding.ROUND_HALF_UP:
         half = 1 << (shift - 1)
-        if hi + half <= np.iinfo(np.int64).max:
+        if hi + half <= np.iinfo(np.int64).max and half <= np.iinfo(np.int64).max:
             raw += np.int64(half)
             raw >>= np.int64(shift)
         else:
@@ -242,7 +242,7 @@ def _scaled_integer(x: np.ndarray, frac_bits: int, rounding: Rounding) -> tuple[
         dropped = ((mant >> np.maximum(drop - 1, 0)) + 1) >> 1
     else:
         dropped = mant >> np.maximum(drop, 0)
-    left = shift > 0
+    left = shift >= 0  # shift 0: mant is already the integer (no rounding step)
     if not left.any():
         dropped = np.asarray(dropped)  # numpy makes scalars of 0-d results; the casts clip in place
         return dropped, dropped
