@@ -6,7 +6,9 @@ Subcommands::
     edgemoe infer                          run one image through a back end, write outputs and pictures
 
 Every user error (a bad config, weights that do not fit, an unreadable image, an unknown
-task) is one line on stderr and exit status 2; tracebacks are kept for real bugs.
+task, a missing tool, a device that does not answer: an :class:`~edgemoe.errors.EdgemoeError`)
+is one line on stderr and exit status 2, with its details under ``--verbose``; tracebacks are
+kept for real bugs.
 A new subcommand is a function ``add_<name>(subparsers)`` listed in ``SUBCOMMANDS``.
 """
 
@@ -19,10 +21,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgemoe import __version__
-from edgemoe.config import Config, ConfigError, resolve
+from edgemoe.config import Config, resolve
+from edgemoe.errors import EdgemoeError
 
 
-class UserError(Exception):
+class UserError(EdgemoeError):
     """An error in what the user asked for: reported in one line, exit status 2."""
 
 
@@ -247,32 +250,45 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in SUBCOMMANDS:
         add(sub)
+    _add_verbose(parser)
     return parser
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean bad input, not a bug."""
-    from edgemoe.infer import InferError
+def _add_verbose(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """``-v/--verbose`` on ``parser`` and on every subcommand below it (before or after the name)."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="log more, and follow an error with its full details",
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_verbose(child, top=False)
 
-    errors: list[type[BaseException]] = [UserError, ConfigError, InferError]
-    try:
-        from edgemoe.golden.images import ImageError
-        from edgemoe.golden.weights import WeightError
 
-        errors += [WeightError, ImageError]
-    except ImportError:
-        pass
-    return tuple(errors)
+def report_error(prog: str, error: EdgemoeError, verbose: bool) -> None:
+    """``error`` as one line on stderr (``prog: error: ...``), its details too when ``verbose``."""
+    first, *rest = str(error).splitlines() or [type(error).__name__]
+    details = [*rest, *error.details]
+    hint = f" (--verbose shows {len(details)} lines of detail)" if details and not verbose else ""
+    print(f"{prog}: error: {first}{hint}", file=sys.stderr)
+    if verbose:
+        for line in details:
+            print(f"  {line}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="[edgemoe] %(message)s", stream=sys.stderr)
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="[edgemoe] %(message)s", stream=sys.stderr)
     try:
         return int(args.func(args) or 0)
-    except _user_errors() as e:
-        print(f"edgemoe {args.command}: error: {e}", file=sys.stderr)
+    except EdgemoeError as e:
+        report_error(f"edgemoe {args.command}", e, args.verbose)
         return 2
     except KeyboardInterrupt:
         print("edgemoe: interrupted", file=sys.stderr)

@@ -30,8 +30,10 @@ from typing import Any
 
 import tomllib
 
+from edgemoe.errors import EdgemoeError
 
-class ConfigError(ValueError):
+
+class ConfigError(EdgemoeError, ValueError):
     """A config that is inconsistent, unknown or unreadable."""
 
 

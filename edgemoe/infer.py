@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 
 from edgemoe.config import Config
+from edgemoe.errors import EdgemoeError
 
 
-class InferError(ValueError):
+class InferError(EdgemoeError, ValueError):
     """Bad input to ``edgemoe infer``: an unreadable image, an unknown task or back end."""
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from edgemoe.config import Config
+from edgemoe.errors import EdgemoeError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
-class ImageError(ValueError):
+class ImageError(EdgemoeError, ValueError):
     """An image file that cannot be read or does not fit the config."""
 
 

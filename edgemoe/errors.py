@@ -1,0 +1,37 @@
+"""The project's error types: what a user can get wrong, told in one line.
+
+Every error a user can cause (a bad config, weights or image, an unknown task, a missing tool,
+a device that does not answer) derives from :class:`EdgemoeError`. The command lines turn one
+into a single ``error: ...`` line on stderr and exit status 2; anything else is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class EdgemoeError(Exception):
+    """Bad input or an unusable environment, reported in one line.
+
+    Args:
+        message: one line saying what was wrong, where, and what would fix it.
+        details: longer material (every file of a long list, ...), shown with ``--verbose``.
+    """
+
+    def __init__(self, message: str, details: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.details = list(details)
+
+
+class ToolMissing(EdgemoeError):
+    """A program a back end needs (g++, Verilator, yosys) is not installed."""
+
+
+def listing(items: Sequence[str], limit: int = 3, sep: str = ", ") -> str:
+    """``items`` joined by ``sep``, the first ``limit`` only and a count of the rest when longer.
+
+    Keeps an error message one readable line; the full list belongs in ``details``.
+    """
+    shown = sep.join(items[:limit])
+    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"
