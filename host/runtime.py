@@ -76,5 +76,7 @@ def prepare_board(cfg: Config, weights: dict[str, np.ndarray]):
             "(its .hwh beside it), built by `make bitstream`"
         )
     if not Path(bit).is_file():  # pynq would raise a bare OSError
-        raise AcceleratorError(f"{BITSTREAM_ENV}={bit}: no such bitstream file; build one with `make bitstream`")
+        raise AcceleratorError(
+            f"{BITSTREAM_ENV}={bit}: no such bitstream file; build one with `make bitstream`"
+        )
     return _runner(Accelerator(cfg, bit), weights, f"board {Path(bit).name}")
