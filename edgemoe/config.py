@@ -329,6 +329,10 @@ def _is_pow2(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
+MAX_SIZE = 1 << 16
+"""The largest model dimension or parallelism a config may name; nothing larger fits a device."""
+
+
 def validate(cfg: Config) -> None:
     """Raise ConfigError naming every inconsistency of ``cfg``."""
     m, hw, f, nl = cfg.model, cfg.hw, cfg.formats, cfg.nonlinear
@@ -352,7 +356,11 @@ def validate(cfg: Config) -> None:
         "expert_hidden",
         "head_channels",
     ):
-        need(getattr(m, name) > 0, f"model.{name} must be positive, got {getattr(m, name)}")
+        size = getattr(m, name)
+        need(0 < size <= MAX_SIZE, f"model.{name} must be in 1..{MAX_SIZE}, got {size}")
+    for name in ("linear_in", "linear_out", "attn_block"):
+        size = getattr(hw, name)
+        need(0 < size <= MAX_SIZE, f"hw.{name} must be in 1..{MAX_SIZE}, got {size}")
     if errors:
         raise ConfigError(f"config '{cfg.name}': " + "; ".join(errors))
     need(
@@ -536,10 +544,9 @@ PRESETS: dict[str, Config] = {
 
 def preset(name: str) -> Config:
     """The named preset; ConfigError listing the known ones otherwise."""
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ConfigError(f"unknown preset '{name}'; known presets: {', '.join(PRESETS)}") from None
+    if not isinstance(name, str) or name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    return PRESETS[name]
 
 
 def _merge(obj: Any, overrides: dict[str, Any], where: str) -> Any:
@@ -566,7 +573,8 @@ def _merge(obj: Any, overrides: dict[str, Any], where: str) -> Any:
         elif isinstance(current, tuple):
             if not isinstance(value, list | tuple):
                 raise ConfigError(f"{path}: expected a list, got {value!r}")
-            changes[key] = tuple(value)
+            # every element of the type of the preset's elements (they all have at least one)
+            changes[key] = tuple(_scalar(current[0], v, f"{path}[{i}]") for i, v in enumerate(value))
         else:
             changes[key] = _scalar(current, value, path)
     try:
@@ -599,28 +607,26 @@ def from_dict(data: dict[str, Any], default_preset: str = "edge-moe") -> Config:
     data = dict(data)
     base = preset(data.pop("preset", default_preset))
     name = data.pop("name", f"{base.name}+custom" if data else base.name)
+    if not isinstance(name, str):
+        raise ConfigError(f"config.name: expected a string, got {name!r}")
     return _merge(dataclasses.replace(base, name=name), data, "config")
 
 
 def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    text = path.read_text()
+    if path.suffix not in (".toml", ".yaml", ".yml"):
+        raise ConfigError(f"config file {path}: unknown extension '{path.suffix}' (use .toml, .yaml or .yml)")
     try:
-        if path.suffix in (".yaml", ".yml"):
+        text = path.read_bytes().decode("utf-8")
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        else:
             import yaml
 
             data = yaml.safe_load(text) or {}
-        elif path.suffix == ".toml":
-            data = tomllib.loads(text)
-        else:
-            raise ConfigError(
-                f"config file {path}: unknown extension '{path.suffix}' (use .toml, .yaml or .yml)"
-            )
-    except (tomllib.TOMLDecodeError, ValueError) as e:
-        if isinstance(e, ConfigError):
-            raise
-        raise ConfigError(f"config file {path} is not valid: {e}") from None
+    except Exception as e:  # UnicodeDecodeError, TOMLDecodeError, YAMLError, RecursionError...
+        raise ConfigError(f"config file {path} is not valid: {' '.join(str(e).split())[:200]}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a table of settings")
     return data

@@ -35,3 +35,9 @@ def listing(items: Sequence[str], limit: int = 3, sep: str = ", ") -> str:
     """
     shown = sep.join(items[:limit])
     return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"
+
+
+def reason(e: BaseException) -> str:
+    """What a file parser raised, as a short phrase for a one-line message."""
+    text = (str(e).splitlines() or [""])[0][:160]
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from edgemoe.config import Config
-from edgemoe.errors import EdgemoeError, listing
+from edgemoe.errors import EdgemoeError, listing, reason
 from edgemoe.golden.heads import head_shapes
 
 log = logging.getLogger(__name__)
@@ -265,8 +265,7 @@ def _read_npz(path: Path) -> dict[str, Any]:
     except WeightError:
         raise
     except Exception as e:  # corrupt bytes surface as a dozen types from zipfile, zlib and numpy
-        reason = (str(e).splitlines() or [""])[0][:160]
-        raise WeightError(f"{path}: not a readable .npz weight file ({type(e).__name__}: {reason})") from None
+        raise WeightError(f"{path}: not a readable .npz weight file ({reason(e)})") from None
 
 
 def _manifest(path: Path, raw: Any) -> dict[str, Any]:
