@@ -22,7 +22,7 @@ from pathlib import Path
 
 from edgemoe import __version__
 from edgemoe.config import Config, resolve
-from edgemoe.errors import EdgemoeError
+from edgemoe.errors import EdgemoeError, exit_status
 
 
 class UserError(EdgemoeError):
@@ -69,6 +69,7 @@ def _cmd_config_show(args: argparse.Namespace) -> int:
 
 def _cmd_emit(args: argparse.Namespace) -> int:
     from edgemoe import emit
+    from edgemoe.files import check_output_folder, write_if_changed
 
     cfg = config_from_args(args)
     out = args.out if args.out is not None else Path("build") / cfg.name
@@ -77,8 +78,8 @@ def _cmd_emit(args: argparse.Namespace) -> int:
         path, text = out / emit.HLS_FILE, emit.emit_hls(cfg, source=source)
     else:
         path, text = out / emit.SV_FILE, emit.emit_sv(cfg, source=source)
-    out.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    check_output_folder(out)
+    write_if_changed(path, text)
     print(f"wrote {path} (config '{cfg.name}', CONFIG_ID 0x{cfg.config_id:08x})")
     return 0
 
@@ -269,27 +270,13 @@ def _add_verbose(parser: argparse.ArgumentParser, top: bool = True) -> None:
                 _add_verbose(child, top=False)
 
 
-def report_error(prog: str, error: EdgemoeError, verbose: bool) -> None:
-    """``error`` as one line on stderr (``prog: error: ...``), its details too when ``verbose``."""
-    first, *rest = str(error).splitlines() or [type(error).__name__]
-    details = [*rest, *error.details]
-    hint = f" (--verbose shows {len(details)} lines of detail)" if details and not verbose else ""
-    print(f"{prog}: error: {first}{hint}", file=sys.stderr)
-    if verbose:
-        for line in details:
-            print(f"  {line}", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="[edgemoe] %(message)s", stream=sys.stderr)
     try:
-        return int(args.func(args) or 0)
-    except EdgemoeError as e:
-        report_error(f"edgemoe {args.command}", e, args.verbose)
-        return 2
+        return exit_status(f"edgemoe {args.command}", lambda: int(args.func(args) or 0), args.verbose)
     except KeyboardInterrupt:
         print("edgemoe: interrupted", file=sys.stderr)
         return 130

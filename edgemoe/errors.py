@@ -8,7 +8,8 @@ its traceback.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 
 
 class EdgemoeError(Exception):
@@ -41,3 +42,23 @@ def reason(e: BaseException) -> str:
     """What a file parser raised, as a short phrase for a one-line message."""
     text = (str(e).splitlines() or [""])[0][:160]
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def report(prog: str, error: EdgemoeError, verbose: bool = False) -> None:
+    """``error`` as one line on stderr (``prog: error: ...``), its details too when ``verbose``."""
+    first, *rest = str(error).splitlines() or [type(error).__name__]
+    details = [*rest, *error.details]
+    hint = f" (--verbose shows {len(details)} lines of detail)" if details and not verbose else ""
+    print(f"{prog}: error: {first}{hint}", file=sys.stderr)
+    if verbose:
+        for line in details:
+            print(f"  {line}", file=sys.stderr)
+
+
+def exit_status(prog: str, command: Callable[[], int], verbose: bool = False) -> int:
+    """Run a command line's ``command``: its status, or 2 after :func:`report` of an EdgemoeError."""
+    try:
+        return command()
+    except EdgemoeError as e:
+        report(prog, e, verbose)
+        return 2
