@@ -19,6 +19,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from edgemoe import __version__
 from edgemoe.config import Config, resolve
@@ -27,6 +28,13 @@ from edgemoe.errors import EdgemoeError, exit_status
 
 class UserError(EdgemoeError):
     """An error in what the user asked for: reported in one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line too (argparse prints its usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
@@ -236,7 +244,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_config, a
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="edgemoe",
         description="edgemoe: a bit-exact FPGA accelerator for multi-task Mixture-of-Experts "
         "Vision Transformers\n(M³ViT, after Edge-MoE): config, generators, golden models, back ends.",

@@ -95,6 +95,7 @@ def sources_for(top: str) -> list[Path]:
 
 def synthesize(target: SynthTarget, cfg: Config, out: Path) -> dict[str, object]:
     """Synthesize one target in ``out/<name>``; return its cell counts by resource and the run time."""
+    yosys = yosys_command()  # before staging anything
     folder = out / target.name
     files = _stage_sources(target, cfg, folder)
     script = (
@@ -105,7 +106,7 @@ def synthesize(target: SynthTarget, cfg: Config, out: Path) -> dict[str, object]
     )
     (folder / "synth.ys").write_text(script)
     seconds = _run(
-        [*yosys_command(), "-q", "-l", "yosys.log", "synth.ys"],
+        [*yosys, "-q", "-l", "yosys.log", "synth.ys"],
         folder,
         f"yosys synth_xilinx of {target.name}",
         "yosys.log",
