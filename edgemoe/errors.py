@@ -29,7 +29,11 @@ class ToolMissing(EdgemoeError):
     """A program a back end needs (g++, Verilator, yosys) is not installed."""
 
 
-def listing(items: Sequence[str], limit: int = 3, sep: str = ", ") -> str:
+LISTED = 3
+"""How many items of a long list an error message names."""
+
+
+def listing(items: Sequence[str], limit: int = LISTED, sep: str = ", ") -> str:
     """``items`` joined by ``sep``, the first ``limit`` only and a count of the rest when longer.
 
     Keeps an error message one readable line; the full list belongs in ``details``.

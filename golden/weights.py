@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from edgemoe.config import Config
-from edgemoe.errors import EdgemoeError, listing, reason
+from edgemoe.errors import LISTED, EdgemoeError, listing, reason
 from edgemoe.golden.heads import head_shapes
 
 log = logging.getLogger(__name__)
@@ -174,6 +174,11 @@ def synthetic(cfg: Config, seed: int = 0) -> Weights:
     return {name: _synthetic_tensor(name, shape, cfg, seed) for name, shape in expected_shapes(cfg).items()}
 
 
+def _left_out(problems: list[str], *shown: list[str]) -> list[str]:
+    """``problems`` when a message's :func:`listing` of the ``shown`` lists left some out, else []."""
+    return problems if any(len(s) > LISTED for s in shown) else []
+
+
 def check(weights: Weights, cfg: Config, where: str = "weights") -> None:
     """Raise WeightError naming missing, unexpected, misshapen or non-finite tensors.
 
@@ -207,7 +212,9 @@ def check(weights: Weights, cfg: Config, where: str = "weights") -> None:
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected for config '{cfg.name}': {listing(unexpected)}")
         parts += [listing(errors, sep="; ")] if errors else []
-        raise WeightError(f"{where}: " + "; ".join(parts), details=problems)
+        raise WeightError(
+            f"{where}: " + "; ".join(parts), details=_left_out(problems, missing, unexpected, errors)
+        )
 
 
 # -- the project's own format ------------------------------------------------------------------
@@ -307,7 +314,8 @@ def load(path: str | Path, cfg: Config) -> Weights:
     if model_diffs:
         raise WeightError(
             f"{path}: saved for a different model than config '{cfg.name}' (saved -> requested): "
-            + "; ".join(model_diffs)
+            + listing(model_diffs, sep="; "),
+            details=_left_out(model_diffs, model_diffs),
         )
     if diffs:
         log.info("%s: config differs outside the model shape: %s", path, "; ".join(diffs))
@@ -384,7 +392,7 @@ def load_edgemoe_dir(path: str | Path, cfg: Config, seed: int = 0) -> Loaded:
         raise WeightError(
             f"{path}: {present} of {len(expected)} weight files of config '{cfg.name}' present; "
             + "; ".join(parts),
-            details=[f"missing {f}" for f in files] + errors,
+            details=_left_out([f"missing {f}" for f in files] + errors, files, errors),
         )
     if to_fill:
         seeded = synthetic(cfg, seed)
