@@ -37,6 +37,17 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+def seed(text: str) -> int:
+    """An argparse type: a seed of numpy's generators (0 or more)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed is an integer of 0 or more, got '{text}'")
+    return value
+
+
 def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=30, width=100)
 
@@ -205,7 +216,7 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
         help="a project weight file, or a folder of Edge-MoE .float32.bin files "
         "(default: seeded synthetic weights)",
     )
-    g.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights (default 0)")
+    g.add_argument("--seed", type=seed, default=0, help="seed of the synthetic weights (default 0)")
     g.add_argument(
         "--image",
         metavar="FILE",

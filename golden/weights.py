@@ -418,4 +418,6 @@ def load_any(path: str | Path, cfg: Config, seed: int = 0) -> Loaded:
     path = Path(path)
     if path.is_dir():
         return load_edgemoe_dir(path, cfg, seed)
+    if path.name.endswith(BIN_SUFFIX):
+        raise WeightError(f"{path}: one Edge-MoE tensor; give the folder that holds the {BIN_SUFFIX} files")
     return Loaded(load(path, cfg), [])

@@ -183,6 +183,18 @@ def test_edgemoe_weight_file_truncated_oversized_nan(capsys, tiny_bins: Path, ch
     infer_fails(capsys, needle, "--weights", "bins")
 
 
+def test_one_edgemoe_weight_file_instead_of_its_folder(capsys, tiny_bins: Path) -> None:
+    needle = (
+        "bins/pos_embed.float32.bin: one Edge-MoE tensor; give the folder that holds the .float32.bin files"
+    )
+    infer_fails(capsys, needle, "--weights", "bins/pos_embed.float32.bin")
+
+
+@pytest.mark.parametrize("value", ["-1", "x", "²"])
+def test_bad_seed(capsys, value: str) -> None:
+    infer_fails(capsys, f"argument --seed: a seed is an integer of 0 or more, got '{value}'", "--seed", value)
+
+
 def test_weight_folder_holding_no_weights(capsys) -> None:
     """How many of how many were found, the first few by name; all of them with --verbose."""
     Path("junk").mkdir()
