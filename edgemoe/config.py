@@ -23,6 +23,7 @@ import dataclasses
 import enum
 import json
 import math
+import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -329,6 +330,8 @@ def _is_pow2(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
+SIMPLE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}"
+"""What a config's name and its task names may be: they name build folders and output files."""
 MAX_SIZE = 1 << 16
 """The largest model dimension or parallelism a config may name; nothing larger fits a device."""
 
@@ -377,6 +380,11 @@ def validate(cfg: Config) -> None:
         len(set(m.moe_blocks)) == len(m.moe_blocks), f"model.moe_blocks {list(m.moe_blocks)} repeats a block"
     )
     need(len(m.tasks) >= 1, "model.tasks must name at least one task")
+    for what, name in [("name", cfg.name), *(("model.tasks", task) for task in m.tasks)]:
+        need(
+            re.fullmatch(SIMPLE_NAME, name) is not None,
+            f"{what} {name!r} must be letters, digits and _.+- (it names files and folders)",
+        )
     need(
         len(m.tasks) == len(m.task_channels),
         f"model.tasks has {len(m.tasks)} names but model.task_channels has {len(m.task_channels)} entries",

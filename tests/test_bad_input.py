@@ -113,6 +113,7 @@ def test_unknown_config_key(capsys) -> None:
         ("[model]\nmoe_blocks = [1, 'a']\n", "config.model.moe_blocks[1]: expected int, got 'a'"),
         ('[formats.act]\nrounding = "nearest"\n', "'nearest' is not one of truncate, round_half_up"),
         ("[model\n", "is not valid: Expected ']'"),
+        ('name = "../x"\n', "name '../x' must be letters, digits and _.+- (it names files and folders)"),
     ],
 )
 def test_bad_config_value(capsys, text: str, needle: str) -> None:
