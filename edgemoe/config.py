@@ -334,6 +334,8 @@ SIMPLE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}"
 """What a config's name and its task names may be: they name build folders and output files."""
 MAX_SIZE = 1 << 16
 """The largest model dimension or parallelism a config may name; nothing larger fits a device."""
+MAX_INT_BITS = 64
+"""The farthest a config's format may place its binary point beyond either end of its bits."""
 
 
 def validate(cfg: Config) -> None:
@@ -364,8 +366,15 @@ def validate(cfg: Config) -> None:
     for name in ("linear_in", "linear_out", "attn_block"):
         size = getattr(hw, name)
         need(0 < size <= MAX_SIZE, f"hw.{name} must be in 1..{MAX_SIZE}, got {size}")
+    need(0 < m.ln_eps < math.inf, f"model.ln_eps must be positive and finite, got {m.ln_eps}")
+    need(0 < hw.clock_mhz < math.inf, f"hw.clock_mhz must be positive and finite, got {hw.clock_mhz}")
+    for name, cast in f.items():
+        need(
+            abs(cast.fmt.int_bits) <= MAX_INT_BITS,
+            f"formats.{name} {cast.fmt}: int_bits must be in -{MAX_INT_BITS}..{MAX_INT_BITS}",
+        )
     if errors:
-        raise ConfigError(f"config '{cfg.name}': " + "; ".join(errors))
+        raise ConfigError(f"config {cfg.name!r}: " + "; ".join(errors))
     need(
         m.image_h % m.patch == 0 and m.image_w % m.patch == 0,
         f"image {m.image_h}x{m.image_w} is not divisible by patch {m.patch}",
@@ -390,7 +399,6 @@ def validate(cfg: Config) -> None:
         f"model.tasks has {len(m.tasks)} names but model.task_channels has {len(m.task_channels)} entries",
     )
     need(_is_pow2(m.patch), f"model.patch {m.patch} must be a power of two (the heads upsample by 2)")
-    need(m.ln_eps > 0, f"model.ln_eps must be positive, got {m.ln_eps}")
     for name, width in (
         ("dim", m.dim),
         ("mlp_hidden", m.mlp_hidden),
@@ -410,7 +418,6 @@ def validate(cfg: Config) -> None:
     )
     need(1 <= hw.attn_p <= m.tokens, f"hw.attn_p {hw.attn_p} must be in 1..tokens ({m.tokens})")
     need(hw.axi_bits in (32, 64, 128, 256, 512), f"hw.axi_bits {hw.axi_bits} must be 32, 64, 128, 256 or 512")
-    need(hw.clock_mhz > 0, f"hw.clock_mhz must be positive, got {hw.clock_mhz}")
     # formats: where data enters, and what the datapath must be able to hold
     need(not f.pixel.fmt.signed, f"formats.pixel must be unsigned, got {f.pixel.fmt}")
     for name in (
@@ -499,7 +506,7 @@ def validate(cfg: Config) -> None:
         f"nonlinear.gelu_range_log2 {nl.gelu_range_log2} exceeds the activation range {f.act.fmt}",
     )
     if errors:
-        raise ConfigError(f"config '{cfg.name}': " + "; ".join(errors))
+        raise ConfigError(f"config {cfg.name!r}: " + "; ".join(errors))
 
 
 EDGE_MOE_MODEL = ModelShape(
@@ -565,7 +572,7 @@ def _merge(obj: Any, overrides: dict[str, Any], where: str) -> Any:
     changes: dict[str, Any] = {}
     for key, value in overrides.items():
         if key not in names:
-            raise ConfigError(f"{where}: unknown setting '{key}'; known: {', '.join(names)}")
+            raise ConfigError(f"{where}: unknown setting {key!r}; known: {', '.join(names)}")
         current = getattr(obj, key)
         path = f"{where}.{key}"
         if dataclasses.is_dataclass(current):
@@ -577,7 +584,7 @@ def _merge(obj: Any, overrides: dict[str, Any], where: str) -> Any:
                 changes[key] = type(current)(value)
             except ValueError:
                 allowed = ", ".join(e.value for e in type(current))
-                raise ConfigError(f"{path}: '{value}' is not one of {allowed}") from None
+                raise ConfigError(f"{path}: {value!r} is not one of {allowed}") from None
         elif isinstance(current, tuple):
             if not isinstance(value, list | tuple):
                 raise ConfigError(f"{path}: expected a list, got {value!r}")
@@ -652,7 +659,7 @@ def resolve(preset_name: str | None = None, config_path: str | Path | None = Non
     if preset_name is not None:
         if data.get("preset", preset_name) != preset_name:
             raise ConfigError(
-                f"{path} is based on preset '{data['preset']}' but --preset says '{preset_name}'"
+                f"{path} is based on preset {data['preset']!r} but --preset says {preset_name!r}"
             )
         data["preset"] = preset_name
     try:

@@ -28,6 +28,7 @@ from edgemoe.config import preset as get_preset
 from edgemoe.errors import EdgemoeError
 from edgemoe.golden import weights as W
 from edgemoe.golden.images import default_image, load_image
+from edgemoe.show import describe
 
 TINY = get_preset("tiny")
 # The time of one example depends on the machine's load; only the profiles count examples.
@@ -241,9 +242,9 @@ attn_p = 2
 
 def check_config(path: Path) -> None:
     cfg = one_line_error(lambda: resolve(None, path), ConfigError)
-    if cfg is not None:  # a correct load: a validated config that names itself
-        assert isinstance(cfg, Config) and isinstance(cfg.name, str)
-        assert cfg.config_id == resolve(None, path).config_id
+    if cfg is not None:  # a correct load: a validated config that `edgemoe config show` describes
+        assert isinstance(cfg, Config) and cfg.config_id == resolve(None, path).config_id
+        assert cfg.name in describe(cfg)
 
 
 @fuzz
