@@ -292,8 +292,9 @@ def _add_verbose(parser: argparse.ArgumentParser, top: bool = True) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.INFO if args.verbose else logging.WARNING
-    logging.basicConfig(level=level, format="[edgemoe] %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, format="[edgemoe] %(message)s", stream=sys.stderr)
+    if args.verbose:  # the project's own notes (ignored files, config differences), not every library's
+        logging.getLogger("edgemoe").setLevel(logging.INFO)
     try:
         return exit_status(f"edgemoe {args.command}", lambda: int(args.func(args) or 0), args.verbose)
     except KeyboardInterrupt:
