@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from edgemoe.config import Config, ConfigError, resolve
@@ -76,11 +76,14 @@ def good_images() -> dict[str, bytes]:
 def one_line_error(call, error: type[EdgemoeError]):
     """The result of ``call()``, or None when it raised ``error`` with a one-line message."""
     try:
-        return call()
+        result = call()
     except error as e:
         msg = str(e)
         assert msg and "\n" not in msg and len(msg) < 600, f"not one readable line: {msg!r}"
+        event("one-line error")
         return None
+    event("loaded")
+    return result
 
 
 # ------------------------------------------------------------------------------ corruptions
