@@ -167,7 +167,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def add_bench(sub: argparse._SubParsersAction) -> None:
     """The ``bench`` subcommand (listed in ``edgemoe.cli.SUBCOMMANDS``)."""
-    from edgemoe.cli import _add_config_args, _formatter
+    from edgemoe.cli import _add_config_args, _formatter, seed
 
     p = sub.add_parser(
         "bench",
@@ -180,7 +180,7 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     _add_config_args(p)
     p.add_argument("--runs", type=int, default=7, help="timed runs after one warm-up (default 7)")
     p.add_argument("--task", default="0", help="task name or index (default 0)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the synthetic weights (default 0)")
     p.add_argument(
         "--threads", type=int, default=1, help="threads for torch and BLAS, both sides (default 1)"
     )

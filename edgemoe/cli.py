@@ -6,7 +6,9 @@ Subcommands::
     edgemoe infer                          run one image through a back end, write outputs and pictures
 
 Every user error (a bad config, weights that do not fit, an unreadable image, an unknown
-task) is one line on stderr and exit status 2; tracebacks are kept for real bugs.
+task, a missing tool, a device that does not answer: an :class:`~edgemoe.errors.EdgemoeError`)
+is one line on stderr and exit status 2, with its details under ``--verbose``; tracebacks are
+kept for real bugs.
 A new subcommand is a function ``add_<name>(subparsers)`` listed in ``SUBCOMMANDS``.
 """
 
@@ -17,13 +19,33 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from edgemoe import __version__
-from edgemoe.config import Config, ConfigError, resolve
+from edgemoe.config import Config, resolve
+from edgemoe.errors import EdgemoeError, exit_status
 
 
-class UserError(Exception):
+class UserError(EdgemoeError):
     """An error in what the user asked for: reported in one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line too (argparse prints its usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def seed(text: str) -> int:
+    """An argparse type: a seed of numpy's generators (0 or more)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed is an integer of 0 or more, got '{text}'")
+    return value
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
@@ -66,6 +88,7 @@ def _cmd_config_show(args: argparse.Namespace) -> int:
 
 def _cmd_emit(args: argparse.Namespace) -> int:
     from edgemoe import emit
+    from edgemoe.files import check_output_folder, write_if_changed
 
     cfg = config_from_args(args)
     out = args.out if args.out is not None else Path("build") / cfg.name
@@ -74,8 +97,8 @@ def _cmd_emit(args: argparse.Namespace) -> int:
         path, text = out / emit.HLS_FILE, emit.emit_hls(cfg, source=source)
     else:
         path, text = out / emit.SV_FILE, emit.emit_sv(cfg, source=source)
-    out.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    check_output_folder(out)
+    write_if_changed(path, text)
     print(f"wrote {path} (config '{cfg.name}', CONFIG_ID 0x{cfg.config_id:08x})")
     return 0
 
@@ -193,7 +216,7 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
         help="a project weight file, or a folder of Edge-MoE .float32.bin files "
         "(default: seeded synthetic weights)",
     )
-    g.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights (default 0)")
+    g.add_argument("--seed", type=seed, default=0, help="seed of the synthetic weights (default 0)")
     g.add_argument(
         "--image",
         metavar="FILE",
@@ -232,7 +255,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_config, a
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="edgemoe",
         description="edgemoe: a bit-exact FPGA accelerator for multi-task Mixture-of-Experts "
         "Vision Transformers\n(M³ViT, after Edge-MoE): config, generators, golden models, back ends.",
@@ -247,33 +270,33 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in SUBCOMMANDS:
         add(sub)
+    _add_verbose(parser)
     return parser
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean bad input, not a bug."""
-    from edgemoe.infer import InferError
-
-    errors: list[type[BaseException]] = [UserError, ConfigError, InferError]
-    try:
-        from edgemoe.golden.images import ImageError
-        from edgemoe.golden.weights import WeightError
-
-        errors += [WeightError, ImageError]
-    except ImportError:
-        pass
-    return tuple(errors)
+def _add_verbose(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """``-v/--verbose`` on ``parser`` and on every subcommand below it (before or after the name)."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="log more, and follow an error with its full details",
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_verbose(child, top=False)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="[edgemoe] %(message)s", stream=sys.stderr)
+    if args.verbose:  # the project's own notes (ignored files, config differences), not every library's
+        logging.getLogger("edgemoe").setLevel(logging.INFO)
     try:
-        return int(args.func(args) or 0)
-    except _user_errors() as e:
-        print(f"edgemoe {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return exit_status(f"edgemoe {args.command}", lambda: int(args.func(args) or 0), args.verbose)
     except KeyboardInterrupt:
         print("edgemoe: interrupted", file=sys.stderr)
         return 130

@@ -23,6 +23,7 @@ import dataclasses
 import enum
 import json
 import math
+import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +31,10 @@ from typing import Any
 
 import tomllib
 
+from edgemoe.errors import EdgemoeError
 
-class ConfigError(ValueError):
+
+class ConfigError(EdgemoeError, ValueError):
     """A config that is inconsistent, unknown or unreadable."""
 
 
@@ -327,6 +330,14 @@ def _is_pow2(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
+SIMPLE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}"
+"""What a config's name and its task names may be: they name build folders and output files."""
+MAX_SIZE = 1 << 16
+"""The largest model dimension or parallelism a config may name; nothing larger fits a device."""
+MAX_INT_BITS = 64
+"""The farthest a config's format may place its binary point beyond either end of its bits."""
+
+
 def validate(cfg: Config) -> None:
     """Raise ConfigError naming every inconsistency of ``cfg``."""
     m, hw, f, nl = cfg.model, cfg.hw, cfg.formats, cfg.nonlinear
@@ -350,9 +361,20 @@ def validate(cfg: Config) -> None:
         "expert_hidden",
         "head_channels",
     ):
-        need(getattr(m, name) > 0, f"model.{name} must be positive, got {getattr(m, name)}")
+        size = getattr(m, name)
+        need(0 < size <= MAX_SIZE, f"model.{name} must be in 1..{MAX_SIZE}, got {size}")
+    for name in ("linear_in", "linear_out", "attn_block"):
+        size = getattr(hw, name)
+        need(0 < size <= MAX_SIZE, f"hw.{name} must be in 1..{MAX_SIZE}, got {size}")
+    need(0 < m.ln_eps < math.inf, f"model.ln_eps must be positive and finite, got {m.ln_eps}")
+    need(0 < hw.clock_mhz < math.inf, f"hw.clock_mhz must be positive and finite, got {hw.clock_mhz}")
+    for name, cast in f.items():
+        need(
+            abs(cast.fmt.int_bits) <= MAX_INT_BITS,
+            f"formats.{name} {cast.fmt}: int_bits must be in -{MAX_INT_BITS}..{MAX_INT_BITS}",
+        )
     if errors:
-        raise ConfigError(f"config '{cfg.name}': " + "; ".join(errors))
+        raise ConfigError(f"config {cfg.name!r}: " + "; ".join(errors))
     need(
         m.image_h % m.patch == 0 and m.image_w % m.patch == 0,
         f"image {m.image_h}x{m.image_w} is not divisible by patch {m.patch}",
@@ -367,12 +389,16 @@ def validate(cfg: Config) -> None:
         len(set(m.moe_blocks)) == len(m.moe_blocks), f"model.moe_blocks {list(m.moe_blocks)} repeats a block"
     )
     need(len(m.tasks) >= 1, "model.tasks must name at least one task")
+    for what, name in [("name", cfg.name), *(("model.tasks", task) for task in m.tasks)]:
+        need(
+            re.fullmatch(SIMPLE_NAME, name) is not None,
+            f"{what} {name!r} must be letters, digits and _.+- (it names files and folders)",
+        )
     need(
         len(m.tasks) == len(m.task_channels),
         f"model.tasks has {len(m.tasks)} names but model.task_channels has {len(m.task_channels)} entries",
     )
     need(_is_pow2(m.patch), f"model.patch {m.patch} must be a power of two (the heads upsample by 2)")
-    need(m.ln_eps > 0, f"model.ln_eps must be positive, got {m.ln_eps}")
     for name, width in (
         ("dim", m.dim),
         ("mlp_hidden", m.mlp_hidden),
@@ -392,7 +418,6 @@ def validate(cfg: Config) -> None:
     )
     need(1 <= hw.attn_p <= m.tokens, f"hw.attn_p {hw.attn_p} must be in 1..tokens ({m.tokens})")
     need(hw.axi_bits in (32, 64, 128, 256, 512), f"hw.axi_bits {hw.axi_bits} must be 32, 64, 128, 256 or 512")
-    need(hw.clock_mhz > 0, f"hw.clock_mhz must be positive, got {hw.clock_mhz}")
     # formats: where data enters, and what the datapath must be able to hold
     need(not f.pixel.fmt.signed, f"formats.pixel must be unsigned, got {f.pixel.fmt}")
     for name in (
@@ -481,7 +506,7 @@ def validate(cfg: Config) -> None:
         f"nonlinear.gelu_range_log2 {nl.gelu_range_log2} exceeds the activation range {f.act.fmt}",
     )
     if errors:
-        raise ConfigError(f"config '{cfg.name}': " + "; ".join(errors))
+        raise ConfigError(f"config {cfg.name!r}: " + "; ".join(errors))
 
 
 EDGE_MOE_MODEL = ModelShape(
@@ -534,10 +559,9 @@ PRESETS: dict[str, Config] = {
 
 def preset(name: str) -> Config:
     """The named preset; ConfigError listing the known ones otherwise."""
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ConfigError(f"unknown preset '{name}'; known presets: {', '.join(PRESETS)}") from None
+    if not isinstance(name, str) or name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    return PRESETS[name]
 
 
 def _merge(obj: Any, overrides: dict[str, Any], where: str) -> Any:
@@ -548,7 +572,7 @@ def _merge(obj: Any, overrides: dict[str, Any], where: str) -> Any:
     changes: dict[str, Any] = {}
     for key, value in overrides.items():
         if key not in names:
-            raise ConfigError(f"{where}: unknown setting '{key}'; known: {', '.join(names)}")
+            raise ConfigError(f"{where}: unknown setting {key!r}; known: {', '.join(names)}")
         current = getattr(obj, key)
         path = f"{where}.{key}"
         if dataclasses.is_dataclass(current):
@@ -560,11 +584,12 @@ def _merge(obj: Any, overrides: dict[str, Any], where: str) -> Any:
                 changes[key] = type(current)(value)
             except ValueError:
                 allowed = ", ".join(e.value for e in type(current))
-                raise ConfigError(f"{path}: '{value}' is not one of {allowed}") from None
+                raise ConfigError(f"{path}: {value!r} is not one of {allowed}") from None
         elif isinstance(current, tuple):
             if not isinstance(value, list | tuple):
                 raise ConfigError(f"{path}: expected a list, got {value!r}")
-            changes[key] = tuple(value)
+            # every element of the type of the preset's elements (they all have at least one)
+            changes[key] = tuple(_scalar(current[0], v, f"{path}[{i}]") for i, v in enumerate(value))
         else:
             changes[key] = _scalar(current, value, path)
     try:
@@ -597,28 +622,26 @@ def from_dict(data: dict[str, Any], default_preset: str = "edge-moe") -> Config:
     data = dict(data)
     base = preset(data.pop("preset", default_preset))
     name = data.pop("name", f"{base.name}+custom" if data else base.name)
+    if not isinstance(name, str):
+        raise ConfigError(f"config.name: expected a string, got {name!r}")
     return _merge(dataclasses.replace(base, name=name), data, "config")
 
 
 def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    text = path.read_text()
+    if path.suffix not in (".toml", ".yaml", ".yml"):
+        raise ConfigError(f"config file {path}: unknown extension '{path.suffix}' (use .toml, .yaml or .yml)")
     try:
-        if path.suffix in (".yaml", ".yml"):
+        text = path.read_bytes().decode("utf-8")
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        else:
             import yaml
 
             data = yaml.safe_load(text) or {}
-        elif path.suffix == ".toml":
-            data = tomllib.loads(text)
-        else:
-            raise ConfigError(
-                f"config file {path}: unknown extension '{path.suffix}' (use .toml, .yaml or .yml)"
-            )
-    except (tomllib.TOMLDecodeError, ValueError) as e:
-        if isinstance(e, ConfigError):
-            raise
-        raise ConfigError(f"config file {path} is not valid: {e}") from None
+    except Exception as e:  # UnicodeDecodeError, TOMLDecodeError, YAMLError, RecursionError...
+        raise ConfigError(f"config file {path} is not valid: {' '.join(str(e).split())[:200]}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a table of settings")
     return data
@@ -636,7 +659,7 @@ def resolve(preset_name: str | None = None, config_path: str | Path | None = Non
     if preset_name is not None:
         if data.get("preset", preset_name) != preset_name:
             raise ConfigError(
-                f"{path} is based on preset '{data['preset']}' but --preset says '{preset_name}'"
+                f"{path} is based on preset {data['preset']!r} but --preset says {preset_name!r}"
             )
         data["preset"] = preset_name
     try:

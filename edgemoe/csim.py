@@ -23,6 +23,7 @@ import importlib.util
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ import numpy as np
 
 from edgemoe import config
 from edgemoe.config import Config, FixedFormat
+from edgemoe.errors import ToolMissing
 from edgemoe.files import write_if_changed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -244,6 +246,8 @@ def build(
     p = plan(cfg, header, extra_sources)
     if p.library.is_file() and not force:
         return p.library
+    if shutil.which(CXX) is None:
+        raise ToolMissing(f"the C++ compiler '{CXX}' is not installed (apt-get install g++, or set CXX)")
     (p.out_dir / "obj").mkdir(parents=True, exist_ok=True)
     with open(p.out_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

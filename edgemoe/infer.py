@@ -27,9 +27,11 @@ from typing import Any
 import numpy as np
 
 from edgemoe.config import Config
+from edgemoe.errors import EdgemoeError
+from edgemoe.files import atomic_path, check_output_folder
 
 
-class InferError(ValueError):
+class InferError(EdgemoeError, ValueError):
     """Bad input to ``edgemoe infer``: an unreadable image, an unknown task or back end."""
 
 
@@ -269,7 +271,8 @@ def save_pictures(cfg: Config, out: Path, image: np.ndarray, heads: dict[int, np
     fig, ax = plt.subplots(figsize=panel, dpi=100)
     show_input(ax)
     written.append(out / "input.png")
-    fig.savefig(written[-1], bbox_inches="tight")
+    with atomic_path(written[-1]) as tmp:
+        fig.savefig(tmp, bbox_inches="tight")
     plt.close(fig)
 
     for task, head in heads.items():
@@ -295,7 +298,8 @@ def save_pictures(cfg: Config, out: Path, image: np.ndarray, heads: dict[int, np
             ax.set_title(f"{name}: heat map", fontsize=9)
         ax.axis("off")
         written.append(out / f"{name}.png")
-        fig.savefig(written[-1], bbox_inches="tight")
+        with atomic_path(written[-1]) as tmp:
+            fig.savefig(tmp, bbox_inches="tight")
         plt.close(fig)
     return written
 
@@ -321,7 +325,7 @@ def run(
     if backend not in BACKENDS:
         raise InferError(f"unknown back end '{backend}'; known: {', '.join(BACKENDS)}")
     tasks = parse_tasks(cfg, task)
-    out = Path(out)
+    out = check_output_folder(out)
     m = cfg.model
     log(f"config '{cfg.name}' (CONFIG_ID 0x{cfg.config_id:08x}), back end '{backend}'")
     img = load_image(cfg, image)
@@ -366,7 +370,8 @@ def run(
         "backend": np.array(backend),
         "tasks": np.array([m.tasks[t] for t in tasks]),
     }
-    np.savez(out / "outputs.npz", **results, **meta)
+    with atomic_path(out / "outputs.npz") as tmp:
+        np.savez(tmp, **results, **meta)
     written = [out / "outputs.npz"]
     finish = getattr(runner, "finish", None)
     if finish is not None:

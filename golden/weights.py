@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from edgemoe.config import Config
+from edgemoe.errors import LISTED, EdgemoeError, listing, reason
 from edgemoe.golden.heads import head_shapes
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ BIN_SUFFIX = ".float32.bin"
 Weights = dict[str, np.ndarray]
 
 
-class WeightError(ValueError):
+class WeightError(EdgemoeError, ValueError):
     """Weights that do not fit the config or cannot be read."""
 
 
@@ -173,16 +174,20 @@ def synthetic(cfg: Config, seed: int = 0) -> Weights:
     return {name: _synthetic_tensor(name, shape, cfg, seed) for name, shape in expected_shapes(cfg).items()}
 
 
+def _left_out(problems: list[str], *shown: list[str]) -> list[str]:
+    """``problems`` when a message's :func:`listing` of the ``shown`` lists left some out, else []."""
+    return problems if any(len(s) > LISTED for s in shown) else []
+
+
 def check(weights: Weights, cfg: Config, where: str = "weights") -> None:
-    """Raise WeightError listing every missing, unexpected, misshapen or non-finite tensor."""
+    """Raise WeightError naming missing, unexpected, misshapen or non-finite tensors.
+
+    The message names the first few of each kind; ``details`` lists every one.
+    """
     expected = expected_shapes(cfg)
     errors: list[str] = []
-    missing = [n for n in expected if n not in weights]
-    if missing:
-        errors.append(f"{len(missing)} missing: " + ", ".join(f"{n} {list(expected[n])}" for n in missing))
+    missing = [f"{n} {list(expected[n])}" for n in expected if n not in weights]
     unexpected = sorted(set(weights) - set(expected))
-    if unexpected:
-        errors.append(f"unexpected for config '{cfg.name}': {', '.join(unexpected)}")
     for name, shape in expected.items():
         if name not in weights:
             continue
@@ -201,8 +206,15 @@ def check(weights: Weights, cfg: Config, where: str = "weights") -> None:
         bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
         if bad:
             errors.append(f"{name}: {bad} NaN/inf values")
-    if errors:
-        raise WeightError(f"{where}: " + "; ".join(errors))
+    problems = [f"missing {m}" for m in missing] + [f"unexpected {n}" for n in unexpected] + errors
+    if problems:
+        parts = [f"{len(missing)} missing: {listing(missing)}"] if missing else []
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected for config '{cfg.name}': {listing(unexpected)}")
+        parts += [listing(errors, sep="; ")] if errors else []
+        raise WeightError(
+            f"{where}: " + "; ".join(parts), details=_left_out(problems, missing, unexpected, errors)
+        )
 
 
 # -- the project's own format ------------------------------------------------------------------
@@ -249,6 +261,41 @@ def save(weights: Weights, path: str | Path, cfg: Config) -> Path:
     return path
 
 
+def _read_npz(path: Path) -> dict[str, Any]:
+    """Every member of a .npz file; WeightError for anything that is not a readable one."""
+    try:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise WeightError(f"{path}: one {z.dtype} array, not a .npz weight file")
+        with z:
+            return {k: z[k] for k in z.files}
+    except WeightError:
+        raise
+    except Exception as e:  # corrupt bytes surface as a dozen types from zipfile, zlib and numpy
+        raise WeightError(f"{path}: not a readable .npz weight file ({reason(e)})") from None
+
+
+def _manifest(path: Path, raw: Any) -> dict[str, Any]:
+    """The manifest :func:`save` writes, checked for its format, version, config and tensor shapes."""
+    try:
+        if not isinstance(raw, np.ndarray) or raw.dtype.kind != "U" or raw.shape != ():
+            raise ValueError(f"a {type(raw).__name__}, not a JSON string")
+        manifest = json.loads(str(raw))
+        if not isinstance(manifest, dict):
+            raise ValueError(f"JSON {type(manifest).__name__}, not an object")
+    except ValueError as e:
+        raise WeightError(f"{path}: {MANIFEST_KEY} is not a manifest ({e})") from None
+    if manifest.get("format") != FORMAT_NAME or manifest.get("version") != FORMAT_VERSION:
+        raise WeightError(
+            f"{path}: format {manifest.get('format')!r} version {manifest.get('version')!r}, "
+            f"expected {FORMAT_NAME!r} version {FORMAT_VERSION}"
+        )
+    tensors = manifest.get("tensors")
+    if not isinstance(manifest.get("config"), dict) or not isinstance(tensors, dict):
+        raise WeightError(f"{path}: {MANIFEST_KEY} lacks its 'config' or 'tensors' table")
+    return manifest
+
+
 def load(path: str | Path, cfg: Config) -> Weights:
     """Read a project ``.npz`` written by :func:`save` for a config with the same model shape.
 
@@ -258,30 +305,22 @@ def load(path: str | Path, cfg: Config) -> Weights:
     path = Path(path)
     if not path.is_file():
         raise WeightError(f"weight file {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        raise WeightError(f"{path}: not a readable .npz weight file ({e})") from None
+    data = _read_npz(path)
     if MANIFEST_KEY not in data:
         raise WeightError(f"{path}: no {MANIFEST_KEY} entry; not written by edgemoe.golden.weights.save")
-    manifest = json.loads(str(data.pop(MANIFEST_KEY)))
-    if manifest.get("format") != FORMAT_NAME or manifest.get("version") != FORMAT_VERSION:
-        raise WeightError(
-            f"{path}: format {manifest.get('format')!r} version {manifest.get('version')!r}, "
-            f"expected {FORMAT_NAME!r} version {FORMAT_VERSION}"
-        )
+    manifest = _manifest(path, data.pop(MANIFEST_KEY))
     diffs = config_differences(manifest["config"], cfg)
     model_diffs = [d for d in diffs if d.startswith("model.")]
     if model_diffs:
         raise WeightError(
             f"{path}: saved for a different model than config '{cfg.name}' (saved -> requested): "
-            + "; ".join(model_diffs)
+            + listing(model_diffs, sep="; "),
+            details=_left_out(model_diffs, model_diffs),
         )
     if diffs:
         log.info("%s: config differs outside the model shape: %s", path, "; ".join(diffs))
     for name, shape in manifest["tensors"].items():
-        if name in data and list(data[name].shape) != shape:
+        if isinstance(data.get(name), np.ndarray) and list(data[name].shape) != shape:
             raise WeightError(
                 f"{path}: {name} has shape {list(data[name].shape)} but its manifest says {shape}"
             )
@@ -345,14 +384,16 @@ def load_edgemoe_dir(path: str | Path, cfg: Config, seed: int = 0) -> Loaded:
             errors.append(f"tensor {name} ({file.name}) holds {bad} NaN/inf values")
             continue
         weights[name] = a
-    if missing:
-        errors.insert(
-            0,
-            f"{len(missing)} missing file(s): "
-            + ", ".join(f"{n}{BIN_SUFFIX} {list(expected[n])}" for n in missing),
+    if missing or errors:
+        files = [f"{n}{BIN_SUFFIX} {list(expected[n])}" for n in missing]
+        present = len(expected) - len(missing) - len(to_fill)
+        parts = [f"{len(missing)} missing file(s): {listing(files)}"] if missing else []
+        parts += [listing(errors, sep="; ")] if errors else []
+        raise WeightError(
+            f"{path}: {present} of {len(expected)} weight files of config '{cfg.name}' present; "
+            + "; ".join(parts),
+            details=_left_out([f"missing {f}" for f in files] + errors, files, errors),
         )
-    if errors:
-        raise WeightError(f"{path}: " + "; ".join(errors))
     if to_fill:
         seeded = synthetic(cfg, seed)
         for name in to_fill:
@@ -377,4 +418,6 @@ def load_any(path: str | Path, cfg: Config, seed: int = 0) -> Loaded:
     path = Path(path)
     if path.is_dir():
         return load_edgemoe_dir(path, cfg, seed)
+    if path.name.endswith(BIN_SUFFIX):
+        raise WeightError(f"{path}: one Edge-MoE tensor; give the folder that holds the {BIN_SUFFIX} files")
     return Loaded(load(path, cfg), [])

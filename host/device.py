@@ -32,6 +32,7 @@ from pynq.buffer import PynqBuffer
 from pynq.pl_server.device import Device
 
 from edgemoe.config import Config, from_dict
+from edgemoe.errors import EdgemoeError
 
 from .layout import (
     CTRL_AP_DONE,
@@ -56,7 +57,7 @@ IP_ADDRESS_WINDOW = 0x1_0000
 BACKEND_ENV = "EDGEMOE_SIM_BACKEND"
 
 
-class SimulationError(RuntimeError):
+class SimulationError(EdgemoeError, RuntimeError):
     """A simulated device that cannot do what it was asked (bad pointer, unknown back end...)."""
 
 

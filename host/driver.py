@@ -24,6 +24,7 @@ import pynq
 from pynq import DefaultIP, Overlay
 
 from edgemoe.config import Config
+from edgemoe.errors import EdgemoeError
 from edgemoe.golden.fixed.core import SaturationLog, to_float
 
 from . import packing
@@ -38,7 +39,7 @@ from .layout import (
 )
 
 
-class AcceleratorError(RuntimeError):
+class AcceleratorError(EdgemoeError, RuntimeError):
     """The accelerator cannot be used as asked (wrong bitstream, no weights, busy IP...)."""
 
 

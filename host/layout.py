@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from edgemoe import __version__
 from edgemoe.config import Cast, Config, FixedFormat
+from edgemoe.errors import EdgemoeError
 
 # --------------------------------------------------------------------------- IP identity
 
@@ -50,7 +51,7 @@ WEIGHT_MAGIC = 0x314D5745  # b"EWM1" little-endian: edgemoe weight image, versio
 HEADER_BYTES = 32
 
 
-class LayoutError(ValueError):
+class LayoutError(EdgemoeError, ValueError):
     """Data that does not fit the accelerator's layout: wrong config, shape or format."""
 
 

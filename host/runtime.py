@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from edgemoe.config import PRESETS, Config
+from edgemoe.errors import listing
+from edgemoe.golden.fixed.core import SaturationLog
 
 from .device import SimDevice, read_sim_bitstream, write_sim_bitstream
 from .driver import Accelerator, AcceleratorError
@@ -45,14 +47,18 @@ def simulated(cfg: Config, backend: str, timeout: float = 600.0) -> Accelerator:
 def _runner(acc: Accelerator, weights: dict[str, np.ndarray], label: str):
     from edgemoe.infer import TaskOutput
 
-    acc.load_weights(weights)
+    log = SaturationLog()
+    acc.load_weights(weights, log)
+    saturated = log.saturated()
+    info: dict[str, object] = {"device": label, "saturated weights": sum(saturated.values())}
+    if saturated:  # the device cannot count them: say so here, once, per tensor
+        counts = [f"{name} {n}/{log.counts[name][1]}" for name, n in sorted(saturated.items())]
+        print(f"weights saturated in their storage formats: {listing(counts, limit=4)}")
 
     def run(image: np.ndarray, task: int) -> TaskOutput:
         raw = acc.backbone(np.asarray(image)[None], task)[0]
         tokens = raw.astype(np.float64) * acc.cfg.formats.act.fmt.lsb
-        return TaskOutput(
-            tokens=tokens.astype(np.float32), head=None, info={"device": label}, arrays={"tokens_raw": raw}
-        )
+        return TaskOutput(tokens=tokens.astype(np.float32), head=None, info=info, arrays={"tokens_raw": raw})
 
     return run
 
@@ -74,5 +80,9 @@ def prepare_board(cfg: Config, weights: dict[str, np.ndarray]):
         raise AcceleratorError(
             f"--backend board needs the bitstream: set {BITSTREAM_ENV}=path/to/edgemoe_<board>.bit "
             "(its .hwh beside it), built by `make bitstream`"
+        )
+    if not Path(bit).is_file():  # pynq would raise a bare OSError
+        raise AcceleratorError(
+            f"{BITSTREAM_ENV}={bit}: no such bitstream file; build one with `make bitstream`"
         )
     return _runner(Accelerator(cfg, bit), weights, f"board {Path(bit).name}")

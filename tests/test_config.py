@@ -67,7 +67,7 @@ def _replace_model(cfg: Config, **changes) -> Config:
         ({"moe_blocks": (1, 12)}, "model.moe_blocks [1, 12] must lie in 0..11"),
         ({"task_channels": (7,)}, "model.tasks has 2 names but model.task_channels has 1"),
         ({"dim": 200, "heads": 2}, "model.dim 200 is not divisible by hw.linear_in 16"),
-        ({"depth": 0}, "model.depth must be positive, got 0"),
+        ({"depth": 0}, "model.depth must be in 1..65536, got 0"),
     ],
 )
 def test_model_validation_messages(changes: dict, message: str) -> None:

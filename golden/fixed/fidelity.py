@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgemoe.config import Config
+from edgemoe.files import atomic_path
 from edgemoe.golden.fixed.core import to_float
 
 if TYPE_CHECKING:
@@ -167,8 +168,12 @@ class FidelityReport:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         js = out_dir / "fidelity.json"
-        js.write_text(json.dumps(self.as_dict(), indent=2) + "\n")
-        return js, self.plot(out_dir / "fidelity_sqnr.png")
+        with atomic_path(js) as tmp:
+            tmp.write_text(json.dumps(self.as_dict(), indent=2) + "\n")
+        png = out_dir / "fidelity_sqnr.png"
+        with atomic_path(png) as tmp:
+            self.plot(tmp)
+        return js, png
 
 
 def float_blocks(
