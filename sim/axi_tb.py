@@ -120,7 +120,8 @@ class BoundedAxiRam(Memory):
         return out
 
 
-def _pauses(rng: random.Random, probability: float) -> Iterator[bool]:
+def random_pause_generator(rng: random.Random, probability: float) -> Iterator[bool]:
+    """A cocotbext-axi pause generator: each cycle paused with ``probability``."""
     while True:
         yield rng.random() < probability
 
@@ -128,7 +129,7 @@ def _pauses(rng: random.Random, probability: float) -> Iterator[bool]:
 def random_stalls(ram: BoundedAxiRam, seed: int, probability: float = 0.3) -> None:
     """Random ready/valid stalls on every channel of ``ram`` (each with its own seeded generator)."""
     for k, channel in enumerate(ram.channels()):
-        channel.set_pause_generator(_pauses(random.Random(seed * 16 + k), probability))
+        channel.set_pause_generator(random_pause_generator(random.Random(seed * 16 + k), probability))
 
 
 class BurstChecker:
