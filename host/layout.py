@@ -437,6 +437,27 @@ def _cname(name: str) -> str:
     return name.upper()
 
 
+BLOCK_SEGMENTS = (
+    "norm1_weight",
+    "norm1_bias",
+    "qkv_weight",
+    "qkv_bias",
+    "attn_proj_weight",
+    "attn_proj_bias",
+    "norm2_weight",
+    "norm2_bias",
+    "fc1_weight",
+    "fc1_bias",
+    "fc2_weight",
+    "fc2_bias",
+    "htoh4_weight",
+    "htoh4_bias",
+    "h4toh_weight",
+    "h4toh_bias",
+)
+"""The per-block segments (weight-name suffixes after ``l<i>_``) the generated headers index by block."""
+
+
 def emit_layout_hls(cfg: Config) -> str:
     """``edgemoe_layout.h``: register offsets (as macros, for the INTERFACE pragmas) and the
     byte offset, word width, order and size of every segment of the weight image."""
@@ -487,25 +508,7 @@ def emit_layout_hls(cfg: Config) -> str:
     lines.append("// where the block has the other kind of MLP); gates indexed [block][task].")
     depth = cfg.model.depth
     empty = "{0LL, 0LL, 0, 0, 0, 0, 0, 0, false}"
-    per_block = (
-        "norm1_weight",
-        "norm1_bias",
-        "qkv_weight",
-        "qkv_bias",
-        "attn_proj_weight",
-        "attn_proj_bias",
-        "norm2_weight",
-        "norm2_bias",
-        "fc1_weight",
-        "fc1_bias",
-        "fc2_weight",
-        "fc2_bias",
-        "htoh4_weight",
-        "htoh4_bias",
-        "h4toh_weight",
-        "h4toh_bias",
-    )
-    for suffix in per_block:
+    for suffix in BLOCK_SEGMENTS:
         body = ", ".join(
             _cname(f"l{i}_{suffix}") if f"l{i}_{suffix}" in wl.index else empty for i in range(depth)
         )
@@ -555,6 +558,22 @@ def emit_layout_sv(cfg: Config) -> str:
             f"  localparam int unsigned {c}Items = {seg.items}, {c}StoredRows = {seg.stored_rows}, "
             f"{c}StoredCols = {seg.stored_cols}, {c}WordBits = {seg.word_bits};"
         )
+    depth, tasks = cfg.model.depth, len(cfg.model.tasks)
+    lines.append("  // -- per block (0 where the block has the other kind of MLP); the gates [block][task]")
+    for suffix in BLOCK_SEGMENTS:
+        segs = [wl.index.get(f"l{i}_{suffix}") for i in range(depth)]
+        for what in ("offset", "item_bytes"):
+            values = ", ".join(str(getattr(s, what)) if s else "0" for s in segs)
+            lines.append(
+                f"  localparam longint unsigned Block{camel(suffix)}{camel(what)} [{depth}] = '{{{values}}};"
+            )
+    rows = []
+    for i in range(depth):
+        segs = [wl.index.get(f"l{i}_w_gate_T_task{t}") for t in range(tasks)]
+        rows.append("'{" + ", ".join(str(s.offset) if s else "0" for s in segs) + "}")
+    lines.append(
+        f"  localparam longint unsigned BlockGateOffset [{depth}][{tasks}] = '{{{', '.join(rows)}}};"
+    )
     lines += ["", "endpackage : edgemoe_layout_pkg", ""]
     return "\n".join(lines)
 

@@ -88,6 +88,9 @@ class BoundedAxiRam(Memory):
         clk, rst: clock and active-high reset handles.
         size: bytes of memory, from address 0.
         read, write: which sides the port has.
+        share: another port's RAM whose memory (and fault list) this port uses: several
+            ports of one design on one DDR.
+        reset_active_level: the level of ``rst`` that resets.
     """
 
     def __init__(
@@ -99,16 +102,17 @@ class BoundedAxiRam(Memory):
         size: int,
         read: bool = True,
         write: bool = True,
+        share: BoundedAxiRam | None = None,
+        reset_active_level: bool = True,
     ) -> None:
-        super().__init__(size)
-        self.faults: list[int] = []
+        super().__init__(size, mem=share.mem if share is not None else None)
+        self.faults: list[int] = share.faults if share is not None else []
         self.read_if = self.write_if = None
+        kw = {"mem": self.mem, "size": size, "faults": self.faults, "reset_active_level": reset_active_level}
         if read:
-            bus = AxiReadBus.from_prefix(dut, prefix)
-            self.read_if = _BoundedRead(bus, clk, rst, mem=self.mem, size=size, faults=self.faults)
+            self.read_if = _BoundedRead(AxiReadBus.from_prefix(dut, prefix), clk, rst, **kw)
         if write:
-            bus = AxiWriteBus.from_prefix(dut, prefix)
-            self.write_if = _BoundedWrite(bus, clk, rst, mem=self.mem, size=size, faults=self.faults)
+            self.write_if = _BoundedWrite(AxiWriteBus.from_prefix(dut, prefix), clk, rst, **kw)
 
     def channels(self) -> list:
         """The RAM's stream endpoints: AR, R (read side), AW, W, B (write side)."""
