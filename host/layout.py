@@ -89,6 +89,7 @@ class Register:
         access: as seen from the host.
         ctype: the C type of the top's argument (pynq's register ``type``).
         fields: bit fields, for control registers.
+        counter: a performance counter of the RTL top (not an argument of the top function).
     """
 
     name: str
@@ -98,6 +99,7 @@ class Register:
     ctype: str = "unsigned int"
     doc: str = ""
     fields: tuple[Field, ...] = ()
+    counter: bool = False
 
     @property
     def words(self) -> int:
@@ -146,7 +148,14 @@ class RegisterMap:
     @property
     def arguments(self) -> tuple[Register, ...]:
         """The top function's arguments, in offset order (everything from 0x10 but control words)."""
-        return tuple(r for r in self.registers if r.offset >= 0x10 and not r.name.endswith("_CTRL"))
+        return tuple(
+            r for r in self.registers if r.offset >= 0x10 and not r.name.endswith("_CTRL") and not r.counter
+        )
+
+    @property
+    def counters(self) -> tuple[Register, ...]:
+        """The performance counters, in offset order."""
+        return tuple(r for r in self.registers if r.counter)
 
     def pynq_registers(self) -> dict[str, dict]:
         """The ``registers`` entry of a pynq ``ip_dict`` (what pynq's HWH parser produces)."""
@@ -206,8 +215,28 @@ def register_map() -> RegisterMap:
                 )
             )
         offset += 4
+    # The RTL top's performance counters of the last call: 64-bit, read-only, after the arguments
+    # (an HLS-built IP has none there: its unmapped words read 0).
+    offset = _round_up(offset, 8)
+    for name, doc in PERF_COUNTERS:
+        regs.append(Register(name, offset, 64, Access.READ_ONLY, "unsigned long long", doc, counter=True))
+        offset += 8
     addr_range = 1 << max(offset - 1, 1).bit_length()
     return RegisterMap(tuple(regs), addr_range)
+
+
+PERF_COUNTERS = (
+    ("CYCLES", "clock cycles of the last call, from taking ap_start to ap_done"),
+    ("LINEAR_BUSY", "cycles the MAC array took an input beat (linear unit)"),
+    ("ATTENTION_BUSY", "cycles the attention engine ran"),
+    ("LAYERNORM_BUSY", "cycles a LayerNorm pass ran"),
+    ("ROUTER_BUSY", "cycles the gate and router pass ran"),
+    ("NONLINEAR_BUSY", "cycles the linear unit gave a GELU result (BiasGelu epilogue)"),
+    ("BYTES_READ", "bytes read from memory (weight image and images)"),
+    ("BYTES_WRITTEN", "bytes written to memory (tokens)"),
+    ("MEMORY_STALL", "cycles a master waited on memory (read data due but absent, write data refused)"),
+)
+"""The RTL top's performance counters (name, meaning), in register order."""
 
 
 CTRL_AP_START = 1 << 0
@@ -540,6 +569,13 @@ def emit_layout_sv(cfg: Config) -> str:
     for r in regs:
         lines.append(f"  localparam int unsigned Reg{camel(r.name)} = 'h{r.offset:02x};")
     lines.append(f"  localparam int unsigned RegAddrRange = 'h{regs.addr_range:x};")
+    counters = regs.counters
+    lines.append(
+        f"  localparam int unsigned PerfCounters = {len(counters)};  // 64-bit each, from RegPerfFirst"
+    )
+    lines.append(f"  localparam int unsigned RegPerfFirst = 'h{counters[0].offset:02x};")
+    for k, r in enumerate(counters):
+        lines.append(f"  localparam int unsigned Perf{camel(r.name)} = {k};  // counter index")
     for f in CTRL_FIELDS:
         lines.append(f"  localparam int unsigned Ctrl{camel(f.name)}Bit = {f.bit};")
     lines.append(f"  localparam int unsigned WeightMagic = 32'h{WEIGHT_MAGIC:08x};")

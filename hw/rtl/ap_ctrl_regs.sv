@@ -10,6 +10,8 @@
 //   WEIGHTS, IMAGES, TOKENS   64-bit pointers (two words); TASK, BATCH   32-bit arguments
 //   CONFIG_ID  read-only, ConfigId of the package, written when a call ends; CONFIG_ID_CTRL
 //              bit 0 its ap_vld, cleared by a read
+//   counters   PerfCounters read-only 64-bit words from RegPerfFirst: counters_i, as the core
+//              holds them (it keeps them still between calls)
 // Unmapped offsets read 0 and ignore writes; the address selects a word, wstrb its bytes; every
 // response is OKAY (as the Vitis slave).
 // The s_axi_control_* ports keep the AXI signal names (no _i/_o suffix) so that bus models and
@@ -53,6 +55,7 @@ module ap_ctrl_regs
   output logic      [63:0]         tokens_o,
   output logic      [31:0]         task_o,
   output logic      [31:0]         batch_o,
+  input  wire logic [PerfCounters*64-1:0] counters_i,
   output logic                     interrupt_o
 );
   if (AddrBits < $clog2(RegAddrRange)) begin : gen_bad_addr
@@ -216,6 +219,10 @@ module ap_ctrl_regs
     if (raddr == word_of(RegIsr)) rdata[1:0] = isr_q;
     if (raddr == word_of(RegConfigId)) rdata = config_id_q;
     if (raddr == word_of(RegConfigIdCtrl)) rdata[0] = id_valid_q;
+    for (int c = 0; c < PerfCounters; c++) begin
+      if (raddr == word_of(RegPerfFirst + 8 * c)) rdata = counters_i[64*c +: 32];
+      if (raddr == word_of(RegPerfFirst + 8 * c + 4)) rdata = counters_i[64*c + 32 +: 32];
+    end
   end
 
   always_ff @(posedge clk_i) begin

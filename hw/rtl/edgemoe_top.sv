@@ -158,6 +158,7 @@ module edgemoe_top
 
   // ---------------------------------------------------------------- control registers
   logic        ap_start, ap_done, ap_idle;
+  logic [PerfCounters*64-1:0] counters;
   logic [63:0] arg_weights, arg_images, arg_tokens;
   logic [31:0] arg_task, arg_batch;
 
@@ -190,6 +191,7 @@ module edgemoe_top
     .tokens_o             (arg_tokens),
     .task_o               (arg_task),
     .batch_o              (arg_batch),
+    .counters_i           (counters),
     .interrupt_o          (interrupt)
   );
 
@@ -629,7 +631,7 @@ module edgemoe_top
 
   logic                 y_valid, y_ready, y_last;
   logic [WordBits-1:0]  y_data;
-  logic                 eng_a_ready;
+  logic                 eng_a_ready, mac_busy, weight_wait;
 
   linear_engine #(
     .In(Lanes), .Out(LinearOut), .AddrBits(64), .MaxBurst(MaxBurst), .MaxOutstanding(MaxOutstanding)
@@ -657,7 +659,8 @@ module edgemoe_top
     .y_ready_i      (y_ready),
     .y_data_o       (y_data),
     .y_last_o       (y_last),
-    .mac_busy_o     (),
+    .mac_busy_o     (mac_busy),
+    .mem_wait_o     (weight_wait),
     .m_axi_arid     (e_arid),
     .m_axi_araddr   (e_araddr),
     .m_axi_arlen    (e_arlen),
@@ -1146,6 +1149,39 @@ module edgemoe_top
     end
   end
 `endif
+
+  // ---------------------------------------------------------------- performance counters
+  // Cleared when a call is taken, counting while it runs, held until the next call.
+  logic [63:0] count_q [PerfCounters];
+  logic [63:0] count_inc [PerfCounters];
+  logic        read_beats0, read_beats1, write_beats;
+  assign read_beats0 = m_axi_gmem0_rvalid && m_axi_gmem0_rready;
+  assign read_beats1 = m_axi_gmem1_rvalid && m_axi_gmem1_rready;
+  assign write_beats = m_axi_gmem2_wvalid && m_axi_gmem2_wready;
+  always_comb begin
+    count_inc[PerfCycles]        = 64'(!ap_idle);
+    count_inc[PerfLinearBusy]    = 64'(mac_busy);
+    count_inc[PerfAttentionBusy] = 64'(state_q == SAtt);
+    count_inc[PerfLayernormBusy] = 64'(is_ln);
+    count_inc[PerfRouterBusy]    = 64'(state_q == SGate);
+    count_inc[PerfNonlinearBusy] = 64'(y_take && state_q inside {SFc1, SExpertFc1});
+    count_inc[PerfBytesRead]     = (64'(read_beats0) + 64'(read_beats1)) * 64'(AxiBits / 8);
+    count_inc[PerfBytesWritten]  = 64'(write_beats) * 64'(AxiBits / 8);
+    count_inc[PerfMemoryStall]   = 64'(weight_wait
+                                       || (!vec_cmd_ready && vec_ready && !vec_valid)
+                                       || (!img_cmd_ready && img_ready && !img_valid)
+                                       || (m_axi_gmem2_wvalid && !m_axi_gmem2_wready));
+  end
+  for (genvar c = 0; c < PerfCounters; c++) begin : gen_counters
+    always_ff @(posedge clk) begin
+      if (rst || (state_q == SIdle && ap_start)) begin
+        count_q[c] <= '0;
+      end else begin
+        count_q[c] <= count_q[c] + count_inc[c];
+      end
+    end
+    assign counters[64*c +: 64] = count_q[c];
+  end
 
   // ---------------------------------------------------------------- end of a pass
   always_comb begin

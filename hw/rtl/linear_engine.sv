@@ -61,8 +61,9 @@ module linear_engine
   input  wire logic                         y_ready_i,
   output logic      [Out*ActBits-1:0]       y_data_o,
   output logic                              y_last_o,
-  // busy cycles of the MAC array's input (an x beat taken)
+  // busy cycles of the MAC array's input (an x beat taken); cycles the weight fetch waits on memory
   output logic                              mac_busy_o,
+  output logic                              mem_wait_o,
   // AXI4 read channels (the weight image)
   output logic      [0:0]                   m_axi_arid,
   output logic      [AddrBits-1:0]          m_axi_araddr,
@@ -349,6 +350,7 @@ module linear_engine
   );
 
   assign mac_busy_o = x_valid_i && x_ready_o;
+  assign mem_wait_o = issued_q && phase_q != Idle && rd_ready && !rd_valid;
 
 `ifndef SYNTHESIS
   always_ff @(posedge clk_i) begin

@@ -49,6 +49,8 @@ class CoreModel:
         dut.ap_idle_i.value = 1
         dut.ap_done_i.value = 0
         dut.ap_ready_i.value = 0
+        self.counters = [random.Random(9).getrandbits(64) for _ in REGS.counters]
+        dut.counters_i.value = sum(v << (64 * k) for k, v in enumerate(self.counters))
         cocotb.start_soon(self._run())
 
     async def _run(self) -> None:
@@ -148,6 +150,9 @@ async def arguments_and_reset_values(dut) -> None:
     assert await tb.read("TASK", 1) == 0, "the word after TASK is reserved"
     assert await tb.axil.read_dword(REGS.addr_range - 4) == 0, "an unmapped word reads 0"
     assert not tb.core.calls, "no call was started"
+    for r, want in zip(REGS.counters, tb.core.counters, strict=True):
+        got = await tb.read(r.name, 0) | await tb.read(r.name, 1) << 32
+        assert got == want, f"counter {r.name}: 0x{got:x}, the core holds 0x{want:x}"
 
 
 @cocotb.test()

@@ -30,6 +30,7 @@ from edgemoe.host.packing import (
     unpack_tokens,
 )
 from edgemoe.host.reference import run_fixed_backbone
+from edgemoe.perf import gelu_beats, linear_beats
 from edgemoe.sim import runner
 from edgemoe.sim.axi_tb import BoundedAxiRam, random_pause_generator, random_stalls
 from edgemoe.sim.tb import CLOCK_NS, value_of
@@ -97,9 +98,12 @@ class TopTB:
         return await self.axil.read_dword(REGS[name].offset)
 
     async def call(
-        self, task: int, batch: int, use_interrupt: bool, timeout_cycles: int
+        self, task: int, batch: int, use_interrupt: bool, timeout_cycles: int, start_again: bool = False
     ) -> tuple[np.ndarray, int]:
-        """Load ``batch`` random images, run one call; the tokens read back and the call's cycles."""
+        """Load ``batch`` random images, run one call; the tokens read back and the call's cycles.
+
+        ``start_again``: write ap_start once more while the call runs (it must change nothing).
+        """
         cfg, m = self.cfg, self.cfg.model
         rng = np.random.default_rng(self.seed * 10 + task * 3 + batch)
         pixels = quantize_images(cfg, rng.random((batch, m.in_chans, m.image_h, m.image_w)))
@@ -114,6 +118,11 @@ class TopTB:
         await self.write_reg("IER", int(use_interrupt))
         await self.write_reg("CTRL", CTRL_AP_START)
         start = cocotb.utils.get_sim_time(unit="ns")
+        if start_again:
+            for _ in range(500):
+                await RisingEdge(self.dut.ap_clk)
+            assert not await self.read_reg("CTRL") & CTRL_AP_IDLE, "the call ended within 500 cycles"
+            await self.write_reg("CTRL", CTRL_AP_START)
         if use_interrupt:
             for _ in range(timeout_cycles):
                 await RisingEdge(self.dut.ap_clk)
@@ -145,7 +154,29 @@ class TopTB:
                 f"reference {want[b][tuple(bad[0])]}"
             )
         assert not self.ram.faults, f"accesses outside the memory: {[hex(a) for a in self.ram.faults]}"
+        await self.check_counters(batch, cycles)
         return got, cycles
+
+    async def read_counters(self) -> dict[str, int]:
+        out = {}
+        for r in REGS.counters:
+            out[r.name] = (
+                await self.axil.read_dword(r.offset) | await self.axil.read_dword(r.offset + 4) << 32
+            )
+        return out
+
+    async def check_counters(self, batch: int, cycles: int) -> dict[str, int]:
+        """The counters of the call: exact where the schedule fixes them, bounded elsewhere."""
+        cfg = self.cfg
+        c = await self.read_counters()
+        assert c["BYTES_WRITTEN"] == tokens_nbytes(cfg, batch), c
+        assert c["LINEAR_BUSY"] == batch * linear_beats(cfg), c
+        assert c["NONLINEAR_BUSY"] == batch * gelu_beats(cfg), c
+        assert 0 < c["CYCLES"] <= cycles, f"CYCLES {c['CYCLES']}, the bench saw {cycles}"
+        busy = ("LINEAR_BUSY", "ATTENTION_BUSY", "LAYERNORM_BUSY", "ROUTER_BUSY")
+        assert all(c[k] > 0 for k in busy) and sum(c[k] for k in busy) <= c["CYCLES"], c
+        assert 0 < c["BYTES_READ"] and c["MEMORY_STALL"] < c["CYCLES"], c
+        return c
 
 
 def timeout(cfg: Config, batch: int) -> int:
@@ -162,9 +193,43 @@ async def every_task_bit_exact(dut) -> None:
     tb = TopTB(dut, cfg, seed, stalls=0.2)
     await tb.reset()
     assert await tb.read_reg("CTRL") == CTRL_AP_IDLE
-    for task in range(len(cfg.model.tasks)):
+    tasks = [int(t) for t in os.environ.get("EDGEMOE_TASKS", "").split(",") if t] or range(
+        len(cfg.model.tasks)
+    )
+    for task in tasks:
         await tb.call(task, 1, use_interrupt=True, timeout_cycles=timeout(cfg, 1))
-    await tb.call(0, 2, use_interrupt=False, timeout_cycles=timeout(cfg, 2))
+    if os.environ.get("EDGEMOE_BATCH2", "1") == "1":
+        await tb.call(0, 2, use_interrupt=False, timeout_cycles=timeout(cfg, 2))
+
+
+@cocotb.test()
+async def bad_use(dut) -> None:
+    """ap_start written during a call changes nothing (one call, same tokens); a TOKENS pointer past
+    the memory ends the call with the faulting address reported, not a hang."""
+    cfg = runner.config_from_env()
+    seed = int(os.environ["EDGEMOE_SEED"]) + 1
+    tb = TopTB(dut, cfg, seed, stalls=0.2)
+    await tb.reset()
+    await tb.call(
+        len(cfg.model.tasks) - 1, 1, use_interrupt=True, timeout_cycles=timeout(cfg, 1), start_again=True
+    )
+    for _ in range(2000):
+        await RisingEdge(dut.ap_clk)
+    ctrl = await tb.read_reg("CTRL")
+    assert ctrl == CTRL_AP_IDLE, f"CTRL 0x{ctrl:x}: a second call ran from the ap_start written while busy"
+    outside = tb.ram.size
+    await tb.write_reg("TOKENS", outside)
+    await tb.write_reg("GIE", 1)
+    await tb.write_reg("IER", 1)
+    await tb.write_reg("CTRL", CTRL_AP_START)
+    for _ in range(timeout(cfg, 1)):
+        await RisingEdge(dut.ap_clk)
+        if value_of(dut.interrupt) == 1:
+            break
+    else:
+        raise AssertionError("the call with tokens outside the memory did not finish")
+    assert tb.ram.faults and tb.ram.faults[0] == outside, f"faults {[hex(a) for a in tb.ram.faults]}"
+    dut._log.info("writes outside the memory reported at %s", ", ".join(hex(a) for a in tb.ram.faults[:4]))
 
 
 @pytest.mark.parametrize("seed", [1])
@@ -177,6 +242,15 @@ def test_edgemoe_top(seed: int) -> None:
         case="tiny",
         extra_env={"EDGEMOE_SEED": str(seed)},
     )
+
+
+@pytest.mark.slow
+def test_edgemoe_top_edge_moe() -> None:
+    """The edge-moe preset, both tasks, one image each (long: the full model in RTL simulation)."""
+    runner.run(
+        "edgemoe_top", "test_edgemoe_top", HERE, preset("edge-moe"), case="edge-moe",
+        extra_env={"EDGEMOE_SEED": "1", "EDGEMOE_BATCH2": "0"}, testcase="every_task_bit_exact",
+    )  # fmt: skip
 
 
 def test_weight_layout_is_the_hosts() -> None:
