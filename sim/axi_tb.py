@@ -56,27 +56,31 @@ def transfer_source(dut: SimHandleBase, pause: float, rng: random.Random) -> Str
 
 
 class _BoundedRead(AxiRamRead):
-    def __init__(self, *args, faults: list[int], **kwargs) -> None:
+    def __init__(self, *args, faults: list[int], base: int, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.faults = faults
+        self.faults, self.base = faults, base
 
     async def _read(self, address: int, length: int) -> bytes:
-        if address + length > self.size:
+        if not self.base <= address <= self.base + self.size - length:
             self.faults.append(address)
-            raise IndexError(f"read at 0x{address:x} outside a RAM of 0x{self.size:x} bytes")
-        return self.read(address, length)
+            raise IndexError(
+                f"read at 0x{address:x} outside the RAM (0x{self.base:x} + 0x{self.size:x} bytes)"
+            )
+        return self.read(address - self.base, length)
 
 
 class _BoundedWrite(AxiRamWrite):
-    def __init__(self, *args, faults: list[int], **kwargs) -> None:
+    def __init__(self, *args, faults: list[int], base: int, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.faults = faults
+        self.faults, self.base = faults, base
 
     async def _write(self, address: int, data: bytes) -> None:
-        if address + len(data) > self.size:
+        if not self.base <= address <= self.base + self.size - len(data):
             self.faults.append(address)
-            raise IndexError(f"write at 0x{address:x} outside a RAM of 0x{self.size:x} bytes")
-        self.write(address, data)
+            raise IndexError(
+                f"write at 0x{address:x} outside the RAM (0x{self.base:x} + 0x{self.size:x} bytes)"
+            )
+        self.write(address - self.base, data)
 
 
 class BoundedAxiRam(Memory):
@@ -86,11 +90,13 @@ class BoundedAxiRam(Memory):
         dut: the design; its ports ``<prefix>_ar...``/``<prefix>_r...`` (and/or the write side).
         prefix: the bus prefix (``m_axi``).
         clk, rst: clock and active-high reset handles.
-        size: bytes of memory, from address 0.
+        size: bytes of memory, from bus address ``base`` (``read``/``write`` of this object take
+            offsets from ``base``).
         read, write: which sides the port has.
         share: another port's RAM whose memory (and fault list) this port uses: several
             ports of one design on one DDR.
         reset_active_level: the level of ``rst`` that resets.
+        base: the bus address of the first byte.
     """
 
     def __init__(
@@ -104,11 +110,13 @@ class BoundedAxiRam(Memory):
         write: bool = True,
         share: BoundedAxiRam | None = None,
         reset_active_level: bool = True,
+        base: int = 0,
     ) -> None:
         super().__init__(size, mem=share.mem if share is not None else None)
         self.faults: list[int] = share.faults if share is not None else []
         self.read_if = self.write_if = None
-        kw = {"mem": self.mem, "size": size, "faults": self.faults, "reset_active_level": reset_active_level}
+        kw = {"mem": self.mem, "size": size, "faults": self.faults, "base": base}
+        kw["reset_active_level"] = reset_active_level
         if read:
             self.read_if = _BoundedRead(AxiReadBus.from_prefix(dut, prefix), clk, rst, **kw)
         if write:
