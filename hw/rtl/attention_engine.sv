@@ -66,6 +66,7 @@ module attention_engine
   logic                 running_q;
   logic                 issue;   // a beat enters the read pipeline this cycle
   logic                 zero_row;
+  logic                 take;    // the unit takes the buffer's head beat this cycle
 
   // beats in flight (read issued, data not yet in the buffer) and held in the two-entry buffer
   logic       pend_q;
@@ -87,8 +88,9 @@ module attention_engine
   end
   assign zero_row = feed_q == FeedQ && 32'(token) >= N;
 
-  // space for the beat: what is buffered plus what is still being read stays within two
-  assign issue = running_q && feed_q != FeedDone && (32'(count_q) + 32'(pend_q) < 2);
+  // space for the beat: what is buffered plus what is still being read stays within two (the beat
+  // leaving in this cycle frees its place), so the unit gets one beat per cycle
+  assign issue = running_q && feed_q != FeedDone && (32'(count_q) + 32'(pend_q) < 2 + 32'(take));
 
   always_comb begin
     logic [31:0] third, dim;
@@ -152,7 +154,7 @@ module attention_engine
     sub = SubBits'((dim % Lanes) / Blk);
   end
 
-  logic q_valid, q_ready, k_valid, k_ready, v_valid, v_ready, take;
+  logic q_valid, q_ready, k_valid, k_ready, v_valid, v_ready;
   feed_e head_kind;
   assign head_kind = buf_kind_q[head_ptr_q];
   assign q_valid = count_q != 0 && head_kind == FeedQ;

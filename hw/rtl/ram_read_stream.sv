@@ -1,6 +1,7 @@
 // Turns a stream of RAM addresses into a stream of the words read there, through a read port with
-// one cycle of latency: an address is taken while fewer than two words are held or in flight, so
-// the output keeps one word per cycle under back-pressure. Each address carries User bits that
+// one cycle of latency: an address is taken while fewer than two words are held or in flight
+// (counting the one leaving in this cycle), so the output keeps one word per cycle and no word is
+// lost under back-pressure. Each address carries User bits that
 // come out with its word (last flags, row tags).
 `default_nettype none
 
@@ -31,7 +32,7 @@ module ram_read_stream #(
   logic [Width-1:0] data_q [2];
   logic [User-1:0]  user_q [2];
 
-  assign a_ready_o = 32'(count_q) + 32'(pend_q) < 2;
+  assign a_ready_o = 32'(count_q) + 32'(pend_q) < 2 + 32'(take);
   assign rd_en_o   = a_valid_i && a_ready_o;
   assign rd_addr_o = a_addr_i;
   assign d_valid_o = count_q != 2'd0;
