@@ -30,7 +30,7 @@ from edgemoe.host.packing import (
     unpack_tokens,
 )
 from edgemoe.host.reference import run_fixed_backbone
-from edgemoe.perf import gelu_beats, linear_beats
+from edgemoe.perf import gelu_beats, linear_beats, predict
 from edgemoe.sim import runner
 from edgemoe.sim.axi_tb import BoundedAxiRam, random_pause_generator, random_stalls
 from edgemoe.sim.tb import CLOCK_NS, value_of
@@ -282,7 +282,11 @@ def test_infer_backend_rtl_equals_reference(tmp_path) -> None:
             assert np.array_equal(outs["rtl"][key], outs["reference"][key]), key
     perf = json.loads((tmp_path / "rtl" / "perf.json").read_text())
     assert set(perf["tasks"]) == set(cfg.model.tasks)
+    model = predict(cfg).cycles
     for name, s in perf["tasks"].items():
         assert s["linear_busy"] == linear_beats(cfg), (name, s)
+        assert abs(model - s["cycles_per_image"]) <= 0.05 * s["cycles_per_image"], (
+            f"{name}: the cycle model predicts {model} cycles, the RTL took {s['cycles_per_image']}"
+        )
         assert 0 < s["mac_utilization"] <= 1 and s["cycles_per_image"] > s["linear_busy"], (name, s)
     assert (tmp_path / "rtl" / "perf.png").stat().st_size > 0
