@@ -131,12 +131,12 @@ module edgemoe_top
   localparam int unsigned ExpW = Experts > 1 ? $clog2(Experts) : 1;
   localparam int unsigned BlockBits = Depth > 1 ? $clog2(Depth) : 1;
   localparam int unsigned TaskBits = Tasks > 1 ? $clog2(Tasks) : 1;
-  localparam int unsigned SrcAddr = XAddr > HAddr ? XAddr : HAddr;
   localparam int unsigned TokW = N > 1 ? $clog2(N) : 1;
   localparam int unsigned CntW = $clog2(N + 1);
   localparam int unsigned XAddr = $clog2(N * DW);
   localparam int unsigned QAddr = $clog2(N * QW);
   localparam int unsigned HAddr = $clog2(N * HW);
+  localparam int unsigned SrcAddr = XAddr > HAddr ? XAddr : HAddr;
 
   if (LinearOut != LinearIn || Dim % Lanes != 0 || MlpHidden % Lanes != 0 || ExpertHidden % Lanes != 0
       || PatchIn % Lanes != 0 || Experts > LinearOut) begin : gen_bad_shape
