@@ -4,6 +4,7 @@ Subcommands::
 
     edgemoe config show|emit-hls|emit-sv   inspect the effective config, generate the C++/SV files
     edgemoe infer                          run one image through a back end, write outputs and pictures
+    edgemoe perf                           predict the RTL top's cycles per image (cycle model)
 
 Every user error (a bad config, weights that do not fit, an unreadable image, an unknown
 task, a missing tool, a device that does not answer: an :class:`~edgemoe.errors.EdgemoeError`)
@@ -245,13 +246,42 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_infer)
 
 
+def _cmd_perf(args: argparse.Namespace) -> int:
+    from edgemoe.perf import Timing, predict, report
+
+    if args.mem_latency < 0:
+        raise UserError(f"--mem-latency must be 0 or more cycles, got {args.mem_latency}")
+    print(report(predict(config_from_args(args), Timing(mem_latency=args.mem_latency))))
+    return 0
+
+
+def add_perf(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "perf",
+        help="predict the RTL top's cycles per image from the config (no simulation)",
+        description="A cycle model of the RTL top's schedule (hw/rtl/edgemoe_top.sv): cycles per\n"
+        "image per task by stage, memory traffic and MAC utilization, from the config alone.",
+        epilog="examples:\n  edgemoe perf\n  edgemoe perf --preset tiny\n  edgemoe perf --mem-latency 40",
+        formatter_class=_formatter,
+    )
+    _add_config_args(p)
+    p.add_argument(
+        "--mem-latency",
+        type=int,
+        default=3,
+        metavar="CYCLES",
+        help="cycles from a read request to its first data (default 3, the simulation's RAM model)",
+    )
+    p.set_defaults(func=_cmd_perf)
+
+
 def add_bench(sub: argparse._SubParsersAction) -> None:
     from edgemoe.bench import add_bench as add
 
     add(sub)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_config, add_infer, add_bench]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_config, add_infer, add_bench, add_perf]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -98,6 +98,11 @@ register_backend(
     "the fixed-point reference behind a simulated PYNQ device, driven by the host runtime",
 )
 register_backend(
+    "rtl",
+    "edgemoe.host.runtime:prepare_rtl",
+    "the RTL top under Verilator behind a simulated PYNQ device, driven by the host runtime; perf.json",
+)
+register_backend(
     "board",
     "edgemoe.host.runtime:prepare_board",
     "a PYNQ board running the bitstream named by $EDGEMOE_BITSTREAM (host runtime, float heads)",

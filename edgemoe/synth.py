@@ -59,7 +59,12 @@ TARGETS = [
     SynthTarget("attention_unit", "attention_unit", {}, "AttnP slots x AttnBlock, one head/group"),
     SynthTarget("linear_unit", "linear_unit", {}, "MAC array LinearIn x LinearOut, double-buffered weights"),
     SynthTarget("moe_router", "moe_router", {}, "Experts gate softmax + top-k + per-expert queues"),
+    SynthTarget("edgemoe_top", "edgemoe_top", {}, "the whole accelerator: units, token buffers, AXI"),
 ]
+
+BUDGET_PART = "ZCU102 (xczu9eg)"
+BUDGET = {"LUT": 274_080, "FF": 548_160, "DSP": 2_520, "BRAM36": 912}
+"""The resources of the Edge-MoE board's FPGA that the whole top is held against."""
 
 # cell name prefixes of the UltraScale+ primitives, by resource column
 RESOURCES = {
@@ -147,10 +152,12 @@ def _run(cmd: list[str], folder: Path, what: str, log: str, timeout: float | Non
 def _stage_sources(target: SynthTarget, cfg: Config, folder: Path) -> list[str]:
     """Write the package for ``cfg`` and copy the RTL of ``target`` into ``folder``; return the file names."""
     from edgemoe.emit import emit_sv
+    from edgemoe.host.layout import SV_LAYOUT_FILE, emit_layout_sv
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "edgemoe_pkg.sv").write_text(emit_sv(cfg))
-    files = ["edgemoe_pkg.sv"]
+    (folder / SV_LAYOUT_FILE).write_text(emit_layout_sv(cfg))  # the register map and layout (the top)
+    files = ["edgemoe_pkg.sv", SV_LAYOUT_FILE]
     for src in sources_for(target.top):
         shutil.copy(src, folder / src.name)
         files.append(src.name)
@@ -199,6 +206,24 @@ def perf_figures() -> list[tuple[str, str, dict]]:
     return rows
 
 
+def budget_lines(top: dict | None) -> list[str]:
+    """The whole top against the board's resources, saying what does not fit."""
+    lines = ["", f"## The whole top against the {BUDGET_PART} budget", ""]
+    if top is None or "error" in top:
+        why = "not synthesized" if top is None else f"synthesis failed: {top['error']}"
+        return lines + [f"edgemoe_top: {why}."]
+    lines += ["| resource | edgemoe_top | budget | used | |", "|---|---:|---:|---:|---|"]
+    over = []
+    for name, avail in BUDGET.items():
+        used = top[name] + (top["BRAM18"] / 2 if name == "BRAM36" else 0)
+        verdict = "fits" if used <= avail else "does not fit"
+        if used > avail:
+            over.append(name)
+        lines.append(f"| {name} | {used:g} | {avail} | {100 * used / avail:.1f} % | {verdict} |")
+    lines += ["", "Everything fits." if not over else f"Does not fit: {', '.join(over)}."]
+    return lines
+
+
 def write_report(cfg: Config, results: dict[str, dict], out: Path) -> Path:
     lines = [
         f"# RTL synthesis and throughput report ({cfg.name})",
@@ -222,6 +247,7 @@ def write_report(cfg: Config, results: dict[str, dict], out: Path) -> Path:
             f"| {t.name} | {t.what} | {r['LUT']} | {r['LUTRAM']} | {r['FF']} | {r['CARRY']} | {r['DSP']} | "
             f"{r['BRAM36']} | {r['BRAM18']} | {r['seconds']} |"
         )
+    lines += budget_lines(results.get("edgemoe_top"))
     lines += [
         "",
         "## Throughput and latency measured in simulation",

@@ -8,7 +8,9 @@ memory is host memory with made-up physical addresses. Writing ap_start runs a *
 over the very buffers the host filled, found through the pointer registers:
 
 * ``reference``: the bit-exact fixed-point model (``edgemoe.golden.fixed``);
-* ``csim``: the C-simulated HLS top (``hls/src/edgemoe_top.cpp`` built with g++).
+* ``csim``: the C-simulated HLS top (``hls/src/edgemoe_top.cpp`` built with g++);
+* ``rtl``: the RTL top under Verilator, a device of its own (:mod:`edgemoe.host.rtl_device`):
+  its registers are AXI4-Lite transactions and its memory is the simulation's RAM model.
 
 A call runs to completion inside the write of ap_start (ap_done is then already up when the
 driver polls); AUTO_RESTART is stored but a simulated call never restarts by itself.
@@ -205,8 +207,26 @@ def register_backend(name: str, fn: Backend) -> None:
     _BACKENDS[name] = fn
 
 
+_DEVICE_CLASSES: dict[str, str] = {}
+
+
+def register_device(name: str, device_class: str) -> None:
+    """A back end that is a device of its own (``"module:Class"``, a SimDevice subclass imported
+    on use) rather than a function behind the Python register file: the RTL simulation."""
+    _DEVICE_CLASSES[name] = device_class
+
+
 def backends() -> list[str]:
-    return list(_BACKENDS)
+    return list(_BACKENDS) + [n for n in _DEVICE_CLASSES if n not in _BACKENDS]
+
+
+def _new_device(backend: str) -> SimDevice:
+    if backend in _DEVICE_CLASSES:
+        import importlib
+
+        module, _, name = _DEVICE_CLASSES[backend].partition(":")
+        return getattr(importlib.import_module(module), name)(backend)
+    return SimDevice(backend)
 
 
 def _reference_backend(call: Call) -> int:
@@ -232,6 +252,7 @@ def _csim_backend(call: Call) -> int:
 
 register_backend("reference", _reference_backend)
 register_backend("csim", _csim_backend)
+register_device("rtl", "edgemoe.host.rtl_device:RtlSimDevice")
 
 
 # --------------------------------------------------------------------------- the device
@@ -249,17 +270,17 @@ class SimDevice(Device):
         if first in names:
             names.remove(first)
             names.insert(0, first)
-        return [cls(name) for name in names]
+        return [_new_device(name) for name in names]
 
     @classmethod
     def for_backend(cls, backend: str) -> SimDevice:
         """The probed device of ``backend`` (a new one for a back end registered after probing)."""
-        if backend not in _BACKENDS:
+        if backend not in backends():
             raise SimulationError(f"unknown simulation back end '{backend}'; known: {', '.join(backends())}")
         for dev in Device.devices:
             if isinstance(dev, cls) and dev.backend == backend:
                 return dev
-        return cls(backend)
+        return _new_device(backend)
 
     def __init__(self, backend: str) -> None:
         super().__init__(f"edgemoe-sim-{backend}")

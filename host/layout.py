@@ -90,6 +90,7 @@ class Register:
         access: as seen from the host.
         ctype: the C type of the top's argument (pynq's register ``type``).
         fields: bit fields, for control registers.
+        counter: a performance counter of the RTL top (not an argument of the top function).
     """
 
     name: str
@@ -99,6 +100,7 @@ class Register:
     ctype: str = "unsigned int"
     doc: str = ""
     fields: tuple[Field, ...] = ()
+    counter: bool = False
 
     @property
     def words(self) -> int:
@@ -147,7 +149,14 @@ class RegisterMap:
     @property
     def arguments(self) -> tuple[Register, ...]:
         """The top function's arguments, in offset order (everything from 0x10 but control words)."""
-        return tuple(r for r in self.registers if r.offset >= 0x10 and not r.name.endswith("_CTRL"))
+        return tuple(
+            r for r in self.registers if r.offset >= 0x10 and not r.name.endswith("_CTRL") and not r.counter
+        )
+
+    @property
+    def counters(self) -> tuple[Register, ...]:
+        """The performance counters, in offset order."""
+        return tuple(r for r in self.registers if r.counter)
 
     def pynq_registers(self) -> dict[str, dict]:
         """The ``registers`` entry of a pynq ``ip_dict`` (what pynq's HWH parser produces)."""
@@ -207,8 +216,28 @@ def register_map() -> RegisterMap:
                 )
             )
         offset += 4
+    # The RTL top's performance counters of the last call: 64-bit, read-only, after the arguments
+    # (an HLS-built IP has none there: its unmapped words read 0).
+    offset = _round_up(offset, 8)
+    for name, doc in PERF_COUNTERS:
+        regs.append(Register(name, offset, 64, Access.READ_ONLY, "unsigned long long", doc, counter=True))
+        offset += 8
     addr_range = 1 << max(offset - 1, 1).bit_length()
     return RegisterMap(tuple(regs), addr_range)
+
+
+PERF_COUNTERS = (
+    ("CYCLES", "clock cycles of the last call, from taking ap_start to ap_done"),
+    ("LINEAR_BUSY", "cycles the MAC array took an input beat (linear unit)"),
+    ("ATTENTION_BUSY", "cycles the attention engine ran"),
+    ("LAYERNORM_BUSY", "cycles a LayerNorm pass ran"),
+    ("ROUTER_BUSY", "cycles the gate and router pass ran"),
+    ("NONLINEAR_BUSY", "cycles the linear unit gave a GELU result (BiasGelu epilogue)"),
+    ("BYTES_READ", "bytes read from memory (weight image and images)"),
+    ("BYTES_WRITTEN", "bytes written to memory (tokens)"),
+    ("MEMORY_STALL", "cycles a master waited on memory (read data due but absent, write data refused)"),
+)
+"""The RTL top's performance counters (name, meaning), in register order."""
 
 
 CTRL_AP_START = 1 << 0
@@ -438,6 +467,27 @@ def _cname(name: str) -> str:
     return name.upper()
 
 
+BLOCK_SEGMENTS = (
+    "norm1_weight",
+    "norm1_bias",
+    "qkv_weight",
+    "qkv_bias",
+    "attn_proj_weight",
+    "attn_proj_bias",
+    "norm2_weight",
+    "norm2_bias",
+    "fc1_weight",
+    "fc1_bias",
+    "fc2_weight",
+    "fc2_bias",
+    "htoh4_weight",
+    "htoh4_bias",
+    "h4toh_weight",
+    "h4toh_bias",
+)
+"""The per-block segments (weight-name suffixes after ``l<i>_``) the generated headers index by block."""
+
+
 def emit_layout_hls(cfg: Config) -> str:
     """``edgemoe_layout.h``: register offsets (as macros, for the INTERFACE pragmas) and the
     byte offset, word width, order and size of every segment of the weight image."""
@@ -488,25 +538,7 @@ def emit_layout_hls(cfg: Config) -> str:
     lines.append("// where the block has the other kind of MLP); gates indexed [block][task].")
     depth = cfg.model.depth
     empty = "{0LL, 0LL, 0, 0, 0, 0, 0, 0, false}"
-    per_block = (
-        "norm1_weight",
-        "norm1_bias",
-        "qkv_weight",
-        "qkv_bias",
-        "attn_proj_weight",
-        "attn_proj_bias",
-        "norm2_weight",
-        "norm2_bias",
-        "fc1_weight",
-        "fc1_bias",
-        "fc2_weight",
-        "fc2_bias",
-        "htoh4_weight",
-        "htoh4_bias",
-        "h4toh_weight",
-        "h4toh_bias",
-    )
-    for suffix in per_block:
+    for suffix in BLOCK_SEGMENTS:
         body = ", ".join(
             _cname(f"l{i}_{suffix}") if f"l{i}_{suffix}" in wl.index else empty for i in range(depth)
         )
@@ -538,6 +570,13 @@ def emit_layout_sv(cfg: Config) -> str:
     for r in regs:
         lines.append(f"  localparam int unsigned Reg{camel(r.name)} = 'h{r.offset:02x};")
     lines.append(f"  localparam int unsigned RegAddrRange = 'h{regs.addr_range:x};")
+    counters = regs.counters
+    lines.append(
+        f"  localparam int unsigned PerfCounters = {len(counters)};  // 64-bit each, from RegPerfFirst"
+    )
+    lines.append(f"  localparam int unsigned RegPerfFirst = 'h{counters[0].offset:02x};")
+    for k, r in enumerate(counters):
+        lines.append(f"  localparam int unsigned Perf{camel(r.name)} = {k};  // counter index")
     for f in CTRL_FIELDS:
         lines.append(f"  localparam int unsigned Ctrl{camel(f.name)}Bit = {f.bit};")
     lines.append(f"  localparam int unsigned WeightMagic = 32'h{WEIGHT_MAGIC:08x};")
@@ -556,6 +595,22 @@ def emit_layout_sv(cfg: Config) -> str:
             f"  localparam int unsigned {c}Items = {seg.items}, {c}StoredRows = {seg.stored_rows}, "
             f"{c}StoredCols = {seg.stored_cols}, {c}WordBits = {seg.word_bits};"
         )
+    depth, tasks = cfg.model.depth, len(cfg.model.tasks)
+    lines.append("  // -- per block (0 where the block has the other kind of MLP); the gates [block][task]")
+    for suffix in BLOCK_SEGMENTS:
+        segs = [wl.index.get(f"l{i}_{suffix}") for i in range(depth)]
+        for what in ("offset", "item_bytes"):
+            values = ", ".join(str(getattr(s, what)) if s else "0" for s in segs)
+            lines.append(
+                f"  localparam longint unsigned Block{camel(suffix)}{camel(what)} [{depth}] = '{{{values}}};"
+            )
+    rows = []
+    for i in range(depth):
+        segs = [wl.index.get(f"l{i}_w_gate_T_task{t}") for t in range(tasks)]
+        rows.append("'{" + ", ".join(str(s.offset) if s else "0" for s in segs) + "}")
+    lines.append(
+        f"  localparam longint unsigned BlockGateOffset [{depth}][{tasks}] = '{{{', '.join(rows)}}};"
+    )
     lines += ["", "endpackage : edgemoe_layout_pkg", ""]
     return "\n".join(lines)
 

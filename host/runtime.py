@@ -25,6 +25,8 @@ from .driver import Accelerator, AcceleratorError
 
 REPO = Path(__file__).resolve().parents[1]
 BITSTREAM_ENV = "EDGEMOE_BITSTREAM"
+RTL_TIMEOUT_S = 24 * 3600.0
+"""Wall-clock bound on one call of the RTL simulation (an edge-moe image takes tens of minutes)."""
 
 
 def sim_bitstream(cfg: Config, root: Path | None = None) -> Path:
@@ -71,6 +73,26 @@ def prepare_csim(cfg: Config, weights: dict[str, np.ndarray]):
 def prepare_sim_reference(cfg: Config, weights: dict[str, np.ndarray]):
     """``edgemoe infer --backend sim-reference``."""
     return _runner(simulated(cfg, "reference"), weights, "sim-reference")
+
+
+def prepare_rtl(cfg: Config, weights: dict[str, np.ndarray]):
+    """``edgemoe infer --backend rtl``: the RTL top under Verilator behind the simulated device;
+    after each task its performance counters (cycles, busy units, traffic), perf.json and perf.png."""
+    from .layout import register_map
+    from .rtl_perf import RtlPerf
+
+    acc = simulated(cfg, "rtl", timeout=RTL_TIMEOUT_S)
+    run_task = _runner(acc, weights, "sim-rtl")
+    perf = RtlPerf(cfg)
+
+    def run(image: np.ndarray, task: int):
+        out = run_task(image, task)
+        counters = {r.name: acc.ip.read_reg(r.name) for r in register_map().counters}
+        out.info.update(perf.record(task, counters))
+        return out
+
+    run.finish = perf.finish
+    return run
 
 
 def prepare_board(cfg: Config, weights: dict[str, np.ndarray]):

@@ -78,14 +78,23 @@ def write_package(cfg: Config, folder: Path) -> Path:
     return write_if_changed(folder / f"{PKG_NAME}.sv", emit_sv(cfg))
 
 
+def write_packages(cfg: Config, folder: Path) -> list[Path]:
+    """Both generated packages for ``cfg`` in ``folder``: ``edgemoe_pkg`` and the register map and
+    memory layout ``edgemoe_layout_pkg`` (host/layout.py) that the top reads."""
+    from edgemoe.host.layout import SV_LAYOUT_FILE, emit_layout_sv
+
+    return [write_package(cfg, folder), write_if_changed(folder / SV_LAYOUT_FILE, emit_layout_sv(cfg))]
+
+
 def write_waivers(folder: Path) -> Path:
     """The Verilator control file of every build and lint: two waivers, nothing else.
 
-    UNUSEDPARAM inside the generated package only (it holds every setting of the config; each
+    UNUSEDPARAM inside the generated packages only (they hold every setting of the config; each
     module uses a few), and PINCONNECTEMPTY (``.clip_o()`` marks an output left unused on purpose).
     """
     text = (
         '`verilator_config\nlint_off -rule UNUSEDPARAM -file "*/edgemoe_pkg.sv"\n'
+        'lint_off -rule UNUSEDPARAM -file "*/edgemoe_layout_pkg.sv"\n'
         "lint_off -rule PINCONNECTEMPTY\n"
     )
     return write_if_changed(folder / "edgemoe_pkg.vlt", text)
@@ -157,10 +166,10 @@ def lint(top: str, cfg: Config, parameters: Mapping[str, object] | None = None) 
     """``verilator --lint-only -Wall`` on ``top``; returns its output, raises RtlBuildError on warnings."""
     wrapper = verilator_env()
     folder = BUILD_DIR / "lint" / cfg.name
-    pkg = write_package(cfg, folder)
+    pkgs = write_packages(cfg, folder)
     cmd = [str(wrapper), "--lint-only", "-Wall", "--top-module", top]
     cmd += [f"-G{k}={v}" for k, v in (parameters or {}).items()]
-    cmd += [str(write_waivers(folder)), str(pkg)] + [str(p) for p in sources_for(top)]
+    cmd += [str(p) for p in (write_waivers(folder), *pkgs, *sources_for(top))]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     out = proc.stdout + proc.stderr
     if proc.returncode != 0 or "%Warning" in out or "%Error" in out:
@@ -221,7 +230,7 @@ def run(
     cocotb_runner.MAX_PARALLEL_BUILD_JOBS = 1  # the machine's cores are shared
     parameters = dict(parameters or {})
     build = case_dir(top, case)
-    pkg = write_package(cfg, build)
+    pkgs = write_packages(cfg, build)
     waves = os.environ.get("EDGEMOE_WAVES", "0") not in ("", "0")
     build_args = ["-Wno-fatal", "--x-assign", "unique", "--x-initial", "unique"]
     if waves:
@@ -231,7 +240,7 @@ def run(
             print("note: liblz4-dev is not installed, recording VCD instead of FST", file=sys.stderr)
     sim = _runner_class()()
     sim.build(
-        sources=[write_waivers(build), pkg, *sources_for(top)],
+        sources=[write_waivers(build), *pkgs, *sources_for(top)],
         hdl_toplevel=top,
         parameters=parameters,
         build_args=build_args,

@@ -81,7 +81,7 @@ module linear_unit
   end
 
   // ---------------------------------------------------------------- weight banks and loader
-  logic [Out*In*WBits-1:0] wmem [2*Words];
+  logic [Out*In*WBits-1:0] wmem [2 * 2**AW];  // bank b, word k at {b, k}: a power-of-two bank
   logic [Out*BBits-1:0]    bias_q [2];
   logic [1:0]              epi_q [2];
   logic [KW-1:0]           words_q [2];
