@@ -33,11 +33,11 @@ import numpy as np
 
 from edgemoe import config
 from edgemoe.config import Config, FixedFormat
-from edgemoe.files import write_if_changed
+from edgemoe.files import source_tree, write_if_changed
 
 REPO = Path(__file__).resolve().parents[1]
-HLS_DIR = REPO / "hls"
-BUILD_ROOT = REPO / "build" / "csim"
+HLS_DIR = source_tree(REPO) / "hls"
+BUILD_ROOT = source_tree(REPO) / "build" / "csim"
 LIB_STEM = "libedgemoe_csim"
 CXX = os.environ.get("CXX", "g++")
 # Libraries of several configs can live in one process (tests load tiny and edge-moe): every

@@ -21,3 +21,18 @@ def write_if_changed(path: str | Path, text: str, mode: int | None = None) -> Pa
             tmp.chmod(mode)
         os.replace(tmp, path)
     return path
+
+
+SOURCE_TREE_ENV = "EDGEMOE_SOURCE_TREE"
+"""Names a copy of the checkout's hw/rtl and hls that the simulators read instead (a mutant)."""
+
+
+def source_tree(repo: Path) -> Path:
+    """Where hw/rtl and hls are read from and their simulation builds go.
+
+    ``repo`` itself, or the folder named by ``EDGEMOE_SOURCE_TREE``: a copy holding ``hw/rtl``
+    and ``hls`` (edgemoe.mutants runs the benches on mutated copies this way, never editing the
+    checkout). Its builds go to its own ``build/`` so they never replace the checkout's.
+    """
+    copy = os.environ.get(SOURCE_TREE_ENV)
+    return Path(copy).resolve() if copy else repo

@@ -25,11 +25,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from edgemoe.config import Config, from_dict
-from edgemoe.files import write_if_changed
+from edgemoe.files import source_tree, write_if_changed
 
 REPO = Path(__file__).resolve().parents[1]
-RTL_DIR = REPO / "hw" / "rtl"
-BUILD_DIR = REPO / "build"
+RTL_DIR = source_tree(REPO) / "hw" / "rtl"
+BUILD_DIR = REPO / "build"  # the Verilator wrapper and the runtime cache, shared by every source tree
+CASE_ROOT = source_tree(REPO) / "build" / "sim"
 PKG_NAME = "edgemoe_pkg"
 
 
@@ -149,7 +150,7 @@ def _strip_comments(text: str) -> str:
 
 
 def case_dir(module: str, case: str) -> Path:
-    return BUILD_DIR / "sim" / module / re.sub(r"[^A-Za-z0-9_.=-]+", "_", case)
+    return CASE_ROOT / module / re.sub(r"[^A-Za-z0-9_.=-]+", "_", case)
 
 
 def lint(top: str, cfg: Config, parameters: Mapping[str, object] | None = None) -> str:

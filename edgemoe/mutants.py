@@ -1,0 +1,482 @@
+"""Mutation testing of the RTL units and HLS kernels: does a small change fail their tests?
+
+Each mutant changes one token of one source (a comparison or arithmetic operator, a constant
+±1, a shift amount ±1, an arithmetic shift made logical, a rounding mode swapped). It is applied
+to a copy of ``hw/rtl`` and ``hls`` in ``build/mutants/<id>/``; the unit's own tests then run
+against that copy (``EDGEMOE_SOURCE_TREE``, see :func:`edgemoe.files.source_tree`) at tiny sizes,
+stopping at the first failure. A mutant is *killed* when a test fails, also when its run
+exceeds the time bound (counted as killed, marked "timed out"), and *survives* when every test
+passes. ``build/mutants/report.md`` lists the counts per unit and every survivor; a survivor
+the tests cannot see because it computes the same function is listed in
+``edgemoe/mutants_equivalent.toml`` with the reason, and the report shows that reason.
+
+The operators are textual (tokens with the spacing the sources are formatted with), so renamed
+signals or parameters do not change what they find. Declarations, elaboration checks
+(``$fatal``, ``static_assert``), pragmas and comments are never mutated: there a change either
+cannot build or does not touch what the unit computes. Which mutants run is a seeded sample::
+
+    python -m edgemoe.mutants --seed 1 --limit 120          # the campaign (make mutants)
+    python -m edgemoe.mutants --only fxp_requant --list     # the candidates of one unit
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomllib
+
+from edgemoe.files import SOURCE_TREE_ENV, write_if_changed
+
+REPO = Path(__file__).resolve().parents[1]
+OUT_DIR = REPO / "build" / "mutants"
+EQUIVALENT_FILE = Path(__file__).resolve().parent / "mutants_equivalent.toml"
+COPIED = ("hw/rtl", "hls")  # the trees a mutant is applied to (a copy of each)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A unit under mutation: the sources mutated and the tests that must see every change.
+
+    ``tests`` are pytest arguments (node ids, ``-k``) chosen as the smallest runs that still
+    cover the unit's paths: one simulator build or one C-simulation library per case.
+    """
+
+    name: str
+    sources: tuple[str, ...]
+    tests: tuple[str, ...]
+
+
+_NL = "sim/nonlinear_unit/test_nonlinear_unit.py::test_nonlinear_unit"
+UNITS = {
+    u.name: u
+    for u in (
+        Unit("fxp_requant", ("hw/rtl/fxp_requant.sv",), ("sim/fxp_requant/test_fxp_requant.py",)),
+        Unit("const_div", ("hw/rtl/const_div.sv",), ("sim/const_div/test_const_div.py::test_const_div",)),
+        Unit("exp_lane", ("hw/rtl/exp_lane.sv",), (f"{_NL}[exp-1]",)),
+        Unit("recip_lane", ("hw/rtl/recip_lane.sv",), (f"{_NL}[recip-1]",)),
+        Unit("rsqrt_lane", ("hw/rtl/rsqrt_lane.sv",), (f"{_NL}[rsqrt-1]",)),
+        Unit(
+            "fxp_func_pkg",
+            ("hw/rtl/fxp_func_pkg.sv",),
+            (f"{_NL}[exp-1]", f"{_NL}[recip-1]", f"{_NL}[rsqrt-1]"),
+        ),
+        Unit("nonlinear_unit", ("hw/rtl/nonlinear_unit.sv", "hw/rtl/stream_stage.sv"), (f"{_NL}[exp-4]",)),
+        Unit(
+            "gelu_unit",
+            ("hw/rtl/gelu_lane.sv", "hw/rtl/gelu_unit.sv"),
+            ("sim/gelu_unit/test_gelu_unit.py::test_gelu_unit[3]",),
+        ),
+        Unit(
+            "softmax_state",
+            ("hw/rtl/softmax_state.sv",),
+            ("sim/softmax_state/test_softmax_state.py::test_softmax_state[2]",),
+        ),
+        Unit(
+            "layernorm_unit",
+            ("hw/rtl/layernorm_unit.sv",),
+            (
+                "sim/layernorm_unit/test_layernorm_unit.py::test_layernorm_unit[8-0]",
+                "sim/layernorm_unit/test_layernorm_unit.py::test_layernorm_unit[8-4]",
+            ),
+        ),
+        Unit(
+            "linear_unit",
+            ("hw/rtl/linear_unit.sv",),
+            ("sim/linear_unit/test_linear_unit.py::test_linear_unit[in8_out8]",),
+        ),
+        Unit(
+            "moe_router",
+            ("hw/rtl/moe_router.sv", "hw/rtl/topk_insert.sv"),
+            ("sim/moe_router/test_moe_router.py::test_moe_router[e4k2]",),
+        ),
+        Unit(
+            "attention_unit",
+            ("hw/rtl/attention_unit.sv",),
+            ("sim/attention_unit/test_attention_unit.py::test_attention_unit[2-8]",),
+        ),
+        *(
+            Unit(f"hls_{k}", (f"hls/include/{k}.h",), (f"tests/test_hls_{k}.py", "-k", "tiny"))
+            for k in ("linear", "nonlinear", "layernorm", "attention", "moe", "patch_embed")
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One change: ``before`` at ``line``:``col`` (1-based) of ``path`` becomes ``after``."""
+
+    unit: str
+    path: str
+    line: int
+    col: int
+    operator: str
+    before: str
+    after: str
+    context: str  # the source line, stripped: identifies the mutant across line shifts
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+    def apply(self, text: str) -> str:
+        lines = text.split("\n")
+        row = lines[self.line - 1]
+        start = self.col - 1
+        assert row[start : start + len(self.before)] == self.before, f"{self.where}: source moved"
+        lines[self.line - 1] = row[:start] + self.after + row[start + len(self.before) :]
+        return "\n".join(lines)
+
+
+# ---- finding mutation points -----------------------------------------------------------------
+
+_COMPARISONS = {"<=": "<", "<": "<=", ">=": ">", ">": ">=", "==": "!=", "!=": "=="}
+_ARITHMETIC = {"+": "-", "-": "+"}
+# Lines that declare or check rather than compute: a change there cannot build or is not seen.
+# Integer localparams and constexpr ints are widths and counts: a wider one changes nothing.
+_SKIP_SV = re.compile(
+    r"^\s*(input|output|inout|parameter|logic|wire|typedef|import|module|package|localparam\s+int)\b"
+    r"|\$fatal|\$error|\bassert\b|:\s*gen_bad"
+)
+_SKIP_CPP = re.compile(
+    r"^\s*(#|typedef\b|template\b|struct\b|using\b|(static\s+)?constexpr\s+int\b)|static_assert"
+)
+# A bounded operand: identifier (with member access / scope), number, or a parenthesised group.
+_OPERAND = r"(?:\((?:[^()]|\([^()]*\))*\)|[A-Za-z_][\w:.]*(?:\[[^\]]*\])?|\d+)"
+
+
+def _blank_comments(text: str, sv: bool) -> str:
+    """``text`` with comments and string literals replaced by spaces (positions kept)."""
+
+    def blank(m: re.Match[str]) -> str:
+        return re.sub(r"[^\n]", " ", m.group(0))
+
+    text = re.sub(r'"(?:\\.|[^"\\\n])*"', blank, text)
+    text = re.sub(r"/\*.*?\*/", blank, text, flags=re.S)
+    return re.sub(r"//[^\n]*", blank, text)
+
+
+def _depth(prefix: str, open_: str, close: str) -> int:
+    return prefix.count(open_) - prefix.count(close)
+
+
+def _in_width(line: str, start: int, end: int, sv: bool) -> bool:
+    """Whether [start, end) lies in a width: an SV bit range or ``N'(…)`` size, a C++ template argument."""
+    if sv:
+        if _depth(line[:start], "[", "]") > 0:
+            return True
+        # a width given to an instance: .InBits(...), .OutBits(...)
+        for m in reversed(list(re.finditer(r"\.(\w+)\(", line[:start]))):
+            if _depth(line[m.end() : start], "(", ")") >= 0:
+                if re.search(r"(Bits|Width)$", m.group(1)):
+                    return True
+                break
+        # (A + 1)'(x): the size of a cast
+        rest = line[end:]
+        paren = 0
+        for i, ch in enumerate(rest):
+            if ch == "(":
+                paren += 1
+            elif ch == ")":
+                if paren == 0:
+                    return rest[i + 1 : i + 2] == "'"
+                paren -= 1
+            elif ch in ";,":
+                return False
+        return bool(re.match(r"\s*\w*'\(", rest)) if paren == 0 else False
+    # C++: an open template bracket ("name<" without a space) not closed before start
+    opens = [m.end() for m in re.finditer(r"\w<(?![<=])", line[:start])]
+    for pos in reversed(opens):
+        depth = 1
+        for ch in line[pos:start]:
+            depth += {"<": 0, ">": -1}.get(ch, 0)
+        if depth > 0 and ">" in line[end:]:
+            return True
+    return False
+
+
+def _is_sv_assignment(prefix: str) -> bool:
+    """Whether a ``<=`` after ``prefix`` is a nonblocking assignment rather than a comparison."""
+    prefix = re.sub(r"^\s*(end\s+)?(else\s+)?(if\s*\((?:[^()]|\([^()]*\))*\)\s*)?(begin\s+)?", "", prefix)
+    return re.fullmatch(r"[\w.\[\]:'+\-\s]*", prefix) is not None
+
+
+def candidates(unit: Unit, root: Path = REPO) -> list[Mutant]:
+    """Every mutant of ``unit``'s sources, in source order."""
+    found: list[Mutant] = []
+    for rel in unit.sources:
+        raw = (root / rel).read_text()
+        sv = rel.endswith(".sv")
+        code = _blank_comments(raw, sv).split("\n")
+        for n, (line, source) in enumerate(zip(code, raw.split("\n"), strict=True), start=1):
+            if (_SKIP_SV if sv else _SKIP_CPP).search(line) or not line.strip():
+                continue
+            ctx = source.strip()
+            for op, col, before, after in _line_mutants(line, sv):
+                found.append(Mutant(unit.name, rel, n, col + 1, op, before, after, ctx))
+    return found
+
+
+def _line_mutants(line: str, sv: bool) -> Iterator[tuple[str, int, str, str]]:
+    # comparisons: spaced operators (template brackets and shifts are never spaced that way)
+    for m in re.finditer(r"(?<=\s)(<=|>=|==|!=|<|>)(?=\s)", line):
+        tok = m.group(1)
+        if sv and tok == "<=" and _is_sv_assignment(line[: m.start()]):
+            continue
+        if not _in_width(line, m.start(), m.end(), sv):
+            yield "comparison", m.start(), tok, _COMPARISONS[tok]
+    # binary + and - between operands
+    for m in re.finditer(r"(?<=[\w)\]'] )([+-])(?= [\w(])", line):
+        if not _in_width(line, m.start(), m.end(), sv):
+            yield "arithmetic", m.start(), m.group(1), _ARITHMETIC[m.group(1)]
+    # shift amounts ±1, and arithmetic right shifts made logical (SV)
+    for m in re.finditer(rf"(<<<|>>>|<<|>>) ({_OPERAND})", line):
+        if _in_width(line, m.start(), m.end(), sv):
+            continue
+        start, amount = m.start(2), m.group(2)
+        for d in ("+", "-"):
+            yield "shift", start, amount, f"({amount} {d} 1)"
+        if sv and m.group(1) == ">>>":
+            yield "shift", m.start(1), ">>>", ">>"
+    # decimal constants ±1 (not sizes of SV literals, not parts of names)
+    for m in re.finditer(r"(?<![\w'.])(\d+)(?![\w'.])", line):
+        if _in_width(line, m.start(), m.end(), sv):
+            continue
+        v = int(m.group(1))
+        for w in (v + 1, v - 1):
+            if w >= 0:
+                yield "constant", m.start(), m.group(1), str(w)
+    # single-bit literals flipped (SV flags such as 1'b1)
+    if sv:
+        for m in re.finditer(r"1'b([01])", line):
+            yield "constant", m.start(), m.group(0), f"1'b{1 - int(m.group(1))}"
+    # rounding: half-up flags negated, ap_fixed quantisation modes swapped
+    for m in re.finditer(r"(?<![\w.])(\w*[Hh]alf_?[Uu]p\w*(?:<[^<>]*>::value)?)(?!\w|\s*[=(])", line):
+        if not re.search(r"\b(bool|bit|int)\s+$", line[: m.start()]):
+            yield "rounding", m.start(), m.group(1), f"!{m.group(1)}"
+    for m in re.finditer(r"\bAP_(RND|TRN)\b", line):
+        yield "rounding", m.start(), m.group(0), "AP_TRN" if m.group(1) == "RND" else "AP_RND"
+
+
+def select(units: Sequence[Unit], limit: int, seed: int) -> list[Mutant]:
+    """A seeded sample of at most ``limit`` mutants, shared among ``units`` by the square root of
+    their candidate counts (a large unit gets more, a small one is not starved)."""
+    pools = {u.name: candidates(u) for u in units}
+    weight = {name: math.sqrt(len(p)) for name, p in pools.items()}
+    total = sum(weight.values())
+    rng = random.Random(seed)
+    chosen: list[Mutant] = []
+    for u in units:
+        pool = pools[u.name]
+        quota = min(len(pool), max(2, math.floor(limit * weight[u.name] / max(total, 1))))
+        chosen += sorted(rng.sample(pool, quota), key=lambda m: (m.path, m.line, m.col, m.after))
+    return chosen[:limit]
+
+
+# ---- running ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    mutant: Mutant | None  # None: the unmutated baseline
+    status: str  # killed, timed out, survived, not built, baseline failed, baseline passed
+    seconds: float
+    detail: str
+
+
+_BUILD_FAILED = re.compile(r"C-simulation build for config .* failed|%Error[: -]|error: ", re.M)
+
+
+def _copy_tree(dest: Path) -> None:
+    if dest.exists():
+        shutil.rmtree(dest)
+    for rel in COPIED:
+        shutil.copytree(REPO / rel, dest / rel)
+
+
+def run_tests(unit: Unit, tree: Path, timeout: float) -> tuple[str, float, str]:
+    """Run ``unit``'s tests on the sources in ``tree``.
+
+    Returns: "passed", "failed", "build failed", "timed out" or "error"; the seconds taken; why.
+    """
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-m", "", *unit.tests]
+    env = {**os.environ, SOURCE_TREE_ENV: str(tree)}
+    start = time.monotonic()
+    log = tree / "pytest.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            rc = None
+    seconds = time.monotonic() - start
+    text = log.read_text(errors="replace")
+    if rc is None:
+        return "timed out", seconds, f"no result after {timeout:.0f} s"
+    if rc == 0:
+        return "passed", seconds, ""
+    if rc != 1:
+        return "error", seconds, f"pytest exit {rc}: " + " ".join(text.split("\n")[-3:])
+    failed = [ln for ln in text.split("\n") if re.match(r"(FAILED|ERROR) \S+::", ln)]
+    if _BUILD_FAILED.search(text) and not re.search(r"AssertionError|Error: \S+ \[", text):
+        return "build failed", seconds, (failed or [""])[0][:200]
+    why = re.search(r"(AssertionError|CSimError|RtlBuildError)[^\n]*", text)
+    return "failed", seconds, (why.group(0) if why else (failed or [""])[0])[:200]
+
+
+def campaign(
+    mutants: Sequence[Mutant], timeout_factor: float, min_timeout: float, log=print
+) -> list[Outcome]:
+    """Run the baseline of every unit involved, then each mutant in turn."""
+    outcomes: list[Outcome] = []
+    bounds: dict[str, float] = {}
+    for name in dict.fromkeys(m.unit for m in mutants):
+        tree = OUT_DIR / f"baseline-{name}"
+        _copy_tree(tree)
+        status, seconds, detail = run_tests(UNITS[name], tree, timeout=3600)
+        ok = status == "passed"
+        outcomes.append(
+            Outcome(None, f"baseline {'passed' if ok else 'failed'}", seconds, f"{name} {detail}")
+        )
+        log(f"baseline {name}: {status} in {seconds:.0f} s {detail}")
+        if ok:
+            bounds[name] = max(min_timeout, timeout_factor * seconds)
+            shutil.rmtree(tree)
+    for i, m in enumerate(mutants, start=1):
+        if m.unit not in bounds:
+            continue  # a unit whose tests fail unmutated cannot judge its mutants
+        tree = OUT_DIR / f"m{i:03d}-{m.unit}"
+        _copy_tree(tree)
+        path = tree / m.path
+        path.write_text(m.apply(path.read_text()))
+        status, seconds, detail = run_tests(UNITS[m.unit], tree, bounds[m.unit])
+        # "error" (pytest itself could not run) gives no verdict: listed with the mutants not built
+        status = {"passed": "survived", "failed": "killed"}.get(status, status)
+        status = "not built" if status in ("build failed", "error") else status
+        outcomes.append(Outcome(m, status, seconds, detail))
+        log(
+            f"[{i}/{len(mutants)}] {status:9} {seconds:4.0f}s {m.where} {m.operator}: {m.before} -> {m.after}"
+        )
+        if status != "survived":
+            shutil.rmtree(tree)  # survivors keep their mutated copy and log for a look
+    return outcomes
+
+
+def equivalents() -> list[dict[str, str]]:
+    """The survivors argued equivalent: path, context (the stripped source line), before, after, reason."""
+    if not EQUIVALENT_FILE.is_file():
+        return []
+    return tomllib.loads(EQUIVALENT_FILE.read_text()).get("mutant", [])
+
+
+def _equivalent_reason(m: Mutant, known: list[dict[str, str]]) -> str | None:
+    for e in known:
+        if (e["path"], e["context"], e["before"], e["after"]) == (m.path, m.context, m.before, m.after):
+            return e["reason"]
+    return None
+
+
+def report(outcomes: Sequence[Outcome], seed: int, command: str) -> str:
+    """The Markdown report: counts per unit, the kill rate, and every survivor."""
+    known = equivalents()
+    rows, survivors = [], []
+    totals = dict.fromkeys(("mutants", "killed", "timed out", "survived", "equivalent", "not built"), 0)
+    for name in dict.fromkeys(o.mutant.unit for o in outcomes if o.mutant):
+        mine = [o for o in outcomes if o.mutant and o.mutant.unit == name]
+        c = {k: sum(o.status == k for o in mine) for k in ("killed", "timed out", "survived", "not built")}
+        eq = sum(o.status == "survived" and _equivalent_reason(o.mutant, known) is not None for o in mine)
+        built = len(mine) - c["not built"]
+        cells = (built, c["killed"], c["timed out"], c["survived"] - eq, eq, c["not built"])
+        rows.append(f"| {name} | " + " | ".join(map(str, cells)) + " |")
+        for k, v in (("mutants", built), ("equivalent", eq), *c.items()):
+            totals[k] += v
+        survivors += [o for o in mine if o.status == "survived"]
+    killed = totals["killed"] + totals["timed out"]
+    live = totals["mutants"] - totals["equivalent"]
+    rate = f"{100 * killed / live:.1f} %" if live else "n/a"
+    raw_rate = f"{100 * killed / totals['mutants']:.1f} %" if totals["mutants"] else "n/a"
+    baselines = [o for o in outcomes if o.mutant is None]
+    lines = [
+        "# Mutation campaign",
+        "",
+        f"Command: `{command}`  ",
+        f"Seed: {seed}. A mutant is killed when one of its unit's tests fails or its run exceeds the bound "
+        "(timed out, counted as killed); mutants that do not build are listed apart and not counted.",
+        "",
+        f"**Killed {killed} of {live} non-equivalent mutants: {rate}** ({killed} of {totals['mutants']} "
+        f"counting the {totals['equivalent']} equivalent ones as survivors: {raw_rate}).",
+        "",
+        "| unit | mutants | killed | timed out | survived | equivalent | not built |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        *rows,
+        f"| **all** | {totals['mutants']} | {totals['killed']} | {totals['timed out']} | "
+        f"{totals['survived'] - totals['equivalent']} | {totals['equivalent']} | {totals['not built']} |",
+        "",
+        "## Baselines (unmutated sources, same tests)",
+        "",
+        *(f"- {o.detail.strip()}: {o.status}, {o.seconds:.0f} s" for o in baselines),
+        "",
+        "## Survivors",
+        "",
+    ]
+    if not survivors:
+        lines.append("None.")
+    for o in survivors:
+        m = o.mutant
+        reason = _equivalent_reason(m, known)
+        verdict = f"equivalent: {reason}" if reason else "**not killed** (no test sees it)"
+        lines.append(f"- `{m.where}` {m.operator} `{m.before}` → `{m.after}` in `{m.context}` — {verdict}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m edgemoe.mutants", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seed", type=int, default=1, help="seed of the mutant sample (default 1)")
+    ap.add_argument("--limit", type=int, default=120, help="mutants to run at most (default 120)")
+    ap.add_argument(
+        "--only", nargs="+", metavar="UNIT", help=f"units to mutate (default all: {', '.join(UNITS)})"
+    )
+    ap.add_argument("--list", action="store_true", help="print the selected mutants and stop")
+    ap.add_argument("--timeout-factor", type=float, default=4.0, help="time bound per mutant, x baseline (4)")
+    ap.add_argument("--min-timeout", type=float, default=120.0, help="lowest time bound per mutant, s (120)")
+    args = ap.parse_args(argv)
+    unknown = sorted(set(args.only or ()) - set(UNITS))
+    if unknown:
+        print(f"error: unknown unit(s) {', '.join(unknown)}; known: {', '.join(UNITS)}", file=sys.stderr)
+        return 2
+    if args.limit < 1:
+        print(f"error: --limit must be at least 1, got {args.limit}", file=sys.stderr)
+        return 2
+    units = [UNITS[n] for n in (args.only or UNITS)]
+    mutants = select(units, args.limit, args.seed)
+    print(f"mutation campaign: seed {args.seed}, {len(mutants)} mutants over {len(units)} units", flush=True)
+    if args.list:
+        for m in mutants:
+            print(f"{m.unit:15} {m.where:34} {m.operator:10} {m.before} -> {m.after}   | {m.context}")
+        return 0
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    command = "python -m edgemoe.mutants " + " ".join(argv if argv is not None else sys.argv[1:])
+    outcomes = campaign(mutants, args.timeout_factor, args.min_timeout, log=lambda s: print(s, flush=True))
+    path = write_if_changed(OUT_DIR / "report.md", report(outcomes, args.seed, command.strip()))
+    print(f"report: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
