@@ -22,6 +22,7 @@ cannot build or does not touch what the unit computes. Which mutants run is a se
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
@@ -31,7 +32,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +132,10 @@ class Mutant:
     def where(self) -> str:
         return f"{self.path}:{self.line}:{self.col}"
 
+    @property
+    def key(self) -> str:
+        return f"{self.where}:{self.before}->{self.after}"
+
     def apply(self, text: str) -> str:
         lines = text.split("\n")
         row = lines[self.line - 1]
@@ -226,7 +231,7 @@ def candidates(unit: Unit, root: Path = REPO) -> list[Mutant]:
             ctx = source.strip()
             for op, col, before, after in _line_mutants(line, sv):
                 found.append(Mutant(unit.name, rel, n, col + 1, op, before, after, ctx))
-    return found
+    return list({m.key: m for m in found}.values())  # two operators may make the same change
 
 
 def _line_mutants(line: str, sv: bool) -> Iterator[tuple[str, int, str, str]]:
@@ -270,30 +275,25 @@ def _line_mutants(line: str, sv: bool) -> Iterator[tuple[str, int, str, str]]:
         yield "rounding", m.start(), m.group(0), "AP_TRN" if m.group(1) == "RND" else "AP_RND"
 
 
-def select(units: Sequence[Unit], limit: int, seed: int) -> list[Mutant]:
-    """A seeded sample of at most ``limit`` mutants, shared among ``units`` by the square root of
-    their candidate counts (a large unit gets more, a small one is not starved)."""
-    pools = {u.name: candidates(u) for u in units}
+def select(limit: int, seed: int) -> list[Mutant]:
+    """A seeded sample of about ``limit`` mutants over every unit, shared by the square root of
+    their candidate counts (a large unit gets more, a small one is not starved).
+
+    Each unit draws from its own generator (seed and unit name), so the sample of a unit does
+    not depend on which units a run selects: ``--only`` reruns exactly the same mutants.
+    """
+    pools = {name: candidates(u) for name, u in UNITS.items()}
     weight = {name: math.sqrt(len(p)) for name, p in pools.items()}
     total = sum(weight.values())
-    rng = random.Random(seed)
     chosen: list[Mutant] = []
-    for u in units:
-        pool = pools[u.name]
-        quota = min(len(pool), max(2, math.floor(limit * weight[u.name] / max(total, 1))))
+    for name, pool in pools.items():
+        quota = min(len(pool), max(2, math.floor(limit * weight[name] / max(total, 1))))
+        rng = random.Random(f"{seed}:{name}")
         chosen += sorted(rng.sample(pool, quota), key=lambda m: (m.path, m.line, m.col, m.after))
-    return chosen[:limit]
+    return chosen
 
 
 # ---- running ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Outcome:
-    mutant: Mutant | None  # None: the unmutated baseline
-    status: str  # killed, timed out, survived, not built, baseline failed, baseline passed
-    seconds: float
-    detail: str
 
 
 _BUILD_FAILED = re.compile(r"C-simulation build for config .* failed|%Error[: -]|error: ", re.M)
@@ -322,9 +322,11 @@ def run_tests(unit: Unit, tree: Path, timeout: float) -> tuple[str, float, str]:
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
             rc = None
+        finally:  # on a timeout, and when the campaign itself is stopped
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
     seconds = time.monotonic() - start
     text = log.read_text(errors="replace")
     if rc is None:
@@ -341,21 +343,26 @@ def run_tests(unit: Unit, tree: Path, timeout: float) -> tuple[str, float, str]:
 
 
 def campaign(
-    mutants: Sequence[Mutant], timeout_factor: float, min_timeout: float, log=print
-) -> list[Outcome]:
-    """Run the baseline of every unit involved, then each mutant in turn."""
-    outcomes: list[Outcome] = []
+    mutants: Sequence[Mutant],
+    results: dict,
+    save: Callable[[], None],
+    timeout_factor: float,
+    min_timeout: float,
+) -> None:
+    """Run the baseline of every unit involved, then each mutant in turn, recording into ``results``.
+
+    ``results["baselines"][unit]`` and ``results["mutants"][mutant.key]`` hold the status, the
+    seconds taken and why; ``save`` is called after every run, so a stopped campaign keeps what it ran.
+    """
     bounds: dict[str, float] = {}
     for name in dict.fromkeys(m.unit for m in mutants):
         tree = OUT_DIR / f"baseline-{name}"
         _copy_tree(tree)
         status, seconds, detail = run_tests(UNITS[name], tree, timeout=3600)
-        ok = status == "passed"
-        outcomes.append(
-            Outcome(None, f"baseline {'passed' if ok else 'failed'}", seconds, f"{name} {detail}")
-        )
-        log(f"baseline {name}: {status} in {seconds:.0f} s {detail}")
-        if ok:
+        results["baselines"][name] = {"status": status, "seconds": round(seconds, 1), "detail": detail}
+        save()
+        print(f"baseline {name}: {status} in {seconds:.0f} s {detail}", flush=True)
+        if status == "passed":
             bounds[name] = max(min_timeout, timeout_factor * seconds)
             shutil.rmtree(tree)
     for i, m in enumerate(mutants, start=1):
@@ -369,13 +376,11 @@ def campaign(
         # "error" (pytest itself could not run) gives no verdict: listed with the mutants not built
         status = {"passed": "survived", "failed": "killed"}.get(status, status)
         status = "not built" if status in ("build failed", "error") else status
-        outcomes.append(Outcome(m, status, seconds, detail))
-        log(
-            f"[{i}/{len(mutants)}] {status:9} {seconds:4.0f}s {m.where} {m.operator}: {m.before} -> {m.after}"
-        )
+        results["mutants"][m.key] = {"status": status, "seconds": round(seconds, 1), "detail": detail}
+        save()
+        print(f"[{i}/{len(mutants)}] {status:9} {seconds:4.0f}s {m.key} ({m.operator})", flush=True)
         if status != "survived":
             shutil.rmtree(tree)  # survivors keep their mutated copy and log for a look
-    return outcomes
 
 
 def equivalents() -> list[dict[str, str]]:
@@ -392,26 +397,30 @@ def _equivalent_reason(m: Mutant, known: list[dict[str, str]]) -> str | None:
     return None
 
 
-def report(outcomes: Sequence[Outcome], seed: int, command: str) -> str:
-    """The Markdown report: counts per unit, the kill rate, and every survivor."""
+def report(selection: Sequence[Mutant], results: dict, seed: int, limit: int) -> str:
+    """The Markdown report of the whole selection: counts per unit, the kill rate, every survivor."""
     known = equivalents()
     rows, survivors = [], []
-    totals = dict.fromkeys(("mutants", "killed", "timed out", "survived", "equivalent", "not built"), 0)
-    for name in dict.fromkeys(o.mutant.unit for o in outcomes if o.mutant):
-        mine = [o for o in outcomes if o.mutant and o.mutant.unit == name]
-        c = {k: sum(o.status == k for o in mine) for k in ("killed", "timed out", "survived", "not built")}
-        eq = sum(o.status == "survived" and _equivalent_reason(o.mutant, known) is not None for o in mine)
-        built = len(mine) - c["not built"]
-        cells = (built, c["killed"], c["timed out"], c["survived"] - eq, eq, c["not built"])
+    kinds = ("killed", "timed out", "survived", "not built", "not run")
+    totals = dict.fromkeys(("mutants", "equivalent", *kinds), 0)
+    for name in dict.fromkeys(m.unit for m in selection):
+        mine = [
+            (m, results["mutants"].get(m.key, {"status": "not run"})) for m in selection if m.unit == name
+        ]
+        c = {k: sum(r["status"] == k for _, r in mine) for k in kinds}
+        eq = sum(r["status"] == "survived" and _equivalent_reason(m, known) is not None for m, r in mine)
+        ran = len(mine) - c["not built"] - c["not run"]
+        cells = (ran, c["killed"], c["timed out"], c["survived"] - eq, eq, c["not built"], c["not run"])
         rows.append(f"| {name} | " + " | ".join(map(str, cells)) + " |")
-        for k, v in (("mutants", built), ("equivalent", eq), *c.items()):
+        for k, v in (("mutants", ran), ("equivalent", eq), *c.items()):
             totals[k] += v
-        survivors += [o for o in mine if o.status == "survived"]
+        survivors += [m for m, r in mine if r["status"] == "survived"]
     killed = totals["killed"] + totals["timed out"]
     live = totals["mutants"] - totals["equivalent"]
     rate = f"{100 * killed / live:.1f} %" if live else "n/a"
     raw_rate = f"{100 * killed / totals['mutants']:.1f} %" if totals["mutants"] else "n/a"
-    baselines = [o for o in outcomes if o.mutant is None]
+    baselines = results["baselines"]
+    command = f"python -m edgemoe.mutants --seed {seed} --limit {limit}"
     lines = [
         "# Mutation campaign",
         "",
@@ -422,23 +431,26 @@ def report(outcomes: Sequence[Outcome], seed: int, command: str) -> str:
         f"**Killed {killed} of {live} non-equivalent mutants: {rate}** ({killed} of {totals['mutants']} "
         f"counting the {totals['equivalent']} equivalent ones as survivors: {raw_rate}).",
         "",
-        "| unit | mutants | killed | timed out | survived | equivalent | not built |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| unit | mutants run | killed | timed out | survived | equivalent | not built | not run |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
         f"| **all** | {totals['mutants']} | {totals['killed']} | {totals['timed out']} | "
-        f"{totals['survived'] - totals['equivalent']} | {totals['equivalent']} | {totals['not built']} |",
+        f"{totals['survived'] - totals['equivalent']} | {totals['equivalent']} | {totals['not built']} | "
+        f"{totals['not run']} |",
         "",
         "## Baselines (unmutated sources, same tests)",
         "",
-        *(f"- {o.detail.strip()}: {o.status}, {o.seconds:.0f} s" for o in baselines),
+        *(
+            f"- {name}: {b['status']}, {b['seconds']:.0f} s {b['detail']}".rstrip()
+            for name, b in baselines.items()
+        ),
         "",
         "## Survivors",
         "",
     ]
     if not survivors:
         lines.append("None.")
-    for o in survivors:
-        m = o.mutant
+    for m in survivors:
         reason = _equivalent_reason(m, known)
         verdict = f"equivalent: {reason}" if reason else "**not killed** (no test sees it)"
         lines.append(f"- `{m.where}` {m.operator} `{m.before}` → `{m.after}` in `{m.context}` — {verdict}")
@@ -463,17 +475,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit < 1:
         print(f"error: --limit must be at least 1, got {args.limit}", file=sys.stderr)
         return 2
-    units = [UNITS[n] for n in (args.only or UNITS)]
-    mutants = select(units, args.limit, args.seed)
-    print(f"mutation campaign: seed {args.seed}, {len(mutants)} mutants over {len(units)} units", flush=True)
+    selection = select(args.limit, args.seed)
+    mutants = [m for m in selection if m.unit in (args.only or UNITS)]
+    print(
+        f"mutation campaign: seed {args.seed}, {len(mutants)} of the {len(selection)} mutants selected "
+        f"(--limit {args.limit}) over {len({m.unit for m in mutants})} units",
+        flush=True,
+    )
     if args.list:
         for m in mutants:
             print(f"{m.unit:15} {m.where:34} {m.operator:10} {m.before} -> {m.after}   | {m.context}")
         return 0
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    command = "python -m edgemoe.mutants " + " ".join(argv if argv is not None else sys.argv[1:])
-    outcomes = campaign(mutants, args.timeout_factor, args.min_timeout, log=lambda s: print(s, flush=True))
-    path = write_if_changed(OUT_DIR / "report.md", report(outcomes, args.seed, command.strip()))
+    # results of earlier runs of the same selection are kept: --only reruns update their units
+    store = OUT_DIR / f"results-seed{args.seed}-limit{args.limit}.json"
+    results = json.loads(store.read_text()) if store.is_file() else {"baselines": {}, "mutants": {}}
+
+    def save() -> None:
+        write_if_changed(store, json.dumps(results, indent=1, sort_keys=True))
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the running test's process group too
+    campaign(mutants, results, save, args.timeout_factor, args.min_timeout)
+    path = write_if_changed(OUT_DIR / "report.md", report(selection, results, args.seed, args.limit))
     print(f"report: {path}")
     return 0
 
