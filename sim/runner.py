@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from edgemoe.config import Config, from_dict
@@ -186,6 +186,46 @@ def config_from_env() -> Config:
 def params_from_env() -> dict[str, int]:
     """The HDL parameters of the case under test (set by :func:`run`)."""
     return {k: int(v) for k, v in json.loads(os.environ.get("EDGEMOE_PARAMS", "{}")).items()}
+
+
+RANDOM_CASES_ENV = "EDGEMOE_RANDOM_CASES"
+
+
+def random_cases() -> int:
+    """How many random cases a bench's randomized test runs; 0 (that test is skipped) unless
+    the case was started by :func:`run_random`."""
+    return int(os.environ.get(RANDOM_CASES_ENV, "0"))
+
+
+def run_random(
+    top: str,
+    test_module: str,
+    test_dir: Path,
+    config_seed: int,
+    cases: int,
+    testcase: str,
+    parameters: Callable[[Config], Mapping[str, object]] = lambda cfg: {},
+) -> Config:
+    """Run ``testcase`` of a bench with ``cases`` random cases on ``random_config(config_seed)``.
+
+    One simulator build per config serves all its cases; the bench draws them from
+    :func:`random_cases` and its own seed. Returns the config (for the caller's message).
+    """
+    from edgemoe.sim.random_config import random_config
+
+    cfg = random_config(config_seed)
+    run(
+        top,
+        test_module,
+        test_dir,
+        cfg,
+        case=f"random{config_seed}",
+        parameters=parameters(cfg),
+        extra_env={RANDOM_CASES_ENV: str(cases)},
+        testcase=testcase,
+    )
+    print(f"{top} {testcase}: {cases} random cases on random_config({config_seed}) equal golden")
+    return cfg
 
 
 def run(
