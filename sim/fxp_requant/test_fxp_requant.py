@@ -73,6 +73,49 @@ async def random_and_edge_values(dut) -> None:
         assert int(dut.clip_o.value) == int(clip), f"in {v}: clip_o {dut.clip_o.value}, expected {int(clip)}"
 
 
+@cocotb.test(skip=runner.random_cases() == 0)
+async def random_values(dut) -> None:
+    """random_cases() inputs drawn from the output boundaries and the whole input format."""
+    p = runner.params_from_env()
+    in_fmt, out = _casts(p)
+    rng = random.Random(str(p))
+    edges = boundary_values(in_fmt, p["InFrac"], out)
+    values = [
+        rng.choice(edges) if rng.random() < 0.5 else rng.randint(in_fmt.min_raw, in_fmt.max_raw)
+        for _ in range(runner.random_cases())
+    ]
+    expected = requantize(np.array(values, dtype=np.int64), p["InFrac"], out)
+    rounded = shift_round(np.array(values, dtype=np.int64), p["InFrac"] - p["OutFrac"], out.rounding)
+    clipped = (rounded < out.fmt.min_raw) | (rounded > out.fmt.max_raw)
+    for v, want, clip in zip(values, expected, clipped, strict=True):
+        dut.in_i.value = v & ((1 << p["InBits"]) - 1)
+        await Timer(1, unit="ns")
+        got = unpack(value_of(dut.out_o), p["OutBits"], 1, bool(p["OutSigned"]))[0]
+        assert got == want, f"in {v}: RTL {got}, golden {want} ({p})"
+        assert int(dut.clip_o.value) == int(clip), f"in {v}: clip_o {dut.clip_o.value}, expected {int(clip)}"
+
+
+def random_parameters(seed: int) -> dict[str, int]:
+    """A random cast: input and output widths, fraction bits (either side of each other), signs,
+    rounding and overflow; products of the golden int64 arithmetic stay below 2**62."""
+    rng = random.Random(seed)
+    in_bits = rng.randint(2, 48)
+    in_frac = rng.randint(-4, in_bits + 4)
+    out_signed = rng.randint(0, 1)
+    out_bits = rng.randint(2, 40)
+    out_frac = rng.randint(in_frac - in_bits, min(in_frac + 62 - in_bits - 2, out_bits + 8))
+    return dict(
+        InBits=in_bits,
+        InFrac=in_frac,
+        InSigned=rng.randint(0, 1),
+        OutBits=out_bits,
+        OutFrac=out_frac,
+        OutSigned=out_signed,
+        RoundHalfUp=rng.randint(0, 1),
+        Saturate=rng.randint(0, 1),
+    )
+
+
 CASES = {
     "narrow_rnd_sat": dict(
         InBits=48, InFrac=36, InSigned=1, OutBits=32, OutFrac=22, OutSigned=1, RoundHalfUp=1, Saturate=1
@@ -95,3 +138,21 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_fxp_requant(case: str) -> None:
     runner.run("fxp_requant", "test_fxp_requant", HERE, preset("tiny"), case=case, parameters=CASES[case])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(8))
+def test_fxp_requant_random_casts(seed: int) -> None:
+    """250 random inputs on each of eight random casts (one build per cast)."""
+    params = random_parameters(seed)
+    runner.run(
+        "fxp_requant",
+        "test_fxp_requant",
+        HERE,
+        preset("tiny"),
+        case=f"random{seed}",
+        parameters=params,
+        extra_env={runner.RANDOM_CASES_ENV: "250"},
+        testcase="random_values",
+    )
+    print(f"fxp_requant random_values: 250 random cases on {params} equal golden")

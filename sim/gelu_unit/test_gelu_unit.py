@@ -56,6 +56,22 @@ async def gelu_bit_exact(dut) -> None:
     await tb.sink.expect_idle()
 
 
+@cocotb.test(skip=runner.random_cases() == 0)
+async def random_streams(dut) -> None:
+    """random_cases() streams of 1..8 beats drawn from the edge and random values of stimuli()."""
+    cfg = runner.config_from_env()
+    lanes = runner.params_from_env()["Lanes"]
+    act = cfg.formats.act
+    tb = LaneStreamTB(dut, lanes, act.fmt.bits, True, act.fmt.bits, True, seed=cfg.config_id)
+    await tb.reset()
+    rng = np.random.default_rng(cfg.config_id)
+    pool = stimuli(cfg, lanes, rng)
+    for case in range(runner.random_cases()):
+        x = rng.choice(pool, size=lanes * int(rng.integers(1, 8, endpoint=True)))
+        await tb.check(x, gelu(x, act, cfg.formats.gelu_delta, cfg.nonlinear), f"gelu case {case}")
+    await tb.sink.expect_idle()
+
+
 @pytest.mark.parametrize("lanes", [1, 3, 8])
 def test_gelu_unit(lanes: int) -> None:
     runner.run(
@@ -70,4 +86,19 @@ def test_gelu_unit_edge_moe() -> None:
     lanes = cfg.hw.linear_out
     runner.run(
         "gelu_unit", "test_gelu_unit", HERE, cfg, case=f"edge-moe_lanes{lanes}", parameters={"Lanes": lanes}
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config_seed", range(4))
+def test_gelu_unit_random_configs(config_seed: int) -> None:
+    """250 random streams on each of four random configs (formats, table, LinearOut lanes)."""
+    runner.run_random(
+        "gelu_unit",
+        "test_gelu_unit",
+        HERE,
+        config_seed,
+        250,
+        "random_streams",
+        lambda cfg: {"Lanes": cfg.hw.linear_out},
     )

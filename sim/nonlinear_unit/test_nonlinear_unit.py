@@ -89,6 +89,23 @@ async def bit_exact(dut) -> None:
     await tb.sink.expect_idle()
 
 
+@cocotb.test(skip=runner.random_cases() == 0)
+async def random_streams(dut) -> None:
+    """random_cases() streams of 1..8 beats drawn from the edge and random values of stimuli()."""
+    cfg = runner.config_from_env()
+    p = runner.params_from_env()
+    func, lanes = p["Func"], p["Lanes"]
+    fmt, out = formats(cfg, func)
+    tb = LaneStreamTB(dut, lanes, fmt.bits, fmt.signed, out.fmt.bits, out.fmt.signed, seed=cfg.config_id)
+    await tb.reset()
+    rng = np.random.default_rng([cfg.config_id, func])
+    pool = stimuli(cfg, func, lanes, rng)
+    for case in range(runner.random_cases()):
+        x = rng.choice(pool, size=lanes * int(rng.integers(1, 8, endpoint=True)))
+        await tb.check(x, golden(cfg, func, x), f"{FUNCS[func]} case {case}")
+    await tb.sink.expect_idle()
+
+
 @pytest.mark.parametrize("lanes", [1, 4])
 @pytest.mark.parametrize("func", sorted(FUNCS), ids=lambda f: FUNCS[f])
 def test_nonlinear_unit(func: int, lanes: int) -> None:
@@ -115,4 +132,20 @@ def test_nonlinear_unit_edge_moe(func: int) -> None:
         cfg,
         case=f"edge-moe_{FUNCS[func]}_lanes{lanes}",
         parameters={"Func": func, "Lanes": lanes},
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config_seed", range(4))
+@pytest.mark.parametrize("func", sorted(FUNCS), ids=lambda f: FUNCS[f])
+def test_nonlinear_unit_random_configs(func: int, config_seed: int) -> None:
+    """250 random streams on each of four random configs (formats, tables, AttnP lanes)."""
+    runner.run_random(
+        "nonlinear_unit",
+        "test_nonlinear_unit",
+        HERE,
+        config_seed,
+        250,
+        "random_streams",
+        lambda cfg: {"Func": func, "Lanes": cfg.hw.attn_p},
     )
