@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # config of the ECP5 place and route (its parallelism fits one ECP5-85F)
 PNR_PRESET ?= tiny
 # arguments of the mutation campaign (python -m edgemoe.mutants --help)
-MUTANTS_ARGS ?= --seed 1 --limit 130
+MUTANTS_ARGS ?=
 # pytest worker processes for `make test` (one per core; a test file stays on one worker).
 PYTEST_JOBS ?= 2
 # Debian packages the project needs beyond a stock Python machine (installed when missing).

@@ -275,14 +275,14 @@ def _line_mutants(line: str, sv: bool) -> Iterator[tuple[str, int, str, str]]:
         yield "rounding", m.start(), m.group(0), "AP_TRN" if m.group(1) == "RND" else "AP_RND"
 
 
-def select(limit: int, seed: int) -> list[Mutant]:
+def select(limit: int, seed: int, root: Path = REPO) -> list[Mutant]:
     """A seeded sample of about ``limit`` mutants over every unit, shared by the square root of
     their candidate counts (a large unit gets more, a small one is not starved).
 
     Each unit draws from its own generator (seed and unit name), so the sample of a unit does
     not depend on which units a run selects: ``--only`` reruns exactly the same mutants.
     """
-    pools = {name: candidates(u) for name, u in UNITS.items()}
+    pools = {name: candidates(u, root) for name, u in UNITS.items()}
     weight = {name: math.sqrt(len(p)) for name, p in pools.items()}
     total = sum(weight.values())
     chosen: list[Mutant] = []
@@ -299,11 +299,11 @@ def select(limit: int, seed: int) -> list[Mutant]:
 _BUILD_FAILED = re.compile(r"C-simulation build for config .* failed|%Error[: -]|error: ", re.M)
 
 
-def _copy_tree(dest: Path) -> None:
+def _copy_tree(dest: Path, origin: Path = REPO) -> None:
     if dest.exists():
         shutil.rmtree(dest)
     for rel in COPIED:
-        shutil.copytree(REPO / rel, dest / rel)
+        shutil.copytree(origin / rel, dest / rel)
 
 
 def run_tests(unit: Unit, tree: Path, timeout: float) -> tuple[str, float, str]:
@@ -344,6 +344,7 @@ def run_tests(unit: Unit, tree: Path, timeout: float) -> tuple[str, float, str]:
 
 def campaign(
     mutants: Sequence[Mutant],
+    sources: Path,
     results: dict,
     save: Callable[[], None],
     timeout_factor: float,
@@ -353,11 +354,13 @@ def campaign(
 
     ``results["baselines"][unit]`` and ``results["mutants"][mutant.key]`` hold the status, the
     seconds taken and why; ``save`` is called after every run, so a stopped campaign keeps what it ran.
+    Every copy is made from ``sources``, the snapshot the mutants were selected from, so the
+    checkout may change while a campaign runs (its tests are read from the checkout).
     """
     bounds: dict[str, float] = {}
     for name in dict.fromkeys(m.unit for m in mutants):
         tree = OUT_DIR / f"baseline-{name}"
-        _copy_tree(tree)
+        _copy_tree(tree, sources)
         status, seconds, detail = run_tests(UNITS[name], tree, timeout=3600)
         results["baselines"][name] = {"status": status, "seconds": round(seconds, 1), "detail": detail}
         save()
@@ -369,7 +372,7 @@ def campaign(
         if m.unit not in bounds:
             continue  # a unit whose tests fail unmutated cannot judge its mutants
         tree = OUT_DIR / f"m{i:03d}-{m.unit}"
-        _copy_tree(tree)
+        _copy_tree(tree, sources)
         path = tree / m.path
         path.write_text(m.apply(path.read_text()))
         status, seconds, detail = run_tests(UNITS[m.unit], tree, bounds[m.unit])
@@ -460,7 +463,7 @@ def report(selection: Sequence[Mutant], results: dict, seed: int, limit: int) ->
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m edgemoe.mutants", description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, default=1, help="seed of the mutant sample (default 1)")
-    ap.add_argument("--limit", type=int, default=120, help="mutants to run at most (default 120)")
+    ap.add_argument("--limit", type=int, default=130, help="mutants to select, about (default 130)")
     ap.add_argument(
         "--only", nargs="+", metavar="UNIT", help=f"units to mutate (default all: {', '.join(UNITS)})"
     )
@@ -475,7 +478,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit < 1:
         print(f"error: --limit must be at least 1, got {args.limit}", file=sys.stderr)
         return 2
-    selection = select(args.limit, args.seed)
+    sources = OUT_DIR / "sources"  # the snapshot every mutant is selected from and copied from
+    if not args.list:
+        _copy_tree(sources)
+    selection = select(args.limit, args.seed, REPO if args.list else sources)
     mutants = [m for m in selection if m.unit in (args.only or UNITS)]
     print(
         f"mutation campaign: seed {args.seed}, {len(mutants)} of the {len(selection)} mutants selected "
@@ -494,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_if_changed(store, json.dumps(results, indent=1, sort_keys=True))
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the running test's process group too
-    campaign(mutants, results, save, args.timeout_factor, args.min_timeout)
+    campaign(mutants, sources, results, save, args.timeout_factor, args.min_timeout)
     path = write_if_changed(OUT_DIR / "report.md", report(selection, results, args.seed, args.limit))
     print(f"report: {path}")
     return 0
