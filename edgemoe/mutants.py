@@ -22,6 +22,8 @@ cannot build or does not touch what the unit computes. Which mutants run is a se
 from __future__ import annotations
 
 import argparse
+import fcntl
+import hashlib
 import json
 import math
 import os
@@ -346,24 +348,34 @@ def campaign(
     mutants: Sequence[Mutant],
     sources: Path,
     results: dict,
-    save: Callable[[], None],
+    save: Callable[[str, str, dict], None],
     timeout_factor: float,
     min_timeout: float,
 ) -> None:
     """Run the baseline of every unit involved, then each mutant in turn, recording into ``results``.
 
     ``results["baselines"][unit]`` and ``results["mutants"][mutant.key]`` hold the status, the
-    seconds taken and why; ``save`` is called after every run, so a stopped campaign keeps what it ran.
+    seconds taken and why; ``save(part, key, record)`` stores each run at once, so a stopped
+    campaign keeps what it ran. A baseline that passed on the same sources and tests (equal
+    :func:`tree_digest`) is not run again.
     Every copy is made from ``sources``, the snapshot the mutants were selected from, so the
     checkout may change while a campaign runs (its tests are read from the checkout).
     """
     bounds: dict[str, float] = {}
+    digest = tree_digest(sources)
     for name in dict.fromkeys(m.unit for m in mutants):
+        known = results["baselines"].get(name, {})
+        if known.get("status") == "passed" and known.get("digest") == digest:
+            bounds[name] = max(min_timeout, timeout_factor * known["seconds"])
+            print(
+                f"baseline {name}: passed in {known['seconds']:.0f} s on these sources and tests", flush=True
+            )
+            continue
         tree = OUT_DIR / f"baseline-{name}"
         _copy_tree(tree, sources)
         status, seconds, detail = run_tests(UNITS[name], tree, timeout=3600)
-        results["baselines"][name] = {"status": status, "seconds": round(seconds, 1), "detail": detail}
-        save()
+        record = {"status": status, "seconds": round(seconds, 1), "detail": detail, "digest": digest}
+        save("baselines", name, record)
         print(f"baseline {name}: {status} in {seconds:.0f} s {detail}", flush=True)
         if status == "passed":
             bounds[name] = max(min_timeout, timeout_factor * seconds)
@@ -379,11 +391,45 @@ def campaign(
         # "error" (pytest itself could not run) gives no verdict: listed with the mutants not built
         status = {"passed": "survived", "failed": "killed"}.get(status, status)
         status = "not built" if status in ("build failed", "error") else status
-        results["mutants"][m.key] = {"status": status, "seconds": round(seconds, 1), "detail": detail}
-        save()
+        save("mutants", m.key, {"status": status, "seconds": round(seconds, 1), "detail": detail})
         print(f"[{i}/{len(mutants)}] {status:9} {seconds:4.0f}s {m.key} ({m.operator})", flush=True)
         if status != "survived":
             shutil.rmtree(tree)  # survivors keep their mutated copy and log for a look
+
+
+def tree_digest(sources: Path) -> str:
+    """A hash of what a baseline depends on: the snapshot's sources and the checkout's Python
+    (benches, tests, golden model, tools)."""
+    h = hashlib.sha256()
+    files = [p for rel in COPIED for p in sorted((sources / rel).rglob("*")) if p.is_file()]
+    files += [
+        p for d in ("sim", "tests", "golden", "edgemoe", "host") for p in sorted((REPO / d).rglob("*.py"))
+    ]
+    for p in files:
+        h.update(str(p.relative_to(sources if p.is_relative_to(sources) else REPO)).encode() + b"\0")
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+class ResultStore:
+    """The results of one selection in a JSON file, shared by campaigns running side by side
+    (``--only`` on disjoint units): every record is merged into the file under a lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict:
+        if not self.path.is_file():
+            return {"baselines": {}, "mutants": {}}
+        return json.loads(self.path.read_text())
+
+    def save(self, part: str, key: str, record: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            data = self.load()
+            data[part][key] = record
+            write_if_changed(self.path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def equivalents() -> list[dict[str, str]]:
@@ -478,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit < 1:
         print(f"error: --limit must be at least 1, got {args.limit}", file=sys.stderr)
         return 2
-    sources = OUT_DIR / "sources"  # the snapshot every mutant is selected from and copied from
+    sources = OUT_DIR / f"sources-{os.getpid()}"  # the snapshot the mutants are selected and copied from
     if not args.list:
         _copy_tree(sources)
     selection = select(args.limit, args.seed, REPO if args.list else sources)
@@ -493,15 +539,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{m.unit:15} {m.where:34} {m.operator:10} {m.before} -> {m.after}   | {m.context}")
         return 0
     # results of earlier runs of the same selection are kept: --only reruns update their units
-    store = OUT_DIR / f"results-seed{args.seed}-limit{args.limit}.json"
-    results = json.loads(store.read_text()) if store.is_file() else {"baselines": {}, "mutants": {}}
-
-    def save() -> None:
-        write_if_changed(store, json.dumps(results, indent=1, sort_keys=True))
-
+    store = ResultStore(OUT_DIR / f"results-seed{args.seed}-limit{args.limit}.json")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the running test's process group too
-    campaign(mutants, sources, results, save, args.timeout_factor, args.min_timeout)
-    path = write_if_changed(OUT_DIR / "report.md", report(selection, results, args.seed, args.limit))
+    try:
+        campaign(mutants, sources, store.load(), store.save, args.timeout_factor, args.min_timeout)
+    finally:
+        shutil.rmtree(sources, ignore_errors=True)
+    path = write_if_changed(OUT_DIR / "report.md", report(selection, store.load(), args.seed, args.limit))
     print(f"report: {path}")
     return 0
 
