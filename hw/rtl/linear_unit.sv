@@ -61,7 +61,7 @@ module linear_unit
 );
   localparam int unsigned Words = MaxK / In;  // weight words per bank
   localparam int unsigned KW = $clog2(Words + 1);
-  localparam int unsigned AW = $clog2(Words) > 0 ? $clog2(Words) : 1;
+  localparam int unsigned AW = $clog2(2 * Words);  // bank b holds words b*Words .. b*Words+Words-1
   localparam int PW = int'(XBits + WBits);  // signed product
   localparam int AccW = PW + $clog2(MaxK) + 1;
   localparam int AccFrac = XFrac + WFrac;
@@ -116,7 +116,7 @@ module linear_unit
       epi_q[wb_q]  <= b_epilogue_i;
     end
     if (w_valid_i && w_ready_o) begin
-      wmem[{wb_q, AW'(wcnt_q)}] <= w_data_i;
+      wmem[(wb_q ? AW'(Words) : AW'(0)) + AW'(wcnt_q)] <= w_data_i;
       if (w_last_i) begin
         words_q[wb_q] <= wcnt_q + 1'b1;
       end
@@ -188,7 +188,7 @@ module linear_unit
 
   always_ff @(posedge clk_i) begin
     if (x_take) begin
-      w1_q     <= wmem[{rb_q, AW'(kcnt_q)}];
+      w1_q     <= wmem[(rb_q ? AW'(Words) : AW'(0)) + AW'(kcnt_q)];
       x1_q     <= x_data_i;
       first1_q <= kcnt_q == '0;
       last1_q  <= row_last;

@@ -311,6 +311,15 @@ def test_linear_unit(lanes: tuple[int, int]) -> None:
     runner.run("linear_unit", "test_linear_unit", HERE, cfg, case=f"in{n_in}_out{n_out}", parameters=params)
 
 
+def test_linear_unit_banks_of_five_words() -> None:
+    """MaxK / In = 5 weight words per bank, not a power of two (edge-moe has 48): the second bank
+    starts at word 5, not at the next power of two."""
+    params = {"In": 8, "Out": 4, "MaxK": 40}
+    runner.run(
+        "linear_unit", "test_linear_unit", HERE, preset("tiny"), case="in8_out4_k40", parameters=params
+    )
+
+
 @pytest.mark.slow
 def test_linear_unit_edge_moe() -> None:
     """The edge-moe package and parallelism (LinearIn x LinearOut lanes, rows of every width)."""
