@@ -52,6 +52,9 @@ CXXFLAGS = (
     "-Wno-unknown-pragmas",
     "-Wno-unused-variable",
     "-Wno-int-in-bool-context",
+    # an index past a kernel's array stops the process (SIGILL) instead of reading a neighbour
+    "-fsanitize=bounds",
+    "-fsanitize-undefined-trap-on-error",
 )
 LDFLAGS = ("-shared", "-Wl,-Bsymbolic")
 

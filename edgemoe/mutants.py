@@ -335,6 +335,8 @@ def run_tests(unit: Unit, tree: Path, timeout: float) -> tuple[str, float, str]:
         return "timed out", seconds, f"no result after {timeout:.0f} s"
     if rc == 0:
         return "passed", seconds, ""
+    if rc < 0:  # a test process stopped by a signal: e.g. a kernel's array index out of bounds
+        return "failed", seconds, f"the test process was stopped by signal {-rc}"
     if rc != 1:
         return "error", seconds, f"pytest exit {rc}: " + " ".join(text.split("\n")[-3:])
     failed = [ln for ln in text.split("\n") if re.match(r"(FAILED|ERROR) \S+::", ln)]
