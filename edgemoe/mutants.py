@@ -516,6 +516,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only", nargs="+", metavar="UNIT", help=f"units to mutate (default all: {', '.join(UNITS)})"
     )
     ap.add_argument("--list", action="store_true", help="print the selected mutants and stop")
+    ap.add_argument(
+        "--survivors",
+        action="store_true",
+        help="run only the mutants that survived the last run (after new tests)",
+    )
     ap.add_argument("--timeout-factor", type=float, default=4.0, help="time bound per mutant, x baseline (4)")
     ap.add_argument("--min-timeout", type=float, default=120.0, help="lowest time bound per mutant, s (120)")
     args = ap.parse_args(argv)
@@ -542,6 +547,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     # results of earlier runs of the same selection are kept: --only reruns update their units
     store = ResultStore(OUT_DIR / f"results-seed{args.seed}-limit{args.limit}.json")
+    if args.survivors:
+        last = store.load()["mutants"]
+        mutants = [m for m in mutants if last.get(m.key, {}).get("status") == "survived"]
+        print(f"{len(mutants)} of them survived the last run: running those", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the running test's process group too
     try:
         campaign(mutants, sources, store.load(), store.save, args.timeout_factor, args.min_timeout)
