@@ -40,6 +40,7 @@ from pathlib import Path
 
 import tomllib
 
+from edgemoe.csim import KERNELS_ONLY_ENV
 from edgemoe.files import SOURCE_TREE_ENV, write_if_changed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -314,7 +315,7 @@ def run_tests(unit: Unit, tree: Path, timeout: float) -> tuple[str, float, str]:
     Returns: "passed", "failed", "build failed", "timed out" or "error"; the seconds taken; why.
     """
     cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-m", "", *unit.tests]
-    env = {**os.environ, SOURCE_TREE_ENV: str(tree)}
+    env = {**os.environ, SOURCE_TREE_ENV: str(tree), KERNELS_ONLY_ENV: "1"}  # kernel tests need no top
     start = time.monotonic()
     log = tree / "pytest.log"
     with open(log, "w") as out:
@@ -517,6 +518,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--list", action="store_true", help="print the selected mutants and stop")
     ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the mutants the last runs killed (the tests only grew since)",
+    )
+    ap.add_argument(
         "--survivors",
         action="store_true",
         help="run only the mutants that survived the last run (after new tests)",
@@ -547,6 +553,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     # results of earlier runs of the same selection are kept: --only reruns update their units
     store = ResultStore(OUT_DIR / f"results-seed{args.seed}-limit{args.limit}.json")
+    if args.resume:
+        last = store.load()["mutants"]
+        mutants = [m for m in mutants if last.get(m.key, {}).get("status") not in ("killed", "timed out")]
+        print(f"{len(mutants)} of them are not killed yet: running those", flush=True)
     if args.survivors:
         last = store.load()["mutants"]
         mutants = [m for m in mutants if last.get(m.key, {}).get("status") == "survived"]
