@@ -300,6 +300,9 @@ def select(limit: int, seed: int, root: Path = REPO) -> list[Mutant]:
 
 
 _BUILD_FAILED = re.compile(r"C-simulation build for config .* failed|%Error[: -]|error: ", re.M)
+# a build stopped by the design's own checks (an SV $fatal at elaboration, a C++ static_assert) on
+# parameters the unmodified design accepts: the mutant is seen, not a mutant that cannot build
+_DESIGN_REFUSED = re.compile(r"%Error-USERFATAL[^\n]*|static assertion failed[^\n]*")
 
 
 def _copy_tree(dest: Path, origin: Path = REPO) -> None:
@@ -341,6 +344,8 @@ def run_tests(unit: Unit, tree: Path, timeout: float) -> tuple[str, float, str]:
     if rc != 1:
         return "error", seconds, f"pytest exit {rc}: " + " ".join(text.split("\n")[-3:])
     failed = [ln for ln in text.split("\n") if re.match(r"(FAILED|ERROR) \S+::", ln)]
+    if refused := _DESIGN_REFUSED.search(text):
+        return "failed", seconds, refused.group(0)[:200]
     if _BUILD_FAILED.search(text) and not re.search(r"AssertionError|Error: \S+ \[", text):
         return "build failed", seconds, (failed or [""])[0][:200]
     why = re.search(r"(AssertionError|CSimError|RtlBuildError)[^\n]*", text)
