@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import cocotb
@@ -116,6 +117,24 @@ def test_nonlinear_unit(func: int, lanes: int) -> None:
         preset("tiny"),
         case=f"{FUNCS[func]}_lanes{lanes}",
         parameters={"Func": func, "Lanes": lanes},
+    )
+
+
+@pytest.mark.parametrize("work,table", [(12, 12), (13, 12)], ids=["no_interpolation", "one_bit_fraction"])
+def test_exp_table_as_fine_as_the_work_fraction(work: int, table: int) -> None:
+    """exp with work_frac_bits - exp_table_bits = 0 (the table is read without interpolation) and
+    1 (a one-bit interpolation fraction): the two ends of exp_lane's table read."""
+    base = preset("tiny")
+    nl = dataclasses.replace(base.nonlinear, work_frac_bits=work, exp_table_bits=table)
+    cfg = dataclasses.replace(base, name=f"tiny-w{work}-e{table}", nonlinear=nl)
+    runner.run(
+        "nonlinear_unit",
+        "test_nonlinear_unit",
+        HERE,
+        cfg,
+        case=f"exp_w{work}_e{table}",
+        parameters={"Func": 0, "Lanes": 1},
+        testcase="bit_exact",
     )
 
 
