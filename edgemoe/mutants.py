@@ -73,7 +73,7 @@ UNITS = {
             ("hw/rtl/exp_lane.sv",),
             (
                 f"{_NL}[exp-1]",
-                "sim/nonlinear_unit/test_nonlinear_unit.py::test_exp_table_as_fine_as_the_work_fraction",
+                "sim/nonlinear_unit/test_nonlinear_unit.py::test_exp_with_a_one_bit_interpolation_fraction",
             ),
         ),
         Unit("recip_lane", ("hw/rtl/recip_lane.sv",), (f"{_NL}[recip-1]",)),
