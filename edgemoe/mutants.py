@@ -83,7 +83,11 @@ UNITS = {
             ("hw/rtl/fxp_func_pkg.sv",),
             (f"{_NL}[exp-1]", f"{_NL}[recip-1]", f"{_NL}[rsqrt-1]"),
         ),
-        Unit("nonlinear_unit", ("hw/rtl/nonlinear_unit.sv", "hw/rtl/stream_stage.sv"), (f"{_NL}[exp-4]",)),
+        Unit(
+            "nonlinear_unit",
+            ("hw/rtl/nonlinear_unit.sv", "hw/rtl/stream_stage.sv"),
+            (f"{_NL}[exp-4]", f"{_NL}[recip-4]", f"{_NL}[rsqrt-4]"),  # the defaults of every function
+        ),
         Unit(
             "gelu_unit",
             ("hw/rtl/gelu_lane.sv", "hw/rtl/gelu_unit.sv"),
