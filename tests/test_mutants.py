@@ -105,3 +105,13 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert mutants.main(["--only", "no_such_unit", "--list"]) == 2
     assert "unknown unit(s) no_such_unit" in capsys.readouterr().err
     assert mutants.main(["--limit", "0", "--list"]) == 2
+
+
+def test_every_equivalent_mutant_names_a_line_of_the_sources() -> None:
+    """An entry whose line is gone (edited or renamed) would silently stop matching: it must fail here."""
+    entries = mutants.equivalents()
+    assert entries, "the file of equivalent mutants is empty or missing"
+    for e in entries:
+        lines = [line.strip() for line in (mutants.REPO / e["path"]).read_text().split("\n")]
+        assert e["context"] in lines, f"{e['path']}: no line '{e['context']}'"
+        assert e["before"] in e["context"] and e["reason"].strip(), e
