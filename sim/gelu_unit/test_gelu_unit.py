@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import cocotb
 import numpy as np
 import pytest
 
-from edgemoe.config import preset
+from edgemoe.config import Cast, preset, sfix
 from edgemoe.golden.fixed.nonlinear import gelu
 from edgemoe.sim import runner
 from edgemoe.sim.tb import LaneStreamTB, write_perf
@@ -77,6 +78,19 @@ def test_gelu_unit(lanes: int) -> None:
     runner.run(
         "gelu_unit", "test_gelu_unit", HERE, preset("tiny"), case=f"lanes{lanes}", parameters={"Lanes": lanes}
     )
+
+
+def test_gelu_unit_table_read_without_interpolation() -> None:
+    """act with 9 fraction bits and a 2**12-segment table over |x| < 8: one entry per act lsb,
+    so gelu_lane reads its table without interpolation."""
+    base = preset("tiny")
+    cfg = dataclasses.replace(
+        base,
+        name="tiny-gelu-table",
+        formats=dataclasses.replace(base.formats, act=Cast(sfix(19, 10))),
+        nonlinear=dataclasses.replace(base.nonlinear, gelu_table_bits=12),
+    )
+    runner.run("gelu_unit", "test_gelu_unit", HERE, cfg, case="table_no_interp", parameters={"Lanes": 3})
 
 
 @pytest.mark.slow
