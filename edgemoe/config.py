@@ -492,6 +492,12 @@ def validate(cfg: Config) -> None:
     )
     need(0 <= nl.newton_steps <= 4, f"nonlinear.newton_steps must be 0..4, got {nl.newton_steps}")
     need(nl.rsqrt_table_bits >= 2, f"nonlinear.rsqrt_table_bits must be >= 2, got {nl.rsqrt_table_bits}")
+    for name in ("exp_table_bits", "recip_table_bits"):  # the tables are always interpolated
+        need(
+            getattr(nl, name) < nl.work_frac_bits,
+            f"nonlinear.{name} {getattr(nl, name)} must be below work_frac_bits {nl.work_frac_bits} "
+            "(at least one interpolation bit)",
+        )
     need(
         12 <= nl.work_frac_bits <= 27,
         f"nonlinear.work_frac_bits must be 12..27 (int64 products), got {nl.work_frac_bits}",

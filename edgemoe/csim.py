@@ -35,11 +35,11 @@ import numpy as np
 from edgemoe import config
 from edgemoe.config import Config, FixedFormat
 from edgemoe.errors import ToolMissing
-from edgemoe.files import write_if_changed
+from edgemoe.files import source_tree, write_if_changed
 
 REPO = Path(__file__).resolve().parents[1]
-HLS_DIR = REPO / "hls"
-BUILD_ROOT = REPO / "build" / "csim"
+HLS_DIR = source_tree(REPO) / "hls"
+BUILD_ROOT = source_tree(REPO) / "build" / "csim"
 LIB_STEM = "libedgemoe_csim"
 CXX = os.environ.get("CXX", "g++")
 # Libraries of several configs can live in one process (tests load tiny and edge-moe): every
@@ -54,10 +54,15 @@ CXXFLAGS = (
     "-Wno-unknown-pragmas",
     "-Wno-unused-variable",
     "-Wno-int-in-bool-context",
+    # an index past a kernel's array stops the process (SIGILL) instead of reading a neighbour
+    "-fsanitize=bounds",
+    "-fsanitize-undefined-trap-on-error",
 )
 LDFLAGS = ("-shared", "-Wl,-Bsymbolic")
 
 UNITY_PREFIX = "csim_"  # hls/src files compiled together in one translation unit
+KERNELS_ONLY_ENV = "EDGEMOE_CSIM_KERNELS_ONLY"
+TOP_SOURCE, TOP_ENTRY = "edgemoe_top.cpp", "csim_top.cpp"  # the top and its C entry point
 CAST_SOURCE_BITS = 62
 CAST_SOURCE_FRAC = 32  # em_cast reads ap_fixed<62, 30>
 
@@ -195,13 +200,19 @@ def plan(cfg: Config, header: str | None = None, extra_sources: Sequence[Path] =
     # The kernels' C entry points (hls/src/csim_*.cpp) and the generated casts compile as one
     # translation unit: they instantiate the same kernel templates, which then compile once.
     # File-local names of those files therefore live in anonymous namespaces and must not clash.
-    entries = [src for src in sources() if src.name.startswith(UNITY_PREFIX)]
+    # EDGEMOE_CSIM_KERNELS_ONLY=1 leaves the top out (about half the compile time; the kernel
+    # tests of a mutation campaign do not call it).
+    all_entries = [src for src in sources() if src.name.startswith(UNITY_PREFIX)]
+    kernels_only = os.environ.get(KERNELS_ONLY_ENV) == "1"
+    entries = [src for src in all_entries if not (kernels_only and src.name == TOP_ENTRY)]
     unity = out_dir / "csim_unity.cpp"
     files[unity] = "".join(f'#include "{src}"\n' for src in [*entries, generated])
     dirs = [out_dir, HLS_DIR / "include", HLS_DIR / "src"]
     compile_cmd = [CXX, *CXXFLAGS, "-c", *(f"-I{d}" for d in dirs), f"-I{ap_types_dir()}"]
     objects: dict[Path, Path] = {}
-    for src in [unity, *(s for s in sources(extra_sources) if s not in entries)]:
+    others = [s for s in sources(extra_sources) if s not in all_entries]
+    others = [s for s in others if not (kernels_only and s.name == TOP_SOURCE)]
+    for src in [unity, *others]:
         text = files[src] if src in files else src.read_text()
         h = hashlib.sha256("\0".join(compile_cmd).encode())
         for name, body in _closure(src, text, dirs, files):

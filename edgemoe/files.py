@@ -55,3 +55,18 @@ def check_output_folder(folder: str | Path, option: str = "--out") -> Path:
         where = "" if existing == folder else f" (in {existing})"
         raise EdgemoeError(f"{option} {folder}: no permission to write{where}")
     return folder
+
+
+SOURCE_TREE_ENV = "EDGEMOE_SOURCE_TREE"
+"""Names a copy of the checkout's hw/rtl and hls that the simulators read instead (a mutant)."""
+
+
+def source_tree(repo: Path) -> Path:
+    """Where hw/rtl and hls are read from and their simulation builds go.
+
+    ``repo`` itself, or the folder named by ``EDGEMOE_SOURCE_TREE``: a copy holding ``hw/rtl``
+    and ``hls`` (edgemoe.mutants runs the benches on mutated copies this way, never editing the
+    checkout). Its builds go to its own ``build/`` so they never replace the checkout's.
+    """
+    copy = os.environ.get(SOURCE_TREE_ENV)
+    return Path(copy).resolve() if copy else repo

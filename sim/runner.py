@@ -21,16 +21,17 @@ import shutil
 import subprocess
 import sys
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from edgemoe.config import Config, from_dict
 from edgemoe.errors import ToolMissing
-from edgemoe.files import write_if_changed
+from edgemoe.files import source_tree, write_if_changed
 
 REPO = Path(__file__).resolve().parents[1]
-RTL_DIR = REPO / "hw" / "rtl"
-BUILD_DIR = REPO / "build"
+RTL_DIR = source_tree(REPO) / "hw" / "rtl"
+BUILD_DIR = REPO / "build"  # the Verilator wrapper and the runtime cache, shared by every source tree
+CASE_ROOT = source_tree(REPO) / "build" / "sim"
 PKG_NAME = "edgemoe_pkg"
 
 
@@ -159,7 +160,7 @@ def _strip_comments(text: str) -> str:
 
 
 def case_dir(module: str, case: str) -> Path:
-    return BUILD_DIR / "sim" / module / re.sub(r"[^A-Za-z0-9_.=-]+", "_", case)
+    return CASE_ROOT / module / re.sub(r"[^A-Za-z0-9_.=-]+", "_", case)
 
 
 def lint(top: str, cfg: Config, parameters: Mapping[str, object] | None = None) -> str:
@@ -195,6 +196,46 @@ def config_from_env() -> Config:
 def params_from_env() -> dict[str, int]:
     """The HDL parameters of the case under test (set by :func:`run`)."""
     return {k: int(v) for k, v in json.loads(os.environ.get("EDGEMOE_PARAMS", "{}")).items()}
+
+
+RANDOM_CASES_ENV = "EDGEMOE_RANDOM_CASES"
+
+
+def random_cases() -> int:
+    """How many random cases a bench's randomized test runs; 0 (that test is skipped) unless
+    the case was started by :func:`run_random`."""
+    return int(os.environ.get(RANDOM_CASES_ENV, "0"))
+
+
+def run_random(
+    top: str,
+    test_module: str,
+    test_dir: Path,
+    config_seed: int,
+    cases: int,
+    testcase: str,
+    parameters: Callable[[Config], Mapping[str, object]] = lambda cfg: {},
+) -> Config:
+    """Run ``testcase`` of a bench with ``cases`` random cases on ``random_config(config_seed)``.
+
+    One simulator build per config serves all its cases; the bench draws them from
+    :func:`random_cases` and its own seed. Returns the config (for the caller's message).
+    """
+    from edgemoe.sim.random_config import random_config
+
+    cfg = random_config(config_seed)
+    run(
+        top,
+        test_module,
+        test_dir,
+        cfg,
+        case=f"random{config_seed}",
+        parameters=parameters(cfg),
+        extra_env={RANDOM_CASES_ENV: str(cases)},
+        testcase=testcase,
+    )
+    print(f"{top} {testcase}: {cases} random cases on random_config({config_seed}) equal golden")
+    return cfg
 
 
 def run(

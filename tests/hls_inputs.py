@@ -1,8 +1,12 @@
-"""Random raw inputs for the HLS kernel tests: full-range, small, boundary and saturating values."""
+"""Random raw inputs for the HLS kernel tests (full-range, small, boundary and saturating values),
+and the check that no kernel reads an empty stream."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
+import pytest
 
 from edgemoe.config import FixedFormat
 
@@ -21,3 +25,12 @@ def raw_values(
     edge = rng.random(n) < 0.02
     full[edge] = rng.choice([fmt.min_raw, fmt.max_raw, 0], size=int(edge.sum()))
     return full.reshape(shape)
+
+
+@pytest.fixture(autouse=True)
+def no_stream_read_while_empty(capfd: pytest.CaptureFixture[str]) -> Iterator[None]:
+    """Fails a test whose kernels read an hls::stream that is empty: C simulation only warns on
+    stdout and goes on with a zero, the hardware would wait forever. Autouse where imported."""
+    yield
+    out = capfd.readouterr().out
+    assert "read while empty" not in out, f"a kernel read an empty hls::stream: {out.strip()[:300]}"

@@ -90,6 +90,15 @@ def test_hardware_validation_messages() -> None:
         dataclasses.replace(cfg, hw=dataclasses.replace(cfg.hw, attn_block=48))
 
 
+@pytest.mark.parametrize("table", ["exp_table_bits", "recip_table_bits"])
+def test_interpolated_tables_need_a_fraction_bit(table: str) -> None:
+    cfg = preset("tiny")
+    nl = dataclasses.replace(cfg.nonlinear, work_frac_bits=12)
+    dataclasses.replace(cfg, nonlinear=dataclasses.replace(nl, **{table: 11}))  # one bit: valid
+    with pytest.raises(ConfigError, match=re.escape(f"nonlinear.{table} 12 must be below work_frac_bits 12")):
+        dataclasses.replace(cfg, nonlinear=dataclasses.replace(nl, **{table: 12}))
+
+
 @pytest.mark.parametrize(
     "cast_name, cast, message",
     [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hls_inputs import raw_values
+from hls_inputs import no_stream_read_while_empty, raw_values  # noqa: F401 (autouse fixture)
 
 from edgemoe import config, csim
 from edgemoe.golden.fixed.moe import moe

@@ -3,12 +3,14 @@ golden/fixed/nonlinear.py, every bit, over random, boundary and saturating input
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
-from hls_inputs import raw_values
+from hls_inputs import no_stream_read_while_empty, raw_values  # noqa: F401 (autouse fixture)
 
-from edgemoe import csim
-from edgemoe.config import FixedFormat
+from edgemoe import config, csim
+from edgemoe.config import Cast, FixedFormat, sfix
 from edgemoe.golden.fixed import nonlinear
 
 
@@ -92,6 +94,40 @@ def test_softmax(sim: csim.CSim) -> None:
     want = nonlinear.softmax(x, f.act.fmt, cfg, f.gate_score, axis=-1)
     got = sim.softmax(x)
     assert np.array_equal(got, want), f"{np.count_nonzero(got != want)} of {x.size} differ"
+
+
+def _variant(name: str) -> config.Config:
+    """tiny with one setting moved where a kernel takes another branch."""
+    base = config.preset("tiny")
+    if name == "tiny-w16":  # fewer work fraction bits than the exp inputs have (exp rounds them first)
+        return dataclasses.replace(
+            base, name=name, nonlinear=dataclasses.replace(base.nonlinear, work_frac_bits=16)
+        )
+    # act with 9 fraction bits and a 2**12-segment GELU table over |x| < 8: one entry per act lsb,
+    # read without interpolation
+    formats = dataclasses.replace(base.formats, act=Cast(sfix(19, 10)))
+    return dataclasses.replace(
+        base, name=name, formats=formats, nonlinear=dataclasses.replace(base.nonlinear, gelu_table_bits=12)
+    )
+
+
+@pytest.mark.parametrize("name", ["tiny-w16", "tiny-gelu-table"])
+def test_exp_and_gelu_at_their_other_branches(name: str) -> None:
+    cfg = _variant(name)
+    sim = csim.load(cfg)
+    f, nl = cfg.formats, cfg.nonlinear
+    rng = np.random.default_rng(9)
+    for which, src in (("exp_score", f.attn_score.fmt), ("exp_act", f.act.fmt)):
+        diff_fmt = FixedFormat(src.bits + 1, src.int_bits + 1)
+        x = -np.abs(raw_values(rng, diff_fmt, (5000,), small_bits=src.frac_bits + 4))
+        x = np.concatenate([x, -_around_powers(-diff_fmt.min_raw)])
+        want = nonlinear.exp_neg(x, diff_fmt, nl, f.exp_out)
+        assert np.array_equal(sim.nonlinear(which, x), want), f"{name} {which}"
+    x = np.concatenate(
+        [raw_values(rng, f.act.fmt, (5000,), small_bits=f.act.fmt.frac_bits + 4), np.arange(-99, 100)]
+    )
+    want = nonlinear.gelu(x, f.act, f.gelu_delta, nl)
+    assert np.array_equal(sim.nonlinear("gelu", x), want), f"{name} gelu"
 
 
 def test_bad_input_is_refused(sim: csim.CSim) -> None:

@@ -65,12 +65,6 @@ inline ap_uint<W + 1> lerp_unit(const long long* table, ap_uint<IB> i, ap_uint<F
     return ap_int<W + 2>(lo) + ap_int<W + 2>((slope + half) >> FB);
 }
 
-// Round half up of v * 2^-s for s >= 1: (v + 2^(s-1)) >> s, arithmetic shift.
-inline wide_t rhu(wide_t v, int s) {
-#pragma HLS INLINE
-    return (v + (wide_t(1) << (s - 1))) >> s;
-}
-
 // v * 2^-s rounded half up or truncated toward -inf for s > 0; v << -s (exact) for s <= 0.
 inline wide_t shift_round(wide_t v, int s, bool half_up) {
 #pragma HLS INLINE

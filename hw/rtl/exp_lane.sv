@@ -41,8 +41,8 @@ module exp_lane
   if (AB < 1 || AB > 62 || K + 2 * W + 1 > 62 || YW > FuncBits) begin : gen_bad_widths
     $fatal(1, "%m: exp_lane input/work formats too wide (XFrac %0d, W %0d)", XFrac, W);
   end
-  if (Exp2TableSize != (1 << B) + 1 || RB < 0) begin : gen_bad_table
-    $fatal(1, "%m: Exp2Table needs 2**ExpTableBits + 1 entries and ExpTableBits <= WorkFracBits");
+  if (Exp2TableSize != (1 << B) + 1 || RB < 1) begin : gen_bad_table
+    $fatal(1, "%m: Exp2Table needs 2**ExpTableBits + 1 entries and ExpTableBits < WorkFracBits");
   end
 
   logic signed [CW-1:0] negx;
@@ -83,17 +83,13 @@ module exp_lane
   logic unused_low;  // the rounded-off bits of aw * log2(e)
   assign unused_low = ^prod_t[W-1:0];
 
-  // Exp2Table read as a ROM of TW-bit entries (synthesis maps it to LUTs)
-  if (RB > 0) begin : gen_interp
-    logic [B-1:0]  idx;
-    logic [RB-1:0] r;
-    assign idx = u[W-1:RB];
-    assign r = u[RB-1:0];
-    assign p = TW'(interpolate(FuncBits'(Exp2Table[(B + 1)'(idx)][TW-1:0]),
-                               FuncBits'(Exp2Table[(B + 1)'(idx) + (B + 1)'(1)][TW-1:0]), FuncBits'(r), RB));
-  end else begin : gen_no_interp
-    assign p = Exp2Table[(B + 1)'(u)][TW-1:0];
-  end
+  // Exp2Table read as a ROM of TW-bit entries (synthesis maps it to LUTs), always interpolated
+  logic [B-1:0]  idx;
+  logic [RB-1:0] r;
+  assign idx = u[W-1:RB];
+  assign r = u[RB-1:0];
+  assign p = TW'(interpolate(FuncBits'(Exp2Table[(B + 1)'(idx)][TW-1:0]),
+                             FuncBits'(Exp2Table[(B + 1)'(idx) + (B + 1)'(1)][TW-1:0]), FuncBits'(r), RB));
 
   always_comb begin
     s = (n > NW'(NMax)) ? 8'(NMax + W + LS - OF) : 8'(n) + 8'(W + LS - OF);

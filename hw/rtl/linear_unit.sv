@@ -61,7 +61,7 @@ module linear_unit
 );
   localparam int unsigned Words = MaxK / In;  // weight words per bank
   localparam int unsigned KW = $clog2(Words + 1);
-  localparam int unsigned AW = $clog2(Words) > 0 ? $clog2(Words) : 1;
+  localparam int unsigned AW = $clog2(2 * Words);  // bank b holds words b*Words .. b*Words+Words-1
   localparam int PW = int'(XBits + WBits);  // signed product
   localparam int AccW = PW + $clog2(MaxK) + 1;
   localparam int AccFrac = XFrac + WFrac;
@@ -86,6 +86,7 @@ module linear_unit
   logic [1:0]              epi_q [2];
   logic [KW-1:0]           words_q [2];
   logic [1:0]              full_q, full_set, full_clr;
+  logic [1:0]              unread_q, unread_clr;  // loaded, and its x rows not all taken yet
   logic                    wb_q, hdr_q;
   logic [KW-1:0]           wcnt_q;
 
@@ -115,7 +116,7 @@ module linear_unit
       epi_q[wb_q]  <= b_epilogue_i;
     end
     if (w_valid_i && w_ready_o) begin
-      wmem[{wb_q, AW'(wcnt_q)}] <= w_data_i;
+      wmem[(wb_q ? AW'(Words) : AW'(0)) + AW'(wcnt_q)] <= w_data_i;
       if (w_last_i) begin
         words_q[wb_q] <= wcnt_q + 1'b1;
       end
@@ -141,7 +142,7 @@ module linear_unit
   logic [KW-1:0] kcnt_q;
   logic          x_take, row_last;
 
-  assign x_ready_o = full_q[rb_q] && adv;
+  assign x_ready_o = unread_q[rb_q] && adv;
   assign x_take = x_valid_i && x_ready_o;
   assign row_last = kcnt_q == words_q[rb_q] - 1'b1;
 
@@ -154,6 +155,21 @@ module linear_unit
       if (x_last_i) begin
         rb_q <= !rb_q;
       end
+    end
+  end
+
+  // A bank stays full until its last row leaves stage 3, but x may read it only once: a short
+  // tile in the other bank must not send x back to this bank's weights before they are replaced.
+  always_comb begin
+    unread_clr = '0;
+    unread_clr[rb_q] = x_take && x_last_i;
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (rst_i) begin
+      unread_q <= '0;
+    end else begin
+      unread_q <= (unread_q | full_set) & ~unread_clr;
     end
   end
 
@@ -172,7 +188,7 @@ module linear_unit
 
   always_ff @(posedge clk_i) begin
     if (x_take) begin
-      w1_q     <= wmem[{rb_q, AW'(kcnt_q)}];
+      w1_q     <= wmem[(rb_q ? AW'(Words) : AW'(0)) + AW'(kcnt_q)];
       x1_q     <= x_data_i;
       first1_q <= kcnt_q == '0;
       last1_q  <= row_last;
@@ -342,11 +358,14 @@ module linear_unit
     endcase
   end
 
+  // A beat taken while the pipeline waits for its a beat leaves the output empty, not repeated.
   always_ff @(posedge clk_i) begin
     if (rst_i) begin
       y_valid_o <= 1'b0;
     end else if (adv) begin
       y_valid_o <= v4_q;
+    end else if (y_ready_i) begin
+      y_valid_o <= 1'b0;
     end
   end
 

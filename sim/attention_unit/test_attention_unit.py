@@ -119,6 +119,19 @@ async def heads_bit_exact(dut) -> None:
     await tb.o.expect_idle()
 
 
+@cocotb.test(skip=runner.random_cases() == 0)
+async def random_passes(dut) -> None:
+    """Attentions of random kinds until random_cases() passes (one head, one group of P queries)."""
+    cfg = runner.config_from_env()
+    tb = AttentionTB(dut, cfg, 0.25, 0.3, seed=cfg.config_id)
+    await start_clock_and_reset(dut.clk_i, dut.rst_i)
+    rng = np.random.default_rng(cfg.config_id)
+    passes = 0
+    while passes < runner.random_cases():
+        passes += await tb.run(str(rng.choice(["random", "full", "ties"])), rng)
+    await tb.o.expect_idle()
+
+
 @cocotb.test()
 async def throughput(dut) -> None:
     cfg = runner.config_from_env()
@@ -159,4 +172,19 @@ def test_attention_unit_edge_moe() -> None:
     cfg = preset("edge-moe")
     runner.run(
         "attention_unit", "test_attention_unit", HERE, cfg, case="edge-moe", parameters={"P": cfg.hw.attn_p}
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config_seed", range(4))
+def test_attention_unit_random_configs(config_seed: int) -> None:
+    """At least 250 random passes on each of four random configs (formats, shapes, P, block width)."""
+    runner.run_random(
+        "attention_unit",
+        "test_attention_unit",
+        HERE,
+        config_seed,
+        250,
+        "random_passes",
+        lambda cfg: {"P": cfg.hw.attn_p},
     )

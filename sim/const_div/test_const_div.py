@@ -150,6 +150,8 @@ CASES = {
     "d7_tight": dict(InBits=40, Den=7, RoundHalfUp=0, NMin=-100000, NMax=3000000, TagBits=2),
     "d100_half_up": dict(InBits=24, Den=100, RoundHalfUp=1, TagBits=4),
     "d1_half_up": dict(InBits=16, Den=1, RoundHalfUp=1, TagBits=1),
+    # |n| <= 2 over 3: the multiplier search passes 2**s = e·u at s = 1 (the condition is strict)
+    "d3_two": dict(InBits=4, Den=3, RoundHalfUp=0, NMin=-3, NMax=2, TagBits=1),
 }
 
 

@@ -43,7 +43,7 @@ def tokens(cfg: Config, rng: np.random.Generator) -> np.ndarray:
         rng.integers(-one // 64, one // 64, D),  # tiny variance
     ]
     rows += [rng.integers(-8 * one, 8 * one, D) for _ in range(4)]
-    return np.array(rows, dtype=np.int64)
+    return np.clip(np.array(rows, dtype=np.int64), act.min_raw, act.max_raw)  # narrow act formats
 
 
 def norm_params(cfg: Config, rng: np.random.Generator, kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -122,6 +122,21 @@ async def tokens_bit_exact(dut) -> None:
     await tb.y.expect_idle()
 
 
+@cocotb.test(skip=runner.random_cases() == 0)
+async def random_tokens(dut) -> None:
+    """random_cases() runs of 1..3 tokens drawn from tokens(), each with new random gamma/beta."""
+    cfg = runner.config_from_env()
+    lanes = runner.params_from_env()["Lanes"]
+    tb = LayerNormTB(dut, cfg, lanes, 0.2, 0.2, seed=cfg.config_id)
+    await start_clock_and_reset(dut.clk_i, dut.rst_i)
+    rng = np.random.default_rng(cfg.config_id)
+    for case in range(runner.random_cases()):
+        pool = tokens(cfg, rng)
+        x = pool[rng.integers(0, len(pool), int(rng.integers(1, 3, endpoint=True)))]
+        await tb.run(x, *norm_params(cfg, rng, str(rng.choice(["real", "full"]))), f"case {case}")
+    await tb.y.expect_idle()
+
+
 @cocotb.test()
 async def throughput(dut) -> None:
     cfg = runner.config_from_env()
@@ -186,3 +201,18 @@ def test_buffer_smaller_than_a_token_stops_elaboration() -> None:
     text = str(err.value)
     assert "USERFATAL" in text and "a whole token must fit" in text, text
     assert "In instance 'layernorm_unit'" in text, text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config_seed", range(4))
+def test_layernorm_unit_random_configs(config_seed: int) -> None:
+    """250 random runs on each of four random configs (formats, token width, LinearOut lanes)."""
+    runner.run_random(
+        "layernorm_unit",
+        "test_layernorm_unit",
+        HERE,
+        config_seed,
+        250,
+        "random_tokens",
+        lambda cfg: {"Lanes": cfg.hw.linear_out},
+    )

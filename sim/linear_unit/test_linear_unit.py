@@ -233,10 +233,40 @@ async def layers_bit_exact(dut) -> None:
         random_layer(cfg, rng, Epilogue.BIAS_GELU, 4, 2 * p["In"], p["Out"], "full"),
         random_layer(cfg, rng, Epilogue.EXPERT_ACCUMULATE, 4, p["In"], p["Out"], "full"),
         random_layer(cfg, rng, Epilogue.BIAS, 1, p["In"], p["Out"], "small"),
+        # one-beat rows of ExpertAccumulate: an output beat is taken while the next row waits for its a beat
+        random_layer(cfg, rng, Epilogue.EXPERT_ACCUMULATE, 8, p["In"], p["Out"], "small"),
+        # a one-row tile between two tiles of one bank: x must wait for the bank's new weights
+        random_layer(cfg, rng, Epilogue.BIAS, 3, 2 * p["In"], p["Out"], "small"),
+        random_layer(cfg, rng, Epilogue.BIAS, 1, p["In"], p["Out"], "small"),
+        random_layer(cfg, rng, Epilogue.BIAS, 3, 2 * p["In"], p["Out"], "full"),
     ]
     await tb.run(layers)
     await tb.y.expect_idle()
     assert tb.x.sent == sum(len(tb.tiles([layer])) * layer.x.size // p["In"] for layer in layers)
+
+
+@cocotb.test(skip=runner.random_cases() == 0)
+async def random_layers(dut) -> None:
+    """random_cases() random layers (rows, widths, epilogue, value scale), 1..4 back to back."""
+    cfg = runner.config_from_env()
+    p = runner.params_from_env()
+    tb = LinearTB(dut, cfg, p, pause=0.3, backpressure=0.3, seed=cfg.config_id)
+    await tb.reset()
+    rng = np.random.default_rng(cfg.config_id)
+    epilogues = list(EPILOGUE_CODE)
+    layers = []
+    for case in range(runner.random_cases()):
+        n = int(rng.integers(2, cfg.model.tokens, endpoint=True))  # two rows: saturating buffer rows
+        k = p["In"] * int(rng.integers(1, p["MaxK"] // p["In"], endpoint=True))
+        m = p["Out"] * int(rng.integers(1, 3, endpoint=True))
+        epilogue = epilogues[int(rng.integers(0, len(epilogues)))]
+        scale = str(rng.choice(["small", "full"]))
+        dut._log.info(f"case {case}: {n} rows, K {k}, M {m}, {epilogue.name}, {scale}")
+        layers.append(random_layer(cfg, rng, epilogue, n, k, m, scale))
+        if len(layers) == 4 or rng.random() < 0.4 or case == runner.random_cases() - 1:
+            await tb.run(layers)
+            layers = []
+    await tb.y.expect_idle()
 
 
 @cocotb.test()
@@ -281,9 +311,33 @@ def test_linear_unit(lanes: tuple[int, int]) -> None:
     runner.run("linear_unit", "test_linear_unit", HERE, cfg, case=f"in{n_in}_out{n_out}", parameters=params)
 
 
+def test_linear_unit_banks_of_five_words() -> None:
+    """MaxK / In = 5 weight words per bank, not a power of two (edge-moe has 48): the second bank
+    starts at word 5, not at the next power of two."""
+    params = {"In": 8, "Out": 4, "MaxK": 40}
+    runner.run(
+        "linear_unit", "test_linear_unit", HERE, preset("tiny"), case="in8_out4_k40", parameters=params
+    )
+
+
 @pytest.mark.slow
 def test_linear_unit_edge_moe() -> None:
     """The edge-moe package and parallelism (LinearIn x LinearOut lanes, rows of every width)."""
     cfg = preset("edge-moe")
     params = {"In": cfg.hw.linear_in, "Out": cfg.hw.linear_out, "MaxK": max_k(cfg)}
     runner.run("linear_unit", "test_linear_unit", HERE, cfg, case="edge-moe", parameters=params)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config_seed", range(4))
+def test_linear_unit_random_configs(config_seed: int) -> None:
+    """250 random layers on each of four random configs (formats, widths, parallelism)."""
+    runner.run_random(
+        "linear_unit",
+        "test_linear_unit",
+        HERE,
+        config_seed,
+        250,
+        "random_layers",
+        lambda cfg: {"In": cfg.hw.linear_in, "Out": cfg.hw.linear_out, "MaxK": max_k(cfg)},
+    )

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from cocotb.triggers import RisingEdge
 
-from edgemoe.config import Config, preset
+from edgemoe.config import Cast, Config, FixedFormat, preset
 from edgemoe.golden.fixed import moe
 from edgemoe.golden.fixed.core import quantize
 from edgemoe.sim import runner
@@ -35,14 +35,15 @@ def index_bits(n: int) -> int:
 
 def golden_routing(cfg: Config, logits: np.ndarray) -> moe.MoERouting:
     """``moe.route`` of a block whose gate outputs are exactly ``logits [N, E]`` (raw formats.act)."""
-    f, m = cfg.formats, cfg.model
-    N, E = logits.shape
-    assert m.dim >= E, f"the identity gate needs dim {m.dim} >= experts {E}"
-    x = np.zeros((N, m.dim), dtype=np.int64)
-    x[:, :E] = logits
-    w = np.zeros((E, m.dim), dtype=np.int64)
-    w[np.arange(E), np.arange(E)] = 1 << f.linear_weight.fmt.frac_bits
-    routing = moe.route(x, w, cfg)
+    f = cfg.formats
+    E = logits.shape[1]
+    # the identity gate [E, E] at the weights' fraction bits, in a format that holds 1.0 (only the
+    # gate reads linear_weight; routing after it reads the formats of cfg unchanged)
+    one = f.linear_weight.fmt.frac_bits
+    gate_cfg = dataclasses.replace(
+        cfg, formats=dataclasses.replace(f, linear_weight=Cast(FixedFormat(one + 2, 2)))
+    )
+    routing = moe.route(logits, np.eye(E, dtype=np.int64) << one, gate_cfg)
     assert np.array_equal(routing.logits, logits), "identity gate did not reproduce the logits"
     return routing
 
@@ -228,6 +229,31 @@ async def routing_bit_exact(dut) -> None:
     assert dut.x_ready_o.value == 1, "moe_router does not accept a new block after draining"
 
 
+@cocotb.test(skip=runner.random_cases() == 0)
+async def random_blocks(dut) -> None:
+    """random_cases() blocks back to back, each drawn from a fresh set of blocks() (random and edge)."""
+    cfg = runner.config_from_env()
+    tb = RouterTB(dut, cfg, pause=0.3, backpressure=0.4, seed=cfg.config_id)
+    await tb.reset()
+    rng = np.random.default_rng(cfg.config_id)
+    names, want, sizes = [], ([], [], []), ([], [], [])
+    beats = []
+    for case in range(runner.random_cases()):
+        pool = blocks(cfg, rng)
+        name, logits = pool[int(rng.integers(0, len(pool)))]
+        names.append(f"case {case}: {name}")
+        for stream, size, part in zip(want, sizes, tb.expected(golden_routing(cfg, logits)), strict=True):
+            stream += part
+            size.append(len(part))
+        beats += tb.beats(logits)
+    await tb.source.send(beats)
+    await tb.wait_blocks(len(names), timeout_cycles=40 * len(beats) + 500)
+    for what, got, exp, size in zip(("r", "a", "q"), tb.got(), want, sizes, strict=True):
+        compare(what, names, got, exp, size)
+    for sink in (tb.r, tb.a, tb.q):
+        await sink.expect_idle(4 * cfg.model.experts + 20)
+
+
 @cocotb.test()
 async def slow_queue_consumer(dut) -> None:
     """A queue consumer far slower than the input: both banks fill, routing and input stall, none lost."""
@@ -358,3 +384,10 @@ def test_illegal_parameters_stop_elaboration(params: dict[str, int], message: st
 def test_moe_router_edge_moe() -> None:
     """The edge-moe sizes (16 experts, top-2, 129 tokens per block)."""
     runner.run("moe_router", "test_moe_router", HERE, preset("edge-moe"), case="edge-moe")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config_seed", range(4))
+def test_moe_router_random_configs(config_seed: int) -> None:
+    """250 random blocks on each of four random configs (formats, tokens, experts, top_k)."""
+    runner.run_random("moe_router", "test_moe_router", HERE, config_seed, 250, "random_blocks")

@@ -111,6 +111,20 @@ async def rows_bit_exact(dut) -> None:
     await tb.y.expect_idle()
 
 
+@cocotb.test(skip=runner.random_cases() == 0)
+async def random_rows(dut) -> None:
+    """Attentions of random kinds until random_cases() rows (one group of P queries over every key)."""
+    cfg = runner.config_from_env()
+    lanes = runner.params_from_env()["Lanes"]
+    tb = SoftmaxTB(dut, cfg, lanes, 0.3, 0.3, seed=cfg.config_id)
+    await start_clock_and_reset(dut.clk_i, dut.rst_i)
+    rng = np.random.default_rng(cfg.config_id)
+    rows = 0
+    while rows < runner.random_cases():
+        rows += await tb.run(str(rng.choice(["random", "full", "ties", "rising"])), rng)
+    await tb.y.expect_idle()
+
+
 @cocotb.test()
 async def throughput(dut) -> None:
     cfg = runner.config_from_env()
@@ -146,4 +160,19 @@ def test_softmax_state_edge_moe() -> None:
     cfg = preset("edge-moe")
     runner.run(
         "softmax_state", "test_softmax_state", HERE, cfg, case="edge-moe", parameters={"Lanes": cfg.hw.attn_p}
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config_seed", range(4))
+def test_softmax_state_random_configs(config_seed: int) -> None:
+    """At least 250 random rows on each of four random configs (formats, tokens, heads, AttnP lanes)."""
+    runner.run_random(
+        "softmax_state",
+        "test_softmax_state",
+        HERE,
+        config_seed,
+        250,
+        "random_rows",
+        lambda cfg: {"Lanes": cfg.hw.attn_p},
     )
