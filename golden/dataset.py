@@ -21,6 +21,7 @@ seed. The built-in image (``edgemoe.golden.images.default_image``) is a scene to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -205,7 +206,7 @@ def render(cfg: Config, seed: int) -> Scene:
         return half_far + half_near * (row - horizon) / (1 - horizon)
 
     # upright objects, each (depth, painter); painted far to near
-    objects: list[tuple[float, object]] = []
+    objects: list[tuple[float, Callable[[], None]]] = []
 
     def add_building() -> None:
         z = rng.uniform(12, MAX_DEPTH * 0.9)
@@ -299,7 +300,7 @@ def render(cfg: Config, seed: int) -> Scene:
         for _ in range(rng.integers(low, high)):
             add()
     for _, paint in sorted(objects, key=lambda o: -o[0]):
-        paint()  # type: ignore[operator]
+        paint()
 
     rgb = canvas.rgb * light * tint[:, None, None]
     rgb = rgb + rng.uniform(0.005, 0.03) * rng.standard_normal(rgb.shape)
