@@ -228,7 +228,25 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     add(sub)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_config, add_infer, add_bench]
+def add_train(sub: argparse._SubParsersAction) -> None:
+    from edgemoe.train_cli import add_train as add
+
+    add(sub)
+
+
+def add_eval(sub: argparse._SubParsersAction) -> None:
+    from edgemoe.train_cli import add_eval as add
+
+    add(sub)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_config,
+    add_infer,
+    add_bench,
+    add_train,
+    add_eval,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
