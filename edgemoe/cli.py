@@ -190,8 +190,8 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--weights",
         metavar="PATH",
-        help="a project weight file, or a folder of Edge-MoE .float32.bin files "
-        "(default: seeded synthetic weights)",
+        help="a project weight file, a folder of Edge-MoE .float32.bin files, or 'seeded' for seeded "
+        "synthetic weights (default: the trained model shipped for the preset, else seeded weights)",
     )
     g.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights (default 0)")
     g.add_argument(
