@@ -243,6 +243,13 @@ PALETTE = np.array(
 )
 
 
+def class_names(classes: int) -> list[str]:
+    """The procedural dataset's class names when the count matches, else ``class <i>``."""
+    from edgemoe.golden.dataset import CLASSES
+
+    return list(CLASSES) if classes == len(CLASSES) else [f"class {c}" for c in range(classes)]
+
+
 def _percent(x: float) -> str:
     return "<1%" if 0 < x < 0.005 else f"{100 * x:.0f}%"
 
@@ -296,8 +303,9 @@ def save_pictures(cfg: Config, out: Path, image: np.ndarray, heads: dict[int, np
             classes = head.argmax(axis=0)
             ax.imshow(PALETTE[classes % len(PALETTE)], interpolation="nearest")
             share = np.bincount(classes.ravel(), minlength=C) / classes.size
+            names = class_names(C)
             handles = [
-                Patch(color=PALETTE[c % len(PALETTE)] / 255, label=f"class {c}  {_percent(share[c])}")
+                Patch(color=PALETTE[c % len(PALETTE)] / 255, label=f"{names[c]}  {_percent(share[c])}")
                 for c in range(C)
             ]
             ax.legend(
