@@ -136,6 +136,15 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _nan_to_none(obj: Any) -> Any:
+    """JSON has no NaN: a metric that does not apply (no flips reported) is null."""
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_nan_to_none(v) for v in obj]
+    return None if isinstance(obj, float) and math.isnan(obj) else obj
+
+
 def run(
     cfg: Config,
     weights: str | Path | None,
@@ -213,6 +222,6 @@ def run(
             "split": split,
             "rows": rows,
         }
-        path.write_text(json.dumps(doc, indent=2, allow_nan=True) + "\n")
+        path.write_text(json.dumps(_nan_to_none(doc), indent=2, allow_nan=False) + "\n")
         print(f"wrote {path}")
     return rows

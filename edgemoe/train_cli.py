@@ -68,7 +68,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     )
     _add_config_args(p)
     g = p.add_argument_group("training")
-    g.add_argument("--steps", type=int, help="optimiser steps in all (default 300)")
+    g.add_argument(
+        "--steps", type=int, help="optimiser steps in all (default 300; with --resume: a new total)"
+    )
     g.add_argument("--batch", type=int, help="scenes per step (default 8)")
     g.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
     g.add_argument("--seed", type=int, help="seed of the initial weights and gate noise (default 0)")

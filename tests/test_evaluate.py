@@ -61,12 +61,16 @@ def test_the_right_answer_scores_perfectly(oracle, tmp_path, capsys):
     assert m["d_mIoU"] == pytest.approx(1.0 - by["float"]["metrics"]["mIoU"])
     doc = json.loads((tmp_path / "e.json").read_text())
     assert doc["config"] == "tiny" and [r["backend"] for r in doc["rows"]] == ["float", oracle]
+    assert doc["rows"][1]["metrics"]["mIoU"] == 1.0 and "topk_flip" not in doc["rows"][0]["metrics"]
     out = capsys.readouterr().out
     assert "mIoU" in out and "δ<1.25" in out and "oracle" in out and "100.00" in out
 
 
-def test_reference_next_to_float_on_seeded_weights(capsys):
-    rows = evaluate.run(TINY, "seeded", ["float", "reference", "csim"], images=2, slow_images=1)
+def test_reference_next_to_float_on_seeded_weights(tmp_path, capsys):
+    path = tmp_path / "e.json"
+    rows = evaluate.run(
+        TINY, "seeded", ["float", "reference", "csim"], images=2, slow_images=1, json_path=path
+    )
     by = {(r["backend"], r["images"]): r for r in rows}
     assert set(by) == {("float", 2), ("reference", 2), ("float", 1), ("csim", 1)}
     ref = by[("reference", 2)]["metrics"]
@@ -74,6 +78,7 @@ def test_reference_next_to_float_on_seeded_weights(capsys):
     assert abs(ref["d_mIoU"]) < 0.01 and abs(ref["d_rmse"]) < 0.01
     assert by[("csim", 1)]["bit_exact_vs_reference"] == {"equal": 2, "compared": 2}
     assert "csim: 1 of 2 scenes" in capsys.readouterr().out
+    assert json.loads(path.read_text())["rows"][-1]["metrics"]["topk_flip"] is None  # csim reports none
 
 
 def test_bad_requests_are_one_line_errors(capsys):
