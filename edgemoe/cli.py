@@ -171,7 +171,7 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
         "infer",
         help="run one image through the model; write outputs.npz and pictures",
         description="Run one image through the backbone and the task heads of a back end.\n"
-        "With no arguments: the edge-moe preset, seeded synthetic weights and the built-in image.",
+        "With no arguments: the edge-moe preset, its trained model and the built-in image.",
         epilog="back ends:\n" + backends + "\n\n"
         "writes into --out:\n"
         "  outputs.npz          tokens_<task> [N, D] (after the last block), head_<task> [C, H, W]\n"
@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="edgemoe: a bit-exact FPGA accelerator for multi-task Mixture-of-Experts "
         "Vision Transformers\n(M³ViT, after Edge-MoE): config, generators, golden models, back ends.",
         epilog="examples:\n"
-        "  edgemoe infer                                  # edge-moe preset, seeded weights, built-in image\n"
+        "  edgemoe infer                                  # edge-moe preset, trained model, built-in image\n"
         "  edgemoe config show --preset tiny\n"
         "  edgemoe config emit-hls --preset edge-moe      # -> build/edge-moe/edgemoe_config.h\n\n"
         "'edgemoe COMMAND --help' describes each command.",
