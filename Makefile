@@ -23,14 +23,15 @@ FUZZ_EXAMPLES ?= 20000
 APT_PACKAGES ?= g++ make perl liblz4-dev
 STAMP := $(VENV)/.edgemoe-setup
 
-.PHONY: setup run test lint bench clean help rtl-test synth-report pnr-report fuzz mutants
+.PHONY: setup run test lint bench eval clean help rtl-test synth-report pnr-report fuzz mutants
 
 help:
-	@echo "make run    - set up, then run 'edgemoe infer' on the built-in default ($(PRESET), seeded weights)"
+	@echo "make run    - set up, then run 'edgemoe infer' on the built-in default ($(PRESET), trained model)"
 	@echo "make test   - set up, then run the test suite (slow tests: make test PYTEST_ARGS='-m slow')"
 	@echo "make setup  - create $(VENV) and install edgemoe with every tool it uses"
 	@echo "make lint   - ruff check and format check"
 	@echo "make bench  - float golden vs fixed reference timing"
+	@echo "make eval   - task metrics of float and reference on test scenes ($(PRESET), trained model)"
 	@echo "make fuzz   - property tests at random, FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) examples each (finds kept in build/hypothesis)"
 	@echo "make rtl-test     - RTL lint + cocotb/Verilator benches (edge-moe sizes: PYTEST_ARGS='-m slow')"
 	@echo "make mutants      - mutation campaign over the RTL units and HLS kernels -> build/mutants/report.md"
@@ -78,6 +79,9 @@ lint: setup
 
 bench: setup
 	$(BIN)/edgemoe bench --preset $(PRESET)
+
+eval: setup
+	$(BIN)/edgemoe eval --preset $(PRESET) --backend float reference --json $(OUT)/eval.json
 
 clean:
 	rm -rf build $(OUT) .pytest_cache

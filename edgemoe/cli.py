@@ -195,7 +195,7 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
         "infer",
         help="run one image through the model; write outputs.npz and pictures",
         description="Run one image through the backbone and the task heads of a back end.\n"
-        "With no arguments: the edge-moe preset, seeded synthetic weights and the built-in image.",
+        "With no arguments: the edge-moe preset, its trained model and the built-in image.",
         epilog="back ends:\n" + backends + "\n\n"
         "writes into --out:\n"
         "  outputs.npz          tokens_<task> [N, D] (after the last block), head_<task> [C, H, W]\n"
@@ -214,8 +214,8 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--weights",
         metavar="PATH",
-        help="a project weight file, or a folder of Edge-MoE .float32.bin files "
-        "(default: seeded synthetic weights)",
+        help="a project weight file, a folder of Edge-MoE .float32.bin files, or 'seeded' for seeded "
+        "synthetic weights (default: the trained model shipped for the preset, else seeded weights)",
     )
     g.add_argument("--seed", type=seed, default=0, help="seed of the synthetic weights (default 0)")
     g.add_argument(
@@ -281,7 +281,26 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     add(sub)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_config, add_infer, add_bench, add_perf]
+def add_train(sub: argparse._SubParsersAction) -> None:
+    from edgemoe.train_cli import add_train as add
+
+    add(sub)
+
+
+def add_eval(sub: argparse._SubParsersAction) -> None:
+    from edgemoe.train_cli import add_eval as add
+
+    add(sub)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_config,
+    add_infer,
+    add_bench,
+    add_perf,
+    add_train,
+    add_eval,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -290,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="edgemoe: a bit-exact FPGA accelerator for multi-task Mixture-of-Experts "
         "Vision Transformers\n(M³ViT, after Edge-MoE): config, generators, golden models, back ends.",
         epilog="examples:\n"
-        "  edgemoe infer                                  # edge-moe preset, seeded weights, built-in image\n"
+        "  edgemoe infer                                  # edge-moe preset, trained model, built-in image\n"
         "  edgemoe config show --preset tiny\n"
         "  edgemoe config emit-hls --preset edge-moe      # -> build/edge-moe/edgemoe_config.h\n\n"
         "'edgemoe COMMAND --help' describes each command.",

@@ -128,15 +128,30 @@ def stage(what: str) -> Iterator[None]:
 # ----------------------------------------------------------------------------------- inputs
 
 
+SEEDED = "seeded"  # the --weights name of the seeded synthetic weights
+
+
+def weights_source(cfg: Config, path: str | Path | None) -> str | Path:
+    """What ``--weights`` means: ``path``, or when None the trained model shipped for the
+    config's model (``edgemoe.golden.stored.trained_path``), else the seeded synthetic weights."""
+    from edgemoe.golden.stored import trained_path
+
+    if path is not None:
+        return path
+    return trained_path(cfg) or SEEDED
+
+
 def load_weights(cfg: Config, path: str | Path | None, seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded synthetic weights (``path`` None), a project weight file or an Edge-MoE .bin folder.
+    """The weights ``path`` names (see :func:`weights_source`): ``seeded`` (synthetic weights of
+    ``seed``), a project weight file (float32 or 16-bit stored) or an Edge-MoE .bin folder.
 
     Tensors an Edge-MoE folder lacks (expert matrices, task heads) are filled from the seeded
     synthetic weights; the loader's warning (logged to stderr) names them.
     """
     from edgemoe.golden import weights as w
 
-    if path is None:
+    path = weights_source(cfg, path)
+    if str(path) == SEEDED:
         return w.synthetic(cfg, seed=seed)
     p = Path(path)
     if not p.exists():
@@ -235,6 +250,13 @@ PALETTE = np.array(
 )
 
 
+def class_names(classes: int) -> list[str]:
+    """The procedural dataset's class names when the count matches, else ``class <i>``."""
+    from edgemoe.golden.dataset import CLASSES
+
+    return list(CLASSES) if classes == len(CLASSES) else [f"class {c}" for c in range(classes)]
+
+
 def _percent(x: float) -> str:
     return "<1%" if 0 < x < 0.005 else f"{100 * x:.0f}%"
 
@@ -289,8 +311,9 @@ def save_pictures(cfg: Config, out: Path, image: np.ndarray, heads: dict[int, np
             classes = head.argmax(axis=0)
             ax.imshow(PALETTE[classes % len(PALETTE)], interpolation="nearest")
             share = np.bincount(classes.ravel(), minlength=C) / classes.size
+            names = class_names(C)
             handles = [
-                Patch(color=PALETTE[c % len(PALETTE)] / 255, label=f"class {c}  {_percent(share[c])}")
+                Patch(color=PALETTE[c % len(PALETTE)] / 255, label=f"{names[c]}  {_percent(share[c])}")
                 for c in range(C)
             ]
             ax.legend(
@@ -334,7 +357,8 @@ def run(
     m = cfg.model
     log(f"config '{cfg.name}' (CONFIG_ID 0x{cfg.config_id:08x}), back end '{backend}'")
     img = load_image(cfg, image)
-    what = "seeded synthetic weights" if weights is None else f"weights from {weights}"
+    source = weights_source(cfg, weights)
+    what = f"seeded synthetic weights (seed {seed})" if str(source) == SEEDED else f"weights from {source}"
     with stage(f"loading {what}"):
         w = load_weights(cfg, weights, seed)
     with stage(f"preparing back end '{backend}'"):

@@ -17,12 +17,21 @@ Weight names (``t`` = task index, ``s`` = stage)::
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from edgemoe.config import ModelShape
+
+
+class Window(NamedTuple):
+    """A part of a head's feature map: ``rows`` and ``cols`` of the input of stage ``stage``."""
+
+    stage: int
+    rows: slice
+    cols: slice
 
 
 def head_stages(m: ModelShape) -> int:
@@ -81,17 +90,26 @@ class PUPHead(nn.Module):
         names[p + "cls_bias"] = "cls.bias"
         return names
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Tokens [B, N, D] (class token first) -> task output [B, Ct, H, W]."""
+    def forward(self, tokens: torch.Tensor, window: Window | None = None) -> torch.Tensor:
+        """Tokens [B, N, D] (class token first) -> task output [B, Ct, H, W].
+
+        Args:
+            tokens: backbone tokens.
+            window: training only: compute the stages from ``window.stage`` on a part of the
+                feature map (its borders see zero padding, not their neighbours); the output
+                is that part of the picture.
+        """
         B, N, D = tokens.shape
         gh, gw = self.grid
         assert N == gh * gw + 1, f"head expects {gh * gw + 1} tokens (class + {gh}x{gw} patches), got {N}"
         x = self.norm(tokens[:, 1:])
         x = x.transpose(1, 2).reshape(B, D, gh, gw)
-        for conv, bn in zip(self.convs, self.bns, strict=True):
+        for s, (conv, bn) in enumerate(zip(self.convs, self.bns, strict=True)):
+            if window is not None and s == window.stage:
+                x = x[..., window.rows, window.cols]
             x = F.relu(bn(conv(x)))
             x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
         x = self.cls(x)
-        if tuple(x.shape[-2:]) != self.image_size:
+        if window is None and tuple(x.shape[-2:]) != self.image_size:
             x = F.interpolate(x, size=self.image_size, mode="bilinear", align_corners=False)
         return x

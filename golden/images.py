@@ -29,11 +29,45 @@ def _quantize8(x: np.ndarray) -> np.ndarray:
     return (np.clip(np.floor(x * 256.0), 0, 255) / 256.0).astype(np.float32)
 
 
+# the built-in scene's layout, in image coordinates (0..1, top left origin)
+DEFAULT_HORIZON = 0.55
+DEFAULT_BUILDINGS = ((0.05, 0.22, 0.2, (0.6, 0.3, 0.25)), (0.3, 0.4, 0.32, (0.5, 0.5, 0.55)))
+
+
+def default_regions(cfg: Config) -> dict[str, np.ndarray]:
+    """Boolean [H, W] masks of what the built-in scene shows, in drawing order (later on top).
+
+    ``sky``, ``ground``, ``road``, ``lane``, ``sun``, ``building{i}``, ``windows{i}``: the
+    geometry :func:`default_image` paints and ``edgemoe.golden.dataset.default_scene`` labels.
+    """
+    m = cfg.model
+    H, W = m.image_h, m.image_w
+    y, x = np.meshgrid(np.linspace(0.0, 1.0, H), np.linspace(0.0, 1.0, W), indexing="ij")
+    sky = y < DEFAULT_HORIZON
+    g = np.clip((y - DEFAULT_HORIZON) / (1 - DEFAULT_HORIZON), 0.0, 1.0)
+    road = ~sky & (np.abs(x - 0.5) < 0.08 + 0.42 * g)
+    regions = {
+        "sky": sky,
+        "ground": ~sky,
+        "road": road,
+        "lane": road & (np.abs(x - 0.5) < 0.004 + 0.01 * g) & (np.sin(40.0 * g**0.5) > 0),
+        "sun": (x - 0.8) ** 2 + ((y - 0.15) * H / W) ** 2 < 0.06**2,
+    }
+    for i, (x0, x1, top, _) in enumerate(DEFAULT_BUILDINGS):
+        body = (x >= x0) & (x < x1) & (y >= top) & (y < DEFAULT_HORIZON)
+        regions[f"building{i}"] = body
+        regions[f"windows{i}"] = (
+            body & (np.sin((x - x0) * 2 * np.pi * 40) > 0.3) & (np.sin((y - top) * 2 * np.pi * 16) > 0.3)
+        )
+    return regions
+
+
 def default_image(cfg: Config, seed: int = 0) -> np.ndarray:
     """A deterministic street-like scene [C, H, W] float32 in [0, 1), generated in code.
 
     Sky gradient, ground with perspective stripes, a sun disc, two buildings with windows
-    and a little seeded noise: structure at several scales, not noise.
+    and a little seeded noise: structure at several scales, not noise. It is one scene of
+    ``edgemoe.golden.dataset`` (``default_scene`` gives its labels and depth).
 
     Args:
         cfg: the configuration (image size and channels).
@@ -41,33 +75,25 @@ def default_image(cfg: Config, seed: int = 0) -> np.ndarray:
     """
     m = cfg.model
     H, W = m.image_h, m.image_w
-    y, x = np.meshgrid(np.linspace(0.0, 1.0, H), np.linspace(0.0, 1.0, W), indexing="ij")
-    horizon = 0.55
+    r = default_regions(cfg)
+    y = np.linspace(0.0, 1.0, H)[:, None] * np.ones((1, W))
+    sky = r["sky"]
     rgb = np.zeros((3, H, W))
-    sky = y < horizon
-    t = y / horizon
+    t = y / DEFAULT_HORIZON
     for c, (top, bottom) in enumerate(((0.25, 0.75), (0.45, 0.85), (0.85, 0.95))):
         rgb[c] = np.where(sky, top + (bottom - top) * t, 0.0)
     # ground: grey road converging to the horizon, green verges, lane stripes
-    g = np.clip((y - horizon) / (1 - horizon), 0.0, 1.0)
-    road = np.abs(x - 0.5) < 0.08 + 0.42 * g
-    lane = road & (np.abs(x - 0.5) < 0.004 + 0.01 * g) & (np.sin(40.0 * g**0.5) > 0)
+    g = np.clip((y - DEFAULT_HORIZON) / (1 - DEFAULT_HORIZON), 0.0, 1.0)
     for c, (road_c, verge_c) in enumerate(((0.35, 0.25), (0.35, 0.55), (0.38, 0.2))):
-        ground = np.where(road, road_c + 0.15 * g, verge_c + 0.2 * g)
-        rgb[c] = np.where(sky, rgb[c], np.where(lane, 0.95, ground))
-    # sun
-    sun = (x - 0.8) ** 2 + ((y - 0.15) * H / W) ** 2 < 0.06**2
+        ground = np.where(r["road"], road_c + 0.15 * g, verge_c + 0.2 * g)
+        rgb[c] = np.where(sky, rgb[c], np.where(r["lane"], 0.95, ground))
     for c, v in enumerate((1.0, 0.9, 0.5)):
-        rgb[c][sun] = v
+        rgb[c][r["sun"]] = v
     # buildings with a grid of windows
-    for x0, x1, top, colour in ((0.05, 0.22, 0.2, (0.6, 0.3, 0.25)), (0.3, 0.4, 0.32, (0.5, 0.5, 0.55))):
-        body = (x >= x0) & (x < x1) & (y >= top) & (y < horizon)
-        windows = (
-            body & (np.sin((x - x0) * 2 * np.pi * 40) > 0.3) & (np.sin((y - top) * 2 * np.pi * 16) > 0.3)
-        )
+    for i, (*_, colour) in enumerate(DEFAULT_BUILDINGS):
         for c in range(3):
-            rgb[c][body] = colour[c]
-            rgb[c][windows] = 0.9 if c < 2 else 0.6
+            rgb[c][r[f"building{i}"]] = colour[c]
+            rgb[c][r[f"windows{i}"]] = 0.9 if c < 2 else 0.6
     rng = np.random.Generator(np.random.PCG64(seed))
     rgb += 0.02 * rng.standard_normal(rgb.shape)
     image = _quantize8(rgb[[c % 3 for c in range(m.in_chans)]])

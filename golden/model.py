@@ -142,8 +142,11 @@ class MoE(nn.Module):
         return F.linear(h, self.h4toh_weight[e], self.h4toh_bias[e])
 
     def forward(self, x: torch.Tensor, task: int) -> torch.Tensor:
+        return self.dispatch(x, self.route(x, task))
+
+    def dispatch(self, x: torch.Tensor, routing: Routing) -> torch.Tensor:
+        """``Σ score · expert(x)`` over the experts ``routing`` chose for each token of ``x`` [B, N, D]."""
         B, N, D = x.shape
-        routing = self.route(x, task)
         flat = x.reshape(B * N, D)
         experts = routing.experts.reshape(B * N, self.top_k)
         scores = routing.scores.reshape(B * N, self.top_k)

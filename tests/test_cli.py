@@ -16,7 +16,7 @@ from edgemoe.config import preset
 from edgemoe.golden import weights as W
 from edgemoe.golden.images import default_image
 from edgemoe.golden.model import M3ViT
-from edgemoe.infer import BACKENDS, TaskOutput, register_backend
+from edgemoe.infer import BACKENDS, TaskOutput, load_weights, register_backend
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -81,8 +81,8 @@ def test_infer_without_arguments_runs_the_builtin_default(
     for t, name in enumerate(m.tasks):
         assert data[f"tokens_{name}"].shape == (m.tokens, m.dim)
         assert data[f"head_{name}"].shape == (m.task_channels[t], m.image_h, m.image_w)
-    # Task 1 against the golden model run directly: the same numbers.
-    tokens, head = _float_reference(cfg, W.synthetic(cfg, 0), default_image(cfg), 1)
+    # Task 1 against the golden model run directly on the default weights: the same numbers.
+    tokens, head = _float_reference(cfg, load_weights(cfg, None), default_image(cfg), 1)
     np.testing.assert_array_equal(data[f"tokens_{m.tasks[1]}"], tokens)
     np.testing.assert_array_equal(data[f"head_{m.tasks[1]}"], head)
     for picture in ("input.png", *(f"{name}.png" for name in m.tasks)):
@@ -113,7 +113,8 @@ def test_infer_task_selection_and_project_weights(tmp_path: Path, capsys) -> Non
     runs = []
     for seed in ("3", "3", "4"):
         out = tmp_path / f"s{len(runs)}"
-        assert main(["infer", "--preset", "tiny", "--seed", seed, "--no-pictures", "--out", str(out)]) == 0
+        args = ["infer", "--preset", "tiny", "--weights", "seeded", "--seed", seed, "--no-pictures"]
+        assert main([*args, "--out", str(out)]) == 0
         with np.load(out / "outputs.npz") as z:
             runs.append(z["tokens_semseg"])
         assert not (out / "input.png").exists()
@@ -205,7 +206,7 @@ def test_a_registered_backend_runs_and_the_host_adds_the_head(tmp_path: Path, ca
     cfg = preset("tiny")
     with np.load(out / "outputs.npz") as z:
         for t, name in enumerate(cfg.model.tasks):
-            tokens, head = _float_reference(cfg, W.synthetic(cfg), default_image(cfg), t)
+            tokens, head = _float_reference(cfg, load_weights(cfg, None), default_image(cfg), t)
             np.testing.assert_array_equal(z[f"tokens_{name}"], tokens)
             np.testing.assert_array_equal(z[f"head_{name}"], head)
     assert "note backbone only" in capsys.readouterr().out

@@ -169,7 +169,7 @@ def test_reference_backend_writes_raw_tokens_and_report(tiny, tmp_path: Path) ->
     from edgemoe import infer
 
     cfg, w, image, model = tiny
-    results = infer.run(cfg, out=tmp_path, backend="reference", pictures=False)
+    results = infer.run(cfg, weights="seeded", out=tmp_path, backend="reference", pictures=False)
     npz = np.load(tmp_path / "outputs.npz")
     for t, name in enumerate(cfg.model.tasks):
         raw = npz[f"tokens_raw_{name}"]
