@@ -19,32 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgemoe import __version__
-from edgemoe.config import Config, ConfigError, resolve
-
-
-class UserError(Exception):
-    """An error in what the user asked for: reported in one line, exit status 2."""
-
-
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=30, width=100)
-
-
-def _add_config_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("configuration")
-    g.add_argument("--preset", metavar="NAME", help="a built-in config: edge-moe (default) or tiny")
-    g.add_argument(
-        "--config",
-        metavar="FILE",
-        type=Path,
-        help="a TOML or YAML file: a preset plus overrides (see 'edgemoe config --help')",
-    )
-
-
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The effective config of a command: ``--preset`` and/or ``--config``."""
-    return resolve(args.preset, args.config)
-
+from edgemoe.cli_args import UserError, add_config_args, config_from_args, formatter
+from edgemoe.config import ConfigError
 
 # ------------------------------------------------------------------------------------ config
 
@@ -107,7 +83,7 @@ def add_config(sub: argparse._SubParsersAction) -> None:
         "  edgemoe config show --config my.toml --json\n"
         "  edgemoe config emit-hls --preset tiny           # -> build/tiny/edgemoe_config.h\n"
         "  edgemoe config emit-sv --config my.toml --out hw/gen\n\n" + CONFIG_FILE_EXAMPLE,
-        formatter_class=_formatter,
+        formatter_class=formatter,
     )
     csub = p.add_subparsers(dest="config_command", metavar="COMMAND", required=True)
     show = csub.add_parser(
@@ -117,9 +93,9 @@ def add_config(sub: argparse._SubParsersAction) -> None:
         epilog="examples:\n"
         "  edgemoe config show --preset edge-moe\n"
         "  edgemoe config show --config my.yaml --json",
-        formatter_class=_formatter,
+        formatter_class=formatter,
     )
-    _add_config_args(show)
+    add_config_args(show)
     show.add_argument("--json", action="store_true", help="print the config as JSON instead")
     show.set_defaults(func=_cmd_config_show)
     for kind, fname, what in (
@@ -133,9 +109,9 @@ def add_config(sub: argparse._SubParsersAction) -> None:
             epilog=f"examples:\n"
             f"  edgemoe config emit-{kind}                     # -> build/edge-moe/{fname}\n"
             f"  edgemoe config emit-{kind} --preset tiny --out build/tiny",
-            formatter_class=_formatter,
+            formatter_class=formatter,
         )
-        _add_config_args(e)
+        add_config_args(e)
         e.add_argument(
             "--out", metavar="DIR", type=Path, help="output folder (default: build/<config name>/)"
         )
@@ -164,7 +140,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
 
 
 def add_infer(sub: argparse._SubParsersAction) -> None:
-    from edgemoe.infer import BACKENDS
+    from edgemoe.backends import BACKENDS
 
     backends = "\n".join(f"  {name:<10} {b.help}" for name, b in BACKENDS.items())
     p = sub.add_parser(
@@ -183,9 +159,9 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
         "  edgemoe infer\n"
         "  edgemoe infer --preset tiny --task depth --out out/tiny\n"
         "  edgemoe infer --weights ../shared/data/edge-moe-weights --image photo.png --task 0",
-        formatter_class=_formatter,
+        formatter_class=formatter,
     )
-    _add_config_args(p)
+    add_config_args(p)
     g = p.add_argument_group("inputs and outputs")
     g.add_argument(
         "--weights",
@@ -241,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  edgemoe config show --preset tiny\n"
         "  edgemoe config emit-hls --preset edge-moe      # -> build/edge-moe/edgemoe_config.h\n\n"
         "'edgemoe COMMAND --help' describes each command.",
-        formatter_class=_formatter,
+        formatter_class=formatter,
     )
     parser.add_argument("--version", action="version", version=f"edgemoe {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -31,13 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edgemoe import config
 from edgemoe.config import Config, FixedFormat
 from edgemoe.files import write_if_changed
+from edgemoe.paths import BUILD, REPO, config_dir_name
 
-REPO = Path(__file__).resolve().parents[1]
 HLS_DIR = REPO / "hls"
-BUILD_ROOT = REPO / "build" / "csim"
+BUILD_ROOT = BUILD / "csim"
 LIB_STEM = "libedgemoe_csim"
 CXX = os.environ.get("CXX", "g++")
 # Libraries of several configs can live in one process (tests load tiny and edge-moe): every
@@ -131,9 +130,7 @@ extern "C" int em_cast(const int64_t* in, int n, int point, int64_t* out) {{
 
 def build_dir(cfg: Config) -> Path:
     """``build/csim/<name>`` for a preset, ``build/csim/<name>-<config id>`` for any other config."""
-    if config.PRESETS.get(cfg.name) == cfg:
-        return BUILD_ROOT / cfg.name
-    return BUILD_ROOT / f"{cfg.name}-{cfg.config_id:08x}"
+    return BUILD_ROOT / config_dir_name(cfg)
 
 
 _INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.MULTILINE)
@@ -183,7 +180,7 @@ def plan(cfg: Config, header: str | None = None, extra_sources: Sequence[Path] =
     header = config_header(cfg) if header is None else header
     out_dir = build_dir(cfg)
     generated = out_dir / "csim_casts.cpp"
-    from edgemoe.host.layout import HLS_LAYOUT_FILE, emit_layout_hls  # the top's register map and layout
+    from edgemoe.emit_layout import HLS_LAYOUT_FILE, emit_layout_hls  # the top's register map and layout
 
     files = {
         out_dir / "edgemoe_config.h": header,

@@ -16,19 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
-from edgemoe.config import PRESETS, Config
+from edgemoe.backends import Runner, TaskOutput
+from edgemoe.config import Config
+from edgemoe.paths import BUILD, config_dir_name
 
 from .device import SimDevice, read_sim_bitstream, write_sim_bitstream
 from .driver import Accelerator, AcceleratorError
 
-REPO = Path(__file__).resolve().parents[1]
 BITSTREAM_ENV = "EDGEMOE_BITSTREAM"
 
 
 def sim_bitstream(cfg: Config, root: Path | None = None) -> Path:
     """The simulated bitstream of ``cfg`` under ``build/<name>/sim/`` (written when absent or stale)."""
-    name = cfg.name if PRESETS.get(cfg.name) == cfg else f"{cfg.name}-{cfg.config_id:08x}"
-    path = (root or REPO / "build") / name / "sim" / f"edgemoe_{name}.bit"
+    name = config_dir_name(cfg)
+    path = (root or BUILD) / name / "sim" / f"edgemoe_{name}.bit"
     try:
         if read_sim_bitstream(path).config_id == cfg.config_id:
             return path
@@ -37,14 +38,12 @@ def sim_bitstream(cfg: Config, root: Path | None = None) -> Path:
     return write_sim_bitstream(cfg, path)
 
 
-def simulated(cfg: Config, backend: str, timeout: float = 600.0) -> Accelerator:
-    """An :class:`Accelerator` on the simulated device of ``backend``."""
-    return Accelerator(cfg, sim_bitstream(cfg), device=SimDevice.for_backend(backend), timeout=timeout)
+def simulated(cfg: Config, engine: str, timeout: float = 600.0) -> Accelerator:
+    """An :class:`Accelerator` on the simulated device of ``engine``."""
+    return Accelerator(cfg, sim_bitstream(cfg), device=SimDevice.for_engine(engine), timeout=timeout)
 
 
-def _runner(acc: Accelerator, weights: dict[str, np.ndarray], label: str):
-    from edgemoe.infer import TaskOutput
-
+def _runner(acc: Accelerator, weights: dict[str, np.ndarray], label: str) -> Runner:
     acc.load_weights(weights)
 
     def run(image: np.ndarray, task: int) -> TaskOutput:
@@ -57,17 +56,17 @@ def _runner(acc: Accelerator, weights: dict[str, np.ndarray], label: str):
     return run
 
 
-def prepare_csim(cfg: Config, weights: dict[str, np.ndarray]):
+def prepare_csim(cfg: Config, weights: dict[str, np.ndarray]) -> Runner:
     """``edgemoe infer --backend csim``."""
     return _runner(simulated(cfg, "csim"), weights, "sim-csim")
 
 
-def prepare_sim_reference(cfg: Config, weights: dict[str, np.ndarray]):
+def prepare_sim_reference(cfg: Config, weights: dict[str, np.ndarray]) -> Runner:
     """``edgemoe infer --backend sim-reference``."""
     return _runner(simulated(cfg, "reference"), weights, "sim-reference")
 
 
-def prepare_board(cfg: Config, weights: dict[str, np.ndarray]):
+def prepare_board(cfg: Config, weights: dict[str, np.ndarray]) -> Runner:
     """``edgemoe infer --backend board``: the bitstream named by ``$EDGEMOE_BITSTREAM``."""
     bit = os.environ.get(BITSTREAM_ENV)
     if not bit:

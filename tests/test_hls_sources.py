@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-HLS = Path(__file__).resolve().parents[1] / "hls"
+from edgemoe.paths import REPO
+
+HLS = REPO / "hls"
 KERNELS = [
     "edgemoe_types.h",
     "nonlinear.h",

@@ -23,6 +23,7 @@ import numpy as np
 from edgemoe.config import Cast, Config, FixedFormat, Overflow, Rounding, preset
 from edgemoe.golden.fixed.core import quantize, to_float
 from edgemoe.golden.fixed.nonlinear import softmax, softmax_rows
+from edgemoe.paths import BUILD
 
 
 class PeerError(RuntimeError):
@@ -201,9 +202,7 @@ def driver_source(cfg: Config) -> str:
 
 
 def default_build_dir() -> Path:
-    root = Path(__file__).resolve().parents[2]
-    base = root if (root / "pyproject.toml").is_file() else Path.cwd()
-    return base / "build" / "peers"
+    return BUILD / "peers"
 
 
 def build_driver(cfg: Config, build_dir: Path | None = None) -> Path:
