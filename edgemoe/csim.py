@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgemoe.config import Config, FixedFormat
+from edgemoe.config import Config, Epilogue, FixedFormat, NonlinearFunction
 from edgemoe.files import write_if_changed
 from edgemoe.paths import BUILD, REPO, config_dir_name
 
@@ -338,7 +338,7 @@ class CSim:
         x_raw: np.ndarray,
         w_raw: np.ndarray,
         b_raw: np.ndarray | None,
-        epilogue: object = "bias",
+        epilogue: Epilogue = Epilogue.BIAS,
         *,
         kind: str = "mlp",
         scores_raw: np.ndarray | None = None,
@@ -351,7 +351,7 @@ class CSim:
             x_raw: ``[R, in]`` inputs (``formats.act``; ``formats.pixel`` for kind "patch").
             w_raw: ``[out, in]`` weights (``formats.linear_weight``; ``formats.patch_weight``).
             b_raw: ``[out]`` bias (``formats.bias``; ``formats.attn_bias`` for kind "attn"), None for none.
-            epilogue: "bias", "bias_gelu", "expert_accumulate" or a golden ``Epilogue``.
+            epilogue: what the unit does with a finished accumulator (``edgemoe.config.Epilogue``).
             kind: "mlp", "attn" or "patch": which formats the layer reads.
             scores_raw, acc_raw, rows: expert_accumulate only (gate scores ``[R]``, buffer ``[N, out]``,
                 token index ``[R]`` of each row).
@@ -368,9 +368,10 @@ class CSim:
         if kind not in kinds:
             raise CSimError(f"linear: unknown kind '{kind}'; known: {', '.join(kinds)}")
         code, x_cast, w_cast, b_cast = kinds[kind]
-        ep = EPILOGUES.get(getattr(epilogue, "value", epilogue))
-        if ep is None:
-            raise CSimError(f"linear: unknown epilogue {epilogue!r}; known: {', '.join(EPILOGUES)}")
+        if not isinstance(epilogue, Epilogue):
+            raise CSimError(
+                f"linear: epilogue must be one of {', '.join(e.name for e in Epilogue)}, got {epilogue!r}"
+            )
         w = _in(w_raw, np.shape(w_raw), "linear: weights")
         if w.ndim != 2:
             raise CSimError(f"linear: weights must be [out, in], got shape {w.shape}")
@@ -381,7 +382,7 @@ class CSim:
         _check_range(x, x_cast.fmt, "linear: input")
         _check_range(w, w_cast.fmt, "linear: weights")
         _check_range(b, b_cast.fmt, "linear: bias")
-        if ep == EPILOGUES["expert_accumulate"]:
+        if epilogue is Epilogue.EXPERT_ACCUMULATE:
             if scores_raw is None or acc_raw is None or rows is None:
                 raise CSimError("linear: expert_accumulate needs scores_raw, acc_raw and rows")
             scores = _in(scores_raw, (R,), "linear: gate scores")
@@ -402,7 +403,7 @@ class CSim:
             _ptr(w),
             ctypes.c_int(M),
             _ptr(b),
-            ctypes.c_int(ep),
+            ctypes.c_int(epilogue),
             _ptr(scores),
             _ptr(tokens),
             ctypes.c_int(y.shape[0]),
@@ -411,21 +412,23 @@ class CSim:
         return y
 
     # -- nonlinear functions -------------------------------------------------------------------
-    def nonlinear(self, function: str, x_raw: np.ndarray) -> np.ndarray:
+    def nonlinear(self, function: NonlinearFunction | str, x_raw: np.ndarray) -> np.ndarray:
         """One nonlinear function (hls/include/nonlinear.h) elementwise, at the model's formats.
 
-        ``function``: "exp_score" (exp_neg of raw values with ``attn_score``'s fraction bits, into
-        ``exp_out``), "exp_act" (same with ``act``'s fraction bits), "reciprocal" (``softmax_sum`` to
+        ``function``: a :class:`~edgemoe.config.NonlinearFunction` or its name in lower case:
+        "exp_score" (exp_neg of raw values with ``attn_score``'s fraction bits, into ``exp_out``),
+        "exp_act" (same with ``act``'s fraction bits), "reciprocal" (``softmax_sum`` to
         ``softmax_recip``), "rsqrt" (``ln_var`` to ``ln_rstd``), "gelu" (``act`` to ``act``).
         """
-        if function not in NONLINEAR:
-            raise CSimError(f"nonlinear: unknown function '{function}'; known: {', '.join(NONLINEAR)}")
+        known = {f.name.lower(): f for f in NonlinearFunction}
+        if not isinstance(function, NonlinearFunction):
+            if function not in known:
+                raise CSimError(f"nonlinear: unknown function '{function}'; known: {', '.join(known)}")
+            function = known[function]
         x = _in(x_raw, np.shape(x_raw), "nonlinear: input")
         flat = x.ravel()
         out = np.empty_like(flat)
-        self._call(
-            "em_nonlinear", ctypes.c_int(NONLINEAR[function]), _ptr(flat), ctypes.c_int(flat.size), _ptr(out)
-        )
+        self._call("em_nonlinear", ctypes.c_int(function), _ptr(flat), ctypes.c_int(flat.size), _ptr(out))
         return out.reshape(x.shape)
 
     def softmax(self, x_raw: np.ndarray) -> np.ndarray:
@@ -547,13 +550,6 @@ class CSim:
         out = np.empty((m.tokens, m.dim), dtype=np.int64)
         self._call("em_patch_embed", _ptr(px), _ptr(w), _ptr(b), _ptr(pos), _ptr(out))
         return out
-
-
-NONLINEAR = {"exp_score": 0, "exp_act": 1, "reciprocal": 2, "rsqrt": 3, "gelu": 4}
-"""Codes of ``em_nonlinear`` (``enum class Function`` in hls/src/csim_nonlinear.cpp)."""
-
-EPILOGUES = {"bias": 0, "bias_gelu": 1, "expert_accumulate": 2}
-"""Codes of the linear unit's epilogues (``enum class Epilogue`` in hls/include/linear.h)."""
 
 
 def _check_range(raw: np.ndarray, fmt: FixedFormat, what: str) -> None:

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from edgemoe.config import Config, from_dict
+from edgemoe.emit import sv_parameter
 from edgemoe.files import write_if_changed
 from edgemoe.paths import BUILD
 from edgemoe.rtl_sources import sources_for
@@ -99,7 +100,7 @@ def lint(top: str, cfg: Config, parameters: Mapping[str, object] | None = None) 
     folder = BUILD / "lint" / cfg.name
     pkg = write_package(cfg, folder)
     cmd = [str(wrapper), "--lint-only", "-Wall", "--top-module", top]
-    cmd += [f"-G{k}={v}" for k, v in (parameters or {}).items()]
+    cmd += [f"-G{k}={sv_parameter(v)}" for k, v in (parameters or {}).items()]
     cmd += [str(write_waivers(folder)), str(pkg)] + [str(p) for p in sources_for(top)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     out = proc.stdout + proc.stderr
@@ -173,7 +174,7 @@ def run(
     sim.build(
         sources=[write_waivers(build), pkg, *sources_for(top)],
         hdl_toplevel=top,
-        parameters=parameters,
+        parameters={k: sv_parameter(v) for k, v in parameters.items()},
         build_args=build_args,
         build_dir=build,
         timescale=("1ns", "1ps"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from edgemoe import rtl_sources
-from edgemoe.config import preset
+from edgemoe.config import NonlinearFunction, preset
 from edgemoe.sim import runner
 
 pytestmark = pytest.mark.skipif(
@@ -28,8 +28,8 @@ def test_lint_clean(module: str, preset_name: str) -> None:
 
 # parameter sets beyond the defaults that select other hardware
 VARIANTS = [
-    ("nonlinear_unit", {"Func": 1}),
-    ("nonlinear_unit", {"Func": 2}),
+    ("nonlinear_unit", {"Func": NonlinearFunction.RECIPROCAL}),
+    ("nonlinear_unit", {"Func": NonlinearFunction.RSQRT}),
     ("gelu_unit", {"Lanes": 3}),
     ("linear_unit", {"In": 4, "Out": 2}),
 ]

@@ -21,12 +21,11 @@ the tests check it against the one-shot exact matmul.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 import numpy as np
 
-from edgemoe.config import Cast, Config, FixedFormat, Hardware
+from edgemoe.config import Cast, Config, Epilogue, FixedFormat, Hardware
 from edgemoe.golden.fixed import nonlinear
 from edgemoe.golden.fixed.core import (
     ExactOperand,
@@ -39,14 +38,6 @@ from edgemoe.golden.fixed.core import (
     requantize,
     requantize_inplace,
 )
-
-
-class Epilogue(enum.Enum):
-    """What the linear unit does with a finished accumulator."""
-
-    BIAS = "bias"
-    BIAS_GELU = "bias_gelu"
-    EXPERT_ACCUMULATE = "expert_accumulate"
 
 
 def check_range(raw: np.ndarray, fmt: FixedFormat, what: str) -> np.ndarray:

@@ -26,8 +26,8 @@
 
 namespace edgemoe {
 
-// What the linear unit does with a finished accumulator.
-enum class Epilogue : int { Bias = 0, BiasGelu = 1, ExpertAccumulate = 2 };
+// Epilogue (what the unit does with a finished accumulator) comes from edgemoe_config.h, which
+// edgemoe.emit generates from edgemoe.config.Epilogue: the host and the RTL use the same codes.
 
 // One row of a weight tile: `N` consecutive weights of one output.
 template <class w_t, int N>

@@ -61,8 +61,9 @@ extern "C" int em_linear(int kind, const int64_t* x, int rows, int n_in, const i
         return csim::fail("linear: %d inputs, need a multiple of %d up to %d", n_in, L::tile_in, L::max_in);
     if (n_out <= 0 || n_out > L::max_out)
         return csim::fail("linear: %d outputs, the unit holds 1..%d", n_out, L::max_out);
-    if (epilogue < 0 || epilogue > 2) return csim::fail("linear: unknown epilogue %d", epilogue);
     const Epilogue ep = static_cast<Epilogue>(epilogue);
+    if (ep != Epilogue::Bias && ep != Epilogue::BiasGelu && ep != Epilogue::ExpertAccumulate)
+        return csim::fail("linear: unknown epilogue %d", epilogue);
     if (ep == Epilogue::ExpertAccumulate) {
         if (n_tokens < 0 || n_tokens > L::max_tokens)
             return csim::fail("linear: %d tokens in the accumulation buffer, at most %d", n_tokens, L::max_tokens);

@@ -33,11 +33,11 @@ module linear_unit
 ) (
   input  wire logic                         clk_i,
   input  wire logic                         rst_i,
-  // tile header: biases and epilogue (0 Bias, 1 BiasGelu, 2 ExpertAccumulate)
+  // tile header: biases and epilogue (edgemoe_pkg::epilogue_e)
   input  wire logic                         b_valid_i,
   output logic                              b_ready_o,
   input  wire logic [Out*BBits-1:0]         b_data_i,
-  input  wire logic [1:0]                   b_epilogue_i,
+  input  wire epilogue_e                    b_epilogue_i,
   // weight words of the tile
   input  wire logic                         w_valid_i,
   output logic                              w_ready_o,
@@ -69,9 +69,6 @@ module linear_unit
   localparam int SW = (AccW + F - AccFrac > int'(BBits) + F - BFrac ? AccW + F - AccFrac
                                                                      : int'(BBits) + F - BFrac) + 1;
   localparam int EW = int'(ActBits + GateScoreBits) + 1;  // score * e
-  localparam logic [1:0] EpiBias = 2'd0;
-  localparam logic [1:0] EpiBiasGelu = 2'd1;
-  localparam logic [1:0] EpiExpertAcc = 2'd2;
 
   if (In < 1 || Out < 1 || MaxK < In || MaxK % In != 0) begin : gen_bad_shape
     $fatal(1, "%m: linear_unit needs In, Out >= 1 and MaxK a multiple of In (In %0d, MaxK %0d)", In, MaxK);
@@ -83,7 +80,7 @@ module linear_unit
   // ---------------------------------------------------------------- weight banks and loader
   logic [Out*In*WBits-1:0] wmem [2*Words];
   logic [Out*BBits-1:0]    bias_q [2];
-  logic [1:0]              epi_q [2];
+  epilogue_e               epi_q [2];
   logic [KW-1:0]           words_q [2];
   logic [1:0]              full_q, full_set, full_clr;
   logic                    wb_q, hdr_q;
@@ -258,7 +255,7 @@ module linear_unit
 
   // ---------------------------------------------------------------- stage 4: bias and cast to act
   logic                     v4_q, tile4_q;
-  logic [1:0]               epi4_q;
+  epilogue_e                epi4_q;
   logic [Out*ActBits-1:0]   e4_q;
   logic [Out*ActBits-1:0]   e3;
   logic [Out*BBits-1:0]     bias3;
@@ -300,7 +297,7 @@ module linear_unit
   logic [Out*ActBits-1:0] y_d, gelu4, accum4;
 
   assign out_free = !y_valid_o || y_ready_i;
-  assign need_a = v4_q && epi4_q == EpiExpertAcc;
+  assign need_a = v4_q && epi4_q == EpilogueExpertAccumulate;
   assign adv = out_free && !(need_a && !a_valid_i);
   assign a_ready_o = out_free && need_a;
 
@@ -335,10 +332,10 @@ module linear_unit
 
   always_comb begin
     unique case (epi4_q)
-      EpiBiasGelu:  y_d = gelu4;
-      EpiExpertAcc: y_d = accum4;
-      EpiBias:      y_d = e4_q;
-      default:      y_d = e4_q;
+      EpilogueBiasGelu:         y_d = gelu4;
+      EpilogueExpertAccumulate: y_d = accum4;
+      EpilogueBias:             y_d = e4_q;
+      default:                  y_d = e4_q;
     endcase
   end
 
@@ -367,8 +364,8 @@ module linear_unit
       if (w_valid_i && w_ready_o && !w_last_i && wcnt_q == KW'(Words - 1)) begin
         $error("%m: a tile of more than %0d weight words (MaxK %0d / In %0d)", Words, MaxK, In);
       end
-      if (b_valid_i && b_ready_o && !(b_epilogue_i inside {EpiBias, EpiBiasGelu, EpiExpertAcc})) begin
-        $error("%m: epilogue code 3 is not defined");
+      if (b_valid_i && b_ready_o && !(b_epilogue_i inside {EpilogueBias, EpilogueBiasGelu, EpilogueExpertAccumulate})) begin
+        $error("%m: epilogue code %0d is not defined", b_epilogue_i);
       end
     end
   end
