@@ -49,6 +49,7 @@ from edgemoe.golden.fixed.core import (
     matmul_exact,
     quantize,
     requantize_inplace,
+    shift_round,
 )
 
 
@@ -127,16 +128,10 @@ def _exact_scores(
         return matmul_cast(q, kt if odd == 1 else kt * np.int64(odd), acc_frac, cast, name, log)
     qo, ko = q.astype(object), k.astype(object)
     acc = np.stack([qo[h].dot(ko[h].T) for h in range(q.shape[0])]) * odd
-    drop = acc_frac - cast.fmt.frac_bits
-    if drop > 0:
-        if cast.rounding.value == "round_half_up":
-            acc = acc + (1 << (drop - 1))
-        acc = acc // (1 << drop)
-    else:
-        acc = acc * (1 << -drop)
+    acc = shift_round(acc, acc_frac - cast.fmt.frac_bits, cast.rounding)  # Python integers: exact
     lo, hi = cast.fmt.min_raw, cast.fmt.max_raw
     clipped = np.minimum(np.maximum(acc, lo), hi)
-    if cast.overflow.value == "wrap":
+    if cast.overflow is Overflow.WRAP:
         span = 1 << cast.fmt.bits
         wrapped = (acc - cast.fmt.min_raw) % span + cast.fmt.min_raw if cast.fmt.signed else acc % span
         if log is not None:

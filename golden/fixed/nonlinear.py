@@ -26,7 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgemoe.config import Cast, Config, FixedFormat, Nonlinear, Rounding
-from edgemoe.golden.fixed.core import FixedPointError, fit, requantize, requantize_inplace, to_float
+from edgemoe.golden.fixed.core import (
+    FixedPointError,
+    fit,
+    requantize,
+    requantize_inplace,
+    shift_round,
+    to_float,
+)
 from edgemoe.tables import (
     Table,
     exp2_table,
@@ -38,27 +45,7 @@ from edgemoe.tables import (
 )
 
 _I64 = np.int64
-
-
-def _shift(v: np.ndarray, s: np.ndarray | int, rounding: Rounding) -> np.ndarray:
-    """``v * 2**-s`` rounded by ``rounding`` for ``s > 0``; ``v << -s`` (exact) for ``s <= 0``.
-
-    ``s`` may be an array (one shift per element). The caller keeps ``s`` below 63.
-    """
-    v = np.asarray(v, dtype=_I64)
-    s = np.asarray(s, dtype=_I64)
-    right = np.maximum(s, 0)
-    if rounding is Rounding.ROUND_HALF_UP:
-        half = np.where(s > 0, np.left_shift(_I64(1), np.maximum(s - 1, 0)), 0)
-        down = (v + half) >> right
-    else:
-        down = v >> right
-    return np.where(s > 0, down, v << np.maximum(-s, 0))
-
-
-def _rhu(v: np.ndarray, s: int) -> np.ndarray:
-    """Round half up of ``v * 2**-s`` for a constant ``s >= 1``."""
-    return (v + _I64(1 << (s - 1))) >> _I64(s)
+HALF_UP = Rounding.ROUND_HALF_UP  # the interpolations and Newton steps round half up
 
 
 def leading_one(x: np.ndarray) -> np.ndarray:
@@ -77,7 +64,7 @@ def _lerp(table: np.ndarray, idx: np.ndarray, frac: np.ndarray, frac_bits: int) 
     lo = table[idx]
     if frac_bits <= 0:
         return lo
-    return lo + _rhu((table[idx + 1] - lo) * frac, frac_bits)
+    return lo + shift_round((table[idx + 1] - lo) * frac, frac_bits, HALF_UP, headroom=True)
 
 
 def exp_neg(x_raw: np.ndarray, x_fmt: FixedFormat, nl: Nonlinear, out: Cast) -> np.ndarray:
@@ -128,11 +115,11 @@ def exp_neg_magnitude(a_raw: np.ndarray, x_fmt: FixedFormat, nl: Nonlinear, out:
     # 2. aw: a at W fraction bits; 3. t = rhu(aw * L, W). A left shift of step 2 folds into
     # the multiplier: (a << s) * L = a * (L << s), exactly.
     if XF > W:
-        _rhu_inplace(t, XF - W)
+        shift_round(t, XF - W, HALF_UP, inplace=True, headroom=True)
         t *= L
     else:
         t *= L << _I64(W - XF)
-    _rhu_inplace(t, W)
+    shift_round(t, W, HALF_UP, inplace=True, headroom=True)
     # 4. n = t >> W, u = t & (2**W - 1)
     n = t >> _I64(W)
     t &= _I64((1 << W) - 1)
@@ -142,13 +129,12 @@ def exp_neg_magnitude(a_raw: np.ndarray, x_fmt: FixedFormat, nl: Nonlinear, out:
     p = _lerp_steps(E, dE, i, t, W - b)
     # 6. y = cast(p, n + W - OF, out)
     np.minimum(n, OF + 2, out=n)
-    if W > OF:  # every shift n + W - OF is a right shift
-        y = _shift_right(p, n, W - OF, out.rounding)
-    else:
-        y = _shift(p, n + (W - OF), out.rounding)
+    n += _I64(W - OF)
+    # every shift is a right shift when W > OF: then p and n are shifted in place
+    y = shift_round(p, n, out.rounding, inplace=W > OF)
     # p <= max(E) and n >= 0, so y <= max(E) shifted by W - OF; when that fits, the overflow
     # step changes nothing and is skipped.
-    if out.fmt.min_raw <= 0 and _shift_scalar(int(E.max()), W - OF, out.rounding) <= out.fmt.max_raw:
+    if out.fmt.min_raw <= 0 and shift_round(int(E.max()), W - OF, out.rounding) <= out.fmt.max_raw:
         return y
     return fit(y, out.fmt, out.overflow)
 
@@ -175,41 +161,9 @@ def _lerp_steps(
     if frac_bits <= 0:
         return lo
     frac *= steps.take(idx, mode="clip")
-    _rhu_inplace(frac, frac_bits)
+    shift_round(frac, frac_bits, HALF_UP, inplace=True, headroom=True)
     lo += frac
     return lo
-
-
-def _rhu_inplace(v: np.ndarray, s: int) -> np.ndarray:
-    """:func:`_rhu` overwriting ``v``."""
-    v += _I64(1 << (s - 1))
-    v >>= _I64(s)
-    return v
-
-
-def _shift_right(v: np.ndarray, n: np.ndarray, base: int, rounding: Rounding) -> np.ndarray:
-    """``v * 2**-(n + base)`` rounded by ``rounding``, for ``n >= 0`` and ``base >= 1`` (so every
-    shift is a right shift); ``v`` and ``n`` are overwritten.
-
-    Round half up as ``((v >> (s - 1)) + 1) >> 1``: equal to ``(v + 2**(s-1)) >> s`` (the
-    bits below the rounding bit cannot carry into it), without an array of ``2**(s-1)``.
-    """
-    if rounding is Rounding.ROUND_HALF_UP:
-        n += _I64(base - 1)
-        v >>= n
-        v += _I64(1)
-        v >>= _I64(1)
-        return v
-    n += _I64(base)
-    v >>= n
-    return v
-
-
-def _shift_scalar(v: int, s: int, rounding: Rounding) -> int:
-    """:func:`_shift` of one Python integer."""
-    if s <= 0:
-        return v << -s
-    return (v + (1 << (s - 1))) >> s if rounding is Rounding.ROUND_HALF_UP else v >> s
 
 
 def _denormalise(y: np.ndarray, s: np.ndarray, nl: Nonlinear, out: Cast) -> np.ndarray:
@@ -221,7 +175,7 @@ def _denormalise(y: np.ndarray, s: np.ndarray, nl: Nonlinear, out: Cast) -> np.n
     W = nl.work_frac_bits
     assert W + out.fmt.bits + 3 <= 63, f"{out.fmt} too wide for the W = {W} datapath"
     s = np.clip(s, -(out.fmt.bits + 1), W + 2)
-    return fit(_shift(y, s, out.rounding), out.fmt, out.overflow)
+    return fit(shift_round(y, s, out.rounding), out.fmt, out.overflow)
 
 
 def _check_positive(x: np.ndarray, what: str) -> None:
@@ -250,12 +204,13 @@ def reciprocal(x_raw: np.ndarray, x_fmt: FixedFormat, nl: Nonlinear, out: Cast) 
     _check_positive(x, "reciprocal")
     R = recip_table(nl).raw
     e = leading_one(x)
-    m = _shift(x, e - W, Rounding.TRUNCATE)
+    m = shift_round(x, e - W, Rounding.TRUNCATE)
     v = m - _I64(1 << W)
     y = _lerp(R, v >> _I64(W - b), v & _I64((1 << (W - b)) - 1), W - b)
     two = _I64(1 << (W + 1))
     for _ in range(nl.newton_steps):
-        y = _rhu(y * (two - _rhu(m * y, W)), W)
+        c = two - shift_round(m * y, W, HALF_UP, headroom=True)
+        y = shift_round(y * c, W, HALF_UP, headroom=True)
     return _denormalise(y, W + e - x_fmt.frac_bits - out.fmt.frac_bits, nl, out)
 
 
@@ -284,14 +239,15 @@ def rsqrt(x_raw: np.ndarray, x_fmt: FixedFormat, nl: Nonlinear, out: Cast) -> np
     E = e - x_fmt.frac_bits
     par = E & 1
     q = (E - par) >> 1
-    m = _shift(x, e - W - par, Rounding.TRUNCATE)
+    m = shift_round(x, e - W - par, Rounding.TRUNCATE)
     v = m - _I64(1 << W)
     sh = W + 2 - b
     y = _lerp(S, v >> _I64(sh), v & _I64((1 << sh) - 1), sh)
     three = _I64(3 << W)
     for _ in range(nl.newton_steps):
-        s2 = _rhu(y * y, W)
-        y = _rhu(y * (three - _rhu(m * s2, W)), W + 1)
+        s2 = shift_round(y * y, W, HALF_UP, headroom=True)
+        c = three - shift_round(m * s2, W, HALF_UP, headroom=True)
+        y = shift_round(y * c, W + 1, HALF_UP, headroom=True)
     return _denormalise(y, W + q - out.fmt.frac_bits, nl, out)
 
 
@@ -329,7 +285,7 @@ def gelu(x_raw: np.ndarray, act: Cast, delta: Cast, nl: Nonlinear) -> np.ndarray
         a &= _I64((1 << rb) - 1)  # r
         # i <= 2**b indexes the padded tables: clip (never acting) skips the bounds check
         a *= STEP.take(i, mode="clip")
-        d = _round_shift_inplace(a, rb, delta.rounding)
+        d = shift_round(a, rb, delta.rounding, inplace=True, headroom=True)
         d += LO.take(i, mode="clip")
     else:
         d = _gelu_delta_masked(x, AF, delta, nl)
@@ -353,7 +309,7 @@ def _gelu_delta_masked(x: np.ndarray, AF: int, delta: Cast, nl: Nonlinear) -> np
     if rb > 0:
         i = np.where(beyond, 0, a >> _I64(rb))
         lo = G[i]
-        d = lo + _shift((G[i + 1] - lo) * (a & _I64((1 << rb) - 1)), rb, delta.rounding)
+        d = lo + shift_round((G[i + 1] - lo) * (a & _I64((1 << rb) - 1)), rb, delta.rounding)
     else:
         d = G[np.where(beyond, 0, a << _I64(-rb))]
     return np.where(beyond, 0, fit(d, delta.fmt, delta.overflow))
@@ -369,17 +325,6 @@ def _gelu_steps_padded(nl: Nonlinear, fmt: FixedFormat) -> tuple[np.ndarray, np.
     for t in (lo, step):
         t.setflags(write=False)
     return lo, step
-
-
-def _round_shift_inplace(v: np.ndarray, s: int, rounding: Rounding) -> np.ndarray:
-    """``v * 2**-s`` rounded by ``rounding`` (``s > 0``) or ``v << -s``, overwriting ``v``."""
-    if s <= 0:
-        v <<= _I64(-s)
-        return v
-    if rounding is Rounding.ROUND_HALF_UP:
-        v += _I64(1 << (s - 1))
-    v >>= _I64(s)
-    return v
 
 
 def softmax(x_raw: np.ndarray, x_fmt: FixedFormat, cfg: Config, out: Cast, axis: int = -1) -> np.ndarray:
