@@ -16,8 +16,8 @@ import numpy as np
 
 from edgemoe.backends import TaskOutput
 from edgemoe.config import Config
+from edgemoe.fidelity import FidelityReport, TaskFidelity, compare
 from edgemoe.golden.fixed.core import to_float
-from edgemoe.golden.fixed.fidelity import FidelityReport, TaskFidelity, compare
 from edgemoe.golden.fixed.model import FixedM3ViT
 
 

@@ -10,9 +10,7 @@ import pytest
 import torch
 
 from edgemoe.config import Config, preset
-from edgemoe.golden import images, weights
-from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, to_float
-from edgemoe.golden.fixed.fidelity import (
+from edgemoe.fidelity import (
     StorageNoise,
     compare,
     float_blocks,
@@ -20,6 +18,8 @@ from edgemoe.golden.fixed.fidelity import (
     sqnr_db,
     topk_mismatch,
 )
+from edgemoe.golden import images, weights
+from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, to_float
 from edgemoe.golden.fixed.linear import im2col
 from edgemoe.golden.fixed.model import FixedM3ViT
 from edgemoe.golden.model import M3ViT

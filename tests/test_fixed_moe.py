@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from edgemoe.config import Cast, Overflow, Rounding, preset
-from edgemoe.golden.fixed import nonlinear
+from edgemoe.golden.fixed import nonlinear, nonlinear_bounds
 from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, quantize, to_float
 from edgemoe.golden.fixed.linear import Epilogue, linear, prepare_weights
 from edgemoe.golden.fixed.moe import moe, moe_from_weights, route, top_k
@@ -212,8 +212,8 @@ def moe_float_and_bound(x, gate, w1, b1, w2, b2, routing, cfg, lsb_w: float, lsb
     p /= p.sum(1, keepdims=True)
     chosen = [set(np.argsort(-p[t], kind="stable")[: m.top_k].tolist()) for t in range(len(x))]
     dl = sx * lsb_w / 2 + q
-    dp = nonlinear.softmax_bound(cfg, f.act.fmt, f.gate_score, m.experts).abs + 2 * dl * p
-    G = nonlinear.gelu_bound(cfg.nonlinear, f.act, f.gelu_delta).abs
+    dp = nonlinear_bounds.softmax_bound(cfg, f.act.fmt, f.gate_score, m.experts).abs + 2 * dl * p
+    G = nonlinear_bounds.gelu_bound(cfg.nonlinear, f.act, f.gelu_delta).abs
     ref = np.zeros_like(x)
     bound = np.zeros_like(x)
     for e in range(m.experts):
