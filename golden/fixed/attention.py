@@ -29,6 +29,12 @@ head_dim 64). q, k, v are in ``formats.act``; head ``h`` of a [N, D] tensor is o
 The implementation is vectorised over heads and queries; the loop over the N key steps is
 the only sequential part, and it carries only the running sums (the running max, and so every
 exp argument, is known in advance from a cumulative max in the rotated order).
+:func:`edgemoe.golden.fixed.loops.attention_loops` is the same computation in the kernels' loop
+nest, tested equal to this one (tests/test_fixed_loops.py).
+
+Twins: ``hls/include/attention.h`` (tests/test_hls_attention.py); ``hw/rtl/attention_unit.sv``
+with ``hw/rtl/softmax_state.sv`` (sim/attention_unit, sim/softmax_state);
+tests/test_fixed_attention.py.
 """
 
 from __future__ import annotations

@@ -17,6 +17,10 @@ last tile of a dimension that is not a multiple of the tile size is zero-padded.
 sums are exact (the accumulator is wide enough for ``in`` products), so the result does not
 depend on the tile order; :func:`accumulate_tiled` runs the tiles literally in that order and
 the tests check it against the one-shot exact matmul.
+
+Twins: ``hls/include/linear.h`` and ``hls/include/patch_embed.h`` (tests/test_hls_linear.py,
+tests/test_hls_patch_embed.py); ``hw/rtl/linear_unit.sv`` (sim/linear_unit);
+tests/test_fixed_linear.py.
 """
 
 from __future__ import annotations
