@@ -1,7 +1,7 @@
 """Register map and memory layout of the accelerator: the one definition every back end reads.
 
 The accelerator is one IP with the Vitis HLS ``ap_ctrl_hs`` convention over AXI4-Lite and
-AXI4 masters to DDR (DESIGN.md §6). This module declares, from a :class:`Config`:
+AXI4 masters to DDR (docs/register-map.md). This module declares, from a :class:`Config`:
 
 * the register map (:func:`register_map`): control at 0x00, interrupt registers at 0x04..0x0C,
   the arguments from 0x10 (64-bit pointers as two words, each argument followed by one

@@ -1,7 +1,8 @@
 """Mixture of experts with patch reordering (golden/fixed/moe.py).
 
-The cases where Edge-MoE's own code breaks (DESIGN.md §5) each have a test: tied scores, every
-token choosing the same expert (all N tokens in one queue), experts that receive no token. The
+The cases where Edge-MoE's own code breaks (docs/architecture.md, "The model") each have a
+test: tied scores, every token choosing the same expert (all N tokens in one queue), experts
+that receive no token. The
 queued computation is checked bit for bit against an independent per-token loop.
 """
 
