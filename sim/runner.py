@@ -206,12 +206,16 @@ def run(
             testcase=testcase,
         )
     except SystemExit as e:
-        raise RtlBuildError(f"{top} [{case}]: cocotb tests failed (exit {e.code}); log in {build}") from None
+        raise RtlBuildError(
+            f"{top} [{case}]: cocotb tests failed (exit {e.code}, seed {seed}); log in {build}"
+        ) from None
     from cocotb_tools.check_results import get_results
 
     total, failed = get_results(results)
     if total == 0 or failed:
-        raise RtlBuildError(f"{top} [{case}]: {failed} of {total} cocotb tests failed; see {results}")
+        raise RtlBuildError(
+            f"{top} [{case}]: {failed} of {total} cocotb tests failed (seed {seed}); see {results}"
+        )
     return results
 
 

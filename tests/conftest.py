@@ -2,13 +2,52 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 if TYPE_CHECKING:
     from edgemoe import csim
+
+# Property tests: the default suite runs the same examples every time (derandomized, no example
+# database), so a failure reproduces by rerunning the test it names; `make fuzz` explores at random
+# with many more examples and keeps what it finds in build/hypothesis for replay.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    max_examples=200,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "fuzz",
+    derandomize=False,
+    database=DirectoryBasedExampleDatabase(str(Path(__file__).resolve().parents[1] / "build" / "hypothesis")),
+    max_examples=int(os.environ.get("EDGEMOE_FUZZ_EXAMPLES", "20000")),
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+HYPOTHESIS_PROFILE = os.environ.get("EDGEMOE_HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def pytest_report_header() -> str:
+    return f"hypothesis profile: {HYPOTHESIS_PROFILE} ({settings.default.max_examples} examples per property)"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # `make fuzz` selects the property tests by this marker
+    for item in items:
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.property)
+
 
 # The real Edge-MoE weights lie beside the checkout, never inside it.
 EDGE_MOE_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "edge-moe-weights"

@@ -231,7 +231,9 @@ def _round_saturate_inplace(
     """
     fmt = cast.fmt
     lo, hi = int(raw.min()), int(raw.max())
-    headroom = hi + (1 << (shift - 1)) <= np.iinfo(np.int64).max
+    # the rounding constant 2**(shift-1) and hi + it must fit int64 for the two-pass form
+    half = 1 << (shift - 1)
+    headroom = half <= np.iinfo(np.int64).max and hi + half <= np.iinfo(np.int64).max
     shift_round(raw, shift, cast.rounding, inplace=True, headroom=headroom)
     lo, hi = shift_round(lo, shift, cast.rounding), shift_round(hi, shift, cast.rounding)
     saturated = 0
@@ -252,23 +254,51 @@ def quantize(x: np.ndarray, cast: Cast, name: str = "tensor", log: SaturationLog
             f"{name}: {int(np.count_nonzero(~np.isfinite(x)))} non-finite value(s), first at index "
             f"{tuple(int(i) for i in bad)}"
         )
-    scaled = np.ldexp(x, cast.fmt.frac_bits)
-    # floor() and the remainder scaled - floor(scaled) are exact in float64; adding 0.5 before
-    # flooring is not (0.5 - 2**-54 would round up to 1.0).
-    whole = np.floor(scaled)
-    if cast.rounding is Rounding.ROUND_HALF_UP:
-        whole = whole + (scaled - whole >= 0.5)
+    whole, low_bits = _scaled_integer(x, cast.fmt.frac_bits, cast.rounding)
     if cast.overflow is Overflow.WRAP:
-        # Keep the low bits exactly (fmod is exact), so huge values wrap as ap_fixed does.
         if log is not None:
             outside = (whole < cast.fmt.min_raw) | (whole > cast.fmt.max_raw)
             log.wrapped[name] += int(np.count_nonzero(outside))
             log.add(name, 0, whole.size)
-        return fit(np.fmod(whole, float(2**cast.fmt.bits)).astype(np.int64), cast.fmt, cast.overflow)
-    # Clip in float first so huge values do not overflow int64; the count still sees them.
-    limit = float(2**62)
-    raw = np.clip(whole, -limit, limit).astype(np.int64)
-    return _fit_inplace(raw, cast.fmt, cast.overflow, name, log)
+        return fit(low_bits, cast.fmt, cast.overflow)
+    return _fit_inplace(whole, cast.fmt, cast.overflow, name, log)
+
+
+# A float64 is an integer mantissa of 53 bits times a power of two.
+_MANTISSA_BITS = 53
+# Left shifts past this land at 2**62 or beyond in magnitude: outside every format (at most 62
+# bits), yet still an int64. The rounded value is then known only by its sign and by being too big.
+_MAX_EXACT_LEFT_SHIFT = 62 - _MANTISSA_BITS + 1
+
+
+def _scaled_integer(x: np.ndarray, frac_bits: int, rounding: Rounding) -> tuple[np.ndarray, np.ndarray]:
+    """``x * 2**frac_bits`` rounded to an integer, exactly for every finite float64.
+
+    Scaling in float64 is not exact (``ldexp`` rounds subnormal results and overflows to inf), so
+    each value is split into its integer mantissa and exponent and scaled by integer shifts.
+    Returns ``(whole, low_bits)``, both int64: ``whole`` is the rounded integer where it is below
+    2**62 in magnitude and a value of the same sign at least 2**62 in magnitude otherwise (beyond
+    every format, which is all saturation and the overflow count need); ``low_bits`` agrees with
+    the rounded integer modulo 2**63 (all that wrapping into at most 62 bits keeps).
+    """
+    mantissa, exponent = np.frexp(x)  # x = mantissa * 2**exponent, 0.5 <= |mantissa| < 1 or 0
+    mant = np.ldexp(mantissa, _MANTISSA_BITS).astype(np.int64)  # exact: 53 significant bits
+    shift = exponent.astype(np.int64) + (frac_bits - _MANTISSA_BITS)  # x * 2**frac_bits = mant * 2**shift
+    # Right shifts (shift < 0) drop fraction bits; by 63 or more only the sign is left, as by 63.
+    drop = np.minimum(-shift, 63)
+    if rounding is Rounding.ROUND_HALF_UP:
+        # floor(v + 1/2) as ((mant >> (drop - 1)) + 1) >> 1: the bits below the rounding bit cannot carry
+        dropped = ((mant >> np.maximum(drop - 1, 0)) + 1) >> 1
+    else:
+        dropped = mant >> np.maximum(drop, 0)
+    left = shift >= 0  # shift 0: mant is already the integer (no rounding step)
+    if not left.any():
+        dropped = np.asarray(dropped)  # numpy makes scalars of 0-d results; the casts clip in place
+        return dropped, dropped
+    whole = np.where(left, mant << np.clip(shift, 0, _MAX_EXACT_LEFT_SHIFT), dropped)
+    # the low bits of a left shift, modulo 2**64 (unsigned shifts wrap; 63 clears all but the top bit)
+    wrapped = (mant.view(np.uint64) << np.clip(shift, 0, 63).astype(np.uint64)).view(np.int64)
+    return whole, np.where(left, wrapped, dropped)
 
 
 def to_float(raw: np.ndarray, fmt: FixedFormat | int) -> np.ndarray:
