@@ -23,12 +23,11 @@ import dataclasses
 import enum
 import json
 import math
+import tomllib
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 
 class ConfigError(ValueError):

@@ -2,8 +2,8 @@
 
 The cases where Edge-MoE's own code breaks (docs/architecture.md, "The model") each have a
 test: tied scores, every token choosing the same expert (all N tokens in one queue), experts
-that receive no token. The
-queued computation is checked bit for bit against an independent per-token loop.
+that receive no token. The queued computation is checked bit for bit against an independent
+per-token loop.
 """
 
 from __future__ import annotations

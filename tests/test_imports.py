@@ -8,10 +8,10 @@ imported) and looks for a cycle in the graph of ``import`` and ``from ... import
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from edgemoe.paths import REPO
 
