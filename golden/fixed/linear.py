@@ -18,9 +18,9 @@ sums are exact (the accumulator is wide enough for ``in`` products), so the resu
 depend on the tile order; :func:`accumulate_tiled` runs the tiles literally in that order and
 the tests check it against the one-shot exact matmul.
 
-Twins: ``hls/include/linear.h`` and ``hls/include/patch_embed.h`` (tests/test_hls_linear.py,
-tests/test_hls_patch_embed.py); ``hw/rtl/linear_unit.sv`` (sim/linear_unit);
-tests/test_fixed_linear.py.
+Twins: ``hls/include/linear.h`` and ``hls/include/patch_embed.h`` (tests/hls/test_hls_linear.py,
+tests/hls/test_hls_patch_embed.py); ``hw/rtl/linear_unit.sv`` (sim/linear_unit);
+tests/golden/test_fixed_linear.py.
 """
 
 from __future__ import annotations

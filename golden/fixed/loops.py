@@ -11,7 +11,7 @@ be read next to the HLS and RTL sources:
   ``hw/rtl/linear_unit.sv``); fast twin :func:`edgemoe.golden.fixed.moe.moe`.
 
 They share the fast models' primitives (casts, exp, reciprocal, softmax, the linear unit), so
-what they add is the order of operations. ``tests/test_fixed_loops.py`` holds each equal to its
+what they add is the order of operations. ``tests/golden/test_fixed_loops.py`` holds each equal to its
 fast twin bit for bit. They are slow (Python loops): small configs only.
 """
 

@@ -15,8 +15,8 @@ The residual adds are exact sums of two ``formats.act`` values saturated back in
 ``l{i}.<tensor>`` names. The task heads are not here: they run in float on the host on
 ``to_float(tokens)``.
 
-Twins: the HLS top ``hls/src/edgemoe_top.cpp`` (tests/test_host_csim.py, through the host
-runtime); tests/test_fixed_model.py.
+Twins: the HLS top ``hls/src/edgemoe_top.cpp`` (tests/host/test_host_csim.py, through the host
+runtime); tests/golden/test_fixed_model.py.
 """
 
 from __future__ import annotations

@@ -20,11 +20,11 @@ products run on its own weights, but every cast is elementwise, so one cast over
 all queues is the per-queue casts side by side; and the only order-dependent step, the
 saturating accumulation, runs per token over its experts in ascending order (``top_k`` rounds).
 :func:`edgemoe.golden.fixed.loops.moe_loops` is the literal loop, tested equal to this one
-(tests/test_fixed_loops.py).
+(tests/golden/test_fixed_loops.py).
 
-Twins: ``hls/include/moe.h`` (tests/test_hls_moe.py); ``hw/rtl/moe_router.sv`` with
+Twins: ``hls/include/moe.h`` (tests/hls/test_hls_moe.py); ``hw/rtl/moe_router.sv`` with
 ``hw/rtl/topk_insert.sv`` (sim/moe_router), the experts on ``hw/rtl/linear_unit.sv``;
-tests/test_fixed_moe.py.
+tests/golden/test_fixed_moe.py.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ The error bound of each function, derived from the formats and table sizes, is i
 :mod:`edgemoe.golden.fixed.nonlinear_bounds`; the errors measured against float64 are reported by
 ``python -m edgemoe.nonlinear_errors``.
 
-HLS twin: ``hls/include/nonlinear.h`` (tests/test_hls_nonlinear.py). RTL twins:
+HLS twin: ``hls/include/nonlinear.h`` (tests/hls/test_hls_nonlinear.py). RTL twins:
 ``hw/rtl/exp_lane.sv``, ``recip_lane.sv``, ``rsqrt_lane.sv``, ``gelu_lane.sv`` behind
 ``nonlinear_unit.sv`` and ``gelu_unit.sv`` (sim/nonlinear_unit, sim/gelu_unit).
 """

@@ -24,7 +24,7 @@ from edgemoe.golden.fixed.linear import im2col
 from edgemoe.golden.fixed.model import FixedM3ViT
 from edgemoe.golden.model import M3ViT
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "edge-moe-weights"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "edge-moe-weights"
 
 
 def _setup(name: str, seed: int = 0) -> tuple[Config, dict[str, np.ndarray], np.ndarray, FixedM3ViT]:
