@@ -91,7 +91,7 @@ include hls/vitis.mk
 
 rtl-test: setup
 	@echo "== rtl-test: verilator lint and cocotb benches of hw/rtl"
-	$(BIN)/python -m pytest -q tests/test_rtl_lint.py sim $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q tests/hw/test_rtl_lint.py sim $(PYTEST_ARGS)
 
 mutants: setup
 	@echo "== mutants: one mutant at a time on a copy in build/mutants/, its unit's tests, then the report"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgemoe.cli_args import UserError, add_config_args, config_from_args, formatter, seed
 from edgemoe.config import Config
 
 
@@ -148,18 +149,13 @@ def _run(cfg: Config, runs: int, task: int, seed: int, threads: int) -> BenchRes
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from edgemoe.cli import config_from_args
     from edgemoe.infer import parse_tasks
 
     cfg = config_from_args(args)
     task = parse_tasks(cfg, args.task)
     if len(task) != 1:
-        from edgemoe.cli import UserError
-
         raise UserError("bench times one task: give --task NAME or --task INDEX")
     if args.runs < 1 or args.threads < 1:
-        from edgemoe.cli import UserError
-
         raise UserError(f"--runs and --threads must be at least 1, got {args.runs} and {args.threads}")
     print(run(cfg, runs=args.runs, task=task[0], seed=args.seed, threads=args.threads).text())
     return 0
@@ -167,17 +163,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def add_bench(sub: argparse._SubParsersAction) -> None:
     """The ``bench`` subcommand (listed in ``edgemoe.cli.SUBCOMMANDS``)."""
-    from edgemoe.cli import _add_config_args, _formatter, seed
-
     p = sub.add_parser(
         "bench",
         help="time the fixed-point reference against the float golden model",
         description="Time the backbone of one image and one task: the float golden model (torch float32)\n"
         "and the bit-exact fixed-point reference (numpy), median of --runs, and their ratio.",
         epilog="examples:\n  edgemoe bench\n  edgemoe bench --preset tiny --runs 5 --task depth",
-        formatter_class=_formatter,
+        formatter_class=formatter,
     )
-    _add_config_args(p)
+    add_config_args(p)
     p.add_argument("--runs", type=int, default=7, help="timed runs after one warm-up (default 7)")
     p.add_argument("--task", default="0", help="task name or index (default 0)")
     p.add_argument("--seed", type=seed, default=0, help="seed of the synthetic weights (default 0)")

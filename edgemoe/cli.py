@@ -20,54 +20,10 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
 
 from edgemoe import __version__
-from edgemoe.config import Config, resolve
-from edgemoe.errors import EdgemoeError, exit_status
-
-
-class UserError(EdgemoeError):
-    """An error in what the user asked for: reported in one line, exit status 2."""
-
-
-class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line too (argparse prints its usage first)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
-def seed(text: str) -> int:
-    """An argparse type: a seed of numpy's generators (0 or more)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a seed is an integer of 0 or more, got '{text}'")
-    return value
-
-
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=30, width=100)
-
-
-def _add_config_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("configuration")
-    g.add_argument("--preset", metavar="NAME", help="a built-in config: edge-moe (default) or tiny")
-    g.add_argument(
-        "--config",
-        metavar="FILE",
-        type=Path,
-        help="a TOML or YAML file: a preset plus overrides (see 'edgemoe config --help')",
-    )
-
-
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The effective config of a command: ``--preset`` and/or ``--config``."""
-    return resolve(args.preset, args.config)
-
+from edgemoe.cli_args import Parser, UserError, add_config_args, config_from_args, formatter, seed
+from edgemoe.errors import exit_status
 
 # ------------------------------------------------------------------------------------ config
 
@@ -131,7 +87,7 @@ def add_config(sub: argparse._SubParsersAction) -> None:
         "  edgemoe config show --config my.toml --json\n"
         "  edgemoe config emit-hls --preset tiny           # -> build/tiny/edgemoe_config.h\n"
         "  edgemoe config emit-sv --config my.toml --out hw/gen\n\n" + CONFIG_FILE_EXAMPLE,
-        formatter_class=_formatter,
+        formatter_class=formatter,
     )
     csub = p.add_subparsers(dest="config_command", metavar="COMMAND", required=True)
     show = csub.add_parser(
@@ -141,9 +97,9 @@ def add_config(sub: argparse._SubParsersAction) -> None:
         epilog="examples:\n"
         "  edgemoe config show --preset edge-moe\n"
         "  edgemoe config show --config my.yaml --json",
-        formatter_class=_formatter,
+        formatter_class=formatter,
     )
-    _add_config_args(show)
+    add_config_args(show)
     show.add_argument("--json", action="store_true", help="print the config as JSON instead")
     show.set_defaults(func=_cmd_config_show)
     for kind, fname, what in (
@@ -157,9 +113,9 @@ def add_config(sub: argparse._SubParsersAction) -> None:
             epilog=f"examples:\n"
             f"  edgemoe config emit-{kind}                     # -> build/edge-moe/{fname}\n"
             f"  edgemoe config emit-{kind} --preset tiny --out build/tiny",
-            formatter_class=_formatter,
+            formatter_class=formatter,
         )
-        _add_config_args(e)
+        add_config_args(e)
         e.add_argument(
             "--out", metavar="DIR", type=Path, help="output folder (default: build/<config name>/)"
         )
@@ -188,7 +144,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
 
 
 def add_infer(sub: argparse._SubParsersAction) -> None:
-    from edgemoe.infer import BACKENDS
+    from edgemoe.backends import BACKENDS
 
     backends = "\n".join(f"  {name:<10} {b.help}" for name, b in BACKENDS.items())
     p = sub.add_parser(
@@ -207,9 +163,9 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
         "  edgemoe infer\n"
         "  edgemoe infer --preset tiny --task depth --out out/tiny\n"
         "  edgemoe infer --weights ../shared/data/edge-moe-weights --image photo.png --task 0",
-        formatter_class=_formatter,
+        formatter_class=formatter,
     )
-    _add_config_args(p)
+    add_config_args(p)
     g = p.add_argument_group("inputs and outputs")
     g.add_argument(
         "--weights",
@@ -262,9 +218,9 @@ def add_perf(sub: argparse._SubParsersAction) -> None:
         description="A cycle model of the RTL top's schedule (hw/rtl/edgemoe_top.sv): cycles per\n"
         "image per task by stage, memory traffic and MAC utilization, from the config alone.",
         epilog="examples:\n  edgemoe perf\n  edgemoe perf --preset tiny\n  edgemoe perf --mem-latency 40",
-        formatter_class=_formatter,
+        formatter_class=formatter,
     )
-    _add_config_args(p)
+    add_config_args(p)
     p.add_argument(
         "--mem-latency",
         type=int,
@@ -313,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  edgemoe config show --preset tiny\n"
         "  edgemoe config emit-hls --preset edge-moe      # -> build/edge-moe/edgemoe_config.h\n\n"
         "'edgemoe COMMAND --help' describes each command.",
-        formatter_class=_formatter,
+        formatter_class=formatter,
     )
     parser.add_argument("--version", action="version", version=f"edgemoe {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

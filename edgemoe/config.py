@@ -24,6 +24,7 @@ import enum
 import json
 import math
 import re
+import tomllib
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,31 @@ class Overflow(str, enum.Enum):
 
     WRAP = "wrap"
     SATURATE = "saturate"
+
+
+# Codes that software and hardware exchange. edgemoe.emit generates them into the C++ header
+# (``enum class``) and the SystemVerilog package (``typedef enum``); no layer numbers them again.
+
+
+class Epilogue(enum.IntEnum):
+    """What the linear unit does with a finished accumulator (the code in a tile's header)."""
+
+    BIAS = 0  # cast_out(acc + b)
+    BIAS_GELU = 1  # gelu(cast_out(acc + b))
+    EXPERT_ACCUMULATE = 2  # y[token] += cast_out(score * cast_out(acc + b)), saturating
+
+
+class NonlinearFunction(enum.IntEnum):
+    """A nonlinear function at the formats the model uses it with (selects a function unit)."""
+
+    EXP_SCORE = 0  # exp(-x) of a score difference (attn_score fraction bits) -> exp_out
+    EXP_ACT = 1  # exp(-x) of a logit difference (act fraction bits) -> exp_out
+    RECIPROCAL = 2  # softmax_sum -> softmax_recip
+    RSQRT = 3  # ln_var -> ln_rstd
+    GELU = 4  # act -> act
+
+
+SHARED_CODES: tuple[type[enum.IntEnum], ...] = (Epilogue, NonlinearFunction)
 
 
 @dataclass(frozen=True)

@@ -32,12 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgemoe import config
-from edgemoe.config import Config, FixedFormat
+from edgemoe.config import Config, Epilogue, FixedFormat, NonlinearFunction
 from edgemoe.errors import ToolMissing
 from edgemoe.files import source_tree, write_if_changed
+from edgemoe.paths import REPO, config_dir_name
 
-REPO = Path(__file__).resolve().parents[1]
 HLS_DIR = source_tree(REPO) / "hls"
 BUILD_ROOT = source_tree(REPO) / "build" / "csim"
 LIB_STEM = "libedgemoe_csim"
@@ -138,9 +137,7 @@ extern "C" int em_cast(const int64_t* in, int n, int point, int64_t* out) {{
 
 def build_dir(cfg: Config) -> Path:
     """``build/csim/<name>`` for a preset, ``build/csim/<name>-<config id>`` for any other config."""
-    if config.PRESETS.get(cfg.name) == cfg:
-        return BUILD_ROOT / cfg.name
-    return BUILD_ROOT / f"{cfg.name}-{cfg.config_id:08x}"
+    return BUILD_ROOT / config_dir_name(cfg)
 
 
 _INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"', re.MULTILINE)
@@ -190,7 +187,7 @@ def plan(cfg: Config, header: str | None = None, extra_sources: Sequence[Path] =
     header = config_header(cfg) if header is None else header
     out_dir = build_dir(cfg)
     generated = out_dir / "csim_casts.cpp"
-    from edgemoe.host.layout import HLS_LAYOUT_FILE, emit_layout_hls  # the top's register map and layout
+    from edgemoe.emit_layout import HLS_LAYOUT_FILE, emit_layout_hls  # the top's register map and layout
 
     files = {
         out_dir / "edgemoe_config.h": header,
@@ -356,7 +353,7 @@ class CSim:
         x_raw: np.ndarray,
         w_raw: np.ndarray,
         b_raw: np.ndarray | None,
-        epilogue: object = "bias",
+        epilogue: Epilogue = Epilogue.BIAS,
         *,
         kind: str = "mlp",
         scores_raw: np.ndarray | None = None,
@@ -369,7 +366,7 @@ class CSim:
             x_raw: ``[R, in]`` inputs (``formats.act``; ``formats.pixel`` for kind "patch").
             w_raw: ``[out, in]`` weights (``formats.linear_weight``; ``formats.patch_weight``).
             b_raw: ``[out]`` bias (``formats.bias``; ``formats.attn_bias`` for kind "attn"), None for none.
-            epilogue: "bias", "bias_gelu", "expert_accumulate" or a golden ``Epilogue``.
+            epilogue: what the unit does with a finished accumulator (``edgemoe.config.Epilogue``).
             kind: "mlp", "attn" or "patch": which formats the layer reads.
             scores_raw, acc_raw, rows: expert_accumulate only (gate scores ``[R]``, buffer ``[N, out]``,
                 token index ``[R]`` of each row).
@@ -386,9 +383,10 @@ class CSim:
         if kind not in kinds:
             raise CSimError(f"linear: unknown kind '{kind}'; known: {', '.join(kinds)}")
         code, x_cast, w_cast, b_cast = kinds[kind]
-        ep = EPILOGUES.get(getattr(epilogue, "value", epilogue))
-        if ep is None:
-            raise CSimError(f"linear: unknown epilogue {epilogue!r}; known: {', '.join(EPILOGUES)}")
+        if not isinstance(epilogue, Epilogue):
+            raise CSimError(
+                f"linear: epilogue must be one of {', '.join(e.name for e in Epilogue)}, got {epilogue!r}"
+            )
         w = _in(w_raw, np.shape(w_raw), "linear: weights")
         if w.ndim != 2:
             raise CSimError(f"linear: weights must be [out, in], got shape {w.shape}")
@@ -399,7 +397,7 @@ class CSim:
         _check_range(x, x_cast.fmt, "linear: input")
         _check_range(w, w_cast.fmt, "linear: weights")
         _check_range(b, b_cast.fmt, "linear: bias")
-        if ep == EPILOGUES["expert_accumulate"]:
+        if epilogue is Epilogue.EXPERT_ACCUMULATE:
             if scores_raw is None or acc_raw is None or rows is None:
                 raise CSimError("linear: expert_accumulate needs scores_raw, acc_raw and rows")
             scores = _in(scores_raw, (R,), "linear: gate scores")
@@ -420,7 +418,7 @@ class CSim:
             _ptr(w),
             ctypes.c_int(M),
             _ptr(b),
-            ctypes.c_int(ep),
+            ctypes.c_int(epilogue),
             _ptr(scores),
             _ptr(tokens),
             ctypes.c_int(y.shape[0]),
@@ -429,21 +427,23 @@ class CSim:
         return y
 
     # -- nonlinear functions -------------------------------------------------------------------
-    def nonlinear(self, function: str, x_raw: np.ndarray) -> np.ndarray:
+    def nonlinear(self, function: NonlinearFunction | str, x_raw: np.ndarray) -> np.ndarray:
         """One nonlinear function (hls/include/nonlinear.h) elementwise, at the model's formats.
 
-        ``function``: "exp_score" (exp_neg of raw values with ``attn_score``'s fraction bits, into
-        ``exp_out``), "exp_act" (same with ``act``'s fraction bits), "reciprocal" (``softmax_sum`` to
+        ``function``: a :class:`~edgemoe.config.NonlinearFunction` or its name in lower case:
+        "exp_score" (exp_neg of raw values with ``attn_score``'s fraction bits, into ``exp_out``),
+        "exp_act" (same with ``act``'s fraction bits), "reciprocal" (``softmax_sum`` to
         ``softmax_recip``), "rsqrt" (``ln_var`` to ``ln_rstd``), "gelu" (``act`` to ``act``).
         """
-        if function not in NONLINEAR:
-            raise CSimError(f"nonlinear: unknown function '{function}'; known: {', '.join(NONLINEAR)}")
+        known = {f.name.lower(): f for f in NonlinearFunction}
+        if not isinstance(function, NonlinearFunction):
+            if function not in known:
+                raise CSimError(f"nonlinear: unknown function '{function}'; known: {', '.join(known)}")
+            function = known[function]
         x = _in(x_raw, np.shape(x_raw), "nonlinear: input")
         flat = x.ravel()
         out = np.empty_like(flat)
-        self._call(
-            "em_nonlinear", ctypes.c_int(NONLINEAR[function]), _ptr(flat), ctypes.c_int(flat.size), _ptr(out)
-        )
+        self._call("em_nonlinear", ctypes.c_int(function), _ptr(flat), ctypes.c_int(flat.size), _ptr(out))
         return out.reshape(x.shape)
 
     def softmax(self, x_raw: np.ndarray) -> np.ndarray:
@@ -565,13 +565,6 @@ class CSim:
         out = np.empty((m.tokens, m.dim), dtype=np.int64)
         self._call("em_patch_embed", _ptr(px), _ptr(w), _ptr(b), _ptr(pos), _ptr(out))
         return out
-
-
-NONLINEAR = {"exp_score": 0, "exp_act": 1, "reciprocal": 2, "rsqrt": 3, "gelu": 4}
-"""Codes of ``em_nonlinear`` (``enum class Function`` in hls/src/csim_nonlinear.cpp)."""
-
-EPILOGUES = {"bias": 0, "bias_gelu": 1, "expert_accumulate": 2}
-"""Codes of the linear unit's epilogues (``enum class Epilogue`` in hls/include/linear.h)."""
 
 
 def _check_range(raw: np.ndarray, fmt: FixedFormat, what: str) -> None:

@@ -26,12 +26,13 @@ both files without touching this module.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from edgemoe import __version__
-from edgemoe.config import Cast, Config, FixedFormat, Overflow, Rounding
+from edgemoe.config import SHARED_CODES, Cast, Config, FixedFormat, Overflow, Rounding
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -67,6 +68,40 @@ def _upper(name: str) -> str:
 
 def _camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+
+
+def _snake(name: str) -> str:
+    """``NonlinearFunction`` -> ``nonlinear_function``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def cpp_code_name(code: enum.IntEnum) -> str:
+    """A shared code's member in its C++ ``enum class`` (``Epilogue.BIAS_GELU`` -> ``BiasGelu``)."""
+    return _camel(code.name.lower())
+
+
+def sv_code_name(code: enum.IntEnum) -> str:
+    """A shared code in SystemVerilog (``Epilogue.BIAS_GELU`` -> ``EpilogueBiasGelu``)."""
+    return type(code).__name__ + cpp_code_name(code)
+
+
+def sv_code_type(codes: type[enum.IntEnum]) -> str:
+    """The SystemVerilog ``typedef enum`` name of a shared code (``Epilogue`` -> ``epilogue_e``)."""
+    return f"{_snake(codes.__name__)}_e"
+
+
+def sv_code_bits(codes: type[enum.IntEnum]) -> int:
+    """The width of a shared code in SystemVerilog (enough for its largest value, at least 1)."""
+    return max(1, max(codes).bit_length())
+
+
+def sv_parameter(value: object) -> object:
+    """A parameter value as Verilator's ``-G`` needs it: a shared code as a sized literal
+    (``NonlinearFunction.RSQRT`` -> ``3'd3``, which an enum-typed parameter takes without a
+    width warning), anything else unchanged."""
+    if isinstance(value, SHARED_CODES):
+        return f"{sv_code_bits(type(value))}'d{int(value)}"
+    return value
 
 
 def _table_stem(name: str) -> str:
@@ -297,6 +332,11 @@ def emit_hls(cfg: Config, source: str | None = None) -> str:
         lines += ["", "// -- the storage type of every table entry (value = raw * 2^-FRAC_BITS)"]
         for table in tables.values():
             lines.append(f"typedef {table.fmt.cpp} {_table_stem(table.name)}_t;")
+    lines += ["", "// -- codes shared with the host and the RTL (edgemoe.config)"]
+    for codes in SHARED_CODES:
+        body = ", ".join(f"{cpp_code_name(c)} = {c.value}" for c in codes)
+        lines.append(f"enum class {codes.__name__} : int {{ {body} }};")
+        names.append(codes.__name__)
     lines += ["", "}  // namespace edgemoe", "", "#endif  // EDGEMOE_CONFIG_H", ""]
     _check_unique(names, HLS_FILE)
     return "\n".join(lines)
@@ -385,6 +425,12 @@ def emit_sv(cfg: Config, source: str | None = None) -> str:
             lines.append(f"    {chunk}{'' if last else ','}")
         lines.append("  };")
         names += [c + s for s in ("Size", "Width", "FracBits", "Signed")] + [c]
+    lines += ["", "  // -- codes shared with the host and the HLS kernels (edgemoe.config)"]
+    for codes in SHARED_CODES:
+        bits = sv_code_bits(codes)
+        body = ", ".join(f"{sv_code_name(c)} = {bits}'d{c.value}" for c in codes)
+        lines.append(f"  typedef enum logic [{bits - 1}:0] {{ {body} }} {sv_code_type(codes)};")
+        names += [sv_code_type(codes)] + [sv_code_name(c) for c in codes]
     lines += ["", "endpackage : edgemoe_pkg", "/* verilator lint_on UNUSEDPARAM */", ""]
     _check_unique(names, SV_FILE)
     return "\n".join(lines)

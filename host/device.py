@@ -4,8 +4,9 @@ A :class:`SimDevice` is a ``pynq.Device`` found through ``_probe_`` like a board
 code (``pynq.Overlay``, ``pynq.allocate``, the :mod:`edgemoe.host.driver`) runs unchanged on
 it. Its register writes go to a simulated ``ap_ctrl_hs`` register file (clear-on-read
 ap_done/ap_ready, toggle-on-write ISR, an output ``CONFIG_ID`` with its ap_vld) and its
-memory is host memory with made-up physical addresses. Writing ap_start runs a *back end*
-over the very buffers the host filled, found through the pointer registers:
+memory is host memory with made-up physical addresses. Writing ap_start runs the device's
+*engine* (what computes in place of the hardware) over the very buffers the host filled, found
+through the pointer registers:
 
 * ``reference``: the bit-exact fixed-point model (``edgemoe.golden.fixed``);
 * ``csim``: the C-simulated HLS top (``hls/src/edgemoe_top.cpp`` built with g++);
@@ -56,11 +57,12 @@ IP_INSTANCE = f"{TOP_NAME}_0"
 IP_BASE_ADDRESS = 0xA000_0000
 """Where the control registers sit (ZynqMP M_AXI_HPM0_FPD), as in the block design."""
 IP_ADDRESS_WINDOW = 0x1_0000
-BACKEND_ENV = "EDGEMOE_SIM_BACKEND"
+ENGINE_ENV = "EDGEMOE_SIM_ENGINE"
+"""Names the engine of the simulated device pynq finds first (``Device.active_device``)."""
 
 
 class SimulationError(EdgemoeError, RuntimeError):
-    """A simulated device that cannot do what it was asked (bad pointer, unknown back end...)."""
+    """A simulated device that cannot do what it was asked (bad pointer, unknown engine...)."""
 
 
 # --------------------------------------------------------------------------- simulated bitstreams
@@ -181,55 +183,56 @@ class SimMemory:
         raise SimulationError(f"{what}: address 0x{addr:x} lies in no allocated buffer")
 
 
-# --------------------------------------------------------------------------- back ends
+# --------------------------------------------------------------------------- engines
 
 
 @dataclass
 class Call:
-    """One call of the top as a back end sees it: the hardware's config and its memory."""
+    """One call of the top as an engine sees it: the hardware's config and its memory."""
 
     cfg: Config
     weights: np.ndarray  # uint8, the whole weight image
     images: np.ndarray  # uint8, batch packed images
-    tokens: np.ndarray  # uint8, batch token buffers (written by the back end)
+    tokens: np.ndarray  # uint8, batch token buffers (written by the engine)
     task: int
     batch: int
 
 
-Backend = Callable[[Call], int | None]
+Engine = Callable[[Call], int | None]
 """Runs one call (``batch`` 0: the ID probe, no memory); returns the value its CONFIG_ID output
 register holds when the call finishes (ap_done), or None for a call that never finishes."""
 
-_BACKENDS: dict[str, Backend] = {}
+_ENGINES: dict[str, Engine] = {}
 
 
-def register_backend(name: str, fn: Backend) -> None:
-    _BACKENDS[name] = fn
+def register_engine(name: str, fn: Engine) -> None:
+    """Make ``name`` an engine of simulated devices (a ``SimDevice`` of each is probed)."""
+    _ENGINES[name] = fn
 
 
 _DEVICE_CLASSES: dict[str, str] = {}
 
 
 def register_device(name: str, device_class: str) -> None:
-    """A back end that is a device of its own (``"module:Class"``, a SimDevice subclass imported
+    """An engine that is a device of its own (``"module:Class"``, a SimDevice subclass imported
     on use) rather than a function behind the Python register file: the RTL simulation."""
     _DEVICE_CLASSES[name] = device_class
 
 
-def backends() -> list[str]:
-    return list(_BACKENDS) + [n for n in _DEVICE_CLASSES if n not in _BACKENDS]
+def engines() -> list[str]:
+    return list(_ENGINES) + [n for n in _DEVICE_CLASSES if n not in _ENGINES]
 
 
-def _new_device(backend: str) -> SimDevice:
-    if backend in _DEVICE_CLASSES:
+def _new_device(engine: str) -> SimDevice:
+    if engine in _DEVICE_CLASSES:
         import importlib
 
-        module, _, name = _DEVICE_CLASSES[backend].partition(":")
-        return getattr(importlib.import_module(module), name)(backend)
-    return SimDevice(backend)
+        module, _, name = _DEVICE_CLASSES[engine].partition(":")
+        return getattr(importlib.import_module(module), name)(engine)
+    return SimDevice(engine)
 
 
-def _reference_backend(call: Call) -> int:
+def _reference_engine(call: Call) -> int:
     """The fixed-point reference over the packed buffers (unpacked exactly as the hardware reads them)."""
     from .packing import pack_tokens, unpack_images, unpack_weights
     from .reference import run_fixed_backbone
@@ -243,15 +246,15 @@ def _reference_backend(call: Call) -> int:
     return cfg.config_id
 
 
-def _csim_backend(call: Call) -> int:
+def _csim_engine(call: Call) -> int:
     """The C-simulated HLS top over the same buffers; the ID is what the compiled top reports."""
     from .csim_top import run_csim_top
 
     return run_csim_top(call.cfg, call.weights, call.images, call.tokens, call.task, call.batch)
 
 
-register_backend("reference", _reference_backend)
-register_backend("csim", _csim_backend)
+register_engine("reference", _reference_engine)
+register_engine("csim", _csim_engine)
 register_device("rtl", "edgemoe.host.rtl_device:RtlSimDevice")
 
 
@@ -259,33 +262,33 @@ register_device("rtl", "edgemoe.host.rtl_device:RtlSimDevice")
 
 
 class SimDevice(Device):
-    """A simulated board holding the accelerator; ``backend`` names what runs a call."""
+    """A simulated board holding the accelerator; ``engine`` names what runs a call."""
 
     _probe_priority_ = 900  # after every real device type (pynq's use 40..200)
 
     @classmethod
     def _probe_(cls) -> list[SimDevice]:
-        names = backends()
-        first = os.environ.get(BACKEND_ENV)
+        names = engines()
+        first = os.environ.get(ENGINE_ENV)
         if first in names:
             names.remove(first)
             names.insert(0, first)
         return [_new_device(name) for name in names]
 
     @classmethod
-    def for_backend(cls, backend: str) -> SimDevice:
-        """The probed device of ``backend`` (a new one for a back end registered after probing)."""
-        if backend not in backends():
-            raise SimulationError(f"unknown simulation back end '{backend}'; known: {', '.join(backends())}")
+    def for_engine(cls, engine: str) -> SimDevice:
+        """The probed device of ``engine`` (a new one for an engine registered after probing)."""
+        if engine not in engines():
+            raise SimulationError(f"unknown simulation engine '{engine}'; known: {', '.join(engines())}")
         for dev in Device.devices:
-            if isinstance(dev, cls) and dev.backend == backend:
+            if isinstance(dev, cls) and dev.engine == engine:
                 return dev
-        return _new_device(backend)
+        return _new_device(engine)
 
-    def __init__(self, backend: str) -> None:
-        super().__init__(f"edgemoe-sim-{backend}")
-        self.backend = backend
-        self.name = f"edgemoe-sim-{backend}"
+    def __init__(self, engine: str) -> None:
+        super().__init__(f"edgemoe-sim-{engine}")
+        self.engine = engine
+        self.name = f"edgemoe-sim-{engine}"
         self.capabilities = {"REGISTER_RW": True}
         self.default_memory = SimMemory(self)
         self.timestamp = ""
@@ -297,7 +300,7 @@ class SimDevice(Device):
         self._reset_registers()
 
     def __repr__(self) -> str:
-        return f"SimDevice(backend={self.backend!r})"
+        return f"SimDevice(engine={self.engine!r})"
 
     # -- pynq.Device interface
     def get_bitfile_metadata(self, bitfile_name: str) -> SimParser:
@@ -386,7 +389,7 @@ class SimDevice(Device):
         return value
 
     def _run(self) -> None:
-        """One call of the top: resolve the pointers, run the back end, raise ap_done."""
+        """One call of the top: resolve the pointers, run the engine, raise ap_done."""
         if self.config is None:
             raise SimulationError(f"{self}: ap_start before a (simulated) bitstream was downloaded")
         cfg = self.config
@@ -407,9 +410,9 @@ class SimDevice(Device):
             batch,
         )
         try:
-            config_id = _BACKENDS[self.backend](call)
+            config_id = _ENGINES[self.engine](call)
         except LayoutError as e:
-            raise SimulationError(f"{self}: the back end refused the call: {e}") from e
+            raise SimulationError(f"{self}: the engine refused the call: {e}") from e
         with self._lock:
             self.calls += 1
             if config_id is None:

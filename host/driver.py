@@ -4,7 +4,7 @@
 
     from edgemoe.host.driver import Accelerator
     acc = Accelerator(cfg, "edgemoe_zcu102.bit")          # a board (pynq.Overlay downloads it)
-    acc = Accelerator(cfg, sim_bit, device=SimDevice.for_backend("csim"))   # a simulated one
+    acc = Accelerator(cfg, sim_bit, device=SimDevice.for_engine("csim"))   # a simulated one
     acc.load_weights(weights)                             # float dict or a packed weight image
     tokens_raw = acc.backbone(images, task=0)             # int64 [B, TOKENS, DIM]
     out = acc.infer(images, task=0)                       # + float tokens and the host-side head

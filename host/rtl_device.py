@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgemoe.paths import REPO
+
 from .device import SimDevice, SimMemory, SimulationError
 
 RAM_BYTES = 1 << 30
@@ -34,8 +36,8 @@ BRIDGE_MODULE = "host_bridge"  # sim/edgemoe_top/host_bridge.py
 class RtlSimDevice(SimDevice):
     """A simulated board whose accelerator is the RTL top in a running Verilator simulation."""
 
-    def __init__(self, backend: str = "rtl") -> None:
-        super().__init__(backend)
+    def __init__(self, engine: str = "rtl") -> None:
+        super().__init__(engine)
         self._pipe: tuple | None = None
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
@@ -62,7 +64,7 @@ class RtlSimDevice(SimDevice):
             SIZE_ENV: str(RAM_BYTES),
             "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING"),  # not every bus access
         }
-        here = runner.REPO / "sim" / "edgemoe_top"
+        here = REPO / "sim" / "edgemoe_top"
 
         def simulate() -> None:
             try:

@@ -16,14 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
+from edgemoe.backends import Runner, TaskOutput
 from edgemoe.config import PRESETS, Config
 from edgemoe.errors import listing
 from edgemoe.golden.fixed.core import SaturationLog
+from edgemoe.paths import BUILD, config_dir_name
 
 from .device import SimDevice, read_sim_bitstream, write_sim_bitstream
 from .driver import Accelerator, AcceleratorError
 
-REPO = Path(__file__).resolve().parents[1]
 BITSTREAM_ENV = "EDGEMOE_BITSTREAM"
 RTL_TIMEOUT_S = 24 * 3600.0
 """Wall-clock bound on one call of the RTL simulation (an edge-moe image takes tens of minutes)."""
@@ -31,8 +32,8 @@ RTL_TIMEOUT_S = 24 * 3600.0
 
 def sim_bitstream(cfg: Config, root: Path | None = None) -> Path:
     """The simulated bitstream of ``cfg`` under ``build/<name>/sim/`` (written when absent or stale)."""
-    name = cfg.name if PRESETS.get(cfg.name) == cfg else f"{cfg.name}-{cfg.config_id:08x}"
-    path = (root or REPO / "build") / name / "sim" / f"edgemoe_{name}.bit"
+    name = config_dir_name(cfg)
+    path = (root or BUILD) / name / "sim" / f"edgemoe_{name}.bit"
     try:
         if read_sim_bitstream(path).config_id == cfg.config_id:
             return path
@@ -41,14 +42,12 @@ def sim_bitstream(cfg: Config, root: Path | None = None) -> Path:
     return write_sim_bitstream(cfg, path)
 
 
-def simulated(cfg: Config, backend: str, timeout: float = 600.0) -> Accelerator:
-    """An :class:`Accelerator` on the simulated device of ``backend``."""
-    return Accelerator(cfg, sim_bitstream(cfg), device=SimDevice.for_backend(backend), timeout=timeout)
+def simulated(cfg: Config, engine: str, timeout: float = 600.0) -> Accelerator:
+    """An :class:`Accelerator` on the simulated device of ``engine``."""
+    return Accelerator(cfg, sim_bitstream(cfg), device=SimDevice.for_engine(engine), timeout=timeout)
 
 
-def _runner(acc: Accelerator, weights: dict[str, np.ndarray], label: str):
-    from edgemoe.infer import TaskOutput
-
+def _runner(acc: Accelerator, weights: dict[str, np.ndarray], label: str) -> Runner:
     log = SaturationLog()
     acc.load_weights(weights, log)
     saturated = log.saturated()
@@ -65,17 +64,17 @@ def _runner(acc: Accelerator, weights: dict[str, np.ndarray], label: str):
     return run
 
 
-def prepare_csim(cfg: Config, weights: dict[str, np.ndarray]):
+def prepare_csim(cfg: Config, weights: dict[str, np.ndarray]) -> Runner:
     """``edgemoe infer --backend csim``."""
     return _runner(simulated(cfg, "csim"), weights, "sim-csim")
 
 
-def prepare_sim_reference(cfg: Config, weights: dict[str, np.ndarray]):
+def prepare_sim_reference(cfg: Config, weights: dict[str, np.ndarray]) -> Runner:
     """``edgemoe infer --backend sim-reference``."""
     return _runner(simulated(cfg, "reference"), weights, "sim-reference")
 
 
-def prepare_rtl(cfg: Config, weights: dict[str, np.ndarray]):
+def prepare_rtl(cfg: Config, weights: dict[str, np.ndarray]) -> Runner:
     """``edgemoe infer --backend rtl``: the RTL top under Verilator behind the simulated device;
     after each task its performance counters (cycles, busy units, traffic), perf.json and perf.png."""
     from .layout import register_map
@@ -85,7 +84,7 @@ def prepare_rtl(cfg: Config, weights: dict[str, np.ndarray]):
     run_task = _runner(acc, weights, "sim-rtl")
     perf = RtlPerf(cfg)
 
-    def run(image: np.ndarray, task: int):
+    def run(image: np.ndarray, task: int) -> TaskOutput:
         out = run_task(image, task)
         counters = {r.name: acc.ip.read_reg(r.name) for r in register_map().counters}
         out.info.update(perf.record(task, counters))
@@ -95,7 +94,7 @@ def prepare_rtl(cfg: Config, weights: dict[str, np.ndarray]):
     return run
 
 
-def prepare_board(cfg: Config, weights: dict[str, np.ndarray]):
+def prepare_board(cfg: Config, weights: dict[str, np.ndarray]) -> Runner:
     """``edgemoe infer --backend board``: the bitstream named by ``$EDGEMOE_BITSTREAM``."""
     bit = os.environ.get(BITSTREAM_ENV)
     if not bit:

@@ -3,7 +3,7 @@
 ``python -m edgemoe.host.vitis --preset tiny --out build/tiny/hls [--vectors]`` writes
 
 * ``edgemoe_config.h`` (:func:`edgemoe.emit.emit_hls`) and ``edgemoe_layout.h``
-  (:func:`edgemoe.host.layout.emit_layout_hls`): what the top compiles against;
+  (:func:`edgemoe.emit_layout.emit_layout_hls`): what the top compiles against;
 * ``settings.tcl``: root, generated folder, config name, part and clock period (from the
   config unless ``--part`` / ``--clock-mhz`` override them) for the TCL scripts;
 * with ``--vectors``: the C-simulation / co-simulation test vectors of the testbench
@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from edgemoe.config import Config, resolve
+from edgemoe.emit_layout import HLS_LAYOUT_FILE, emit_layout_hls
 from edgemoe.files import write_if_changed
+from edgemoe.paths import REPO
 
 from . import packing
-from .layout import COSIM_BATCH, TOP_NAME, emit_layout_hls, io_layout, weight_layout
-
-REPO = Path(__file__).resolve().parents[1]
+from .layout import COSIM_BATCH, TOP_NAME, io_layout, weight_layout
 
 
 def settings_tcl(cfg: Config, out: Path, part: str | None = None, clock_mhz: float | None = None) -> str:
@@ -89,7 +89,7 @@ def generate(
     out.mkdir(parents=True, exist_ok=True)
     written = [
         write_if_changed(out / HLS_FILE, emit_hls(cfg)),
-        write_if_changed(out / "edgemoe_layout.h", emit_layout_hls(cfg)),
+        write_if_changed(out / HLS_LAYOUT_FILE, emit_layout_hls(cfg)),
         write_if_changed(out / "settings.tcl", settings_tcl(cfg, out, part, clock_mhz)),
     ]
     if vectors:

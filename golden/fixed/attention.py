@@ -29,6 +29,12 @@ head_dim 64). q, k, v are in ``formats.act``; head ``h`` of a [N, D] tensor is o
 The implementation is vectorised over heads and queries; the loop over the N key steps is
 the only sequential part, and it carries only the running sums (the running max, and so every
 exp argument, is known in advance from a cumulative max in the rotated order).
+:func:`edgemoe.golden.fixed.loops.attention_loops` is the same computation in the kernels' loop
+nest, tested equal to this one (tests/golden/test_fixed_loops.py).
+
+Twins: ``hls/include/attention.h`` (tests/hls/test_hls_attention.py); ``hw/rtl/attention_unit.sv``
+with ``hw/rtl/softmax_state.sv`` (sim/attention_unit, sim/softmax_state);
+tests/golden/test_fixed_attention.py.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from edgemoe.golden.fixed.core import (
     matmul_exact,
     quantize,
     requantize_inplace,
+    shift_round,
 )
 
 
@@ -127,16 +134,10 @@ def _exact_scores(
         return matmul_cast(q, kt if odd == 1 else kt * np.int64(odd), acc_frac, cast, name, log)
     qo, ko = q.astype(object), k.astype(object)
     acc = np.stack([qo[h].dot(ko[h].T) for h in range(q.shape[0])]) * odd
-    drop = acc_frac - cast.fmt.frac_bits
-    if drop > 0:
-        if cast.rounding.value == "round_half_up":
-            acc = acc + (1 << (drop - 1))
-        acc = acc // (1 << drop)
-    else:
-        acc = acc * (1 << -drop)
+    acc = shift_round(acc, acc_frac - cast.fmt.frac_bits, cast.rounding)  # Python integers: exact
     lo, hi = cast.fmt.min_raw, cast.fmt.max_raw
     clipped = np.minimum(np.maximum(acc, lo), hi)
-    if cast.overflow.value == "wrap":
+    if cast.overflow is Overflow.WRAP:
         span = 1 << cast.fmt.bits
         wrapped = (acc - cast.fmt.min_raw) % span + cast.fmt.min_raw if cast.fmt.signed else acc % span
         if log is not None:

@@ -4,6 +4,10 @@ A fixed-point tensor is an int64 array of raw values plus a :class:`FixedFormat`
 of ``raw`` is ``raw * 2**-frac_bits``. Every narrowing goes through :func:`requantize` or
 :func:`quantize` with a :class:`Cast` that names its rounding and overflow, exactly as
 ``ap_fixed<W, I, Q, O>`` does (AP_TRN / AP_RND, AP_WRAP / AP_SAT).
+
+Twins: the ``ap_fixed`` types of ``hls/include/edgemoe_types.h`` (tests/hls/test_hls_csim.py)
+and ``hw/rtl/fxp_requant.sv`` (sim/fxp_requant); tests/golden/test_fixed_core.py,
+tests/golden/test_fixed_core_shift.py.
 """
 
 from __future__ import annotations
@@ -50,37 +54,89 @@ class SaturationLog:
         return {name: {"saturated": c[0], "total": c[1]} for name, c in sorted(self.counts.items())}
 
 
-def shift_round(raw: np.ndarray, shift: int, rounding: Rounding) -> np.ndarray:
-    """Drop ``shift`` fraction bits (shift > 0) or append zeros (shift <= 0), in int64."""
-    raw = np.asarray(raw, dtype=np.int64)
-    if shift <= 0:
-        return raw << np.int64(-shift)
-    if rounding is Rounding.ROUND_HALF_UP:
-        return _shift_round_inplace(raw >> np.int64(shift - 1), 1, rounding)
-    return raw >> np.int64(shift)
+def shift_round(
+    v: np.ndarray | int,
+    s: np.ndarray | int,
+    rounding: Rounding,
+    *,
+    inplace: bool = False,
+    headroom: bool = False,
+) -> np.ndarray | int:
+    """``v * 2**-s`` rounded by ``rounding`` for ``s > 0``; ``v << -s`` (exact) for ``s <= 0``.
+
+    The one rounding shift of every kernel. Round half up is ``(v + 2**(s-1)) >> s`` with an
+    arithmetic shift (ties toward +inf, negative ``v`` too); truncate is ``v >> s`` (toward -inf).
+
+    Args:
+        v: int64 values; or Python integers (an int, or an object array of them), shifted exactly
+            at any size.
+        s: one shift, or one per element (an int64 array; each below 63).
+        rounding: how the dropped bits round.
+        inplace: overwrite ``v``, an int64 array the caller owns and no longer needs, and return
+            it (no temporaries for one shift). With one shift per element every ``s`` must be
+            at least 1, and ``s`` is overwritten too.
+        headroom: the caller knows that ``v + 2**(s-1)`` fits int64, so round half up takes two
+            passes; otherwise it is ``((v >> (s-1)) + 1) >> 1`` (equal: the bits below the
+            rounding bit cannot carry into it), which cannot overflow.
+    """
+    half_up = rounding is Rounding.ROUND_HALF_UP
+    if isinstance(v, int) or (isinstance(v, np.ndarray) and v.dtype == object):
+        if s <= 0:
+            return v << -s
+        return (v + (1 << (s - 1))) >> s if half_up else v >> s
+    if np.ndim(s):
+        return _shift_round_each(v, np.asarray(s, dtype=np.int64), half_up, inplace)
+    s = int(s)
+    if not inplace:
+        v = np.asarray(v, dtype=np.int64)
+        if s <= 0:
+            return v << np.int64(-s)
+        if not half_up:
+            return v >> np.int64(s)
+        # the first step makes the array that the in-place steps below then own
+        if headroom:
+            out = v + np.int64(1 << (s - 1))
+            out >>= np.int64(s)
+            return out
+        return shift_round(v >> np.int64(s - 1), 1, rounding, inplace=True)
+    if s == 0:
+        return v
+    if s < 0:
+        v <<= np.int64(-s)
+    elif not half_up:
+        v >>= np.int64(s)
+    elif headroom:
+        v += np.int64(1 << (s - 1))
+        v >>= np.int64(s)
+    elif s == 1:  # (v >> 1) + its rounding bit: v + 1 would overflow at the int64 maximum
+        bit = v & np.int64(1)
+        v >>= np.int64(1)
+        v += bit
+    else:
+        v >>= np.int64(s - 1)
+        v += np.int64(1)
+        v >>= np.int64(1)
+    return v
 
 
-def _shift_round_inplace(raw: np.ndarray, shift: int, rounding: Rounding) -> np.ndarray:
-    """:func:`shift_round` on an int64 array the caller owns, overwriting it (no temporaries)."""
-    if shift == 0:
-        return raw
-    if shift < 0:
-        raw <<= np.int64(-shift)
-        return raw
-    if rounding is Rounding.ROUND_HALF_UP:
-        if shift == 1:  # (raw >> 1) + its rounding bit: raw + 1 would overflow at the int64 maximum
-            bit = raw & np.int64(1)
-            raw >>= np.int64(1)
-            raw += bit
-            return raw
-        # (raw + 2**(shift-1)) >> shift as ((raw >> (shift-1)) + 1) >> 1: equal (the bits below
-        # the rounding bit cannot carry into it), and 2**(shift-1) need not fit int64
-        raw >>= np.int64(shift - 1)
-        raw += np.int64(1)
-        raw >>= np.int64(1)
-        return raw
-    raw >>= np.int64(shift)
-    return raw
+def _shift_round_each(v: np.ndarray, s: np.ndarray, half_up: bool, inplace: bool) -> np.ndarray:
+    """:func:`shift_round` with one shift per element."""
+    if inplace:  # every s >= 1
+        if half_up:
+            s -= np.int64(1)
+            v >>= s
+            v += np.int64(1)
+            v >>= np.int64(1)
+        else:
+            v >>= s
+        return v
+    v = np.asarray(v, dtype=np.int64)
+    right = np.maximum(s, 0)
+    if half_up:
+        down = (v + np.where(s > 0, np.left_shift(np.int64(1), np.maximum(s - 1, 0)), 0)) >> right
+    else:
+        down = v >> right
+    return np.where(s > 0, down, v << np.maximum(-s, 0))
 
 
 def _scalar_if_0d(out: np.ndarray) -> np.ndarray:
@@ -160,7 +216,7 @@ def requantize_inplace(
     shift = frac_bits - fmt.frac_bits
     if shift > 0 and cast.overflow is Overflow.SATURATE and raw.ndim and raw.size:
         return _round_saturate_inplace(raw, shift, cast, name, log)
-    raw = _shift_round_inplace(raw, shift, cast.rounding)
+    raw = shift_round(raw, shift, cast.rounding, inplace=True)
     return _fit_inplace(raw, fmt, cast.overflow, name, log)
 
 
@@ -176,17 +232,11 @@ def _round_saturate_inplace(
     """
     fmt = cast.fmt
     lo, hi = int(raw.min()), int(raw.max())
-    if cast.rounding is Rounding.ROUND_HALF_UP:
-        half = 1 << (shift - 1)
-        if hi + half <= np.iinfo(np.int64).max and half <= np.iinfo(np.int64).max:
-            raw += np.int64(half)
-            raw >>= np.int64(shift)
-        else:
-            _shift_round_inplace(raw, shift, cast.rounding)
-        lo, hi = (lo + half) >> shift, (hi + half) >> shift
-    else:
-        raw >>= np.int64(shift)
-        lo, hi = lo >> shift, hi >> shift
+    # the rounding constant 2**(shift-1) and hi + it must fit int64 for the two-pass form
+    half = 1 << (shift - 1)
+    headroom = half <= np.iinfo(np.int64).max and hi + half <= np.iinfo(np.int64).max
+    shift_round(raw, shift, cast.rounding, inplace=True, headroom=headroom)
+    lo, hi = shift_round(lo, shift, cast.rounding), shift_round(hi, shift, cast.rounding)
     saturated = 0
     if lo < fmt.min_raw or hi > fmt.max_raw:
         saturated = int(np.count_nonzero(raw < fmt.min_raw)) + int(np.count_nonzero(raw > fmt.max_raw))

@@ -9,6 +9,9 @@ divisions by the constant ``D`` with the rounding of the cast they feed (:func:`
 either with one constant multiply-and-shift (a divisor known at synthesis time); the result is
 defined as the exact quotient rounded, never as an approximation of ``1/D``. Every other
 narrowing is a named Cast of ``cfg.formats`` (``ln_*``) and goes through ``core.requantize``.
+
+Twins: ``hls/include/layernorm.h`` (tests/hls/test_hls_layernorm.py); ``hw/rtl/layernorm_unit.sv``
+with ``hw/rtl/const_div.sv`` (sim/layernorm_unit, sim/const_div); tests/golden/test_fixed_layernorm.py.
 """
 
 from __future__ import annotations

@@ -17,16 +17,19 @@ last tile of a dimension that is not a multiple of the tile size is zero-padded.
 sums are exact (the accumulator is wide enough for ``in`` products), so the result does not
 depend on the tile order; :func:`accumulate_tiled` runs the tiles literally in that order and
 the tests check it against the one-shot exact matmul.
+
+Twins: ``hls/include/linear.h`` and ``hls/include/patch_embed.h`` (tests/hls/test_hls_linear.py,
+tests/hls/test_hls_patch_embed.py); ``hw/rtl/linear_unit.sv`` (sim/linear_unit);
+tests/golden/test_fixed_linear.py.
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 import numpy as np
 
-from edgemoe.config import Cast, Config, FixedFormat, Hardware
+from edgemoe.config import Cast, Config, Epilogue, FixedFormat, Hardware
 from edgemoe.golden.fixed import nonlinear
 from edgemoe.golden.fixed.core import (
     ExactOperand,
@@ -39,14 +42,6 @@ from edgemoe.golden.fixed.core import (
     requantize,
     requantize_inplace,
 )
-
-
-class Epilogue(enum.Enum):
-    """What the linear unit does with a finished accumulator."""
-
-    BIAS = "bias"
-    BIAS_GELU = "bias_gelu"
-    EXPERT_ACCUMULATE = "expert_accumulate"
 
 
 def check_range(raw: np.ndarray, fmt: FixedFormat, what: str) -> np.ndarray:

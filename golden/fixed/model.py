@@ -14,6 +14,9 @@ The residual adds are exact sums of two ``formats.act`` values saturated back in
 ``formats.act``. Every cast is logged in one :class:`SaturationLog` per forward pass under
 ``l{i}.<tensor>`` names. The task heads are not here: they run in float on the host on
 ``to_float(tokens)``.
+
+Twins: the HLS top ``hls/src/edgemoe_top.cpp`` (tests/host/test_host_csim.py, through the host
+runtime); tests/golden/test_fixed_model.py.
 """
 
 from __future__ import annotations

@@ -19,6 +19,12 @@ same saturation counts as the literal loop of :func:`linear.linear` calls: each 
 products run on its own weights, but every cast is elementwise, so one cast over the rows of
 all queues is the per-queue casts side by side; and the only order-dependent step, the
 saturating accumulation, runs per token over its experts in ascending order (``top_k`` rounds).
+:func:`edgemoe.golden.fixed.loops.moe_loops` is the literal loop, tested equal to this one
+(tests/golden/test_fixed_loops.py).
+
+Twins: ``hls/include/moe.h`` (tests/hls/test_hls_moe.py); ``hw/rtl/moe_router.sv`` with
+``hw/rtl/topk_insert.sv`` (sim/moe_router), the experts on ``hw/rtl/linear_unit.sv``;
+tests/golden/test_fixed_moe.py.
 """
 
 from __future__ import annotations

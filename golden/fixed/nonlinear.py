@@ -12,25 +12,32 @@ Notation: ``W = nl.work_frac_bits``; ``rhu(v, s)`` is round half up of ``v * 2**
 rounding of Cast ``C`` (``s < 0`` appends zeros) and then applies ``C``'s overflow mode.
 Raw values are int64 arrays; ``x_fmt.frac_bits`` is written ``XF``.
 
-Error figures against float64 (``error_table``, ``python -m edgemoe.golden.fixed.nonlinear``)
-come with the bounds derived in the ``*_bound`` functions (:func:`exp_neg_bound`, ...).
+The error bound of each function, derived from the formats and table sizes, is in
+:mod:`edgemoe.golden.fixed.nonlinear_bounds`; the errors measured against float64 are reported by
+``python -m edgemoe.nonlinear_errors``.
+
+HLS twin: ``hls/include/nonlinear.h`` (tests/hls/test_hls_nonlinear.py). RTL twins:
+``hw/rtl/exp_lane.sv``, ``recip_lane.sv``, ``rsqrt_lane.sv``, ``gelu_lane.sv`` behind
+``nonlinear_unit.sv`` and ``gelu_unit.sv`` (sim/nonlinear_unit, sim/gelu_unit).
 """
 
 from __future__ import annotations
 
 import functools
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 from edgemoe.config import Cast, Config, FixedFormat, Nonlinear, Rounding
-from edgemoe.golden.fixed.core import FixedPointError, fit, requantize, requantize_inplace, to_float
+from edgemoe.golden.fixed.core import (
+    FixedPointError,
+    fit,
+    requantize,
+    requantize_inplace,
+    shift_round,
+)
 from edgemoe.tables import (
     Table,
     exp2_table,
-    gelu_delta_exact,
     gelu_table,
     log2e_table,
     recip_table,
@@ -38,27 +45,7 @@ from edgemoe.tables import (
 )
 
 _I64 = np.int64
-
-
-def _shift(v: np.ndarray, s: np.ndarray | int, rounding: Rounding) -> np.ndarray:
-    """``v * 2**-s`` rounded by ``rounding`` for ``s > 0``; ``v << -s`` (exact) for ``s <= 0``.
-
-    ``s`` may be an array (one shift per element). The caller keeps ``s`` below 63.
-    """
-    v = np.asarray(v, dtype=_I64)
-    s = np.asarray(s, dtype=_I64)
-    right = np.maximum(s, 0)
-    if rounding is Rounding.ROUND_HALF_UP:
-        half = np.where(s > 0, np.left_shift(_I64(1), np.maximum(s - 1, 0)), 0)
-        down = (v + half) >> right
-    else:
-        down = v >> right
-    return np.where(s > 0, down, v << np.maximum(-s, 0))
-
-
-def _rhu(v: np.ndarray, s: int) -> np.ndarray:
-    """Round half up of ``v * 2**-s`` for a constant ``s >= 1``."""
-    return (v + _I64(1 << (s - 1))) >> _I64(s)
+HALF_UP = Rounding.ROUND_HALF_UP  # the interpolations and Newton steps round half up
 
 
 def leading_one(x: np.ndarray) -> np.ndarray:
@@ -77,7 +64,7 @@ def _lerp(table: np.ndarray, idx: np.ndarray, frac: np.ndarray, frac_bits: int) 
     lo = table[idx]
     if frac_bits <= 0:
         return lo
-    return lo + _rhu((table[idx + 1] - lo) * frac, frac_bits)
+    return lo + shift_round((table[idx + 1] - lo) * frac, frac_bits, HALF_UP, headroom=True)
 
 
 def exp_neg(x_raw: np.ndarray, x_fmt: FixedFormat, nl: Nonlinear, out: Cast) -> np.ndarray:
@@ -128,11 +115,11 @@ def exp_neg_magnitude(a_raw: np.ndarray, x_fmt: FixedFormat, nl: Nonlinear, out:
     # 2. aw: a at W fraction bits; 3. t = rhu(aw * L, W). A left shift of step 2 folds into
     # the multiplier: (a << s) * L = a * (L << s), exactly.
     if XF > W:
-        _rhu_inplace(t, XF - W)
+        shift_round(t, XF - W, HALF_UP, inplace=True, headroom=True)
         t *= L
     else:
         t *= L << _I64(W - XF)
-    _rhu_inplace(t, W)
+    shift_round(t, W, HALF_UP, inplace=True, headroom=True)
     # 4. n = t >> W, u = t & (2**W - 1)
     n = t >> _I64(W)
     t &= _I64((1 << W) - 1)
@@ -142,13 +129,12 @@ def exp_neg_magnitude(a_raw: np.ndarray, x_fmt: FixedFormat, nl: Nonlinear, out:
     p = _lerp_steps(E, dE, i, t, W - b)
     # 6. y = cast(p, n + W - OF, out)
     np.minimum(n, OF + 2, out=n)
-    if W > OF:  # every shift n + W - OF is a right shift
-        y = _shift_right(p, n, W - OF, out.rounding)
-    else:
-        y = _shift(p, n + (W - OF), out.rounding)
+    n += _I64(W - OF)
+    # every shift is a right shift when W > OF: then p and n are shifted in place
+    y = shift_round(p, n, out.rounding, inplace=W > OF)
     # p <= max(E) and n >= 0, so y <= max(E) shifted by W - OF; when that fits, the overflow
     # step changes nothing and is skipped.
-    if out.fmt.min_raw <= 0 and _shift_scalar(int(E.max()), W - OF, out.rounding) <= out.fmt.max_raw:
+    if out.fmt.min_raw <= 0 and shift_round(int(E.max()), W - OF, out.rounding) <= out.fmt.max_raw:
         return y
     return fit(y, out.fmt, out.overflow)
 
@@ -175,41 +161,9 @@ def _lerp_steps(
     if frac_bits <= 0:
         return lo
     frac *= steps.take(idx, mode="clip")
-    _rhu_inplace(frac, frac_bits)
+    shift_round(frac, frac_bits, HALF_UP, inplace=True, headroom=True)
     lo += frac
     return lo
-
-
-def _rhu_inplace(v: np.ndarray, s: int) -> np.ndarray:
-    """:func:`_rhu` overwriting ``v``."""
-    v += _I64(1 << (s - 1))
-    v >>= _I64(s)
-    return v
-
-
-def _shift_right(v: np.ndarray, n: np.ndarray, base: int, rounding: Rounding) -> np.ndarray:
-    """``v * 2**-(n + base)`` rounded by ``rounding``, for ``n >= 0`` and ``base >= 1`` (so every
-    shift is a right shift); ``v`` and ``n`` are overwritten.
-
-    Round half up as ``((v >> (s - 1)) + 1) >> 1``: equal to ``(v + 2**(s-1)) >> s`` (the
-    bits below the rounding bit cannot carry into it), without an array of ``2**(s-1)``.
-    """
-    if rounding is Rounding.ROUND_HALF_UP:
-        n += _I64(base - 1)
-        v >>= n
-        v += _I64(1)
-        v >>= _I64(1)
-        return v
-    n += _I64(base)
-    v >>= n
-    return v
-
-
-def _shift_scalar(v: int, s: int, rounding: Rounding) -> int:
-    """:func:`_shift` of one Python integer."""
-    if s <= 0:
-        return v << -s
-    return (v + (1 << (s - 1))) >> s if rounding is Rounding.ROUND_HALF_UP else v >> s
 
 
 def _denormalise(y: np.ndarray, s: np.ndarray, nl: Nonlinear, out: Cast) -> np.ndarray:
@@ -221,7 +175,7 @@ def _denormalise(y: np.ndarray, s: np.ndarray, nl: Nonlinear, out: Cast) -> np.n
     W = nl.work_frac_bits
     assert W + out.fmt.bits + 3 <= 63, f"{out.fmt} too wide for the W = {W} datapath"
     s = np.clip(s, -(out.fmt.bits + 1), W + 2)
-    return fit(_shift(y, s, out.rounding), out.fmt, out.overflow)
+    return fit(shift_round(y, s, out.rounding), out.fmt, out.overflow)
 
 
 def _check_positive(x: np.ndarray, what: str) -> None:
@@ -250,12 +204,13 @@ def reciprocal(x_raw: np.ndarray, x_fmt: FixedFormat, nl: Nonlinear, out: Cast) 
     _check_positive(x, "reciprocal")
     R = recip_table(nl).raw
     e = leading_one(x)
-    m = _shift(x, e - W, Rounding.TRUNCATE)
+    m = shift_round(x, e - W, Rounding.TRUNCATE)
     v = m - _I64(1 << W)
     y = _lerp(R, v >> _I64(W - b), v & _I64((1 << (W - b)) - 1), W - b)
     two = _I64(1 << (W + 1))
     for _ in range(nl.newton_steps):
-        y = _rhu(y * (two - _rhu(m * y, W)), W)
+        c = two - shift_round(m * y, W, HALF_UP, headroom=True)
+        y = shift_round(y * c, W, HALF_UP, headroom=True)
     return _denormalise(y, W + e - x_fmt.frac_bits - out.fmt.frac_bits, nl, out)
 
 
@@ -284,14 +239,15 @@ def rsqrt(x_raw: np.ndarray, x_fmt: FixedFormat, nl: Nonlinear, out: Cast) -> np
     E = e - x_fmt.frac_bits
     par = E & 1
     q = (E - par) >> 1
-    m = _shift(x, e - W - par, Rounding.TRUNCATE)
+    m = shift_round(x, e - W - par, Rounding.TRUNCATE)
     v = m - _I64(1 << W)
     sh = W + 2 - b
     y = _lerp(S, v >> _I64(sh), v & _I64((1 << sh) - 1), sh)
     three = _I64(3 << W)
     for _ in range(nl.newton_steps):
-        s2 = _rhu(y * y, W)
-        y = _rhu(y * (three - _rhu(m * s2, W)), W + 1)
+        s2 = shift_round(y * y, W, HALF_UP, headroom=True)
+        c = three - shift_round(m * s2, W, HALF_UP, headroom=True)
+        y = shift_round(y * c, W + 1, HALF_UP, headroom=True)
     return _denormalise(y, W + q - out.fmt.frac_bits, nl, out)
 
 
@@ -329,7 +285,7 @@ def gelu(x_raw: np.ndarray, act: Cast, delta: Cast, nl: Nonlinear) -> np.ndarray
         a &= _I64((1 << rb) - 1)  # r
         # i <= 2**b indexes the padded tables: clip (never acting) skips the bounds check
         a *= STEP.take(i, mode="clip")
-        d = _round_shift_inplace(a, rb, delta.rounding)
+        d = shift_round(a, rb, delta.rounding, inplace=True, headroom=True)
         d += LO.take(i, mode="clip")
     else:
         d = _gelu_delta_masked(x, AF, delta, nl)
@@ -353,7 +309,7 @@ def _gelu_delta_masked(x: np.ndarray, AF: int, delta: Cast, nl: Nonlinear) -> np
     if rb > 0:
         i = np.where(beyond, 0, a >> _I64(rb))
         lo = G[i]
-        d = lo + _shift((G[i + 1] - lo) * (a & _I64((1 << rb) - 1)), rb, delta.rounding)
+        d = lo + shift_round((G[i + 1] - lo) * (a & _I64((1 << rb) - 1)), rb, delta.rounding)
     else:
         d = G[np.where(beyond, 0, a << _I64(-rb))]
     return np.where(beyond, 0, fit(d, delta.fmt, delta.overflow))
@@ -369,17 +325,6 @@ def _gelu_steps_padded(nl: Nonlinear, fmt: FixedFormat) -> tuple[np.ndarray, np.
     for t in (lo, step):
         t.setflags(write=False)
     return lo, step
-
-
-def _round_shift_inplace(v: np.ndarray, s: int, rounding: Rounding) -> np.ndarray:
-    """``v * 2**-s`` rounded by ``rounding`` (``s > 0``) or ``v << -s``, overwriting ``v``."""
-    if s <= 0:
-        v <<= _I64(-s)
-        return v
-    if rounding is Rounding.ROUND_HALF_UP:
-        v += _I64(1 << (s - 1))
-    v >>= _I64(s)
-    return v
 
 
 def softmax(x_raw: np.ndarray, x_fmt: FixedFormat, cfg: Config, out: Cast, axis: int = -1) -> np.ndarray:
@@ -403,359 +348,3 @@ def softmax(x_raw: np.ndarray, x_fmt: FixedFormat, cfg: Config, out: Cast, axis:
     s = fit(terms.sum(axis=axis, keepdims=True), f.softmax_sum.fmt, f.softmax_sum.overflow)
     r = reciprocal(s, f.softmax_sum.fmt, nl, f.softmax_recip)
     return requantize(e * r, f.exp_out.fmt.frac_bits + f.softmax_recip.fmt.frac_bits, out)
-
-
-# --------------------------------------------------------------------------------------------
-# Error bounds derived from the formats and table sizes, and the measured error figures
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Bound:
-    """A pointwise error bound ``|fixed - exact| <= rel * |exact| + abs`` (``rel`` may depend on x)."""
-
-    rel: float
-    abs: float
-
-    def at(self, exact: np.ndarray, rel: np.ndarray | float | None = None) -> np.ndarray:
-        r = self.rel if rel is None else rel
-        return np.abs(exact) * r + self.abs
-
-
-def _cast_error(cast: Cast) -> float:
-    """Largest error of the final cast into ``cast`` (in range): lsb/2 rounding, lsb truncating."""
-    return cast.fmt.lsb / 2 if cast.rounding is Rounding.ROUND_HALF_UP else cast.fmt.lsb
-
-
-def exp_neg_bound(nl: Nonlinear, x_fmt: FixedFormat, out: Cast, x: np.ndarray | float = 0.0) -> Bound:
-    """Bound of :func:`exp_neg` at inputs ``x <= 0`` (float), derived step by step.
-
-    With ``eW = 2**-(W+1)`` (half a work lsb), ``h = 2**-b`` (exp2 table step):
-
-    - steps 2-3: ``|t_hat - t| <= dt = eW * (|x| + 2.45)`` (rounding of |x| to W bits times
-      L <= 1.45, the error of L times |x|, the rounding of t), so
-      ``|2**-t_hat - e**x| <= e**x * (2**dt - 1)``;
-    - step 5: ``|p - 2**-u| <= A = 2 eW + h**2/8 * ln(2)**2`` (rounded entries, rounded product;
-      interpolation error h²/8·max|f''| with f(u) = 2**-u, f'' = ln(2)² 2**-u <= ln(2)²); since
-      2**-u >= 1/2 that is a relative error of at most ``2A``, unchanged by the shift 2**-n;
-    - step 6: the output cast, lsb/2 (round half up) or lsb (truncate). The clamps only act
-      where the exact result is below lsb/4, which rounds to 0.
-
-    Hence ``rel(x) = 2A + (1 + 2A)(2**dt - 1)`` and ``abs = cast error``.
-    """
-    eW = 2.0 ** -(nl.work_frac_bits + 1)
-    A = 2 * eW + 2.0 ** (-2 * nl.exp_table_bits) / 8 * math.log(2) ** 2
-    dt = eW * (np.abs(x) + 2.45)
-    rel = 2 * A + (1 + 2 * A) * (np.exp2(dt) - 1)
-    return Bound(rel, _cast_error(out))  # type: ignore[arg-type]
-
-
-def _newton(eps: float, steps: int, step: Callable[[float], float]) -> float:
-    for _ in range(steps):
-        eps = step(eps)
-    return eps
-
-
-def reciprocal_bound(nl: Nonlinear, out: Cast) -> Bound:
-    """Bound of :func:`reciprocal` where ``1/x`` fits ``out``.
-
-    With ``eW = 2**-(W+1)``, ``h = 2**-b``:
-
-    - step 2 truncates m by less than 2**-W: a relative error ``tau < 2**-W`` of 1/m;
-    - step 3 seed: interpolation error h²/8·max f'' with f = 1/m, f'' = 2/m³; relative to 1/m
-      on a segment starting at m0 >= 1 that is at most ``h²/4 (1 + h)``; plus entry and
-      product rounding 2 eW, relative to 1/m >= 1/2: ``eps0 = h²/4 (1 + h) + 4 eW``;
-    - step 4: y = z(1 - eps) gives y(2 - m y) = z(1 - eps²); the two roundings add
-      ``eW (y + 1)`` absolute, i.e. ``eW (1 + |eps| + 2)`` relative (1/z = m <= 2):
-      ``eps' = eps² + eW (3 + |eps|)``;
-    - step 5 is an exact shift, then the output cast.
-
-    The result approximates 1/m_hat = (1/m)/(1 - tau): ``rel = (1 + eps_N)/(1 - tau) - 1``,
-    ``abs`` = cast error.
-    """
-    eW, h = 2.0 ** -(nl.work_frac_bits + 1), 2.0**-nl.recip_table_bits
-    eps0 = h * h / 4 * (1 + h) + 4 * eW
-    eps = _newton(eps0, nl.newton_steps, lambda e: e * e + eW * (3 + e))
-    tau = 2 * eW
-    return Bound((1 + eps) / (1 - tau) - 1, _cast_error(out))
-
-
-def rsqrt_bound(nl: Nonlinear, out: Cast) -> Bound:
-    """Bound of :func:`rsqrt` where ``1/sqrt(x)`` fits ``out``.
-
-    With ``eW = 2**-(W+1)``, ``h = 4 * 2**-b``:
-
-    - step 2 truncates m by a relative ``tau < 2**-W``: 1/sqrt(m_hat) = (1/sqrt(m)) (1 - tau)**-1/2;
-    - step 3 seed: f = m**-1/2, f'' = 3/4 m**-5/2; relative to f(m) on a segment starting at
-      m0 >= 1: ``3/32 h² sqrt(1 + h)``; plus entry and product rounding 2 eW relative to
-      f >= 1/2: ``eps0 = 3/32 h² sqrt(1 + h) + 4 eW``;
-    - step 4: y = z(1 - eps) gives y(3 - m y²)/2 = z(1 - 1.5 eps² + 0.5 eps³); the three
-      roundings add ``eW ((y/2)(m + 1) + 1)``, relative to z = m**-1/2 (m <= 4):
-      ``eps' = 1.5 eps² + 0.5 |eps|³ + eW (2.5 (1 + |eps|) + 2)``;
-    - step 5 is an exact shift, then the output cast.
-
-    ``rel = (1 + eps_N)(1 - tau)**-1/2 - 1``, ``abs`` = cast error.
-    """
-    eW, h = 2.0 ** -(nl.work_frac_bits + 1), 4 * 2.0**-nl.rsqrt_table_bits
-    eps0 = 3 / 32 * h * h * math.sqrt(1 + h) + 4 * eW
-    eps = _newton(eps0, nl.newton_steps, lambda e: 1.5 * e * e + 0.5 * e**3 + eW * (2.5 * (1 + e) + 2))
-    tau = 2 * eW
-    return Bound((1 + eps) / math.sqrt(1 - tau) - 1, _cast_error(out))
-
-
-def gelu_bound(nl: Nonlinear, act: Cast, delta: Cast) -> Bound:
-    """Bound of :func:`gelu` (absolute; GELU's relative error is meaningless near its zeros).
-
-    - inside the table (|x| < 2**g): the interpolation error h²/8·max|delta''| with
-      h = 2**g / 2**b and delta''(a) = phi(a)(a² - 2), |delta''| <= 2 phi(0) = sqrt(2/pi); the
-      rounded entries (lsb_d/2) and the rounded product (the delta cast's error);
-    - beyond: delta(a) <= delta(2**g) (delta decreases for a > 0.75);
-    - ReLU(x) - d is exact when delta has no more fraction bits than act; otherwise the act cast
-      adds its error.
-    """
-    h = 2.0**nl.gelu_range_log2 / 2**nl.gelu_table_bits
-    inside = h * h / 8 * math.sqrt(2 / math.pi) + delta.fmt.lsb / 2 + _cast_error(delta)
-    beyond = gelu_delta_exact(2.0**nl.gelu_range_log2)
-    final = _cast_error(act) if delta.fmt.frac_bits > act.fmt.frac_bits else 0.0
-    return Bound(0.0, max(inside, beyond) + final)
-
-
-def softmax_bound(cfg: Config, x_fmt: FixedFormat, out: Cast, n: int) -> Bound:
-    """Bound of :func:`softmax` over rows of ``n`` values (absolute, on probabilities).
-
-    With exp's relative bound ``Re`` at the clamp |x| = 2**K and its cast error ``qe``, the
-    reciprocal's relative bound ``Rr`` and cast error ``qr``, the output cast error ``qo``:
-    e_hat_j = e_j (1 + rho_j) + alpha_j, the maximum exactly 1, so s_hat >= 1 and
-    ``|s_hat - s| <= Re (s - 1) + (n - 1) qe``. Then
-    ``|e_hat_i/s_hat - e_i/s| <= |e_hat_i - e_i|/s_hat + p_i |s_hat - s|/s_hat
-    <= 2 Re/(1 - Re) + n qe`` (p_i <= 1, s_hat >= 1, s/s_hat <= 1/(1 - Re)); the reciprocal adds
-    ``Rr + qr`` (e_hat_i <= s_hat, e_hat_i <= 1), the output cast ``qo``, and a sum format with
-    fewer fraction bits than exp_out adds ``n`` times its cast error.
-    """
-    f, nl = cfg.formats, cfg.nonlinear
-    K = (f.exp_out.fmt.frac_bits + 2).bit_length()
-    eb = exp_neg_bound(nl, x_fmt, f.exp_out, float(2**K))
-    re = float(eb.rel)
-    total = 2 * re / (1 - re) + n * eb.abs + reciprocal_bound(nl, f.softmax_recip).rel
-    total += _cast_error(f.softmax_recip) + _cast_error(out)
-    if f.softmax_sum.fmt.frac_bits < f.exp_out.fmt.frac_bits:
-        total += n * _cast_error(f.softmax_sum)
-    return Bound(0.0, total)
-
-
-def _octave_grid(lo: int, hi: int, per_octave: int) -> np.ndarray:
-    """Raw integers in [lo, hi]: ``per_octave`` evenly spaced per power of two, plus both ends
-    of every octave and its neighbours (every value when an octave is smaller)."""
-    parts = [np.array([lo, hi], dtype=_I64)]
-    e = max(lo, 1).bit_length() - 1
-    while (1 << e) <= hi:
-        a, b = max(lo, 1 << e), min(hi, (2 << e) - 1)
-        if b - a + 1 <= per_octave:
-            parts.append(np.arange(a, b + 1, dtype=_I64))
-        else:
-            parts.append(np.linspace(a, b, per_octave).astype(_I64))
-            parts.append(np.array([a + 1, a + 2, b - 1], dtype=_I64))
-        e += 1
-    return np.unique(np.concatenate(parts))
-
-
-@dataclass(frozen=True)
-class Measured:
-    """Errors of one function against float64 over a grid."""
-
-    name: str
-    domain: str
-    points: int
-    max_abs: float
-    max_rel: float
-    bound_abs: float
-    bound_rel: float
-    within: bool
-    out_lsb: float
-    out_fmt: str
-
-    def as_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
-
-
-def _measure(
-    name: str,
-    domain: str,
-    got: np.ndarray,
-    exact: np.ndarray,
-    bound: np.ndarray,
-    out_fmt: FixedFormat,
-) -> Measured:
-    err = np.abs(got - exact)
-    sig = np.abs(exact) >= 256 * out_fmt.lsb  # relative error where the output has >= 8 bits
-    rel, rel_bound = float("nan"), float("nan")
-    if sig.any():
-        rel = float((err[sig] / np.abs(exact[sig])).max())
-        rel_bound = float((bound[sig] / np.abs(exact[sig])).max())
-    return Measured(
-        name,
-        domain,
-        int(got.size),
-        float(err.max()),
-        rel,
-        float(bound.max()),
-        rel_bound,
-        bool(np.all(err <= bound)),
-        out_fmt.lsb,
-        str(out_fmt),
-    )
-
-
-def _gelu_exact(x: np.ndarray) -> np.ndarray:
-    erf = np.vectorize(math.erf, otypes=[np.float64])
-    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
-
-
-def measure_exp(cfg: Config, step_log2: int = -16) -> Measured:
-    """exp_neg on attention scores (``formats.attn_score`` into ``formats.exp_out``), x in
-    [-2**K, 0] every ``max(lsb, 2**step_log2)``, plus every representable x in [-2**-4, 0]."""
-    f, nl = cfg.formats, cfg.nonlinear
-    xf, out = f.attn_score.fmt, f.exp_out
-    K = (out.fmt.frac_bits + 2).bit_length()
-    stride = 1 << max(0, xf.frac_bits + step_log2)
-    x = np.concatenate(
-        [-np.arange(0, (1 << (xf.frac_bits + K)) + 1, stride), -np.arange(0, 1 << (xf.frac_bits - 4))]
-    )
-    x = np.unique(x)
-    xv = to_float(x, xf)
-    exact = np.exp(xv)
-    got = to_float(exp_neg(x, xf, nl, out), out.fmt)
-    b = exp_neg_bound(nl, xf, out, xv)
-    return _measure("exp_neg", f"x in [-{2**K}, 0] ({xf})", got, exact, b.at(exact), out.fmt)
-
-
-def measure_reciprocal(cfg: Config, per_octave: int = 1 << 16) -> Measured:
-    """reciprocal of softmax sums (``formats.softmax_sum`` into ``formats.softmax_recip``) over
-    the whole domain a sum can take, [1, max]."""
-    f, nl = cfg.formats, cfg.nonlinear
-    xf, out = f.softmax_sum.fmt, f.softmax_recip
-    lo = max(1 << xf.frac_bits, math.ceil(2.0**xf.frac_bits / out.fmt.max_value))
-    x = _octave_grid(lo, xf.max_raw, per_octave)
-    exact = 1.0 / to_float(x, xf)
-    got = to_float(reciprocal(x, xf, nl, out), out.fmt)
-    b = reciprocal_bound(nl, out)
-    return _measure("reciprocal", f"x in [1, {xf.max_value:g}] ({xf})", got, exact, b.at(exact), out.fmt)
-
-
-def measure_rsqrt(cfg: Config, per_octave: int = 1 << 14) -> Measured:
-    """rsqrt of LayerNorm variances (``formats.ln_var`` into ``formats.ln_rstd``) over every
-    positive value whose result fits ln_rstd."""
-    f, nl = cfg.formats, cfg.nonlinear
-    xf, out = f.ln_var.fmt, f.ln_rstd
-    lo = max(1, math.ceil(2.0**xf.frac_bits / out.fmt.max_value**2))
-    x = _octave_grid(lo, xf.max_raw, per_octave)
-    exact = 1.0 / np.sqrt(to_float(x, xf))
-    got = to_float(rsqrt(x, xf, nl, out), out.fmt)
-    b = rsqrt_bound(nl, out)
-    return _measure(
-        "rsqrt",
-        f"x in [{to_float(lo, xf):.3g}, {xf.max_value:g}] ({xf})",
-        got,
-        exact,
-        b.at(exact),
-        out.fmt,
-    )
-
-
-def measure_gelu(cfg: Config, step_log2: int = -14) -> Measured:
-    """gelu on activations (``formats.act``): |x| <= 2**(g+1) every 2**step_log2, every
-    representable x in [-2**-6, 2**-6], and the whole act range every 2**-6."""
-    f, nl = cfg.formats, cfg.nonlinear
-    act, af = f.act, f.act.fmt
-    span = 1 << (af.frac_bits + nl.gelu_range_log2 + 1)
-    parts = [
-        np.arange(-span, span + 1, 1 << max(0, af.frac_bits + step_log2)),
-        np.arange(-(1 << (af.frac_bits - 6)), 1 << (af.frac_bits - 6)),
-        np.arange(af.min_raw, af.max_raw, 1 << max(0, af.frac_bits - 6)),
-        np.array([af.min_raw, af.max_raw]),
-    ]
-    x = np.unique(np.concatenate(parts))
-    xv = to_float(x, af)
-    exact = _gelu_exact(xv)
-    got = to_float(gelu(x, act, f.gelu_delta, nl), af)
-    b = gelu_bound(nl, act, f.gelu_delta)
-    return _measure("gelu", f"x in [{af.min_value:g}, {af.max_value:g}] ({af})", got, exact, b.at(exact), af)
-
-
-def softmax_rows(n: int, rows: int, seed: int = 0) -> np.ndarray:
-    """Float test rows for softmax: Gaussian logits of several spreads, ties, one dominant value."""
-    rng = np.random.default_rng(seed)
-    sigma = np.array([0.5, 2.0, 4.0, 8.0])[rng.integers(0, 4, size=(rows, 1))]
-    x = rng.normal(0, 1, (rows, n)) * sigma
-    x[0] = 0.0  # all tied
-    x[1] = -20.0
-    x[1, 3 % n] = 5.0  # one dominant
-    x[2, : n // 2] = 1.5  # half tied
-    return x
-
-
-def measure_softmax(cfg: Config, rows: int = 4096) -> Measured:
-    """softmax of gate logits (``formats.act``) over the experts into ``formats.gate_score``."""
-    from edgemoe.golden.fixed.core import quantize
-
-    f, n = cfg.formats, cfg.model.experts
-    x = quantize(softmax_rows(n, rows), f.act, "logits")
-    xv = to_float(x, f.act.fmt)
-    exact = np.exp(xv - xv.max(-1, keepdims=True))
-    exact /= exact.sum(-1, keepdims=True)
-    got = to_float(softmax(x, f.act.fmt, cfg, f.gate_score), f.gate_score.fmt)
-    b = softmax_bound(cfg, f.act.fmt, f.gate_score, n)
-    return _measure(
-        "softmax",
-        f"{rows} rows of {n} logits ({f.act.fmt})",
-        got,
-        exact,
-        b.at(exact),
-        f.gate_score.fmt,
-    )
-
-
-def error_table(cfg: Config) -> list[dict[str, object]]:
-    """Max absolute / relative error of every nonlinear function against float64, with its bound.
-
-    Relative errors are taken where the exact value is at least 256 output lsb (below that
-    the output rounding dominates and the absolute figure is the meaningful one).
-    """
-    rows = [
-        measure_exp(cfg),
-        measure_reciprocal(cfg),
-        measure_rsqrt(cfg),
-        measure_gelu(cfg),
-        measure_softmax(cfg),
-    ]
-    return [r.as_dict() for r in rows]
-
-
-def markdown_table(rows: list[dict[str, object]]) -> str:
-    lines = [
-        "| function | domain (input format) | output | points | max abs error | abs bound | max rel error | "
-        "rel bound | output lsb |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        assert r["within"], f"{r['name']}: error beyond its derived bound"
-        lines.append(
-            f"| {r['name']} | {r['domain']} | {r['out_fmt']} | {r['points']} | {r['max_abs']:.3g} | "
-            f"{r['bound_abs']:.3g} | {r['max_rel']:.3g} | {r['bound_rel']:.3g} | {r['out_lsb']:.3g} |"
-        )
-    return "\n".join(lines)
-
-
-def main() -> None:
-    import sys
-
-    from edgemoe.config import preset
-
-    name = sys.argv[1] if len(sys.argv) > 1 else "edge-moe"
-    cfg = preset(name)
-    print(f"Fixed-point nonlinear functions of preset '{cfg.name}' against float64\n")
-    print(markdown_table(error_table(cfg)))
-
-
-if __name__ == "__main__":
-    main()

@@ -15,10 +15,12 @@
 //
 // Template parameters:
 //   x_t    input activations (act_t, or pixel_t for the patch embedding)
-//   w_t    weights (linear_weight_t, patch_weight_t)
-//   b_t    bias (bias_t, attn_bias_t); a layer without bias passes zeros
 //   out_t  output and accumulation buffer (act_t)
-//   Cfg    sizes: max_rows, max_in, max_out, tile_in, tile_out, max_tokens (see linear_config)
+//   Cfg    the layer's config (linear_unit_config): sizes max_rows, max_in, max_out, tile_in,
+//          tile_out, max_tokens and types weight_t, bias_t (a layer without bias passes zeros)
+//          and accum_t (exact for x_t x weight_t over max_in terms); one kernel serves every
+//          layer kind through its own config (linear_config, linear_attn_config,
+//          linear_patch_config)
 #pragma once
 
 #include "edgemoe_types.h"
@@ -26,8 +28,8 @@
 
 namespace edgemoe {
 
-// What the linear unit does with a finished accumulator.
-enum class Epilogue : int { Bias = 0, BiasGelu = 1, ExpertAccumulate = 2 };
+// Epilogue (what the unit does with a finished accumulator) comes from edgemoe_config.h, which
+// edgemoe.emit generates from edgemoe.config.Epilogue: the host and the RTL use the same codes.
 
 // One row of a weight tile: `N` consecutive weights of one output.
 template <class w_t, int N>
@@ -35,8 +37,10 @@ struct WeightRow {
     w_t w[N];
 };
 
-// The unified linear unit of the generated config: the largest layer of the model sizes it.
-struct linear_config {
+// The unified linear unit of the generated config, for one kind of layer: the largest layer of
+// the model sizes it; x_T, weight_T and bias_T are the formats the layer kind reads.
+template <class x_T, class weight_T, class bias_T>
+struct linear_unit_config {
     static constexpr int tile_in = cfg::LINEAR_IN;
     static constexpr int tile_out = cfg::LINEAR_OUT;
     static constexpr int max_rows = cfg::TOKENS;    // tokens per pass (an expert queue holds at most all)
@@ -45,7 +49,14 @@ struct linear_config {
     static constexpr int max_out_raw =
         max2(max2(3 * cfg::DIM, cfg::MLP_HIDDEN), max2(cfg::EXPERT_HIDDEN, cfg::EXPERTS));
     static constexpr int max_out = (max_out_raw + tile_out - 1) / tile_out * tile_out;
+    typedef weight_T weight_t;
+    typedef bias_T bias_t;
+    typedef typename accum_type<x_T, weight_T, max_in>::type accum_t;  // exact: no rounding before the cast
 };
+
+typedef linear_unit_config<act_t, linear_weight_t, bias_t> linear_config;            // MLP, experts, gate
+typedef linear_unit_config<act_t, linear_weight_t, attn_bias_t> linear_attn_config;  // q/k/v, projection
+typedef linear_unit_config<pixel_t, patch_weight_t, bias_t> linear_patch_config;     // patch embedding
 
 // Index of a token in the ExpertAccumulate buffer.
 template <typename Cfg>
@@ -54,10 +65,11 @@ struct token_index {
 };
 
 // Fill one weight buffer with the tile_out rows of one output tile (all input tiles).
-template <class w_t, typename Cfg>
-void linear_load_tile(hls::stream<WeightRow<w_t, Cfg::tile_in> >& w_in, w_t wbuf[Cfg::tile_out][Cfg::max_in],
-                      int n_in) {
+template <typename Cfg>
+void linear_load_tile(hls::stream<WeightRow<typename Cfg::weight_t, Cfg::tile_in> >& w_in,
+                      typename Cfg::weight_t wbuf[Cfg::tile_out][Cfg::max_in], int n_in) {
 #pragma HLS INLINE off
+    typedef typename Cfg::weight_t w_t;
     constexpr int max_k = Cfg::max_in / Cfg::tile_in;
     const int n_k = n_in / Cfg::tile_in;
 load_in_tiles:
@@ -77,14 +89,15 @@ load_in_tiles:
 }
 
 // Run every token through one output tile (outputs o0 .. o0 + tile_out - 1) and apply the epilogue.
-template <class x_t, class w_t, class b_t, class out_t, typename Cfg>
-void linear_compute_tile(const x_t x[Cfg::max_rows][Cfg::max_in], const w_t wbuf[Cfg::tile_out][Cfg::max_in],
-                         int rows, int n_in, int o0, int n_out, const b_t bias[Cfg::max_out], Epilogue epilogue,
+template <class x_t, class out_t, typename Cfg>
+void linear_compute_tile(const x_t x[Cfg::max_rows][Cfg::max_in],
+                         const typename Cfg::weight_t wbuf[Cfg::tile_out][Cfg::max_in], int rows, int n_in, int o0,
+                         int n_out, const typename Cfg::bias_t bias[Cfg::max_out], Epilogue epilogue,
                          const gate_score_t score[Cfg::max_rows],
                          const typename token_index<Cfg>::type token[Cfg::max_rows],
                          out_t y[Cfg::max_tokens][Cfg::max_out]) {
 #pragma HLS INLINE off
-    typedef typename accum_type<x_t, w_t, Cfg::max_in>::type acc_t;
+    typedef typename Cfg::accum_t acc_t;
     constexpr int max_k = Cfg::max_in / Cfg::tile_in;
     constexpr int max_rows = Cfg::max_rows;
     const int n_k = n_in / Cfg::tile_in;
@@ -132,17 +145,21 @@ compute_rows:
 }
 
 // The unified linear unit: all output tiles of one layer, weights double-buffered.
-template <class x_t, class w_t, class b_t, class out_t, typename Cfg>
+template <class x_t, class out_t, typename Cfg>
 void linear(const x_t x[Cfg::max_rows][Cfg::max_in], int rows, int n_in, int n_out,
-            hls::stream<WeightRow<w_t, Cfg::tile_in> >& w_in, const b_t bias[Cfg::max_out], Epilogue epilogue,
-            const gate_score_t score[Cfg::max_rows], const typename token_index<Cfg>::type token[Cfg::max_rows],
-            out_t y[Cfg::max_tokens][Cfg::max_out]) {
+            hls::stream<WeightRow<typename Cfg::weight_t, Cfg::tile_in> >& w_in,
+            const typename Cfg::bias_t bias[Cfg::max_out], Epilogue epilogue, const gate_score_t score[Cfg::max_rows],
+            const typename token_index<Cfg>::type token[Cfg::max_rows], out_t y[Cfg::max_tokens][Cfg::max_out]) {
+    typedef typename Cfg::weight_t w_t;
     static_assert(Cfg::tile_in >= 1 && Cfg::tile_out >= 1, "the MAC array needs at least one input and output");
     static_assert(Cfg::max_in % Cfg::tile_in == 0, "max_in must be a whole number of input tiles");
     static_assert(Cfg::max_out % Cfg::tile_out == 0, "max_out must be a whole number of output tiles");
     static_assert(Cfg::max_rows <= Cfg::max_tokens, "an expert queue cannot hold more rows than tokens");
     static_assert(accum_type<x_t, w_t, Cfg::max_in>::width <= 96,
                   "the exact accumulator exceeds 96 bits; narrow the input or weight format");
+    static_assert(fixed_traits<typename Cfg::accum_t>::width >= accum_type<x_t, w_t, Cfg::max_in>::width &&
+                      fixed_traits<typename Cfg::accum_t>::frac_bits == accum_type<x_t, w_t, Cfg::max_in>::frac_bits,
+                  "the config's accum_t must hold every sum of x_t x weight_t products exactly");
     constexpr int tile_in = Cfg::tile_in;
     constexpr int max_tiles = Cfg::max_out / Cfg::tile_out + 1;
 #pragma HLS ARRAY_PARTITION variable = x cyclic factor = tile_in dim = 2
@@ -158,13 +175,13 @@ linear_tiles:
     for (int t = 0; t <= tiles; t++) {
 #pragma HLS LOOP_TRIPCOUNT min = 2 max = max_tiles
         if ((t & 1) == 0) {
-            if (t < tiles) linear_load_tile<w_t, Cfg>(w_in, w_ping, n_in);
+            if (t < tiles) linear_load_tile<Cfg>(w_in, w_ping, n_in);
             if (t > 0)
-                linear_compute_tile<x_t, w_t, b_t, out_t, Cfg>(x, w_pong, rows, n_in, (t - 1) * Cfg::tile_out, n_out,
+                linear_compute_tile<x_t, out_t, Cfg>(x, w_pong, rows, n_in, (t - 1) * Cfg::tile_out, n_out,
                                                                bias, epilogue, score, token, y);
         } else {
-            if (t < tiles) linear_load_tile<w_t, Cfg>(w_in, w_pong, n_in);
-            linear_compute_tile<x_t, w_t, b_t, out_t, Cfg>(x, w_ping, rows, n_in, (t - 1) * Cfg::tile_out, n_out,
+            if (t < tiles) linear_load_tile<Cfg>(w_in, w_pong, n_in);
+            linear_compute_tile<x_t, out_t, Cfg>(x, w_ping, rows, n_in, (t - 1) * Cfg::tile_out, n_out,
                                                            bias, epilogue, score, token, y);
         }
     }

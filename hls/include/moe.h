@@ -93,10 +93,12 @@ moe_tokens:
 }
 
 // Step 5 for expert e: gather its queued tokens, fc1 with GELU, fc2 scaled and accumulated into y.
-template <class act_t, class w_t, class b_t, typename Cfg = moe_config>
+template <class act_t, typename Cfg = moe_config>
 void moe_expert(const act_t x[Cfg::linear::max_rows][Cfg::linear::max_in], const MoeRouting<Cfg>& rt, int e,
-                hls::stream<WeightRow<w_t, Cfg::linear::tile_in> >& w1, const b_t b1[Cfg::linear::max_out],
-                hls::stream<WeightRow<w_t, Cfg::linear::tile_in> >& w2, const b_t b2[Cfg::linear::max_out],
+                hls::stream<WeightRow<typename Cfg::linear::weight_t, Cfg::linear::tile_in> >& w1,
+                const typename Cfg::linear::bias_t b1[Cfg::linear::max_out],
+                hls::stream<WeightRow<typename Cfg::linear::weight_t, Cfg::linear::tile_in> >& w2,
+                const typename Cfg::linear::bias_t b2[Cfg::linear::max_out],
                 act_t y[Cfg::linear::max_tokens][Cfg::linear::max_out]) {
 #pragma HLS INLINE off
     typedef typename Cfg::linear L;
@@ -120,7 +122,7 @@ moe_gather:
             xq[q][d] = x[i][d];
         }
     }
-    linear<act_t, w_t, b_t, act_t, L>(xq, n, Cfg::dim, Cfg::expert_hidden, w1, b1, Epilogue::BiasGelu, score, token,
+    linear<act_t, act_t, L>(xq, n, Cfg::dim, Cfg::expert_hidden, w1, b1, Epilogue::BiasGelu, score, token,
                                        h);
     static act_t hq[L::max_rows][L::max_in];
 moe_hidden:
@@ -132,7 +134,7 @@ moe_hidden:
             hq[q][d] = h[q][d];
         }
     }
-    linear<act_t, w_t, b_t, act_t, L>(hq, n, Cfg::expert_hidden, Cfg::dim, w2, b2, Epilogue::ExpertAccumulate, score,
+    linear<act_t, act_t, L>(hq, n, Cfg::expert_hidden, Cfg::dim, w2, b2, Epilogue::ExpertAccumulate, score,
                                        token, y);
 }
 

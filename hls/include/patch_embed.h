@@ -26,7 +26,7 @@ struct patch_embed_config {
     static constexpr int grid_w = image_w / patch;
     static constexpr int patches = (image_h / patch) * grid_w;
     static constexpr int patch_in = in_chans * patch * patch;
-    typedef linear_config linear;
+    typedef linear_patch_config linear;
 };
 
 // Step 1: the patch rows of one image.
@@ -66,9 +66,10 @@ position_tokens:
 }
 
 // The whole patch embedding of one image.
-template <class pix_t, class w_t, class b_t, class pos_t, class act_t, typename Cfg = patch_embed_config>
+template <class pix_t, class pos_t, class act_t, typename Cfg = patch_embed_config>
 void patch_embed(const pix_t pixels[Cfg::in_chans][Cfg::image_h][Cfg::image_w],
-                 hls::stream<WeightRow<w_t, Cfg::linear::tile_in> >& w_in, const b_t bias[Cfg::linear::max_out],
+                 hls::stream<WeightRow<typename Cfg::linear::weight_t, Cfg::linear::tile_in> >& w_in,
+                 const typename Cfg::linear::bias_t bias[Cfg::linear::max_out],
                  const pos_t pos[Cfg::patches + 1][Cfg::dim], act_t tokens[Cfg::patches + 1][Cfg::dim]) {
 #pragma HLS INLINE off
     typedef typename Cfg::linear L;
@@ -77,7 +78,7 @@ void patch_embed(const pix_t pixels[Cfg::in_chans][Cfg::image_h][Cfg::image_w],
     gate_score_t no_score[L::max_rows];
     typename token_index<L>::type no_token[L::max_rows];
     patch_im2col<pix_t, Cfg>(pixels, rows);
-    linear<pix_t, w_t, b_t, act_t, L>(rows, Cfg::patches, Cfg::patch_in, Cfg::dim, w_in, bias, Epilogue::Bias, no_score,
+    linear<pix_t, act_t, L>(rows, Cfg::patches, Cfg::patch_in, Cfg::dim, w_in, bias, Epilogue::Bias, no_score,
                                        no_token, y);
     patch_add_position<act_t, pos_t, Cfg>(y, pos, tokens);
 }

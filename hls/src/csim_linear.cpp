@@ -16,11 +16,12 @@ enum class LayerKind : int {
     Patch = 2,  // pixel x patch_weight + bias: the patch embedding
 };
 
-template <class x_t, class w_t, class b_t>
+template <class x_t, typename Cfg>
 int run(const int64_t* x_raw, int rows, int n_in, const int64_t* w_raw, int n_out, const int64_t* b_raw,
         Epilogue epilogue, const int64_t* score_raw, const int64_t* token_raw, int n_tokens, int64_t* y_raw) {
+    typedef typename Cfg::weight_t w_t;
     static x_t x[L::max_rows][L::max_in];
-    static b_t bias[L::max_out];
+    static typename Cfg::bias_t bias[L::max_out];
     static gate_score_t score[L::max_rows];
     static token_t token[L::max_rows];
     static act_t y[L::max_tokens][L::max_out];
@@ -44,7 +45,7 @@ int run(const int64_t* x_raw, int rows, int n_in, const int64_t* w_raw, int n_ou
                     row.w[i] = o < n_out ? from_raw<w_t>(w_raw[(long)o * n_in + i0 + i]) : w_t(0);
                 w_in.write(row);
             }
-    linear<x_t, w_t, b_t, act_t, L>(x, rows, n_in, n_out, w_in, bias, epilogue, score, token, y);
+    linear<x_t, act_t, Cfg>(x, rows, n_in, n_out, w_in, bias, epilogue, score, token, y);
     if (!w_in.empty()) return csim::fail("linear: weights left in the stream after the layer");
     for (int t = 0; t < y_rows; t++) csim::store_raw(y[t], y_raw + (long)t * n_out, n_out);
     return 0;
@@ -61,8 +62,9 @@ extern "C" int em_linear(int kind, const int64_t* x, int rows, int n_in, const i
         return csim::fail("linear: %d inputs, need a multiple of %d up to %d", n_in, L::tile_in, L::max_in);
     if (n_out <= 0 || n_out > L::max_out)
         return csim::fail("linear: %d outputs, the unit holds 1..%d", n_out, L::max_out);
-    if (epilogue < 0 || epilogue > 2) return csim::fail("linear: unknown epilogue %d", epilogue);
     const Epilogue ep = static_cast<Epilogue>(epilogue);
+    if (ep != Epilogue::Bias && ep != Epilogue::BiasGelu && ep != Epilogue::ExpertAccumulate)
+        return csim::fail("linear: unknown epilogue %d", epilogue);
     if (ep == Epilogue::ExpertAccumulate) {
         if (n_tokens < 0 || n_tokens > L::max_tokens)
             return csim::fail("linear: %d tokens in the accumulation buffer, at most %d", n_tokens, L::max_tokens);
@@ -73,12 +75,11 @@ extern "C" int em_linear(int kind, const int64_t* x, int rows, int n_in, const i
     }
     switch (static_cast<LayerKind>(kind)) {
         case LayerKind::Mlp:
-            return run<act_t, linear_weight_t, bias_t>(x, rows, n_in, w, n_out, b, ep, score, token, n_tokens, y);
+            return run<act_t, linear_config>(x, rows, n_in, w, n_out, b, ep, score, token, n_tokens, y);
         case LayerKind::Attn:
-            return run<act_t, linear_weight_t, attn_bias_t>(x, rows, n_in, w, n_out, b, ep, score, token, n_tokens,
-                                                            y);
+            return run<act_t, linear_attn_config>(x, rows, n_in, w, n_out, b, ep, score, token, n_tokens, y);
         case LayerKind::Patch:
-            return run<pixel_t, patch_weight_t, bias_t>(x, rows, n_in, w, n_out, b, ep, score, token, n_tokens, y);
+            return run<pixel_t, linear_patch_config>(x, rows, n_in, w, n_out, b, ep, score, token, n_tokens, y);
     }
     return csim::fail("linear: unknown layer kind %d (0 mlp, 1 attn, 2 patch)", kind);
 }

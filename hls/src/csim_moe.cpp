@@ -44,7 +44,7 @@ extern "C" int em_moe(const int64_t* x, const int64_t* gate, const int64_t* w1, 
     // 1. the gate through the linear unit
     hls::stream<WeightRow<linear_weight_t, L::tile_in> > ws("gate");
     stream_weights<linear_weight_t>(gate, E, D, ws);
-    linear<act_t, linear_weight_t, bias_t, act_t, L>(xl, N, D, E, ws, zero, Epilogue::Bias, no_score, no_token, gl);
+    linear<act_t, act_t, L>(xl, N, D, E, ws, zero, Epilogue::Bias, no_score, no_token, gl);
     // 2.-4. softmax, top-k, queues
     moe_route<act_t, M>(gl, N, rt);
     // 5. active experts in ascending order, each fetched once
@@ -59,7 +59,7 @@ extern "C" int em_moe(const int64_t* x, const int64_t* gate, const int64_t* w1, 
         stream_weights<linear_weight_t>(w2 + (long)e * D * He, D, He, s2);
         csim::load_raw(b1 + (long)e * He, b1v, He);
         csim::load_raw(b2 + (long)e * D, b2v, D);
-        moe_expert<act_t, linear_weight_t, bias_t, M>(xl, rt, e, s1, b1v, s2, b2v, yl);
+        moe_expert<act_t, M>(xl, rt, e, s1, b1v, s2, b2v, yl);
         if (!s1.empty() || !s2.empty()) return csim::fail("moe: expert %d left weights in its streams", e);
         fetched[n_fetched++] = e;
     }

@@ -6,42 +6,34 @@ using namespace edgemoe;
 
 namespace {
 
-// The nonlinear functions at the formats the model uses them with.
-enum class Function : int {
-    ExpScore = 0,  // exp_neg of a score difference (attn_score fraction bits) -> exp_out
-    ExpAct = 1,    // exp_neg of a logit difference (act fraction bits) -> exp_out
-    Reciprocal = 2,  // softmax_sum -> softmax_recip
-    Rsqrt = 3,       // ln_var -> ln_rstd
-    Gelu = 4,        // act -> act
-};
-
 constexpr int kMaxSoftmax = cfg::EXPERTS;
 
 }  // namespace
 
+// `function`: a NonlinearFunction (edgemoe_config.h), the function at the formats the model uses it with.
 extern "C" int em_nonlinear(int function, const int64_t* x, int n, int64_t* y) {
     for (int i = 0; i < n; i++) {
         const wide_t v = x[i];
-        switch (static_cast<Function>(function)) {
-            case Function::ExpScore:
+        switch (static_cast<NonlinearFunction>(function)) {
+            case NonlinearFunction::ExpScore:
                 y[i] = to_raw(exp_neg_raw<fixed_traits<attn_score_t>::frac_bits, exp_out_t>(v));
                 break;
-            case Function::ExpAct:
+            case NonlinearFunction::ExpAct:
                 y[i] = to_raw(exp_neg_raw<fixed_traits<act_t>::frac_bits, exp_out_t>(v));
                 break;
-            case Function::Reciprocal:
+            case NonlinearFunction::Reciprocal:
                 if (x[i] <= 0) return csim::fail("reciprocal: input %d is %ld, not positive", i, (long)x[i]);
                 y[i] = to_raw(reciprocal<softmax_sum_t, softmax_recip_t>(from_raw<softmax_sum_t>(x[i])));
                 break;
-            case Function::Rsqrt:
+            case NonlinearFunction::Rsqrt:
                 if (x[i] <= 0) return csim::fail("rsqrt: input %d is %ld, not positive", i, (long)x[i]);
                 y[i] = to_raw(rsqrt<ln_var_t, ln_rstd_t>(from_raw<ln_var_t>(x[i])));
                 break;
-            case Function::Gelu:
+            case NonlinearFunction::Gelu:
                 y[i] = to_raw(gelu<act_t>(from_raw<act_t>(x[i])));
                 break;
             default:
-                return csim::fail("nonlinear: unknown function %d (0..4)", function);
+                return csim::fail("nonlinear: unknown function %d", function);
         }
     }
     return 0;

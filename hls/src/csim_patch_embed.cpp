@@ -26,7 +26,7 @@ extern "C" int em_patch_embed(const int64_t* pixels, const int64_t* w, const int
                     row.w[i] = o < P::dim ? from_raw<patch_weight_t>(w[(long)o * P::patch_in + i0 + i]) : patch_weight_t(0);
                 ws.write(row);
             }
-    patch_embed<pixel_t, patch_weight_t, bias_t, pos_embed_t, act_t, P>(px, ws, bv, pv, tv);
+    patch_embed<pixel_t, pos_embed_t, act_t, P>(px, ws, bv, pv, tv);
     if (!ws.empty()) return csim::fail("patch_embed: weights left in the stream");
     csim::store_raw(&tv[0][0], tokens, N * P::dim);
     return 0;

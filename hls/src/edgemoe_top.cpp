@@ -164,16 +164,19 @@ store_token_rows:
 }
 
 // One linear layer: its weight tiles stream from memory into the linear unit (load || compute).
-template <class x_t, class w_t, class b_t>
+// Cfg: the layer kind's linear config (its weight and bias formats; the sizes are L's).
+template <class x_t, typename Cfg>
 void linear_layer(const beat_t* weights, const layout::Segment& seg, int item, const x_t x[L::max_rows][L::max_in],
-                  int rows, const b_t bias[L::max_out], Epilogue epilogue, const gate_score_t score[L::max_rows],
-                  const token_t token[L::max_rows], act_t y[L::max_tokens][L::max_out]) {
+                  int rows, const typename Cfg::bias_t bias[L::max_out], Epilogue epilogue,
+                  const gate_score_t score[L::max_rows], const token_t token[L::max_rows],
+                  act_t y[L::max_tokens][L::max_out]) {
 #pragma HLS INLINE off
 #pragma HLS DATAFLOW
+    typedef typename Cfg::weight_t w_t;
     hls::stream<WeightRow<w_t, L::tile_in> > w_rows("w_rows");
 #pragma HLS STREAM variable = w_rows depth = 2 * L::tile_out
     load_weight_tiles<w_t>(weights, seg, item, w_rows);
-    linear<x_t, w_t, b_t, act_t, L>(x, rows, seg.cols, seg.rows, w_rows, bias, epilogue, score, token, y);
+    linear<x_t, act_t, Cfg>(x, rows, seg.cols, seg.rows, w_rows, bias, epilogue, score, token, y);
 }
 
 // Patch embedding of image `b` (golden/fixed/linear.py patch_embed): the linear unit on the
@@ -188,7 +191,7 @@ void patch_embedding(const beat_t* weights, const beat_t* images, int b, act_t x
     pos_embed_t pos[cfg::DIM];
     load_patches(images, b, patches);
     load_words<bias_t>(weights, layout::PATCH_EMBED_BIAS, 0, 0, cfg::DIM, bias);
-    linear_layer<pixel_t, patch_weight_t, bias_t>(weights, layout::PATCH_EMBED_WEIGHT, 0, patches, cfg::PATCHES,
+    linear_layer<pixel_t, linear_patch_config>(weights, layout::PATCH_EMBED_WEIGHT, 0, patches, cfg::PATCHES,
                                                   bias, Epilogue::Bias, score, token, y);
 embed_tokens:
     for (int t = 0; t < cfg::TOKENS; t++) {
@@ -244,12 +247,12 @@ void layer_norm(const beat_t* weights, const layout::Segment& gamma_seg, const l
 void dense_mlp(const beat_t* weights, int i, BlockBuffers& buf) {
     copy_rows<act_t, cfg::TOKENS, cfg::DIM, L::max_rows, L::max_in>(buf.h, buf.in, cfg::TOKENS, cfg::DIM);
     load_words<bias_t>(weights, layout::BLOCK_FC1_BIAS[i], 0, 0, cfg::MLP_HIDDEN, buf.bias);
-    linear_layer<act_t, linear_weight_t, bias_t>(weights, layout::BLOCK_FC1_WEIGHT[i], 0, buf.in, cfg::TOKENS,
+    linear_layer<act_t, linear_config>(weights, layout::BLOCK_FC1_WEIGHT[i], 0, buf.in, cfg::TOKENS,
                                                  buf.bias, Epilogue::BiasGelu, buf.score, buf.token, buf.out);
     copy_rows<act_t, L::max_tokens, L::max_out, L::max_rows, L::max_in>(buf.out, buf.in, cfg::TOKENS,
                                                                         cfg::MLP_HIDDEN);
     load_words<bias_t>(weights, layout::BLOCK_FC2_BIAS[i], 0, 0, cfg::DIM, buf.bias);
-    linear_layer<act_t, linear_weight_t, bias_t>(weights, layout::BLOCK_FC2_WEIGHT[i], 0, buf.in, cfg::TOKENS,
+    linear_layer<act_t, linear_config>(weights, layout::BLOCK_FC2_WEIGHT[i], 0, buf.in, cfg::TOKENS,
                                                  buf.bias, Epilogue::Bias, buf.score, buf.token, buf.out);
 }
 
@@ -260,7 +263,7 @@ void attention_part(const beat_t* weights, int i, act_t x[cfg::TOKENS][cfg::DIM]
     layer_norm(weights, layout::BLOCK_NORM1_WEIGHT[i], layout::BLOCK_NORM1_BIAS[i], x, buf);
     copy_rows<act_t, cfg::TOKENS, D, L::max_rows, L::max_in>(buf.h, buf.in, cfg::TOKENS, D);
     load_words<attn_bias_t>(weights, layout::BLOCK_QKV_BIAS[i], 0, 0, 3 * D, buf.attn_bias);
-    linear_layer<act_t, linear_weight_t, attn_bias_t>(weights, layout::BLOCK_QKV_WEIGHT[i], 0, buf.in, cfg::TOKENS,
+    linear_layer<act_t, linear_attn_config>(weights, layout::BLOCK_QKV_WEIGHT[i], 0, buf.in, cfg::TOKENS,
                                                       buf.attn_bias, Epilogue::Bias, buf.score, buf.token, buf.out);
 split_qkv:
     for (int t = 0; t < cfg::TOKENS; t++) {
@@ -275,7 +278,7 @@ split_qkv:
     attention<act_t>(buf.q, buf.k, buf.v, buf.h);
     copy_rows<act_t, cfg::TOKENS, D, L::max_rows, L::max_in>(buf.h, buf.in, cfg::TOKENS, D);
     load_words<attn_bias_t>(weights, layout::BLOCK_ATTN_PROJ_BIAS[i], 0, 0, D, buf.attn_bias);
-    linear_layer<act_t, linear_weight_t, attn_bias_t>(weights, layout::BLOCK_ATTN_PROJ_WEIGHT[i], 0, buf.in,
+    linear_layer<act_t, linear_attn_config>(weights, layout::BLOCK_ATTN_PROJ_WEIGHT[i], 0, buf.in,
                                                       cfg::TOKENS, buf.attn_bias, Epilogue::Bias, buf.score,
                                                       buf.token, buf.out);
     residual_add(x, buf.out);
@@ -291,7 +294,7 @@ void moe_expert_layer(const beat_t* weights, int i, int e, BlockBuffers& buf) {
 #pragma HLS STREAM variable = w2 depth = 2 * L::tile_out
     load_weight_tiles<linear_weight_t>(weights, layout::BLOCK_HTOH4_WEIGHT[i], e, w1);
     load_weight_tiles<linear_weight_t>(weights, layout::BLOCK_H4TOH_WEIGHT[i], e, w2);
-    moe_expert<act_t, linear_weight_t, bias_t>(buf.in, buf.routing, e, w1, buf.bias, w2, buf.bias2, buf.acc);
+    moe_expert<act_t>(buf.in, buf.routing, e, w1, buf.bias, w2, buf.bias2, buf.acc);
 }
 
 // MoE of block i on buf.h for task's gate (golden/fixed/moe.py moe): the gate through the linear
@@ -302,15 +305,17 @@ void moe_mlp(const beat_t* weights, int i, unsigned task, BlockBuffers& buf) {
     copy_rows<act_t, cfg::TOKENS, cfg::DIM, L::max_rows, L::max_in>(buf.h, buf.in, cfg::TOKENS, cfg::DIM);
 moe_gate_bias:
     for (int e = 0; e < L::max_out; e++) buf.bias[e] = 0;  // the gate has no bias: adding 0 is exact
-    linear_layer<act_t, linear_weight_t, bias_t>(weights, layout::BLOCK_GATE[i][task], 0, buf.in, cfg::TOKENS,
+    linear_layer<act_t, linear_config>(weights, layout::BLOCK_GATE[i][task], 0, buf.in, cfg::TOKENS,
                                                  buf.bias, Epilogue::Bias, buf.score, buf.token, buf.out);
     moe_route<act_t>(buf.out, cfg::TOKENS, buf.routing);
 moe_clear:
-    for (int t = 0; t < cfg::TOKENS; t++)
+    for (int t = 0; t < cfg::TOKENS; t++) {
+    moe_clear_dims:
         for (int d = 0; d < cfg::DIM; d++) {
 #pragma HLS PIPELINE II = 1
             buf.acc[t][d] = 0;
         }
+    }
 moe_experts:
     for (int e = 0; e < cfg::EXPERTS; e++) {
         if (buf.routing.count[e] == 0) continue;  // idle expert

@@ -18,8 +18,8 @@
 // word, synchronous read): a beat's word is free again once the beat has been read for pass 2.
 // A beat stays B + 10 cycles (B = D/Lanes), so with BufWords >= B + 10 tokens stream in at one
 // beat per cycle while earlier ones wait for their statistics and stream out; BufWords = B gives
-// one token at a time. The statistics (mean, rstd) wait in a FIFO of Toks entries, one per token
-// in the unit (first beat in .. last beat read: 2 B + 9 cycles, so Toks = 2 + ceil(9 / B)).
+// one token at a time. The statistics (mean, rstd) wait in a FIFO of TokensInUnit entries, one per token
+// in the unit (first beat in .. last beat read: 2 B + 9 cycles, so TokensInUnit = 2 + ceil(9 / B)).
 // gamma and beta sit in one more RAM (B words of Lanes {beta, gamma} pairs); they load on the p
 // stream, B beats, only while the unit is empty; tokens wait while a load is under way.
 `default_nettype none
@@ -49,44 +49,37 @@ module layernorm_unit
   output logic      [Lanes*ActBits-1:0]  y_data_o,
   output logic                           y_last_o
 );
-  localparam int unsigned Beats = D / Lanes;
-  localparam int unsigned Toks = 2 + (Beats + 8) / Beats;  // tokens in the unit at full rate
-  localparam int BW = $clog2(Beats) > 0 ? $clog2(Beats) : 1;
-  localparam int AW = $clog2(BufWords) > 0 ? $clog2(BufWords) : 1;
-  localparam int TW = $clog2(Toks + 1);
-  localparam int TIW = $clog2(Toks);
-  localparam int FA = ActFracBits;
-  localparam int FQ = LnSquareFracBits;
-  localparam int FM = LnMeanFracBits;
-  localparam int FV = LnVarFracBits;
-  localparam int FR = LnRstdFracBits;
-  localparam int FZ = LnNormFracBits;
-  localparam int FN = NormFracBits;
-  localparam int FD = FA > FM ? FA : FM;
-  localparam int S1W = int'(ActBits) + $clog2(D) + 1;
-  localparam int S2W = int'(LnSquareBits) + $clog2(D) + 1;
-  localparam int DW = (int'(ActBits) + FD - FA > int'(LnMeanBits) + FD - FM ? int'(ActBits) + FD - FA
-                                                                            : int'(LnMeanBits) + FD - FM) + 1;
-  localparam int ZPW = DW + int'(LnRstdBits) + 1;
-  localparam int GW = (int'(LnNormBits + NormBits) > int'(NormBits) + FZ ? int'(LnNormBits + NormBits)
-                                                                         : int'(NormBits) + FZ) + 1;
-  localparam longint EpsRaw = longint'($rtoi(LnEps * (2.0 ** FV) + 0.5));
+  localparam int unsigned BeatsPerToken = D / Lanes;
+  localparam int unsigned TokensInUnit = 2 + (BeatsPerToken + 8) / BeatsPerToken;  // tokens in the unit at full rate
+  localparam int BeatIndexBits = $clog2(BeatsPerToken) > 0 ? $clog2(BeatsPerToken) : 1;
+  localparam int BufAddrBits = $clog2(BufWords) > 0 ? $clog2(BufWords) : 1;
+  localparam int TokenCountBits = $clog2(TokensInUnit + 1);
+  localparam int TokenIndexBits = $clog2(TokensInUnit);
+  localparam int DiffFracBits = ActFracBits > LnMeanFracBits ? ActFracBits : LnMeanFracBits;
+  localparam int Sum1Bits = int'(ActBits) + $clog2(D) + 1;
+  localparam int Sum2Bits = int'(LnSquareBits) + $clog2(D) + 1;
+  localparam int DiffBits = (int'(ActBits) + DiffFracBits - ActFracBits > int'(LnMeanBits) + DiffFracBits - LnMeanFracBits ? int'(ActBits) + DiffFracBits - ActFracBits
+                                                                            : int'(LnMeanBits) + DiffFracBits - LnMeanFracBits) + 1;
+  localparam int NormProductBits = DiffBits + int'(LnRstdBits) + 1;
+  localparam int AffineBits = (int'(LnNormBits + NormBits) > int'(NormBits) + LnNormFracBits ? int'(LnNormBits + NormBits)
+                                                                         : int'(NormBits) + LnNormFracBits) + 1;
+  localparam longint EpsRaw = longint'($rtoi(LnEps * (2.0 ** LnVarFracBits) + 0.5));
 
   // the divisions S1 / D and S2 / D at the casts' fraction bits: a left shift of the sum, or a
   // divisor D * 2**k; numerator bounds from the formats (S1 in D * act range, S2 in [0, D * sq max])
-  localparam int MeanUp = FM > FA ? FM - FA : 0;
-  localparam int Ex2Up = FV > FQ ? FV - FQ : 0;
-  localparam int MeanNW = S1W + MeanUp;
-  localparam int Ex2NW = S2W + 1 + Ex2Up;
-  localparam longint unsigned MeanDen = longint'(D) << (FA > FM ? FA - FM : 0);
-  localparam longint unsigned Ex2Den = longint'(D) << (FQ > FV ? FQ - FV : 0);
+  localparam int MeanUp = LnMeanFracBits > ActFracBits ? LnMeanFracBits - ActFracBits : 0;
+  localparam int Ex2Up = LnVarFracBits > LnSquareFracBits ? LnVarFracBits - LnSquareFracBits : 0;
+  localparam int MeanNumBits = Sum1Bits + MeanUp;
+  localparam int Ex2NumBits = Sum2Bits + 1 + Ex2Up;
+  localparam longint unsigned MeanDen = longint'(D) << (ActFracBits > LnMeanFracBits ? ActFracBits - LnMeanFracBits : 0);
+  localparam longint unsigned Ex2Den = longint'(D) << (LnSquareFracBits > LnVarFracBits ? LnSquareFracBits - LnVarFracBits : 0);
   localparam logic signed [127:0] MeanMin = ($signed(128'(D)) * -(128'sd1 <<< (ActBits - 1))) <<< MeanUp;
   localparam logic signed [127:0] MeanMax = ($signed(128'(D)) * ((128'sd1 <<< (ActBits - 1)) - 1)) <<< MeanUp;
   localparam logic signed [127:0] Ex2Max = ($signed(128'(D)) * ((128'sd1 <<< LnSquareBits) - 1)) <<< Ex2Up;
 
-  if (BufWords < Beats) begin : gen_bad_buffer
+  if (BufWords < BeatsPerToken) begin : gen_bad_buffer
     $fatal(1, "%m: layernorm_unit needs BufWords (%0d) >= D/Lanes (%0d): a whole token must fit",
-           BufWords, Beats);
+           BufWords, BeatsPerToken);
   end
   if (Lanes < 1 || D % Lanes != 0) begin : gen_bad_lanes
     $fatal(1, "%m: layernorm_unit needs D (%0d) to be a multiple of Lanes (%0d)", D, Lanes);
@@ -96,29 +89,29 @@ module layernorm_unit
   end
 
   // ---------------------------------------------------------------- control state
-  logic [AW:0]      occ_q;      // buffer words written and not yet read
-  logic [TW-1:0]    tok_q;      // tokens in the unit (first beat in .. last beat read)
-  logic [TW-1:0]    stats_q;    // of them, tokens whose statistics are done
-  logic [TIW-1:0]   sw_q, sr_q;  // statistics FIFO write / read index
-  logic [BW-1:0]    wcnt_q, rcnt_q, pcnt_q;
-  logic [AW-1:0]    waddr_q, raddr_q;
+  logic [BufAddrBits:0]      occ_q;      // buffer words written and not yet read
+  logic [TokenCountBits-1:0]    tok_q;      // tokens in the unit (first beat in .. last beat read)
+  logic [TokenCountBits-1:0]    stats_q;    // of them, tokens whose statistics are done
+  logic [TokenIndexBits-1:0]   sw_q, sr_q;  // statistics FIFO write / read index
+  logic [BeatIndexBits-1:0]    wcnt_q, rcnt_q, pcnt_q;
+  logic [BufAddrBits-1:0]    waddr_q, raddr_q;
   logic             x_take, p_take, adv, issue, tok_in, tok_out, o1_v_q;
 
-  assign x_ready_o = pcnt_q == '0 && occ_q != (AW + 1)'(BufWords) && (wcnt_q != '0 || tok_q != TW'(Toks));
+  assign x_ready_o = pcnt_q == '0 && occ_q != (BufAddrBits + 1)'(BufWords) && (wcnt_q != '0 || tok_q != TokenCountBits'(TokensInUnit));
   assign p_ready_o = tok_q == '0 && !o1_v_q;
   assign x_take = x_valid_i && x_ready_o;
   assign p_take = p_valid_i && p_ready_o;
   assign adv = !y_valid_o || y_ready_i;  // the pass-2 pipeline moves
   assign issue = adv && stats_q != '0;
   assign tok_in = x_take && wcnt_q == '0;
-  assign tok_out = issue && rcnt_q == BW'(Beats - 1);
+  assign tok_out = issue && rcnt_q == BeatIndexBits'(BeatsPerToken - 1);
 
   // ---------------------------------------------------------------- the two RAMs
   logic [Lanes*ActBits-1:0]    tok_mem [BufWords];
-  logic [2*Lanes*NormBits-1:0] norm_mem [Beats];  // {beta, gamma} per beat
+  logic [2*Lanes*NormBits-1:0] norm_mem [BeatsPerToken];  // {beta, gamma} per beat
   logic [Lanes*ActBits-1:0]    xb_q;
   logic [2*Lanes*NormBits-1:0] gb_q;
-  logic [BW-1:0]               o1_beat_q;
+  logic [BeatIndexBits-1:0]               o1_beat_q;
 
   always_ff @(posedge clk_i) begin
     if (x_take) tok_mem[waddr_q] <= x_data_i;
@@ -140,8 +133,8 @@ module layernorm_unit
   logic                          x1_v_q, x1_first_q, x1_last_q, x2_v_q, x2_first_q, x2_last_q;
   logic [Lanes*ActBits-1:0]      x1_q;
   logic [Lanes*LnSquareBits-1:0] sq_d, sq_q;
-  logic signed [S1W-1:0]         s1_beat, s1b_q, s1_q;
-  logic [S2W-1:0]                s2_beat, s2_q;
+  logic signed [Sum1Bits-1:0]         s1_beat, s1b_q, s1_q;
+  logic [Sum2Bits-1:0]                s2_beat, s2_q;
   logic                          acc_done_q;
 
   for (genvar l = 0; l < Lanes; l++) begin : gen_square
@@ -150,8 +143,8 @@ module layernorm_unit
     assign xv = x1_q[l*ActBits +: ActBits];
     assign xx = (2 * ActBits)'(xv) * (2 * ActBits)'(xv);
     fxp_requant #(
-      .InBits(2 * ActBits), .InFrac(2 * FA), .InSigned(1'b1),
-      .OutBits(LnSquareBits), .OutFrac(FQ), .OutSigned(1'b0),
+      .InBits(2 * ActBits), .InFrac(2 * ActFracBits), .InSigned(1'b1),
+      .OutBits(LnSquareBits), .OutFrac(LnSquareFracBits), .OutSigned(1'b0),
       .RoundHalfUp(LnSquareRoundHalfUp), .Saturate(LnSquareSaturate)
     ) u_sq (
       .in_i(xx), .out_o(sq_d[l*LnSquareBits +: LnSquareBits]), .clip_o()
@@ -162,41 +155,41 @@ module layernorm_unit
     s1_beat = '0;
     s2_beat = '0;
     for (int l = 0; l < int'(Lanes); l++) begin
-      s1_beat = s1_beat + S1W'($signed(x1_q[l*ActBits +: ActBits]));
-      s2_beat = s2_beat + S2W'(sq_q[l*LnSquareBits +: LnSquareBits]);
+      s1_beat = s1_beat + Sum1Bits'($signed(x1_q[l*ActBits +: ActBits]));
+      s2_beat = s2_beat + Sum2Bits'(sq_q[l*LnSquareBits +: LnSquareBits]);
     end
   end
 
   // ---------------------------------------------------------------- statistics
   logic                         mean_div_v;
-  logic [MeanNW-1:0]            mean_div_q;
-  logic [Ex2NW-1:0]             ex2_div_q;
+  logic [MeanNumBits-1:0]            mean_div_q;
+  logic [Ex2NumBits-1:0]             ex2_div_q;
   logic [LnMeanBits-1:0]        mean_d, mean1_q, mean2_q, mean3_q;
   logic [LnVarBits-1:0]         ex2_d, ex21_q, ex22_q, m2_d, ve_d, ve3_q;
   logic signed [2*LnMeanBits-1:0] mm2_q;
   logic [LnRstdBits-1:0]        rstd_d;
   logic [3:1]                   st_v_q;
-  logic [LnMeanBits-1:0]        stat_mean_q [Toks];
-  logic [LnRstdBits-1:0]        stat_rstd_q [Toks];
+  logic [LnMeanBits-1:0]        stat_mean_q [TokensInUnit];
+  logic [LnRstdBits-1:0]        stat_rstd_q [TokensInUnit];
 
   const_div #(
-    .InBits(MeanNW), .Den(MeanDen), .RoundHalfUp(LnMeanRoundHalfUp),
+    .InBits(MeanNumBits), .Den(MeanDen), .RoundHalfUp(LnMeanRoundHalfUp),
     .NMin(MeanMin), .NMax(MeanMax), .TagBits(1)
   ) u_mean_div (
-    .clk_i(clk_i), .rst_i(rst_i), .valid_i(acc_done_q), .n_i(MeanNW'(s1_q) <<< MeanUp), .tag_i(1'b0),
+    .clk_i(clk_i), .rst_i(rst_i), .valid_i(acc_done_q), .n_i(MeanNumBits'(s1_q) <<< MeanUp), .tag_i(1'b0),
     .valid_o(mean_div_v), .q_o(mean_div_q), .tag_o()
   );
 
   const_div #(
-    .InBits(Ex2NW), .Den(Ex2Den), .RoundHalfUp(LnVarRoundHalfUp),
+    .InBits(Ex2NumBits), .Den(Ex2Den), .RoundHalfUp(LnVarRoundHalfUp),
     .NMin(128'sd0), .NMax(Ex2Max), .TagBits(1)
   ) u_ex2_div (
-    .clk_i(clk_i), .rst_i(rst_i), .valid_i(acc_done_q), .n_i(Ex2NW'(s2_q) << Ex2Up), .tag_i(1'b0),
+    .clk_i(clk_i), .rst_i(rst_i), .valid_i(acc_done_q), .n_i(Ex2NumBits'(s2_q) << Ex2Up), .tag_i(1'b0),
     .valid_o(), .q_o(ex2_div_q), .tag_o()
   );
 
   fxp_requant #(
-    .InBits(MeanNW), .InFrac(0), .InSigned(1'b1),
+    .InBits(MeanNumBits), .InFrac(0), .InSigned(1'b1),
     .OutBits(LnMeanBits), .OutFrac(0), .OutSigned(1'b1),
     .RoundHalfUp(1'b0), .Saturate(LnMeanSaturate)
   ) u_mean (
@@ -204,7 +197,7 @@ module layernorm_unit
   );
 
   fxp_requant #(
-    .InBits(Ex2NW), .InFrac(0), .InSigned(1'b1),
+    .InBits(Ex2NumBits), .InFrac(0), .InSigned(1'b1),
     .OutBits(LnVarBits), .OutFrac(0), .OutSigned(1'b0),
     .RoundHalfUp(1'b0), .Saturate(LnVarSaturate)
   ) u_ex2 (
@@ -212,8 +205,8 @@ module layernorm_unit
   );
 
   fxp_requant #(
-    .InBits(2 * LnMeanBits), .InFrac(2 * FM), .InSigned(1'b1),
-    .OutBits(LnVarBits), .OutFrac(FV), .OutSigned(1'b0),
+    .InBits(2 * LnMeanBits), .InFrac(2 * LnMeanFracBits), .InSigned(1'b1),
+    .OutBits(LnVarBits), .OutFrac(LnVarFracBits), .OutSigned(1'b0),
     .RoundHalfUp(LnVarRoundHalfUp), .Saturate(LnVarSaturate)
   ) u_m2 (
     .in_i(mm2_q), .out_o(m2_d), .clip_o()
@@ -239,33 +232,33 @@ module layernorm_unit
   logic [LnMeanBits-1:0]          o1_mean_q;
   logic [LnRstdBits-1:0]          o1_rstd_q;
   logic                           o1_last_q, o2_v_q, o2_last_q, o3_v_q, o3_last_q;
-  logic [Lanes*ZPW-1:0]           dr_d, dr_q;
-  logic [Lanes*GW-1:0]            acc_d, acc_q;
+  logic [Lanes*NormProductBits-1:0]           dr_d, dr_q;
+  logic [Lanes*AffineBits-1:0]            acc_d, acc_q;
   logic [Lanes*ActBits-1:0]       y_d;
 
   for (genvar l = 0; l < Lanes; l++) begin : gen_norm
-    logic signed [DW-1:0]         d;
+    logic signed [DiffBits-1:0]         d;
     logic signed [LnNormBits-1:0] z;
     logic signed [NormBits-1:0]   g, b;
-    logic signed [ZPW-1:0]        dr;
-    logic signed [GW-1:0]         acc;
-    assign d = (DW'($signed(xb_q[l*ActBits +: ActBits])) <<< (FD - FA)) - (DW'($signed(o1_mean_q)) <<< (FD - FM));
-    assign dr_d[l*ZPW +: ZPW] = ZPW'(d) * $signed({1'b0, o1_rstd_q});
-    assign dr = dr_q[l*ZPW +: ZPW];
+    logic signed [NormProductBits-1:0]        dr;
+    logic signed [AffineBits-1:0]         acc;
+    assign d = (DiffBits'($signed(xb_q[l*ActBits +: ActBits])) <<< (DiffFracBits - ActFracBits)) - (DiffBits'($signed(o1_mean_q)) <<< (DiffFracBits - LnMeanFracBits));
+    assign dr_d[l*NormProductBits +: NormProductBits] = NormProductBits'(d) * $signed({1'b0, o1_rstd_q});
+    assign dr = dr_q[l*NormProductBits +: NormProductBits];
     fxp_requant #(
-      .InBits(ZPW), .InFrac(FD + FR), .InSigned(1'b1),
-      .OutBits(LnNormBits), .OutFrac(FZ), .OutSigned(1'b1),
+      .InBits(NormProductBits), .InFrac(DiffFracBits + LnRstdFracBits), .InSigned(1'b1),
+      .OutBits(LnNormBits), .OutFrac(LnNormFracBits), .OutSigned(1'b1),
       .RoundHalfUp(LnNormRoundHalfUp), .Saturate(LnNormSaturate)
     ) u_z (
       .in_i(dr), .out_o(z), .clip_o()
     );
     assign g = gb_q[l*NormBits +: NormBits];
     assign b = gb_q[(Lanes + l)*NormBits +: NormBits];
-    assign acc_d[l*GW +: GW] = GW'(z) * GW'(g) + (GW'(b) <<< FZ);
-    assign acc = acc_q[l*GW +: GW];
+    assign acc_d[l*AffineBits +: AffineBits] = AffineBits'(z) * AffineBits'(g) + (AffineBits'(b) <<< LnNormFracBits);
+    assign acc = acc_q[l*AffineBits +: AffineBits];
     fxp_requant #(
-      .InBits(GW), .InFrac(FZ + FN), .InSigned(1'b1),
-      .OutBits(ActBits), .OutFrac(FA), .OutSigned(1'b1),
+      .InBits(AffineBits), .InFrac(LnNormFracBits + NormFracBits), .InSigned(1'b1),
+      .OutBits(ActBits), .OutFrac(ActFracBits), .OutSigned(1'b1),
       .RoundHalfUp(ActRoundHalfUp), .Saturate(ActSaturate)
     ) u_y (
       .in_i(acc), .out_o(y_d[l*ActBits +: ActBits]), .clip_o()
@@ -295,19 +288,19 @@ module layernorm_unit
       y_valid_o  <= 1'b0;
     end else begin
       if (p_take) begin
-        pcnt_q <= pcnt_q == BW'(Beats - 1) ? '0 : pcnt_q + 1'b1;
+        pcnt_q <= pcnt_q == BeatIndexBits'(BeatsPerToken - 1) ? '0 : pcnt_q + 1'b1;
       end
       if (x_take) begin
-        wcnt_q  <= wcnt_q == BW'(Beats - 1) ? '0 : wcnt_q + 1'b1;
-        waddr_q <= waddr_q == AW'(BufWords - 1) ? '0 : waddr_q + 1'b1;
+        wcnt_q  <= wcnt_q == BeatIndexBits'(BeatsPerToken - 1) ? '0 : wcnt_q + 1'b1;
+        waddr_q <= waddr_q == BufAddrBits'(BufWords - 1) ? '0 : waddr_q + 1'b1;
       end
       x1_v_q     <= x_take;
       x2_v_q     <= x1_v_q;
       acc_done_q <= x2_v_q && x2_last_q;
       st_v_q     <= {st_v_q[2:1], mean_div_v};
       if (issue) begin
-        rcnt_q  <= rcnt_q == BW'(Beats - 1) ? '0 : rcnt_q + 1'b1;
-        raddr_q <= raddr_q == AW'(BufWords - 1) ? '0 : raddr_q + 1'b1;
+        rcnt_q  <= rcnt_q == BeatIndexBits'(BeatsPerToken - 1) ? '0 : rcnt_q + 1'b1;
+        raddr_q <= raddr_q == BufAddrBits'(BufWords - 1) ? '0 : raddr_q + 1'b1;
       end
       if (x_take && !issue) occ_q <= occ_q + 1'b1;
       if (!x_take && issue) occ_q <= occ_q - 1'b1;
@@ -315,8 +308,8 @@ module layernorm_unit
       if (!tok_in && tok_out) tok_q <= tok_q - 1'b1;
       if (st_v_q[3] && !tok_out) stats_q <= stats_q + 1'b1;
       if (!st_v_q[3] && tok_out) stats_q <= stats_q - 1'b1;
-      if (st_v_q[3]) sw_q <= sw_q == TIW'(Toks - 1) ? '0 : sw_q + 1'b1;
-      if (tok_out) sr_q <= sr_q == TIW'(Toks - 1) ? '0 : sr_q + 1'b1;
+      if (st_v_q[3]) sw_q <= sw_q == TokenIndexBits'(TokensInUnit - 1) ? '0 : sw_q + 1'b1;
+      if (tok_out) sr_q <= sr_q == TokenIndexBits'(TokensInUnit - 1) ? '0 : sr_q + 1'b1;
       if (adv) begin
         o1_v_q    <= issue;
         o2_v_q    <= o1_v_q;
@@ -332,7 +325,7 @@ module layernorm_unit
     if (x_take) begin
       x1_q       <= x_data_i;
       x1_first_q <= wcnt_q == '0;
-      x1_last_q  <= wcnt_q == BW'(Beats - 1);
+      x1_last_q  <= wcnt_q == BeatIndexBits'(BeatsPerToken - 1);
     end
     sq_q       <= sq_d;
     s1b_q      <= s1_beat;
@@ -359,7 +352,7 @@ module layernorm_unit
       o1_mean_q <= stat_mean_q[sr_q];
       o1_rstd_q <= stat_rstd_q[sr_q];
       o1_beat_q <= rcnt_q;
-      o1_last_q <= rcnt_q == BW'(Beats - 1);
+      o1_last_q <= rcnt_q == BeatIndexBits'(BeatsPerToken - 1);
     end
     if (adv) begin
       dr_q      <= dr_d;
@@ -370,6 +363,16 @@ module layernorm_unit
       y_last_o  <= o3_last_q;
     end
   end
+
+`ifndef SYNTHESIS
+  // Input streams follow the valid/ready rule (valid and data hold until taken): checked in simulation.
+  stream_check #(.Width(2*Lanes*NormBits)) u_p_check (
+    .clk_i(clk_i), .rst_i(rst_i), .valid_i(p_valid_i), .ready_i(p_ready_o), .data_i({p_gamma_i, p_beta_i})
+  );
+  stream_check #(.Width(Lanes*ActBits)) u_x_check (
+    .clk_i(clk_i), .rst_i(rst_i), .valid_i(x_valid_i), .ready_i(x_ready_o), .data_i(x_data_i)
+  );
+`endif
 endmodule
 
 `default_nettype wire

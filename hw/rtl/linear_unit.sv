@@ -33,11 +33,11 @@ module linear_unit
 ) (
   input  wire logic                         clk_i,
   input  wire logic                         rst_i,
-  // tile header: biases and epilogue (0 Bias, 1 BiasGelu, 2 ExpertAccumulate)
+  // tile header: biases and epilogue (edgemoe_pkg::epilogue_e)
   input  wire logic                         b_valid_i,
   output logic                              b_ready_o,
   input  wire logic [Out*BBits-1:0]         b_data_i,
-  input  wire logic [1:0]                   b_epilogue_i,
+  input  wire epilogue_e                    b_epilogue_i,
   // weight words of the tile
   input  wire logic                         w_valid_i,
   output logic                              w_ready_o,
@@ -59,19 +59,16 @@ module linear_unit
   output logic      [Out*ActBits-1:0]       y_data_o,
   output logic                              y_last_o
 );
-  localparam int unsigned Words = MaxK / In;  // weight words per bank
-  localparam int unsigned KW = $clog2(Words + 1);
-  localparam int unsigned AW = $clog2(2 * Words);  // bank b holds words b*Words .. b*Words+Words-1
-  localparam int PW = int'(XBits + WBits);  // signed product
-  localparam int AccW = PW + $clog2(MaxK) + 1;
+  localparam int unsigned BankWords = MaxK / In;  // weight words per bank
+  localparam int unsigned WordCountBits = $clog2(BankWords + 1);
+  localparam int unsigned WordAddrBits = $clog2(BankWords) > 0 ? $clog2(BankWords) : 1;
+  localparam int ProductBits = int'(XBits + WBits);  // signed product
+  localparam int AccBits = ProductBits + $clog2(MaxK) + 1;
   localparam int AccFrac = XFrac + WFrac;
-  localparam int F = AccFrac > BFrac ? AccFrac : BFrac;
-  localparam int SW = (AccW + F - AccFrac > int'(BBits) + F - BFrac ? AccW + F - AccFrac
-                                                                     : int'(BBits) + F - BFrac) + 1;
-  localparam int EW = int'(ActBits + GateScoreBits) + 1;  // score * e
-  localparam logic [1:0] EpiBias = 2'd0;
-  localparam logic [1:0] EpiBiasGelu = 2'd1;
-  localparam logic [1:0] EpiExpertAcc = 2'd2;
+  localparam int SumFrac = AccFrac > BFrac ? AccFrac : BFrac;
+  localparam int SumBits = (AccBits + SumFrac - AccFrac > int'(BBits) + SumFrac - BFrac ? AccBits + SumFrac - AccFrac
+                                                                     : int'(BBits) + SumFrac - BFrac) + 1;
+  localparam int ScaledBits = int'(ActBits + GateScoreBits) + 1;  // score * e
 
   if (In < 1 || Out < 1 || MaxK < In || MaxK % In != 0) begin : gen_bad_shape
     $fatal(1, "%m: linear_unit needs In, Out >= 1 and MaxK a multiple of In (In %0d, MaxK %0d)", In, MaxK);
@@ -81,14 +78,14 @@ module linear_unit
   end
 
   // ---------------------------------------------------------------- weight banks and loader
-  logic [Out*In*WBits-1:0] wmem [2 * 2**AW];  // bank b, word k at {b, k}: a power-of-two bank
+  logic [Out*In*WBits-1:0] wmem [2 * 2**WordAddrBits];  // bank b, word k at {b, k}: a power-of-two bank
   logic [Out*BBits-1:0]    bias_q [2];
-  logic [1:0]              epi_q [2];
-  logic [KW-1:0]           words_q [2];
+  epilogue_e               epi_q [2];
+  logic [WordCountBits-1:0]           words_q [2];
   logic [1:0]              full_q, full_set, full_clr;
   logic [1:0]              unread_q, unread_clr;  // loaded, and its x rows not all taken yet
   logic                    wb_q, hdr_q;
-  logic [KW-1:0]           wcnt_q;
+  logic [WordCountBits-1:0]           wcnt_q;
 
   assign b_ready_o = !full_q[wb_q] && !hdr_q;
   assign w_ready_o = hdr_q;
@@ -116,7 +113,7 @@ module linear_unit
       epi_q[wb_q]  <= b_epilogue_i;
     end
     if (w_valid_i && w_ready_o) begin
-      wmem[(wb_q ? AW'(Words) : AW'(0)) + AW'(wcnt_q)] <= w_data_i;
+      wmem[{wb_q, WordAddrBits'(wcnt_q)}] <= w_data_i;
       if (w_last_i) begin
         words_q[wb_q] <= wcnt_q + 1'b1;
       end
@@ -139,7 +136,7 @@ module linear_unit
   // ---------------------------------------------------------------- stage 0: accept x, read weights
   logic          adv;  // every stage moves one step
   logic          rb_q;
-  logic [KW-1:0] kcnt_q;
+  logic [WordCountBits-1:0] kcnt_q;
   logic          x_take, row_last;
 
   assign x_ready_o = unread_q[rb_q] && adv;
@@ -188,7 +185,7 @@ module linear_unit
 
   always_ff @(posedge clk_i) begin
     if (x_take) begin
-      w1_q     <= wmem[(rb_q ? AW'(Words) : AW'(0)) + AW'(kcnt_q)];
+      w1_q     <= wmem[{rb_q, WordAddrBits'(kcnt_q)}];
       x1_q     <= x_data_i;
       first1_q <= kcnt_q == '0;
       last1_q  <= row_last;
@@ -199,7 +196,7 @@ module linear_unit
 
   // ---------------------------------------------------------------- stage 2: products
   logic                  v2_q, first2_q, last2_q, tile2_q, bank2_q;
-  logic signed [PW-1:0]  prod2_q [Out][In];
+  logic signed [ProductBits-1:0]  prod2_q [Out][In];
 
   always_ff @(posedge clk_i) begin
     if (rst_i) begin
@@ -217,7 +214,7 @@ module linear_unit
       assign wv = w1_q[(o*In + i)*WBits +: WBits];
       always_ff @(posedge clk_i) begin
         if (adv && v1_q) begin
-          prod2_q[o][i] <= PW'(xv) * PW'(wv);
+          prod2_q[o][i] <= ProductBits'(xv) * ProductBits'(wv);
         end
       end
     end
@@ -234,14 +231,14 @@ module linear_unit
 
   // ---------------------------------------------------------------- stage 3: adder tree + accumulator
   logic                   v3_q, tile3_q, bank3_q;
-  logic signed [AccW-1:0] acc_q [Out];
+  logic signed [AccBits-1:0] acc_q [Out];
 
   for (genvar o = 0; o < Out; o++) begin : gen_acc
-    logic signed [AccW-1:0] row_sum;
+    logic signed [AccBits-1:0] row_sum;
     always_comb begin
       row_sum = '0;
       for (int i = 0; i < int'(In); i++) begin
-        row_sum = row_sum + AccW'(prod2_q[o][i]);
+        row_sum = row_sum + AccBits'(prod2_q[o][i]);
       end
     end
     always_ff @(posedge clk_i) begin
@@ -274,7 +271,7 @@ module linear_unit
 
   // ---------------------------------------------------------------- stage 4: bias and cast to act
   logic                     v4_q, tile4_q;
-  logic [1:0]               epi4_q;
+  epilogue_e                epi4_q;
   logic [Out*ActBits-1:0]   e4_q;
   logic [Out*ActBits-1:0]   e3;
   logic [Out*BBits-1:0]     bias3;
@@ -282,12 +279,12 @@ module linear_unit
   assign bias3 = bias_q[bank3_q];
 
   for (genvar o = 0; o < Out; o++) begin : gen_bias
-    logic signed [SW-1:0]    biased;
+    logic signed [SumBits-1:0]    biased;
     logic signed [BBits-1:0] bv;
     assign bv = bias3[o*BBits +: BBits];
-    assign biased = (SW'(acc_q[o]) <<< (F - AccFrac)) + (SW'(bv) <<< (F - BFrac));
+    assign biased = (SumBits'(acc_q[o]) <<< (SumFrac - AccFrac)) + (SumBits'(bv) <<< (SumFrac - BFrac));
     fxp_requant #(
-      .InBits(SW), .InFrac(F), .InSigned(1'b1),
+      .InBits(SumBits), .InFrac(SumFrac), .InSigned(1'b1),
       .OutBits(ActBits), .OutFrac(ActFracBits), .OutSigned(1'b1),
       .RoundHalfUp(ActRoundHalfUp), .Saturate(ActSaturate)
     ) u_cast (
@@ -316,7 +313,7 @@ module linear_unit
   logic [Out*ActBits-1:0] y_d, gelu4, accum4;
 
   assign out_free = !y_valid_o || y_ready_i;
-  assign need_a = v4_q && epi4_q == EpiExpertAcc;
+  assign need_a = v4_q && epi4_q == EpilogueExpertAccumulate;
   assign adv = out_free && !(need_a && !a_valid_i);
   assign a_ready_o = out_free && need_a;
 
@@ -326,14 +323,14 @@ module linear_unit
       .y_o(gelu4[o*ActBits +: ActBits])
     );
 
-    logic signed [EW-1:0]      scaled_wide;
+    logic signed [ScaledBits-1:0]      scaled_wide;
     logic signed [ActBits-1:0] ev, rv, scaled;
     logic signed [ActBits:0]   total;
     assign ev = e4_q[o*ActBits +: ActBits];
     assign rv = a_data_i[o*ActBits +: ActBits];
-    assign scaled_wide = EW'(ev) * $signed({1'b0, a_score_i});
+    assign scaled_wide = ScaledBits'(ev) * $signed({1'b0, a_score_i});
     fxp_requant #(
-      .InBits(EW), .InFrac(ActFracBits + GateScoreFracBits), .InSigned(1'b1),
+      .InBits(ScaledBits), .InFrac(ActFracBits + GateScoreFracBits), .InSigned(1'b1),
       .OutBits(ActBits), .OutFrac(ActFracBits), .OutSigned(1'b1),
       .RoundHalfUp(ActRoundHalfUp), .Saturate(ActSaturate)
     ) u_scale (
@@ -351,10 +348,10 @@ module linear_unit
 
   always_comb begin
     unique case (epi4_q)
-      EpiBiasGelu:  y_d = gelu4;
-      EpiExpertAcc: y_d = accum4;
-      EpiBias:      y_d = e4_q;
-      default:      y_d = e4_q;
+      EpilogueBiasGelu:         y_d = gelu4;
+      EpilogueExpertAccumulate: y_d = accum4;
+      EpilogueBias:             y_d = e4_q;
+      default:                  y_d = e4_q;
     endcase
   end
 
@@ -383,14 +380,30 @@ module linear_unit
       if (x_take && x_last_i && !row_last) begin
         $error("%m: x_last_i on beat %0d of a %0d-beat row", kcnt_q, words_q[rb_q]);
       end
-      if (w_valid_i && w_ready_o && !w_last_i && wcnt_q == KW'(Words - 1)) begin
-        $error("%m: a tile of more than %0d weight words (MaxK %0d / In %0d)", Words, MaxK, In);
+      if (w_valid_i && w_ready_o && !w_last_i && wcnt_q == WordCountBits'(BankWords - 1)) begin
+        $error("%m: a tile of more than %0d weight words (MaxK %0d / In %0d)", BankWords, MaxK, In);
       end
-      if (b_valid_i && b_ready_o && !(b_epilogue_i inside {EpiBias, EpiBiasGelu, EpiExpertAcc})) begin
-        $error("%m: epilogue code 3 is not defined");
+      if (b_valid_i && b_ready_o && !(b_epilogue_i inside {EpilogueBias, EpilogueBiasGelu, EpilogueExpertAccumulate})) begin
+        $error("%m: epilogue code %0d is not defined", b_epilogue_i);
       end
     end
   end
+`endif
+
+`ifndef SYNTHESIS
+  // Input streams follow the valid/ready rule (valid and data hold until taken): checked in simulation.
+  stream_check #(.Width(Out*BBits + $bits(epilogue_e))) u_b_check (
+    .clk_i(clk_i), .rst_i(rst_i), .valid_i(b_valid_i), .ready_i(b_ready_o), .data_i({b_epilogue_i, b_data_i})
+  );
+  stream_check #(.Width(Out*In*WBits + 1)) u_w_check (
+    .clk_i(clk_i), .rst_i(rst_i), .valid_i(w_valid_i), .ready_i(w_ready_o), .data_i({w_last_i, w_data_i})
+  );
+  stream_check #(.Width(In*XBits + 1)) u_x_check (
+    .clk_i(clk_i), .rst_i(rst_i), .valid_i(x_valid_i), .ready_i(x_ready_o), .data_i({x_last_i, x_data_i})
+  );
+  stream_check #(.Width(GateScoreBits + Out*ActBits)) u_a_check (
+    .clk_i(clk_i), .rst_i(rst_i), .valid_i(a_valid_i), .ready_i(a_ready_o), .data_i({a_score_i, a_data_i})
+  );
 `endif
 endmodule
 

@@ -23,10 +23,10 @@
 //   x  in:  x_data_i = one logit (formats.act); NumExperts beats per token, NumTokens tokens per block.
 //   r  out: r_token_o (index in the block), r_expert_o / r_score_o = NumTopK experts and raw
 //           gate_score values, best first (rank 0 in the low bits), r_last_o on the block's last.
-//   a  out: one beat per active expert (ascending): a_expert_o, a_count_o (queue length),
-//           a_last_o on the last active expert of the block.
-//   q  out: one beat per queued token: q_expert_o, q_token_o, q_end_o on the last token of that
-//           expert's queue, q_last_o on the last beat of the block.
+//   active out: one beat per active expert (ascending): active_expert_o, active_count_o (queue length),
+//           active_last_o on the last active expert of the block.
+//   queue  out: one beat per queued token: queue_expert_o, queue_token_o, queue_end_o on the last token of that
+//           expert's queue, queue_last_o on the last beat of the block.
 `default_nettype none
 
 module moe_router
@@ -35,10 +35,10 @@ module moe_router
   parameter int unsigned NumExperts = edgemoe_pkg::Experts,
   parameter int unsigned NumTopK    = edgemoe_pkg::TopK,
   parameter int unsigned NumTokens  = edgemoe_pkg::Tokens,
-  localparam int unsigned ExpW   = NumExperts > 1 ? $clog2(NumExperts) : 1,
-  localparam int unsigned TokW   = NumTokens > 1 ? $clog2(NumTokens) : 1,
-  localparam int unsigned CntW   = $clog2(NumTokens + 1),
-  localparam int unsigned AddrW  = $clog2(2 * NumTokens)
+  localparam int unsigned ExpertBits   = NumExperts > 1 ? $clog2(NumExperts) : 1,
+  localparam int unsigned TokenBits   = NumTokens > 1 ? $clog2(NumTokens) : 1,
+  localparam int unsigned CountBits   = $clog2(NumTokens + 1),
+  localparam int unsigned AddrBits  = $clog2(2 * NumTokens)
 ) (
   input  wire logic                         clk_i,
   input  wire logic                         rst_i,
@@ -47,30 +47,25 @@ module moe_router
   input  wire logic [ActBits-1:0]           x_data_i,
   output logic                              r_valid_o,
   input  wire logic                         r_ready_i,
-  output logic      [TokW-1:0]              r_token_o,
-  output logic      [NumTopK*ExpW-1:0]         r_expert_o,
+  output logic      [TokenBits-1:0]              r_token_o,
+  output logic      [NumTopK*ExpertBits-1:0]         r_expert_o,
   output logic      [NumTopK*GateScoreBits-1:0] r_score_o,
   output logic                              r_last_o,
-  output logic                              a_valid_o,
-  input  wire logic                         a_ready_i,
-  output logic      [ExpW-1:0]              a_expert_o,
-  output logic      [CntW-1:0]              a_count_o,
-  output logic                              a_last_o,
-  output logic                              q_valid_o,
-  input  wire logic                         q_ready_i,
-  output logic      [ExpW-1:0]              q_expert_o,
-  output logic      [TokW-1:0]              q_token_o,
-  output logic                              q_end_o,
-  output logic                              q_last_o
+  output logic                              active_valid_o,
+  input  wire logic                         active_ready_i,
+  output logic      [ExpertBits-1:0]              active_expert_o,
+  output logic      [CountBits-1:0]              active_count_o,
+  output logic                              active_last_o,
+  output logic                              queue_valid_o,
+  input  wire logic                         queue_ready_i,
+  output logic      [ExpertBits-1:0]              queue_expert_o,
+  output logic      [TokenBits-1:0]              queue_token_o,
+  output logic                              queue_end_o,
+  output logic                              queue_last_o
 );
-  localparam int unsigned AB = ActBits;
-  localparam int unsigned EB = ExpOutBits;
-  localparam int unsigned SB = SoftmaxSumBits;
-  localparam int unsigned RB = SoftmaxRecipBits;
-  localparam int unsigned GB = GateScoreBits;
-  localparam int unsigned PW = EB + RB + 2;  // e * (1/sum), both sign-extended by one bit
-  localparam logic [ExpW-1:0] LastExpert = ExpW'(NumExperts - 1);
-  localparam logic [TokW-1:0] LastToken = TokW'(NumTokens - 1);
+  localparam int unsigned ProbProductBits = ExpOutBits + SoftmaxRecipBits + 2;  // e * (1/sum), both sign-extended by one bit
+  localparam logic [ExpertBits-1:0] LastExpert = ExpertBits'(NumExperts - 1);
+  localparam logic [TokenBits-1:0] LastToken = TokenBits'(NumTokens - 1);
 
   if (NumExperts < 2 || NumTopK < 1 || NumTokens < 2) begin : gen_bad_sizes
     $fatal(1, "%m: moe_router needs NumExperts >= 2, NumTopK >= 1 and NumTokens >= 2, got %0d, %0d, %0d",
@@ -84,68 +79,68 @@ module moe_router
   // ------------------------------------------------------------------------------------------
   // Stage A: gather one token's logits and their maximum
   // ------------------------------------------------------------------------------------------
-  logic [AB-1:0]        a_x_q [NumExperts];
-  logic signed [AB-1:0] a_max_q;
-  logic [ExpW-1:0]      a_j_q;
+  logic [ActBits-1:0]        a_x_q [NumExperts];
+  logic signed [ActBits-1:0] a_max_q;
+  logic [ExpertBits-1:0]      a_j_q;
   logic                 a_full_q;
   logic                 x_fire, a_take;
 
   // ------------------------------------------------------------------------------------------
   // Stage B: e_j = exp(x_j - max), s = sum of cast(e_j, softmax_sum) (saturating)
   // ------------------------------------------------------------------------------------------
-  logic [AB-1:0]        b_x_q [NumExperts];
-  logic signed [AB-1:0] b_max_q;
-  logic [EB-1:0]        b_e_q [NumExperts];
-  logic [SB-1:0]        b_sum_q;
-  logic [ExpW-1:0]      b_j_q;
+  logic [ActBits-1:0]        b_x_q [NumExperts];
+  logic signed [ActBits-1:0] b_max_q;
+  logic [ExpOutBits-1:0]        b_e_q [NumExperts];
+  logic [SoftmaxSumBits-1:0]        b_sum_q;
+  logic [ExpertBits-1:0]      b_j_q;
   logic                 b_busy_q;
   logic                 b_last, b_free, b_hand, b_step;
-  logic signed [AB:0]   b_diff;
-  logic [EB-1:0]        b_exp;
-  logic [SB-1:0]        b_term, b_sum_d;
-  logic [SB:0]          b_acc;
+  logic signed [ActBits:0]   b_diff;
+  logic [ExpOutBits-1:0]        b_exp;
+  logic [SoftmaxSumBits-1:0]        b_term, b_sum_d;
+  logic [SoftmaxSumBits:0]          b_acc;
 
   // ------------------------------------------------------------------------------------------
   // Stage S: the token's exps and sum; 1/sum is taken as the token moves on into C
   // ------------------------------------------------------------------------------------------
-  logic [EB-1:0]        s_e_q [NumExperts];
-  logic [SB-1:0]        s_sum_q;
+  logic [ExpOutBits-1:0]        s_e_q [NumExperts];
+  logic [SoftmaxSumBits-1:0]        s_sum_q;
   logic                 s_full_q;
   logic                 s_take, s_free;
-  logic [RB-1:0]        s_recip;
+  logic [SoftmaxRecipBits-1:0]        s_recip;
 
   // ------------------------------------------------------------------------------------------
   // Stage C: p_j = cast(e_j * r, gate_score), running top-k; then the token leaves on r
   // ------------------------------------------------------------------------------------------
-  logic [EB-1:0]           c_e_q [NumExperts];
-  logic [RB-1:0]           c_r_q;
-  logic [ExpW-1:0]         c_j_q;
+  logic [ExpOutBits-1:0]           c_e_q [NumExperts];
+  logic [SoftmaxRecipBits-1:0]           c_r_q;
+  logic [ExpertBits-1:0]         c_j_q;
   logic                    c_busy_q;
   logic [NumTopK-1:0]         c_best_v_q, c_ins_v;
-  logic [NumTopK*GB-1:0]      c_best_s_q, c_ins_s;
-  logic [NumTopK*ExpW-1:0]    c_best_i_q, c_ins_i;
-  logic signed [EB:0]      c_e_ext;
-  logic signed [RB:0]      c_r_ext;
-  logic signed [PW-1:0]    c_prod;
-  logic [GB-1:0]           c_p;
+  logic [NumTopK*GateScoreBits-1:0]      c_best_s_q, c_ins_s;
+  logic [NumTopK*ExpertBits-1:0]    c_best_i_q, c_ins_i;
+  logic signed [ExpOutBits:0]      c_e_ext;
+  logic signed [SoftmaxRecipBits:0]      c_r_ext;
+  logic signed [ProbProductBits-1:0]    c_prod;
+  logic [GateScoreBits-1:0]           c_p;
   logic                    c_last, c_free, c_step, c_emit, emit_ok;
 
   // ------------------------------------------------------------------------------------------
   // Queues: per expert one memory (one write, one read port) of two banks of token indices,
   // bank b at addresses b * NumTokens ..; the queue lengths per bank in registers
   // ------------------------------------------------------------------------------------------
-  logic [TokW-1:0]   q_rdata [NumExperts];
-  logic [AddrW-1:0]  q_raddr;
-  logic [CntW-1:0]   cnt_q [2][NumExperts];
+  logic [TokenBits-1:0]   queue_rdata [NumExperts];
+  logic [AddrBits-1:0]  queue_raddr;
+  logic [CountBits-1:0]   cnt_q [2][NumExperts];
   logic [1:0]        full_q;
   logic              wb_q, rb_q;
-  logic [TokW-1:0]   tok_q;
+  logic [TokenBits-1:0]   tok_q;
   logic [NumExperts-1:0] active;
-  logic [ExpW-1:0]   a_ptr_q, q_e_q;
-  logic [TokW-1:0]   q_i_q;
-  logic              a_done_q, q_done_q;
-  logic [CntW-1:0]   a_cnt, q_cnt;
-  logic              a_fire, q_fire, a_skip, q_skip, q_elast, a_fin, q_fin, release_bank;
+  logic [ExpertBits-1:0]   active_ptr_q, queue_e_q;
+  logic [TokenBits-1:0]   queue_i_q;
+  logic              active_done_q, queue_done_q;
+  logic [CountBits-1:0]   active_cnt, queue_cnt;
+  logic              active_fire, queue_fire, active_skip, queue_skip, queue_elast, active_fin, queue_fin, release_bank;
 
   // ---- stage A
   assign a_take = a_full_q && b_free;
@@ -181,30 +176,30 @@ module moe_router
   assign b_hand = b_busy_q && b_last && s_free;  // the last exp goes straight into S
   assign b_step = b_busy_q && (!b_last || s_free);
   assign b_free = !b_busy_q || b_hand;
-  assign b_diff = (AB + 1)'($signed(b_x_q[b_j_q])) - (AB + 1)'(b_max_q);
+  assign b_diff = (ActBits + 1)'($signed(b_x_q[b_j_q])) - (ActBits + 1)'(b_max_q);
 
   exp_lane #(
-    .XBits(AB + 1), .XFrac(ActFracBits), .OutBits(EB), .OutFrac(ExpOutFracBits),
+    .XBits(ActBits + 1), .XFrac(ActFracBits), .OutBits(ExpOutBits), .OutFrac(ExpOutFracBits),
     .OutSigned(ExpOutSigned), .OutRoundHalfUp(ExpOutRoundHalfUp), .OutSaturate(ExpOutSaturate)
   ) u_exp (
     .x_i(b_diff), .y_o(b_exp)
   );
 
   fxp_requant #(
-    .InBits(EB), .InFrac(ExpOutFracBits), .InSigned(ExpOutSigned),
-    .OutBits(SB), .OutFrac(SoftmaxSumFracBits), .OutSigned(SoftmaxSumSigned),
+    .InBits(ExpOutBits), .InFrac(ExpOutFracBits), .InSigned(ExpOutSigned),
+    .OutBits(SoftmaxSumBits), .OutFrac(SoftmaxSumFracBits), .OutSigned(SoftmaxSumSigned),
     .RoundHalfUp(SoftmaxSumRoundHalfUp), .Saturate(SoftmaxSumSaturate)
   ) u_term (
     .in_i(b_exp), .out_o(b_term), .clip_o()
   );
 
   // terms are >= 0: saturating every add equals saturating the exact total
-  assign b_acc = (SB + 1)'({SoftmaxSumSigned & b_sum_q[SB-1], b_sum_q})
-               + (SB + 1)'({SoftmaxSumSigned & b_term[SB-1], b_term});
+  assign b_acc = (SoftmaxSumBits + 1)'({SoftmaxSumSigned & b_sum_q[SoftmaxSumBits-1], b_sum_q})
+               + (SoftmaxSumBits + 1)'({SoftmaxSumSigned & b_term[SoftmaxSumBits-1], b_term});
 
   fxp_requant #(
-    .InBits(SB + 1), .InFrac(0), .InSigned(SoftmaxSumSigned),
-    .OutBits(SB), .OutFrac(0), .OutSigned(SoftmaxSumSigned),
+    .InBits(SoftmaxSumBits + 1), .InFrac(0), .InSigned(SoftmaxSumSigned),
+    .OutBits(SoftmaxSumBits), .OutFrac(0), .OutSigned(SoftmaxSumSigned),
     .RoundHalfUp(1'b0), .Saturate(SoftmaxSumSaturate)
   ) u_sum (
     .in_i(b_acc), .out_o(b_sum_d), .clip_o()
@@ -241,7 +236,7 @@ module moe_router
   assign s_free = !s_full_q || s_take;
 
   recip_lane #(
-    .XBits(SB), .XFrac(SoftmaxSumFracBits), .OutBits(RB), .OutFrac(SoftmaxRecipFracBits),
+    .XBits(SoftmaxSumBits), .XFrac(SoftmaxSumFracBits), .OutBits(SoftmaxRecipBits), .OutFrac(SoftmaxRecipFracBits),
     .OutSigned(SoftmaxRecipSigned), .OutRoundHalfUp(SoftmaxRecipRoundHalfUp),
     .OutSaturate(SoftmaxRecipSaturate)
   ) u_recip (
@@ -272,20 +267,20 @@ module moe_router
   assign c_step  = c_busy_q && (!c_last || emit_ok);
   assign c_free  = !c_busy_q || c_emit;
 
-  assign c_e_ext = {ExpOutSigned & c_e_q[c_j_q][EB-1], c_e_q[c_j_q]};
-  assign c_r_ext = {SoftmaxRecipSigned & c_r_q[RB-1], c_r_q};
-  assign c_prod  = PW'(c_e_ext) * PW'(c_r_ext);
+  assign c_e_ext = {ExpOutSigned & c_e_q[c_j_q][ExpOutBits-1], c_e_q[c_j_q]};
+  assign c_r_ext = {SoftmaxRecipSigned & c_r_q[SoftmaxRecipBits-1], c_r_q};
+  assign c_prod  = ProbProductBits'(c_e_ext) * ProbProductBits'(c_r_ext);
 
   fxp_requant #(
-    .InBits(PW), .InFrac(ExpOutFracBits + SoftmaxRecipFracBits), .InSigned(1'b1),
-    .OutBits(GB), .OutFrac(GateScoreFracBits), .OutSigned(GateScoreSigned),
+    .InBits(ProbProductBits), .InFrac(ExpOutFracBits + SoftmaxRecipFracBits), .InSigned(1'b1),
+    .OutBits(GateScoreBits), .OutFrac(GateScoreFracBits), .OutSigned(GateScoreSigned),
     .RoundHalfUp(GateScoreRoundHalfUp), .Saturate(GateScoreSaturate)
   ) u_score (
     .in_i(c_prod), .out_o(c_p), .clip_o()
   );
 
   topk_insert #(
-    .TopK(NumTopK), .ScoreBits(GB), .ScoreSigned(GateScoreSigned), .IndexBits(ExpW)
+    .TopK(NumTopK), .ScoreBits(GateScoreBits), .ScoreSigned(GateScoreSigned), .IndexBits(ExpertBits)
   ) u_topk (
     .valid_i(c_best_v_q), .score_i(c_best_s_q), .index_i(c_best_i_q),
     .cand_score_i(c_p), .cand_index_i(c_j_q),
@@ -343,25 +338,25 @@ module moe_router
   end
 
   // ---- queue memories: the emitted token joins the queue of each of its (distinct) experts
-  assign q_raddr = AddrW'(q_i_q) + (rb_q ? AddrW'(NumTokens) : '0);
+  assign queue_raddr = AddrBits'(queue_i_q) + (rb_q ? AddrBits'(NumTokens) : '0);
 
   for (genvar e = 0; e < int'(NumExperts); e++) begin : gen_queue
-    logic [TokW-1:0]  mem_q [2 * NumTokens];
+    logic [TokenBits-1:0]  mem_q [2 * NumTokens];
     logic             chosen;
-    logic [AddrW-1:0] waddr;
+    logic [AddrBits-1:0] waddr;
 
     always_comb begin
       chosen = 1'b0;
       for (int k = 0; k < int'(NumTopK); k++) begin
-        if (c_ins_i[k*ExpW +: ExpW] == ExpW'(e)) chosen = 1'b1;
+        if (c_ins_i[k*ExpertBits +: ExpertBits] == ExpertBits'(e)) chosen = 1'b1;
       end
     end
-    assign waddr = AddrW'(cnt_q[wb_q][e]) + (wb_q ? AddrW'(NumTokens) : '0);
+    assign waddr = AddrBits'(cnt_q[wb_q][e]) + (wb_q ? AddrBits'(NumTokens) : '0);
 
     always_ff @(posedge clk_i) begin
       if (c_emit && chosen) mem_q[waddr] <= tok_q;
     end
-    assign q_rdata[e] = mem_q[q_raddr];
+    assign queue_rdata[e] = mem_q[queue_raddr];
   end
 
   // ---- drain of bank rb on a and q
@@ -369,7 +364,7 @@ module moe_router
     for (int e = 0; e < int'(NumExperts); e++) active[e] = cnt_q[rb_q][e] != '0;
   end
 
-  function automatic logic none_above(input logic [NumExperts-1:0] mask, input logic [ExpW-1:0] e);
+  function automatic logic none_above(input logic [NumExperts-1:0] mask, input logic [ExpertBits-1:0] e);
     logic none = 1'b1;
     for (int k = 0; k < int'(NumExperts); k++) begin
       if (k > int'(e) && mask[k]) none = 1'b0;
@@ -377,28 +372,28 @@ module moe_router
     return none;
   endfunction
 
-  assign a_cnt      = cnt_q[rb_q][a_ptr_q];
-  assign a_valid_o  = full_q[rb_q] && !a_done_q && a_cnt != '0;
-  assign a_expert_o = a_ptr_q;
-  assign a_count_o  = a_cnt;
-  assign a_last_o   = none_above(active, a_ptr_q);
-  assign a_fire     = a_valid_o && a_ready_i;
-  assign a_skip     = full_q[rb_q] && !a_done_q && a_cnt == '0;
+  assign active_cnt      = cnt_q[rb_q][active_ptr_q];
+  assign active_valid_o  = full_q[rb_q] && !active_done_q && active_cnt != '0;
+  assign active_expert_o = active_ptr_q;
+  assign active_count_o  = active_cnt;
+  assign active_last_o   = none_above(active, active_ptr_q);
+  assign active_fire     = active_valid_o && active_ready_i;
+  assign active_skip     = full_q[rb_q] && !active_done_q && active_cnt == '0;
 
-  assign q_cnt      = cnt_q[rb_q][q_e_q];
-  assign q_valid_o  = full_q[rb_q] && !q_done_q && q_cnt != '0;
-  assign q_expert_o = q_e_q;
-  assign q_token_o  = q_rdata[q_e_q];
-  assign q_end_o    = CntW'(q_i_q) == q_cnt - 1'b1;
-  assign q_elast    = none_above(active, q_e_q);
-  assign q_last_o   = q_end_o && q_elast;
-  assign q_fire     = q_valid_o && q_ready_i;
-  assign q_skip     = full_q[rb_q] && !q_done_q && q_cnt == '0;
+  assign queue_cnt      = cnt_q[rb_q][queue_e_q];
+  assign queue_valid_o  = full_q[rb_q] && !queue_done_q && queue_cnt != '0;
+  assign queue_expert_o = queue_e_q;
+  assign queue_token_o  = queue_rdata[queue_e_q];
+  assign queue_end_o    = CountBits'(queue_i_q) == queue_cnt - 1'b1;
+  assign queue_elast    = none_above(active, queue_e_q);
+  assign queue_last_o   = queue_end_o && queue_elast;
+  assign queue_fire     = queue_valid_o && queue_ready_i;
+  assign queue_skip     = full_q[rb_q] && !queue_done_q && queue_cnt == '0;
 
   // the bank is released in the cycle its last beats leave, so the drain keeps up with the input
-  assign a_fin = a_done_q || (a_fire && a_last_o);
-  assign q_fin = q_done_q || (q_fire && q_last_o);
-  assign release_bank = full_q[rb_q] && a_fin && q_fin;
+  assign active_fin = active_done_q || (active_fire && active_last_o);
+  assign queue_fin = queue_done_q || (queue_fire && queue_last_o);
+  assign release_bank = full_q[rb_q] && active_fin && queue_fin;
 
   always_ff @(posedge clk_i) begin
     if (rst_i) begin
@@ -407,15 +402,15 @@ module moe_router
       rb_q     <= 1'b0;
       tok_q    <= '0;
       cnt_q    <= '{default: '0};
-      a_ptr_q  <= '0;
-      a_done_q <= 1'b0;
-      q_e_q    <= '0;
-      q_i_q    <= '0;
-      q_done_q <= 1'b0;
+      active_ptr_q  <= '0;
+      active_done_q <= 1'b0;
+      queue_e_q    <= '0;
+      queue_i_q    <= '0;
+      queue_done_q <= 1'b0;
     end else begin
       if (c_emit) begin
         for (int k = 0; k < int'(NumTopK); k++) begin
-          cnt_q[wb_q][c_ins_i[k*ExpW +: ExpW]] <= cnt_q[wb_q][c_ins_i[k*ExpW +: ExpW]] + 1'b1;
+          cnt_q[wb_q][c_ins_i[k*ExpertBits +: ExpertBits]] <= cnt_q[wb_q][c_ins_i[k*ExpertBits +: ExpertBits]] + 1'b1;
         end
         if (tok_q == LastToken) begin
           tok_q        <= '0;
@@ -425,61 +420,68 @@ module moe_router
           tok_q <= tok_q + 1'b1;
         end
       end
-      if (a_fire && a_last_o) a_done_q <= 1'b1;
-      else if (a_fire || a_skip) a_ptr_q <= a_ptr_q + 1'b1;
-      if (q_fire && q_last_o) begin
-        q_done_q <= 1'b1;
-      end else if (q_skip || (q_fire && q_end_o)) begin
-        q_e_q <= q_e_q + 1'b1;
-        q_i_q <= '0;
-      end else if (q_fire) begin
-        q_i_q <= q_i_q + 1'b1;
+      if (active_fire && active_last_o) active_done_q <= 1'b1;
+      else if (active_fire || active_skip) active_ptr_q <= active_ptr_q + 1'b1;
+      if (queue_fire && queue_last_o) begin
+        queue_done_q <= 1'b1;
+      end else if (queue_skip || (queue_fire && queue_end_o)) begin
+        queue_e_q <= queue_e_q + 1'b1;
+        queue_i_q <= '0;
+      end else if (queue_fire) begin
+        queue_i_q <= queue_i_q + 1'b1;
       end
       if (release_bank) begin
         full_q[rb_q] <= 1'b0;
         cnt_q[rb_q]  <= '{default: '0};
         rb_q         <= !rb_q;
-        a_ptr_q      <= '0;
-        a_done_q     <= 1'b0;
-        q_e_q        <= '0;
-        q_i_q        <= '0;
-        q_done_q     <= 1'b0;
+        active_ptr_q      <= '0;
+        active_done_q     <= 1'b0;
+        queue_e_q        <= '0;
+        queue_i_q        <= '0;
+        queue_done_q     <= 1'b0;
       end
     end
   end
 
   // ---- stream rule checks (simulation only)
 `ifndef SYNTHESIS
-  logic x_wait_q, r_wait_q, a_wait_q, q_wait_q;
-  logic [AB-1:0]                x_hold_q;
-  logic [TokW+NumTopK*(ExpW+GB):0] r_hold_q;
-  logic [ExpW+CntW:0]           a_hold_q;
-  logic [ExpW+TokW+1:0]         q_hold_q;
+  logic x_wait_q, r_wait_q, active_wait_q, queue_wait_q;
+  logic [ActBits-1:0]                x_hold_q;
+  logic [TokenBits+NumTopK*(ExpertBits+GateScoreBits):0] r_hold_q;
+  logic [ExpertBits+CountBits:0]           active_hold_q;
+  logic [ExpertBits+TokenBits+1:0]         queue_hold_q;
   always_ff @(posedge clk_i) begin
     if (rst_i) begin
       x_wait_q <= 1'b0;
       r_wait_q <= 1'b0;
-      a_wait_q <= 1'b0;
-      q_wait_q <= 1'b0;
+      active_wait_q <= 1'b0;
+      queue_wait_q <= 1'b0;
     end else begin
       if (x_wait_q) assert (x_valid_i && x_hold_q == x_data_i)
         else $error("%m: x changed before it was accepted");
       if (r_wait_q) assert (r_valid_o && r_hold_q == {r_token_o, r_expert_o, r_score_o, r_last_o})
         else $error("%m: r changed before it was accepted");
-      if (a_wait_q) assert (a_valid_o && a_hold_q == {a_expert_o, a_count_o, a_last_o})
+      if (active_wait_q) assert (active_valid_o && active_hold_q == {active_expert_o, active_count_o, active_last_o})
         else $error("%m: a changed before it was accepted");
-      if (q_wait_q) assert (q_valid_o && q_hold_q == {q_expert_o, q_token_o, q_end_o, q_last_o})
+      if (queue_wait_q) assert (queue_valid_o && queue_hold_q == {queue_expert_o, queue_token_o, queue_end_o, queue_last_o})
         else $error("%m: q changed before it was accepted");
       x_wait_q <= x_valid_i && !x_ready_o;
       r_wait_q <= r_valid_o && !r_ready_i;
-      a_wait_q <= a_valid_o && !a_ready_i;
-      q_wait_q <= q_valid_o && !q_ready_i;
+      active_wait_q <= active_valid_o && !active_ready_i;
+      queue_wait_q <= queue_valid_o && !queue_ready_i;
     end
     x_hold_q <= x_data_i;
     r_hold_q <= {r_token_o, r_expert_o, r_score_o, r_last_o};
-    a_hold_q <= {a_expert_o, a_count_o, a_last_o};
-    q_hold_q <= {q_expert_o, q_token_o, q_end_o, q_last_o};
+    active_hold_q <= {active_expert_o, active_count_o, active_last_o};
+    queue_hold_q <= {queue_expert_o, queue_token_o, queue_end_o, queue_last_o};
   end
+`endif
+
+`ifndef SYNTHESIS
+  // Input streams follow the valid/ready rule (valid and data hold until taken): checked in simulation.
+  stream_check #(.Width(ActBits)) u_x_check (
+    .clk_i(clk_i), .rst_i(rst_i), .valid_i(x_valid_i), .ready_i(x_ready_o), .data_i(x_data_i)
+  );
 `endif
 endmodule
 

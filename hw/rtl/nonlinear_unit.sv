@@ -1,5 +1,6 @@
 // Lanes of one nonlinear function behind a valid/ready stream, one register stage:
-//   Func 0: exp_lane (exp(x), x <= 0), Func 1: recip_lane (1/x), Func 2: rsqrt_lane (1/sqrt(x)).
+//   Func NonlinearFunctionExpScore: exp_lane (exp(x), x <= 0), NonlinearFunctionReciprocal:
+//   recip_lane (1/x), NonlinearFunctionRsqrt: rsqrt_lane (1/sqrt(x)) (edgemoe_pkg's codes).
 // Formats default to the function's place in the datapath (softmax exp, softmax 1/sum,
 // LayerNorm 1/sqrt(var + eps)). One beat per cycle; latency 1 cycle.
 `default_nettype none
@@ -7,19 +8,25 @@
 module nonlinear_unit
   import edgemoe_pkg::*;
 #(
-  parameter int unsigned Func           = 0,
+  parameter nonlinear_function_e Func   = NonlinearFunctionExpScore,
   parameter int unsigned Lanes          = AttnP,
-  parameter int unsigned XBits          = Func == 0 ? AttnScoreBits + 1 : Func == 1 ? SoftmaxSumBits : LnVarBits,
-  parameter int          XFrac          = Func == 0 ? AttnScoreFracBits
-                                        : Func == 1 ? SoftmaxSumFracBits : LnVarFracBits,
-  parameter int unsigned OutBits        = Func == 0 ? ExpOutBits : Func == 1 ? SoftmaxRecipBits : LnRstdBits,
-  parameter int          OutFrac        = Func == 0 ? ExpOutFracBits
-                                        : Func == 1 ? SoftmaxRecipFracBits : LnRstdFracBits,
-  parameter bit          OutSigned      = Func == 0 ? ExpOutSigned : Func == 1 ? SoftmaxRecipSigned : LnRstdSigned,
-  parameter bit          OutRoundHalfUp = Func == 0 ? ExpOutRoundHalfUp
-                                        : Func == 1 ? SoftmaxRecipRoundHalfUp : LnRstdRoundHalfUp,
-  parameter bit          OutSaturate    = Func == 0 ? ExpOutSaturate
-                                        : Func == 1 ? SoftmaxRecipSaturate : LnRstdSaturate
+  parameter int unsigned XBits          = Func == NonlinearFunctionExpScore ? AttnScoreBits + 1
+                                        : Func == NonlinearFunctionReciprocal ? SoftmaxSumBits : LnVarBits,
+  parameter int          XFrac          = Func == NonlinearFunctionExpScore ? AttnScoreFracBits
+                                        : Func == NonlinearFunctionReciprocal ? SoftmaxSumFracBits : LnVarFracBits,
+  parameter int unsigned OutBits        = Func == NonlinearFunctionExpScore ? ExpOutBits
+                                        : Func == NonlinearFunctionReciprocal ? SoftmaxRecipBits : LnRstdBits,
+  parameter int          OutFrac        = Func == NonlinearFunctionExpScore ? ExpOutFracBits
+                                        : Func == NonlinearFunctionReciprocal ? SoftmaxRecipFracBits
+                                        : LnRstdFracBits,
+  parameter bit          OutSigned      = Func == NonlinearFunctionExpScore ? ExpOutSigned
+                                        : Func == NonlinearFunctionReciprocal ? SoftmaxRecipSigned : LnRstdSigned,
+  parameter bit          OutRoundHalfUp = Func == NonlinearFunctionExpScore ? ExpOutRoundHalfUp
+                                        : Func == NonlinearFunctionReciprocal ? SoftmaxRecipRoundHalfUp
+                                        : LnRstdRoundHalfUp,
+  parameter bit          OutSaturate    = Func == NonlinearFunctionExpScore ? ExpOutSaturate
+                                        : Func == NonlinearFunctionReciprocal ? SoftmaxRecipSaturate
+                                        : LnRstdSaturate
 ) (
   input  wire logic                     clk_i,
   input  wire logic                     rst_i,
@@ -32,22 +39,23 @@ module nonlinear_unit
   output logic      [Lanes*OutBits-1:0] y_data_o,
   output logic                          y_last_o
 );
-  if (Func > 2 || Lanes < 1) begin : gen_bad_params
-    $fatal(1, "%m: nonlinear_unit needs Func 0 (exp), 1 (recip) or 2 (rsqrt) and Lanes >= 1, got %0d, %0d",
+  if (!(Func inside {NonlinearFunctionExpScore, NonlinearFunctionReciprocal, NonlinearFunctionRsqrt})
+      || Lanes < 1) begin : gen_bad_params
+    $fatal(1, "%m: nonlinear_unit needs Func exp score, reciprocal or rsqrt and Lanes >= 1, got %0d, %0d",
            Func, Lanes);
   end
 
   logic [Lanes*OutBits-1:0] y_d;
 
   for (genvar l = 0; l < Lanes; l++) begin : gen_lane
-    if (Func == 0) begin : gen_exp
+    if (Func == NonlinearFunctionExpScore) begin : gen_exp
       exp_lane #(
         .XBits(XBits), .XFrac(XFrac), .OutBits(OutBits), .OutFrac(OutFrac), .OutSigned(OutSigned),
         .OutRoundHalfUp(OutRoundHalfUp), .OutSaturate(OutSaturate)
       ) u_fn (
         .x_i(x_data_i[l*XBits +: XBits]), .y_o(y_d[l*OutBits +: OutBits])
       );
-    end else if (Func == 1) begin : gen_recip
+    end else if (Func == NonlinearFunctionReciprocal) begin : gen_recip
       recip_lane #(
         .XBits(XBits), .XFrac(XFrac), .OutBits(OutBits), .OutFrac(OutFrac), .OutSigned(OutSigned),
         .OutRoundHalfUp(OutRoundHalfUp), .OutSaturate(OutSaturate)

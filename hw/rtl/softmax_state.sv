@@ -29,38 +29,34 @@ module softmax_state
   output logic      [Lanes*SoftmaxSumBits-1:0]   y_sum_o,
   output logic      [Lanes*SoftmaxRecipBits-1:0] y_recip_o
 );
-  localparam int SB = AttnScoreBits;
-  localparam int LB = SoftmaxSumBits;
-  localparam int FE = ExpOutFracBits;
-  localparam int FS = SoftmaxSumFracBits;
-  localparam int MW = LB + ExpOutBits + 2;  // l * e + addend, unsigned
-  localparam logic [MW-1:0] Half = (SoftmaxSumRoundHalfUp && FE > 0) ? MW'(1) << (FE - 1) : '0;
+  localparam int MulAddBits = SoftmaxSumBits + ExpOutBits + 2;  // l * e + addend, unsigned
+  localparam logic [MulAddBits-1:0] Half = (SoftmaxSumRoundHalfUp && ExpOutFracBits > 0) ? MulAddBits'(1) << (ExpOutFracBits - 1) : '0;
 
-  if (Lanes < 1 || SoftmaxSumSigned || ExpOutSigned || FS < 0 || FE < 1) begin : gen_bad_params
+  if (Lanes < 1 || SoftmaxSumSigned || ExpOutSigned || SoftmaxSumFracBits < 0 || ExpOutFracBits < 1) begin : gen_bad_params
     $fatal(1, "%m: softmax_state needs Lanes >= 1 and unsigned exp_out / softmax_sum formats");
   end
 
   logic adv, take, done_q;
-  logic [Lanes*SB-1:0] m_q, m_d;
-  logic [Lanes*LB-1:0] l_q, l_d;
+  logic [Lanes*AttnScoreBits-1:0] m_q, m_d;
+  logic [Lanes*SoftmaxSumBits-1:0] l_q, l_d;
 
   assign adv = !y_valid_o || y_ready_i;
   assign s_ready_o = adv;
   assign take = s_valid_i && s_ready_o;
 
   for (genvar j = 0; j < Lanes; j++) begin : gen_lane
-    logic signed [SB-1:0] s, m;
-    logic [LB-1:0]        l;
+    logic signed [AttnScoreBits-1:0] s, m;
+    logic [SoftmaxSumBits-1:0]        l;
     logic                 is_new;
-    logic signed [SB:0]   diff;
+    logic signed [AttnScoreBits:0]   diff;
     logic [ExpOutBits-1:0] e;
-    logic [MW-1:0]        mac;
+    logic [MulAddBits-1:0]        mac;
 
-    assign s = s_data_i[j*SB +: SB];
-    assign m = m_q[j*SB +: SB];
-    assign l = s_first_i ? '0 : l_q[j*LB +: LB];
+    assign s = s_data_i[j*AttnScoreBits +: AttnScoreBits];
+    assign m = m_q[j*AttnScoreBits +: AttnScoreBits];
+    assign l = s_first_i ? '0 : l_q[j*SoftmaxSumBits +: SoftmaxSumBits];
     assign is_new = s_first_i || s > m;
-    assign diff = is_new ? ((SB + 1)'(m) - (SB + 1)'(s)) : ((SB + 1)'(s) - (SB + 1)'(m));
+    assign diff = is_new ? ((AttnScoreBits + 1)'(m) - (AttnScoreBits + 1)'(s)) : ((AttnScoreBits + 1)'(s) - (AttnScoreBits + 1)'(m));
 
     exp_lane u_exp (
       .x_i(s_first_i ? '0 : diff),
@@ -69,24 +65,24 @@ module softmax_state
 
     always_comb begin
       if (is_new) begin
-        mac = MW'(l) * MW'(e) + (MW'(1) << (FS + FE)) + Half;
+        mac = MulAddBits'(l) * MulAddBits'(e) + (MulAddBits'(1) << (SoftmaxSumFracBits + ExpOutFracBits)) + Half;
       end else begin
-        mac = (MW'(l) << FE) + (MW'(e) << FS) + Half;
+        mac = (MulAddBits'(l) << ExpOutFracBits) + (MulAddBits'(e) << SoftmaxSumFracBits) + Half;
       end
     end
 
     fxp_requant #(
-      .InBits(MW + 1), .InFrac(FE), .InSigned(1'b1),
-      .OutBits(LB), .OutFrac(0), .OutSigned(1'b0),
+      .InBits(MulAddBits + 1), .InFrac(ExpOutFracBits), .InSigned(1'b1),
+      .OutBits(SoftmaxSumBits), .OutFrac(0), .OutSigned(1'b0),
       .RoundHalfUp(1'b0), .Saturate(SoftmaxSumSaturate)
     ) u_sum (
-      .in_i({1'b0, mac}), .out_o(l_d[j*LB +: LB]), .clip_o()
+      .in_i({1'b0, mac}), .out_o(l_d[j*SoftmaxSumBits +: SoftmaxSumBits]), .clip_o()
     );
 
-    assign m_d[j*SB +: SB] = is_new ? s : m;
+    assign m_d[j*AttnScoreBits +: AttnScoreBits] = is_new ? s : m;
 
     recip_lane u_recip (
-      .x_i(y_sum_o[j*LB +: LB]),
+      .x_i(y_sum_o[j*SoftmaxSumBits +: SoftmaxSumBits]),
       .y_o(y_recip_o[j*SoftmaxRecipBits +: SoftmaxRecipBits])
     );
   end
@@ -115,6 +111,13 @@ module softmax_state
       y_sum_o <= l_q;
     end
   end
+
+`ifndef SYNTHESIS
+  // Input streams follow the valid/ready rule (valid and data hold until taken): checked in simulation.
+  stream_check #(.Width(Lanes*AttnScoreBits + 2)) u_s_check (
+    .clk_i(clk_i), .rst_i(rst_i), .valid_i(s_valid_i), .ready_i(s_ready_o), .data_i({s_first_i, s_last_i, s_data_i})
+  );
+`endif
 endmodule
 
 `default_nettype wire

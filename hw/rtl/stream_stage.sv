@@ -33,6 +33,13 @@ module stream_stage #(
       out_data_o <= in_data_i;
     end
   end
+
+`ifndef SYNTHESIS
+  // Input streams follow the valid/ready rule (valid and data hold until taken): checked in simulation.
+  stream_check #(.Width(Width)) u_in_check (
+    .clk_i(clk_i), .rst_i(rst_i), .valid_i(in_valid_i), .ready_i(in_ready_o), .data_i(in_data_i)
+  );
+`endif
 endmodule
 
 `default_nettype wire

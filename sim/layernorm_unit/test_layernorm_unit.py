@@ -158,6 +158,11 @@ async def throughput(dut) -> None:
         "cycles_per_token_in": round((t_in[-per] - t_in[0]) / CLOCK_NS) / (len(x) - 1),
     }
     write_perf("layernorm_unit", figures)
+    if "BufWords" not in runner.params_from_env():  # the default ring buffer streams at full rate
+        assert figures["cycles_per_token_in"] == per, f"one input beat per cycle expected: {figures}"
+        # and the output keeps up: after the latency, a token leaves every `per` cycles
+        most = len(x) * per + figures["latency_cycles"] + per
+        assert span <= most, f"{span} cycles for {len(x)} tokens, at most {most} expected: {figures}"
 
 
 @pytest.mark.parametrize("lanes,buf_words", [(8, 0), (4, 0), (1, 0), (8, 4), (8, 6)])

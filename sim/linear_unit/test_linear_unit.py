@@ -22,7 +22,6 @@ from edgemoe.sim import runner
 from edgemoe.sim.tb import CLOCK_NS, StreamSink, StreamSource, pack, start_clock_and_reset, unpack, write_perf
 
 HERE = Path(__file__).resolve().parent
-EPILOGUE_CODE = {Epilogue.BIAS: 0, Epilogue.BIAS_GELU: 1, Epilogue.EXPERT_ACCUMULATE: 2}
 
 
 @dataclass
@@ -146,9 +145,7 @@ class LinearTB:
     async def load(self, layers: list[Layer]) -> None:
         for layer, o0 in self.tiles(layers):
             sl = slice(o0, o0 + self.n_out)
-            await self.b.send(
-                [{"data": pack(layer.b[sl], self.bb), "epilogue": EPILOGUE_CODE[layer.epilogue]}]
-            )
+            await self.b.send([{"data": pack(layer.b[sl], self.bb), "epilogue": int(layer.epilogue)}])
             k = layer.w.shape[1]
             words = []
             for i0 in range(0, k, self.n_in):

@@ -109,18 +109,23 @@ class RouterTB:
         )
         self.a = StreamSink(
             dut.clk_i,
-            dut.a_valid_o,
-            dut.a_ready_i,
-            {"expert": dut.a_expert_o, "count": dut.a_count_o, "last": dut.a_last_o},
+            dut.active_valid_o,
+            dut.active_ready_i,
+            {"expert": dut.active_expert_o, "count": dut.active_count_o, "last": dut.active_last_o},
             backpressure,
             random.Random(seed + 2),
             name="a",
         )
         self.q = StreamSink(
             dut.clk_i,
-            dut.q_valid_o,
-            dut.q_ready_i,
-            {"expert": dut.q_expert_o, "token": dut.q_token_o, "end": dut.q_end_o, "last": dut.q_last_o},
+            dut.queue_valid_o,
+            dut.queue_ready_i,
+            {
+                "expert": dut.queue_expert_o,
+                "token": dut.queue_token_o,
+                "end": dut.queue_end_o,
+                "last": dut.queue_last_o,
+            },
             backpressure,
             random.Random(seed + 3),
             name="q",

@@ -9,29 +9,38 @@ import cocotb
 import numpy as np
 import pytest
 
-from edgemoe.config import Cast, Config, FixedFormat, Overflow, preset
+from edgemoe.config import Cast, Config, FixedFormat, NonlinearFunction, Overflow, preset
 from edgemoe.golden.fixed import nonlinear
 from edgemoe.sim import runner
 from edgemoe.sim.tb import LaneStreamTB, write_perf
 
 HERE = Path(__file__).resolve().parent
-FUNCS = {0: "exp", 1: "recip", 2: "rsqrt"}
+# the functions the unit implements (its Func parameter), by the name of their bench case
+FUNCS = {
+    NonlinearFunction.EXP_SCORE: "exp",
+    NonlinearFunction.RECIPROCAL: "recip",
+    NonlinearFunction.RSQRT: "rsqrt",
+}
 
 
-def formats(cfg: Config, func: int) -> tuple[FixedFormat, Cast]:
+def formats(cfg: Config, func: NonlinearFunction) -> tuple[FixedFormat, Cast]:
     """Input format and output cast of each function at its place in the datapath (the RTL defaults)."""
     f = cfg.formats
-    if func == 0:
+    if func is NonlinearFunction.EXP_SCORE:
         s = f.attn_score.fmt
         return FixedFormat(s.bits + 1, s.int_bits + 1, True), f.exp_out  # x - max: one bit wider
-    if func == 1:
+    if func is NonlinearFunction.RECIPROCAL:
         return f.softmax_sum.fmt, f.softmax_recip
     return f.ln_var.fmt, f.ln_rstd
 
 
-def golden(cfg: Config, func: int, x: np.ndarray) -> np.ndarray:
+def golden(cfg: Config, func: NonlinearFunction, x: np.ndarray) -> np.ndarray:
     fmt, out = formats(cfg, func)
-    fn = (nonlinear.exp_neg, nonlinear.reciprocal, nonlinear.rsqrt)[func]
+    fn = {
+        NonlinearFunction.EXP_SCORE: nonlinear.exp_neg,
+        NonlinearFunction.RECIPROCAL: nonlinear.reciprocal,
+        NonlinearFunction.RSQRT: nonlinear.rsqrt,
+    }[func]
     return fn(x, fmt, cfg.nonlinear, out)
 
 
@@ -41,9 +50,9 @@ def log_uniform(rng: np.random.Generator, bits: int, n: int) -> np.ndarray:
     return np.maximum((rng.integers(0, 1 << 62, n) >> (62 - e)) | (np.int64(1) << e), 1)
 
 
-def stimuli(cfg: Config, func: int, lanes: int, rng: np.random.Generator) -> np.ndarray:
+def stimuli(cfg: Config, func: NonlinearFunction, lanes: int, rng: np.random.Generator) -> np.ndarray:
     fmt, out = formats(cfg, func)
-    if func == 0:
+    if func is NonlinearFunction.EXP_SCORE:
         K = (out.fmt.frac_bits + 2).bit_length()
         clamp = 1 << (fmt.frac_bits + K)
         one = 1 << fmt.frac_bits
@@ -63,10 +72,12 @@ def stimuli(cfg: Config, func: int, lanes: int, rng: np.random.Generator) -> np.
         )
         v += list(log_uniform(rng, width, 600))
         v += list(rng.integers(one, 200 * one, 200))
-        if func == 2:  # variance + eps around eps
+        if func is NonlinearFunction.RSQRT:  # variance + eps around eps
             eps = round(cfg.model.ln_eps * one)
             v += [eps, eps + 1, 2 * eps]
-    x = np.clip(np.array(v, dtype=np.int64), fmt.min_raw if func == 0 else 1, fmt.max_raw)
+    x = np.clip(
+        np.array(v, dtype=np.int64), fmt.min_raw if func is NonlinearFunction.EXP_SCORE else 1, fmt.max_raw
+    )
     pad = (-len(x)) % lanes
     return np.concatenate([x, x[:pad]])
 
@@ -76,13 +87,13 @@ async def bit_exact(dut) -> None:
     """Edge values (format limits, powers of two, clamps, saturating outputs) and random values."""
     cfg = runner.config_from_env()
     p = runner.params_from_env()
-    func, lanes = p["Func"], p["Lanes"]
+    func, lanes = NonlinearFunction(p["Func"]), p["Lanes"]
     fmt, out = formats(cfg, func)
     tb = LaneStreamTB(dut, lanes, fmt.bits, fmt.signed, out.fmt.bits, out.fmt.signed, seed=func * 10 + lanes)
     await tb.reset()
     x = stimuli(cfg, func, lanes, np.random.default_rng(func * 10 + lanes))
     want = golden(cfg, func, x)
-    saturating = out.overflow is Overflow.SATURATE and func != 0
+    saturating = out.overflow is Overflow.SATURATE and func is not NonlinearFunction.EXP_SCORE
     assert np.any(want == out.fmt.max_raw) or not saturating, "the stimuli should include saturating outputs"
     await tb.check(x, want, FUNCS[func])
     perf = await tb.measure(x[: lanes * 64])
@@ -96,7 +107,7 @@ async def random_streams(dut) -> None:
     """random_cases() streams of 1..8 beats drawn from the edge and random values of stimuli()."""
     cfg = runner.config_from_env()
     p = runner.params_from_env()
-    func, lanes = p["Func"], p["Lanes"]
+    func, lanes = NonlinearFunction(p["Func"]), p["Lanes"]
     fmt, out = formats(cfg, func)
     tb = LaneStreamTB(dut, lanes, fmt.bits, fmt.signed, out.fmt.bits, out.fmt.signed, seed=cfg.config_id)
     await tb.reset()
@@ -110,7 +121,7 @@ async def random_streams(dut) -> None:
 
 @pytest.mark.parametrize("lanes", [1, 4])
 @pytest.mark.parametrize("func", sorted(FUNCS), ids=lambda f: FUNCS[f])
-def test_nonlinear_unit(func: int, lanes: int) -> None:
+def test_nonlinear_unit(func: NonlinearFunction, lanes: int) -> None:
     runner.run(
         "nonlinear_unit",
         "test_nonlinear_unit",
@@ -159,7 +170,7 @@ def test_exp_with_a_one_bit_interpolation_fraction() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("func", sorted(FUNCS), ids=lambda f: FUNCS[f])
-def test_nonlinear_unit_edge_moe(func: int) -> None:
+def test_nonlinear_unit_edge_moe(func: NonlinearFunction) -> None:
     """The edge-moe package, AttnP lanes."""
     cfg = preset("edge-moe")
     lanes = cfg.hw.attn_p

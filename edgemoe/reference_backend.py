@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edgemoe.backends import TaskOutput
 from edgemoe.config import Config
+from edgemoe.fidelity import FidelityReport, TaskFidelity, compare
 from edgemoe.golden.fixed.core import to_float
-from edgemoe.golden.fixed.fidelity import FidelityReport, TaskFidelity, compare
 from edgemoe.golden.fixed.model import FixedM3ViT
 
 
@@ -37,9 +38,7 @@ class ReferenceRunner:
         self.tasks: list[TaskFidelity] = []
         self._float = None
 
-    def __call__(self, image: np.ndarray, task: int):  # noqa: ANN204 - infer.TaskOutput
-        from edgemoe.infer import TaskOutput
-
+    def __call__(self, image: np.ndarray, task: int) -> TaskOutput:
         out = self.model.forward(image, task)
         act = self.cfg.formats.act.fmt
         sat = out.log.saturated()
@@ -74,5 +73,5 @@ class ReferenceRunner:
 
 
 def prepare(cfg: Config, weights: Mapping[str, np.ndarray]) -> ReferenceRunner:
-    """Factory of the ``reference`` back end (``edgemoe.infer.register_backend``)."""
+    """Factory of the ``reference`` back end (``edgemoe.backends.register_backend``)."""
     return ReferenceRunner(cfg, weights)

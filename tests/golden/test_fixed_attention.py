@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from edgemoe.config import Cast, Config, FixedFormat, Hardware, Overflow, Rounding, preset, sfix, ufix
-from edgemoe.golden.fixed import nonlinear
+from edgemoe.golden.fixed import nonlinear, nonlinear_bounds
 from edgemoe.golden.fixed.attention import (
     _rotate,
     _sweep,
@@ -188,9 +188,9 @@ def _error_bound(cfg: Config, v_max: float) -> float:
 
     With e_k = exp(s_k - m), r = 1/l, p_k = e_k·r and the per-value errors
       score cast        |ds| <= lsb_score/2, so |d(s - m)| <= lsb_score and |de_k| <= e_k·lsb_score;
-      exp_neg           E_exp = max over x <= 0 of nonlinear.exp_neg_bound at x (rel·e^x + abs);
+      exp_neg           E_exp = max over x <= 0 of nonlinear_bounds.exp_neg_bound at x (rel·e^x + abs);
       running sum       at most N truncations of lsb_sum (l >= 1 throughout);
-      reciprocal        E_rec = rel + abs of nonlinear.reciprocal_bound (1/l <= 1);
+      reciprocal        E_rec = rel + abs of nonlinear_bounds.reciprocal_bound (1/l <= 1);
       probability cast  lsb_prob/2,
     Σ_k |p_k - p_k'| <= N·(2·E_exp + 2·lsb_score + lsb_sum + E_rec + lsb_prob/2), using l, l' >= 1,
     e_k <= 1 and Σ e_k = l. The output error is that sum times max|v| plus half an output lsb.
@@ -198,9 +198,9 @@ def _error_bound(cfg: Config, v_max: float) -> float:
     f, n, nl = cfg.formats, cfg.model.tokens, cfg.nonlinear
     diff_fmt = FixedFormat(f.attn_score.fmt.bits + 1, f.attn_score.fmt.int_bits + 1)
     x = -np.linspace(0.0, 64.0, 1 << 16)  # beyond |x| = 64, e^x·rel(x) is far below the abs part
-    eb = nonlinear.exp_neg_bound(nl, diff_fmt, f.exp_out, x)
+    eb = nonlinear_bounds.exp_neg_bound(nl, diff_fmt, f.exp_out, x)
     e_exp = float(np.max(eb.at(np.exp(x))))
-    rb = nonlinear.reciprocal_bound(nl, f.softmax_recip)
+    rb = nonlinear_bounds.reciprocal_bound(nl, f.softmax_recip)
     e_rec = rb.rel + rb.abs
     per_key = 2 * e_exp + 2 * f.attn_score.fmt.lsb + f.softmax_sum.fmt.lsb + e_rec + f.attn_prob.fmt.lsb / 2
     return n * per_key * v_max + f.act.fmt.lsb / 2

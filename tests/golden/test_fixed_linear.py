@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from edgemoe.config import Cast, Overflow, Rounding, preset, sfix
-from edgemoe.golden.fixed import nonlinear
+from edgemoe.fidelity import sqnr_db
+from edgemoe.golden.fixed import nonlinear, nonlinear_bounds
 from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, quantize, to_float
-from edgemoe.golden.fixed.fidelity import sqnr_db
 from edgemoe.golden.fixed.linear import (
     Epilogue,
     accumulate,
@@ -177,9 +177,12 @@ def test_bias_gelu_is_gelu_of_the_bias_output() -> None:
     g = linear(*args, Epilogue.BIAS_GELU, cfg=cfg)
     assert np.array_equal(g, nonlinear.gelu(y, f.act, f.gelu_delta, cfg.nonlinear))
     assert not np.array_equal(g, y)
-    # float64: |gelu_fix(cast(a)) − GELU(a)| ≤ 1.13·lsb_act/2 (GELU' ≤ 1.13) + nonlinear.gelu_bound
+    # float64: |gelu_fix(cast(a)) − GELU(a)| ≤ 1.13·lsb_act/2 (GELU' ≤ 1.13) + nonlinear_bounds.gelu_bound
     a = to_float(x, f.act.fmt) @ to_float(w, f.linear_weight.fmt).T + to_float(b, f.bias.fmt)
-    bound = GELU_LIPSCHITZ * f.act.fmt.lsb / 2 + nonlinear.gelu_bound(cfg.nonlinear, f.act, f.gelu_delta).abs
+    bound = (
+        GELU_LIPSCHITZ * f.act.fmt.lsb / 2
+        + nonlinear_bounds.gelu_bound(cfg.nonlinear, f.act, f.gelu_delta).abs
+    )
     assert (np.abs(to_float(g, f.act.fmt) - gelu_exact(a)) <= bound + 1e-12).all()
 
 
@@ -216,7 +219,7 @@ def test_linear_layers_vs_torch_submodules(setup) -> None:
             assert (np.abs(to_float(y, f.act.fmt) - ref) <= da + 1e-9).all(), layer
         h, da = run(x, "fc1", Epilogue.BIAS_GELU)
         ref = torch.nn.functional.gelu(block.mlp.fc1(torch.from_numpy(xf))).numpy()
-        dh = GELU_LIPSCHITZ * da + nonlinear.gelu_bound(cfg.nonlinear, f.act, f.gelu_delta).abs
+        dh = GELU_LIPSCHITZ * da + nonlinear_bounds.gelu_bound(cfg.nonlinear, f.act, f.gelu_delta).abs
         assert (np.abs(to_float(h, f.act.fmt) - ref) <= dh + 1e-9).all()
         y, da = run(h, "fc2")
         ref = block.mlp.fc2(torch.from_numpy(to_float(h, f.act.fmt))).numpy()

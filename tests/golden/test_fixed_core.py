@@ -473,7 +473,7 @@ def header_oracle() -> Path:
     include = Path(hls4ml.__file__).resolve().parent / "templates" / "vivado" / "ap_types"
     source = _header_oracle_source()
     out = (
-        Path(__file__).resolve().parents[1]
+        Path(__file__).resolve().parents[2]
         / "build"
         / "oracle"
         / hashlib.sha256(source.encode()).hexdigest()[:12]

@@ -10,9 +10,7 @@ import pytest
 import torch
 
 from edgemoe.config import Config, preset
-from edgemoe.golden import images, weights
-from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, to_float
-from edgemoe.golden.fixed.fidelity import (
+from edgemoe.fidelity import (
     StorageNoise,
     compare,
     float_blocks,
@@ -20,11 +18,13 @@ from edgemoe.golden.fixed.fidelity import (
     sqnr_db,
     topk_mismatch,
 )
+from edgemoe.golden import images, weights
+from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, to_float
 from edgemoe.golden.fixed.linear import im2col
 from edgemoe.golden.fixed.model import FixedM3ViT
 from edgemoe.golden.model import M3ViT
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "edge-moe-weights"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "edge-moe-weights"
 
 
 def _setup(name: str, seed: int = 0) -> tuple[Config, dict[str, np.ndarray], np.ndarray, FixedM3ViT]:

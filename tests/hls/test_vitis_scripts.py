@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 
 from edgemoe.config import preset
+from edgemoe.emit_layout import HLS_LAYOUT_FILE, emit_layout_hls
 from edgemoe.host import device, layout
+from edgemoe.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 HLS_TCL = ROOT / "hls" / "scripts" / "run_hls.tcl"
 BD_TCL = ROOT / "hw" / "vivado" / "edgemoe_bd.tcl"
 TOP_CPP = ROOT / "hls" / "src" / "edgemoe_top.cpp"
@@ -102,7 +104,7 @@ def test_top_interface_matches_register_map_and_block_design():
             assert p["offset"] == f"EDGEMOE_REG_{port.upper()}", port
     assert any(p.get("mode") == "ap_ctrl_hs" and p["port"] == "return" for p in found)
     # the generated header gives those macros the register map's offsets
-    text = layout.emit_layout_hls(preset("tiny"))
+    text = emit_layout_hls(preset("tiny"))
     for r in regs.arguments:
         assert f"#define EDGEMOE_REG_{r.name} 0x{r.offset:02x}" in text
 
@@ -132,7 +134,7 @@ def test_settings_follow_the_config_and_overrides(tmp_path):
     text = (tmp_path / "settings.tcl").read_text()
     assert "set EDGEMOE_PART {xczu9eg-ffvb1156-2-e}" in text
     assert "set EDGEMOE_CLOCK_NS 3.3333" in text
-    assert (tmp_path / "edgemoe_layout.h").read_text() == layout.emit_layout_hls(cfg)
+    assert (tmp_path / HLS_LAYOUT_FILE).read_text() == emit_layout_hls(cfg)
     generate(cfg, tmp_path, part="xck26-sfvc784-2LV-c", clock_mhz=200)
     text = (tmp_path / "settings.tcl").read_text()
     assert "set EDGEMOE_PART {xck26-sfvc784-2LV-c}" in text and "set EDGEMOE_CLOCK_NS 5.0000" in text

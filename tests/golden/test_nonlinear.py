@@ -10,8 +10,10 @@ import math
 import numpy as np
 import pytest
 
+from edgemoe import nonlinear_errors as errors
 from edgemoe.config import Cast, Config, Nonlinear, Overflow, Rounding, preset, sfix, ufix
 from edgemoe.golden.fixed import nonlinear as nlf
+from edgemoe.golden.fixed import nonlinear_bounds as bounds
 from edgemoe.golden.fixed.core import FixedPointError, quantize, to_float
 from edgemoe.tables import build_tables, gelu_delta_exact
 
@@ -47,11 +49,11 @@ VARIANTS = {
 }
 
 MEASURES = {
-    "exp_neg": lambda cfg: nlf.measure_exp(cfg, step_log2=-14),
-    "reciprocal": lambda cfg: nlf.measure_reciprocal(cfg, per_octave=1 << 13),
-    "rsqrt": lambda cfg: nlf.measure_rsqrt(cfg, per_octave=1 << 12),
-    "gelu": lambda cfg: nlf.measure_gelu(cfg, step_log2=-12),
-    "softmax": lambda cfg: nlf.measure_softmax(cfg, rows=4096),
+    "exp_neg": lambda cfg: errors.measure_exp(cfg, step_log2=-14),
+    "reciprocal": lambda cfg: errors.measure_reciprocal(cfg, per_octave=1 << 13),
+    "rsqrt": lambda cfg: errors.measure_rsqrt(cfg, per_octave=1 << 12),
+    "gelu": lambda cfg: errors.measure_gelu(cfg, step_log2=-12),
+    "softmax": lambda cfg: errors.measure_softmax(cfg, rows=4096),
 }
 
 
@@ -69,17 +71,17 @@ def test_edge_moe_bounds_are_tight_enough() -> None:
     """The tuned defaults: internal errors below the output lsb, so the outputs are within
     about one lsb of the exact value (the bounds themselves, not the measurements)."""
     nl, f = EDGE.nonlinear, EDGE.formats
-    exp_b = nlf.exp_neg_bound(nl, f.attn_score.fmt, f.exp_out, 0.0)
+    exp_b = bounds.exp_neg_bound(nl, f.attn_score.fmt, f.exp_out, 0.0)
     assert exp_b.abs + float(exp_b.rel) < f.exp_out.fmt.lsb
-    assert nlf.reciprocal_bound(nl, f.softmax_recip).rel < 2**-22
-    assert nlf.rsqrt_bound(nl, f.ln_rstd).rel < 2**-22
-    assert nlf.gelu_bound(nl, f.act, f.gelu_delta).abs < 2**-15
-    assert nlf.softmax_bound(EDGE, f.act.fmt, f.gate_score, EDGE.model.experts).abs < 2**-13
+    assert bounds.reciprocal_bound(nl, f.softmax_recip).rel < 2**-22
+    assert bounds.rsqrt_bound(nl, f.ln_rstd).rel < 2**-22
+    assert bounds.gelu_bound(nl, f.act, f.gelu_delta).abs < 2**-15
+    assert bounds.softmax_bound(EDGE, f.act.fmt, f.gate_score, EDGE.model.experts).abs < 2**-13
 
 
 def test_edge_moe_bounds_are_attained_within_a_factor_of_four() -> None:
     """The derived bounds are not loose: the dense grids reach at least a quarter of each."""
-    for row in nlf.error_table(EDGE):
+    for row in errors.error_table(EDGE):
         assert row["within"], row["name"]
         assert row["max_abs"] >= row["bound_abs"] / 4, row
 
@@ -250,13 +252,13 @@ def test_exp_is_monotone_on_every_input_near_zero() -> None:
 
 def test_softmax_axis_ties_and_sum() -> None:
     f = EDGE.formats
-    rows = quantize(nlf.softmax_rows(EDGE.model.experts, 64, seed=3), f.act)
+    rows = quantize(errors.softmax_rows(EDGE.model.experts, 64, seed=3), f.act)
     p = nlf.softmax(rows, f.act.fmt, EDGE, f.gate_score)
     assert p.tolist() == nlf.softmax(rows.T, f.act.fmt, EDGE, f.gate_score, axis=0).T.tolist()
     assert len(set(p[0].tolist())) == 1  # all tied logits: equal scores
     # every row sums to 1 within n times the per-element bound
     n = EDGE.model.experts
-    bound = nlf.softmax_bound(EDGE, f.act.fmt, f.gate_score, n).abs
+    bound = bounds.softmax_bound(EDGE, f.act.fmt, f.gate_score, n).abs
     assert np.all(np.abs(to_float(p, f.gate_score.fmt).sum(-1) - 1.0) <= n * bound)
     batched = nlf.softmax(rows.reshape(4, 16, n), f.act.fmt, EDGE, f.gate_score)
     assert batched.reshape(64, n).tolist() == p.tolist()
@@ -303,9 +305,9 @@ def test_exp_and_gelu_on_every_representable_input() -> None:
         xv = to_float(x, xf)
         exact = np.exp(xv)
         err = np.abs(to_float(nlf.exp_neg(x, xf, nl, out), out.fmt) - exact)
-        assert np.all(err <= nlf.exp_neg_bound(nl, xf, out, xv).at(exact))
+        assert np.all(err <= bounds.exp_neg_bound(nl, xf, out, xv).at(exact))
     af = f.act.fmt
-    bound = nlf.gelu_bound(nl, f.act, f.gelu_delta).abs
+    bound = bounds.gelu_bound(nl, f.act, f.gelu_delta).abs
     span = 1 << (af.frac_bits + nl.gelu_range_log2 + 1)
     for start in range(-span, span, chunk):
         x = np.arange(start, start + chunk)

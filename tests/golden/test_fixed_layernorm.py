@@ -10,7 +10,7 @@ variance of the token; r = 1/sqrt(v + eps)):
   0 only moves the value toward the truth);
 - rstd: ``|Δ| ≤ dv/2·v'^-3/2`` (mean value theorem, v' the smallest possible computed
   var + eps, at least eps − lsb_ln_var/2) plus the relative error ρ of nonlinear.rsqrt
-  (``nonlinear.rsqrt_bound``) plus ``lsb_ln_rstd/2``;
+  (``nonlinear_bounds.rsqrt_bound``) plus ``lsb_ln_rstd/2``;
 - z = (x − m')·r': ``dz ≤ |x − m|·dr + dm·(r + dr) + lsb_ln_norm/2``;
 - y = z·γ + β: ``dy ≤ |γ|·dz + lsb_act/2``.
 
@@ -29,9 +29,9 @@ import pytest
 import torch
 
 from edgemoe.config import Cast, ConfigError, Rounding, preset, sfix, ufix
-from edgemoe.golden.fixed import nonlinear
+from edgemoe.fidelity import sqnr_db
+from edgemoe.golden.fixed import nonlinear, nonlinear_bounds
 from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, quantize, to_float
-from edgemoe.golden.fixed.fidelity import sqnr_db
 from edgemoe.golden.fixed.layernorm import div_const, div_to, eps_raw, layernorm
 from edgemoe.golden.fixed.quantize_weights import quantize_weights
 from edgemoe.golden.model import M3ViT
@@ -56,7 +56,7 @@ def ln_bound(x: np.ndarray, gamma: np.ndarray, cfg) -> np.ndarray:
     dr_var = dv / 2 * v_min**-1.5
     dr = (
         dr_var
-        + nonlinear.rsqrt_bound(cfg.nonlinear, cfg.formats.ln_rstd).rel * (r + dr_var)
+        + nonlinear_bounds.rsqrt_bound(cfg.nonlinear, cfg.formats.ln_rstd).rel * (r + dr_var)
         + lsb["ln_rstd"] / 2
     )
     dz = np.abs(x - m) * dr + dm * (r + dr) + lsb["ln_norm"] / 2

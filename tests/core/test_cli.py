@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from edgemoe import emit
+from edgemoe.backends import BACKENDS, TaskOutput, register_backend
 from edgemoe.cli import build_parser, main
 from edgemoe.config import preset
 from edgemoe.golden import weights as W
 from edgemoe.golden.images import default_image
 from edgemoe.golden.model import M3ViT
-from edgemoe.infer import BACKENDS, TaskOutput, load_weights, register_backend
+from edgemoe.infer import load_weights
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -44,7 +44,7 @@ def test_edge_moe_preset_is_the_paper_model() -> None:
     assert f.attn_bias.fmt == sfix(16, 7) and f.bias.fmt == sfix(16, 5) and f.norm.fmt == sfix(16, 5)
     assert f.patch_weight.fmt == sfix(16, 0) and f.pixel.fmt == ufix(8, 0)
     macs = m.macs()
-    assert 780e6 < macs["total"] < 786e6 and 700e6 < macs["linear"] < 710e6  # DESIGN.md §5
+    assert 780e6 < macs["total"] < 786e6 and 700e6 < macs["linear"] < 710e6  # docs/architecture.md
 
 
 def test_tiny_preset_has_every_feature() -> None:

@@ -129,7 +129,7 @@ def test_narrow_axi_port_splits_weight_rows_over_beats(tmp_path):
 
 
 REAL = (
-    __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data" / "edge-moe-weights"
+    __import__("pathlib").Path(__file__).resolve().parents[2].parent / "shared" / "data" / "edge-moe-weights"
 )
 
 

@@ -1,8 +1,9 @@
 """Mixture of experts with patch reordering (golden/fixed/moe.py).
 
-The cases where Edge-MoE's own code breaks (DESIGN.md §5) each have a test: tied scores, every
-token choosing the same expert (all N tokens in one queue), experts that receive no token. The
-queued computation is checked bit for bit against an independent per-token loop.
+The cases where Edge-MoE's own code breaks (docs/architecture.md, "The model") each have a
+test: tied scores, every token choosing the same expert (all N tokens in one queue), experts
+that receive no token. The queued computation is checked bit for bit against an independent
+per-token loop.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 import torch
 
 from edgemoe.config import Cast, Overflow, Rounding, preset
-from edgemoe.golden.fixed import nonlinear
+from edgemoe.golden.fixed import nonlinear, nonlinear_bounds
 from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, quantize, to_float
 from edgemoe.golden.fixed.linear import Epilogue, linear, prepare_weights
 from edgemoe.golden.fixed.moe import moe, moe_from_weights, route, top_k
@@ -212,8 +213,8 @@ def moe_float_and_bound(x, gate, w1, b1, w2, b2, routing, cfg, lsb_w: float, lsb
     p /= p.sum(1, keepdims=True)
     chosen = [set(np.argsort(-p[t], kind="stable")[: m.top_k].tolist()) for t in range(len(x))]
     dl = sx * lsb_w / 2 + q
-    dp = nonlinear.softmax_bound(cfg, f.act.fmt, f.gate_score, m.experts).abs + 2 * dl * p
-    G = nonlinear.gelu_bound(cfg.nonlinear, f.act, f.gelu_delta).abs
+    dp = nonlinear_bounds.softmax_bound(cfg, f.act.fmt, f.gate_score, m.experts).abs + 2 * dl * p
+    G = nonlinear_bounds.gelu_bound(cfg.nonlinear, f.act, f.gelu_delta).abs
     ref = np.zeros_like(x)
     bound = np.zeros_like(x)
     for e in range(m.experts):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgemoe import emit
-from edgemoe.config import PRESETS, Overflow, Rounding, preset
+from edgemoe.config import PRESETS, SHARED_CODES, Epilogue, NonlinearFunction, Overflow, Rounding, preset
 
 AP_TYPES = None
 try:
@@ -58,6 +58,10 @@ def _cpp_checks(cfg) -> str:
     for t in _tables(cfg).values():
         stem = emit._table_stem(t.name).upper()
         checks.append(f'static_assert(cfg::{stem}_SIZE == {len(t.raw)}, "{stem}");')
+    for codes in SHARED_CODES:
+        for c in codes:
+            name = f"{codes.__name__}::{emit.cpp_code_name(c)}"
+            checks.append(f'static_assert(static_cast<int>({name}) == {c.value}, "{name}");')
     return "\n".join(checks)
 
 
@@ -215,6 +219,21 @@ def test_every_config_value_is_emitted(name: str) -> None:
         assert f"localparam logic signed [63:0] {emit.sv_name(stem)} [" in sv
     assert cfg.name in hls.splitlines()[0] and "DO NOT EDIT" in hls
     assert cfg.name in sv.splitlines()[0] and "DO NOT EDIT" in sv
+
+
+def test_shared_codes_are_sv_enums_with_the_config_values() -> None:
+    sv = emit.emit_sv(preset("tiny"))
+    assert (
+        "typedef enum logic [1:0] { EpilogueBias = 2'd0, EpilogueBiasGelu = 2'd1, "
+        "EpilogueExpertAccumulate = 2'd2 } epilogue_e;" in sv
+    ), sv[-800:]
+    for codes in SHARED_CODES:
+        bits = emit.sv_code_bits(codes)
+        assert max(codes) < 1 << bits, codes
+        for c in codes:
+            assert f"{emit.sv_code_name(c)} = {bits}'d{c.value}" in sv, (c, sv[-800:])
+    assert emit.sv_parameter(NonlinearFunction.RSQRT) == "3'd3" and emit.sv_parameter(4) == 4
+    assert emit.sv_code_type(Epilogue) == "epilogue_e"
 
 
 def test_names_follow_the_agreed_spelling() -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from edgemoe.config import preset
+from edgemoe.emit_layout import emit_layout_hls, emit_layout_sv
 from edgemoe.golden.fixed.core import quantize
 from edgemoe.golden.weights import expected_shapes, synthetic
 from edgemoe.host import layout as L
@@ -69,13 +70,13 @@ def test_weight_layout_covers_every_backbone_tensor_once(name):
 
 def test_layout_header_carries_the_python_offsets():
     cfg = preset("tiny")
-    text = L.emit_layout_hls(cfg)
+    text = emit_layout_hls(cfg)
     for r in L.register_map():
         assert f"#define EDGEMOE_REG_{r.name} 0x{r.offset:02x}" in text
     for s in L.weight_layout(cfg):
         assert f"constexpr Segment {s.name.upper()} = {{{s.offset}LL, {s.item_bytes}LL," in text
     assert f"WEIGHT_BYTES = {L.weight_layout(cfg).nbytes}LL" in text
-    sv = L.emit_layout_sv(cfg)
+    sv = emit_layout_sv(cfg)
     assert "localparam int unsigned RegConfigId = 'h44;" in sv
     seg = L.weight_layout(cfg)["l1_htoh4_weight"]
     assert f"localparam longint unsigned L1Htoh4WeightOffset = {seg.offset}, " in sv

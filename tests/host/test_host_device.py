@@ -1,7 +1,7 @@
 """The host runtime on simulated pynq devices: registers, ID check, timeout, end to end.
 
 The driver (edgemoe.host.driver) runs unchanged; underneath, a SimDevice found through
-pynq's ``_probe_`` holds the register file and the memory, and runs a back end when ap_start
+pynq's ``_probe_`` holds the register file and the memory, and runs an engine when ap_start
 is written.
 """
 
@@ -21,7 +21,7 @@ from edgemoe.host.device import (
     IP_BASE_ADDRESS,
     SimDevice,
     SimulationError,
-    register_backend,
+    register_engine,
     write_sim_bitstream,
 )
 from edgemoe.host.driver import Accelerator, AcceleratorError, AcceleratorTimeout, ConfigMismatch, EdgeMoeIP
@@ -35,7 +35,7 @@ def _stall(call) -> int | None:
     return call.cfg.config_id if call.batch == 0 else None  # answers the ID probe, never finishes a run
 
 
-register_backend("stall", _stall)
+register_engine("stall", _stall)
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +50,11 @@ def images(cfg, n=2):
 
 def test_sim_devices_are_probed_by_pynq():
     found = [d for d in Device.devices if isinstance(d, SimDevice)]
-    assert {d.backend for d in found} >= {"reference", "csim"}
+    assert {d.engine for d in found} >= {"reference", "csim"}
     assert SimDevice._probe_priority_ > 200, "real devices (pynq's priorities 40..200) come first"
-    assert SimDevice.for_backend("csim") in found
-    with pytest.raises(SimulationError, match="unknown simulation back end 'nope'"):
-        SimDevice.for_backend("nope")
+    assert SimDevice.for_engine("csim") in found
+    with pytest.raises(SimulationError, match="unknown simulation engine 'nope'"):
+        SimDevice.for_engine("nope")
 
 
 def test_overlay_binds_the_driver_and_registers_behave_like_vitis(tmp_path):
@@ -109,7 +109,7 @@ def test_weights_packed_for_another_config_are_refused(tiny_weights):
 
 
 def test_never_finishing_device_times_out_naming_the_registers(tiny_weights):
-    acc = Accelerator(TINY, sim_bitstream(TINY), device=SimDevice.for_backend("stall"), timeout=0.3)
+    acc = Accelerator(TINY, sim_bitstream(TINY), device=SimDevice.for_engine("stall"), timeout=0.3)
     acc.load_weights(tiny_weights)
     with pytest.raises(AcceleratorTimeout) as err:
         acc.backbone(images(TINY, 2), task=1)
