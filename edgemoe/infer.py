@@ -66,6 +66,7 @@ def load_weights(cfg: Config, path: str | Path | None, seed: int = 0) -> dict[st
     synthetic weights; the loader's warning (logged to stderr) names them.
     """
     from edgemoe.golden import weights as w
+    from edgemoe.golden.weight_files import load_any
 
     path = weights_source(cfg, path)
     if str(path) == SEEDED:
@@ -73,7 +74,7 @@ def load_weights(cfg: Config, path: str | Path | None, seed: int = 0) -> dict[st
     p = Path(path)
     if not p.exists():
         raise w.WeightError(f"weights {p}: no such file or folder")
-    return w.load_any(p, cfg, seed).weights  # the loader names what it fills, on stderr
+    return load_any(p, cfg, seed).weights  # the loader names what it fills, on stderr
 
 
 def load_image(cfg: Config, path: str | Path | None) -> np.ndarray:

@@ -34,11 +34,10 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import tomllib
 
 from edgemoe.csim import KERNELS_ONLY_ENV
 from edgemoe.files import SOURCE_TREE_ENV, write_if_changed

@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edgemoe.cli_args import UserError, add_config_args, config_from_args, formatter, seed
+
 
 def _cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    from edgemoe.cli import UserError, config_from_args
     from edgemoe.golden.dataset import DatasetError
     from edgemoe.infer import log
     from edgemoe.train import Settings, Trainer, TrainError
@@ -52,8 +53,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def add_train(sub: argparse._SubParsersAction) -> None:
-    from edgemoe.cli import _add_config_args, _formatter
-
     p = sub.add_parser(
         "train",
         help="train the float M3ViT on the procedural dataset (both tasks)",
@@ -64,16 +63,16 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         "  edgemoe train --preset tiny --steps 300                  # -> out/train/tiny.npz\n"
         "  edgemoe train --steps 2000 --batch 4 --out edge.npz --checkpoint /tmp/edge.ckpt\n"
         "  edgemoe train --resume /tmp/edge.ckpt --out edge.npz     # continue where it stopped",
-        formatter_class=_formatter,
+        formatter_class=formatter,
     )
-    _add_config_args(p)
+    add_config_args(p)
     g = p.add_argument_group("training")
     g.add_argument(
         "--steps", type=int, help="optimiser steps in all (default 300; with --resume: a new total)"
     )
     g.add_argument("--batch", type=int, help="scenes per step (default 8)")
     g.add_argument("--lr", type=float, help="peak learning rate (default 1e-3)")
-    g.add_argument("--seed", type=int, help="seed of the initial weights and gate noise (default 0)")
+    g.add_argument("--seed", type=seed, help="seed of the initial weights and gate noise (default 0)")
     g.add_argument(
         "--crop",
         type=float,
@@ -98,7 +97,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
     from edgemoe import evaluate
-    from edgemoe.cli import UserError, config_from_args
     from edgemoe.golden.dataset import DatasetError
 
     cfg = config_from_args(args)
@@ -120,7 +118,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def add_eval(sub: argparse._SubParsersAction) -> None:
-    from edgemoe.cli import _add_config_args, _formatter
     from edgemoe.evaluate import SLOW_BACKENDS
     from edgemoe.infer import BACKENDS
 
@@ -134,13 +131,13 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
         "  edgemoe eval --backend float reference\n"
         "  edgemoe eval --preset tiny --backend float reference csim --images 100 --json eval.json\n\n"
         f"slow back ends ({', '.join(SLOW_BACKENDS)}) run on --slow-images scenes only.",
-        formatter_class=_formatter,
+        formatter_class=formatter,
     )
-    _add_config_args(p)
+    add_config_args(p)
     p.add_argument(
         "--weights", metavar="PATH", help="weights as for 'edgemoe infer' (default: the trained model)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of seeded synthetic weights (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of seeded synthetic weights (default 0)")
     p.add_argument(
         "--backend",
         nargs="+",

@@ -411,17 +411,3 @@ def load_edgemoe_dir(path: str | Path, cfg: Config, seed: int = 0) -> Loaded:
     if ignored:
         log.info("%s: ignored files that are not weights of '%s': %s", path, cfg.name, ", ".join(ignored))
     return Loaded({n: weights[n] for n in expected}, to_fill)
-
-
-def load_any(path: str | Path, cfg: Config, seed: int = 0) -> Loaded:
-    """A project ``.npz`` file (float32, or 16-bit stored weights) or an Edge-MoE directory."""
-    from edgemoe.golden.stored import is_stored, load_stored
-
-    path = Path(path)
-    if path.is_dir():
-        return load_edgemoe_dir(path, cfg, seed)
-    if path.name.endswith(BIN_SUFFIX):
-        raise WeightError(f"{path}: one Edge-MoE tensor; give the folder that holds the {BIN_SUFFIX} files")
-    if is_stored(path):
-        return Loaded(load_stored(path, cfg), [])
-    return Loaded(load(path, cfg), [])

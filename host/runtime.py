@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgemoe.backends import Runner, TaskOutput
-from edgemoe.config import PRESETS, Config
+from edgemoe.config import Config
 from edgemoe.errors import listing
 from edgemoe.golden.fixed.core import SaturationLog
 from edgemoe.paths import BUILD, config_dir_name

@@ -326,7 +326,8 @@ module edgemoe_top
   logic [63:0] l_weights, l_bias;
   logic [31:0] l_tiles, l_words, l_rows, l_qbase;
   logic        l_patch, l_gather, l_src_hid;
-  logic [1:0]  l_bias_kind, l_epilogue;
+  logic [1:0]  l_bias_kind;
+  epilogue_e   l_epilogue;
   logic [31:0] l_expert;
 
   always_comb begin
@@ -343,7 +344,7 @@ module edgemoe_top
     l_gather    = 1'b0;
     l_src_hid   = 1'b0;
     l_bias_kind = 2'd1;
-    l_epilogue  = 2'd0;
+    l_epilogue  = EpilogueBias;
     unique case (state_q)
       SPatch: begin
         l_weights = PatchEmbedWeightOffset;
@@ -367,7 +368,7 @@ module edgemoe_top
         l_weights  = BlockFc1WeightOffset[i];
         l_bias     = BlockFc1BiasOffset[i];
         l_tiles    = MlpHidden / LinearOut;
-        l_epilogue = 2'd1;
+        l_epilogue = EpilogueBiasGelu;
       end
       SFc2: begin
         l_weights = BlockFc2WeightOffset[i];
@@ -386,7 +387,7 @@ module edgemoe_top
         l_tiles    = ExpertHidden / LinearOut;
         l_rows     = 32'(act_count_q[active_q[ExpW-1:0]]);
         l_gather   = 1'b1;
-        l_epilogue = 2'd1;
+        l_epilogue = EpilogueBiasGelu;
       end
       SExpertFc2: begin
         l_weights  = BlockH4tohWeightOffset[i] + 64'(l_expert) * BlockH4tohWeightItemBytes[i];
@@ -394,7 +395,7 @@ module edgemoe_top
         l_words    = ExpertHidden / Lanes;
         l_rows     = 32'(act_count_q[active_q[ExpW-1:0]]);
         l_src_hid  = 1'b1;
-        l_epilogue = 2'd2;
+        l_epilogue = EpilogueExpertAccumulate;
       end
       default: ;
     endcase

@@ -45,7 +45,7 @@ module linear_engine
   input  wire logic [CountBits-1:0]         cmd_words_i,     // weight words per tile (K / In)
   input  wire logic                         cmd_patch_i,     // weights in patch_weight (else linear_weight)
   input  wire logic [1:0]                   cmd_bias_kind_i, // 0 none, 1 bias, 2 attn_bias
-  input  wire logic [1:0]                   cmd_epilogue_i,  // linear_unit's epilogue code
+  input  wire epilogue_e                    cmd_epilogue_i,  // linear_unit's epilogue
   // activation rows, once per output tile
   input  wire logic                         x_valid_i,
   output logic                              x_ready_o,
@@ -163,7 +163,8 @@ module linear_engine
   logic [AddrBits-1:0] weights_q, bias_q;
   count_t              tiles_q, words_q, tile_q, word_q;
   logic                patch_q;
-  logic [1:0]          bias_kind_q, epilogue_q;
+  logic [1:0]          bias_kind_q;
+  epilogue_e           epilogue_q;
   logic                b_valid, b_ready, w_valid, w_ready;
   logic                bias_full_q;        // the tile's bias beats are in
   logic [BiasBufBits-1:0] bias_buf_q;

@@ -276,7 +276,7 @@ def test_infer_backend_rtl_equals_reference(tmp_path) -> None:
             run(cfg, task="all", out=tmp_path / backend, backend=backend, pictures=False)
             outs[backend] = np.load(tmp_path / backend / "outputs.npz")
     finally:
-        SimDevice.for_backend("rtl").close()
+        SimDevice.for_engine("rtl").close()
     for name in cfg.model.tasks:
         for key in (f"tokens_raw_{name}", f"tokens_{name}", f"head_{name}"):
             assert np.array_equal(outs["rtl"][key], outs["reference"][key]), key

@@ -24,7 +24,6 @@ from edgemoe.sim.axi_tb import BoundedAxiRam, BurstChecker, random_stalls
 from edgemoe.sim.tb import StreamSink, StreamSource, pack, start_clock_and_reset, unpack
 
 HERE = Path(__file__).resolve().parent
-EPILOGUE_CODE = {Epilogue.BIAS: 0, Epilogue.BIAS_GELU: 1, Epilogue.EXPERT_ACCUMULATE: 2}
 IMAGE_BASE = 0x1FE0  # the image starts one beat before a 4 KiB boundary
 
 
@@ -154,7 +153,7 @@ async def layers_bit_exact(dut) -> None:
             "words": words,
             "patch": int(seg.name == "patch_embed_weight"),
             "bias_kind": 0 if bias is None else (2 if bias.cast.fmt == cfg.formats.attn_bias.fmt else 1),
-            "epilogue": EPILOGUE_CODE[layer.epilogue],
+            "epilogue": int(layer.epilogue),
         }
         first = len(ys.beats)
         feeds = [cocotb.start_soon(xs.send(beats))]

@@ -250,7 +250,7 @@ async def random_layers(dut) -> None:
     tb = LinearTB(dut, cfg, p, pause=0.3, backpressure=0.3, seed=cfg.config_id)
     await tb.reset()
     rng = np.random.default_rng(cfg.config_id)
-    epilogues = list(EPILOGUE_CODE)
+    epilogues = list(Epilogue)
     layers = []
     for case in range(runner.random_cases()):
         n = int(rng.integers(2, cfg.model.tokens, endpoint=True))  # two rows: saturating buffer rows

@@ -16,20 +16,19 @@ import numpy as np
 import pytest
 import torch
 
+from edgemoe.backends import BACKENDS, TaskOutput, register_backend
 from edgemoe.cli import main
 from edgemoe.config import preset
 from edgemoe.errors import EdgemoeError, ToolMissing, exit_status
 from edgemoe.files import atomic_path
 from edgemoe.golden import weights as W
 from edgemoe.golden.images import default_image
-from edgemoe.host.device import SimDevice, register_backend, write_sim_bitstream
+from edgemoe.host.device import SimDevice, register_engine, write_sim_bitstream
 from edgemoe.host.driver import Accelerator, AcceleratorTimeout
 from edgemoe.host.runtime import BITSTREAM_ENV, sim_bitstream
-from edgemoe.infer import BACKENDS, TaskOutput
-from edgemoe.infer import register_backend as register_infer_backend
 
 TINY = preset("tiny")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -378,7 +377,7 @@ def _stall(call) -> int | None:
     return call.cfg.config_id if call.batch == 0 else None  # answers the ID probe, never finishes a run
 
 
-register_backend("stall", _stall)
+register_engine("stall", _stall)
 
 
 def test_device_that_never_answers(capsys) -> None:
@@ -386,10 +385,10 @@ def test_device_that_never_answers(capsys) -> None:
     from edgemoe.host.runtime import _runner
 
     def prepare(cfg, weights):
-        acc = Accelerator(cfg, sim_bitstream(cfg), device=SimDevice.for_backend("stall"), timeout=0.2)
+        acc = Accelerator(cfg, sim_bitstream(cfg), device=SimDevice.for_engine("stall"), timeout=0.2)
         return _runner(acc, weights, "stalled device")
 
-    register_infer_backend("stalled", prepare, "a simulated device that never raises ap_done")
+    register_backend("stalled", prepare, "a simulated device that never raises ap_done")
     try:
         line = infer_fails(
             capsys,
@@ -403,7 +402,7 @@ def test_device_that_never_answers(capsys) -> None:
 
 
 def test_second_start_while_busy(capsys) -> None:
-    acc = Accelerator(TINY, sim_bitstream(TINY), device=SimDevice.for_backend("stall"), timeout=0.2)
+    acc = Accelerator(TINY, sim_bitstream(TINY), device=SimDevice.for_engine("stall"), timeout=0.2)
     acc.load_weights(W.synthetic(TINY))
     image = default_image(TINY)[None]
     with pytest.raises(AcceleratorTimeout):
@@ -448,7 +447,7 @@ def test_a_failed_run_leaves_no_file(capsys) -> None:
 
         return run
 
-    register_infer_backend("fails", prepare, "fails at its second task")
+    register_backend("fails", prepare, "fails at its second task")
     try:
         infer_fails(capsys, "task 1 refused", "--backend", "fails")
     finally:

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from edgemoe import evaluate
+from edgemoe.backends import BACKENDS, TaskOutput, register_backend
 from edgemoe.cli import main
 from edgemoe.config import preset
 from edgemoe.golden import dataset as D
-from edgemoe.infer import BACKENDS, TaskOutput, register_backend
 
 TINY = preset("tiny")
 

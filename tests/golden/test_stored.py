@@ -9,6 +9,7 @@ from edgemoe.config import preset
 from edgemoe.golden import weights as W
 from edgemoe.golden.fixed.quantize_weights import is_head, quantize_weights
 from edgemoe.golden.stored import is_stored, load_stored, save_stored, trained_path
+from edgemoe.golden.weight_files import load_any
 
 TINY = preset("tiny")
 
@@ -31,7 +32,7 @@ def test_round_trip_is_the_quantized_weights(tmp_path):
     for name in back:
         np.testing.assert_array_equal(again[name], back[name])
     # every loader reads them
-    loaded = W.load_any(path, TINY)
+    loaded = load_any(path, TINY)
     assert loaded.filled == [] and all(np.array_equal(loaded.weights[n], back[n]) for n in back)
 
 
