@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgemoe.csim import KERNELS_ONLY_ENV
+from edgemoe.csim_build import KERNELS_ONLY_ENV
 from edgemoe.files import SOURCE_TREE_ENV, write_if_changed
 from edgemoe.sim.runner import rtl_modules
 

@@ -9,7 +9,7 @@ data hold while a beat waits (the stream rule every module keeps).
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import cocotb
 import numpy as np
@@ -17,6 +17,16 @@ from cocotb.clock import Clock
 from cocotb.handle import SimHandleBase
 from cocotb.triggers import ReadOnly, RisingEdge
 from cocotb.utils import get_sim_time
+
+Ports = Sequence[str] | Mapping[str, str]
+"""The data ports of a stream: their names, or beat keys to port names (``{"g": "gamma"}``)."""
+
+
+def _ports(dut: SimHandleBase, stream: str, ports: Ports, suffix: str) -> dict[str, SimHandleBase]:
+    """The handles ``<stream>_<port><suffix>`` by beat key."""
+    named = ports if isinstance(ports, Mapping) else {p: p for p in ports}
+    return {key: getattr(dut, f"{stream}_{port}{suffix}") for key, port in named.items()}
+
 
 CLOCK_NS = 4
 
@@ -87,6 +97,15 @@ class StreamSource:
         for sig in fields.values():
             sig.value = 0
 
+    @classmethod
+    def on(
+        cls, dut: SimHandleBase, stream: str, ports: Ports, pause: float, rng: random.Random
+    ) -> StreamSource:
+        """The source of the DUT's input stream ``stream``: ``<stream>_valid_i``,
+        ``<stream>_ready_o`` and the data inputs ``<stream>_<port>_i``."""
+        valid, ready = getattr(dut, f"{stream}_valid_i"), getattr(dut, f"{stream}_ready_o")
+        return cls(dut.clk_i, valid, ready, _ports(dut, stream, ports, "_i"), pause, rng)
+
     async def send(self, beats: Sequence[dict[str, int]]) -> None:
         """Send every beat in order; returns when the last one has been accepted."""
         for beat in beats:
@@ -129,6 +148,23 @@ class StreamSink:
         self.cycle = 0
         ready.value = 0
         cocotb.start_soon(self._run())
+
+    @classmethod
+    def on(
+        cls,
+        dut: SimHandleBase,
+        stream: str,
+        ports: Ports,
+        backpressure: float,
+        rng: random.Random,
+        name: str | None = None,
+    ) -> StreamSink:
+        """The sink of the DUT's output stream ``stream``: ``<stream>_valid_o``,
+        ``<stream>_ready_i`` and the data outputs ``<stream>_<port>_o`` (named ``stream`` in messages
+        unless ``name`` is given)."""
+        valid, ready = getattr(dut, f"{stream}_valid_o"), getattr(dut, f"{stream}_ready_i")
+        fields = _ports(dut, stream, ports, "_o")
+        return cls(dut.clk_i, valid, ready, fields, backpressure, rng, name=name or stream)
 
     async def _run(self) -> None:
         waiting: dict[str, int] | None = None
@@ -196,18 +232,8 @@ class LaneStreamTB:
         self.dut, self.lanes = dut, lanes
         self.in_bits, self.out_bits, self.out_signed = in_bits, out_bits, out_signed
         rng = random.Random(seed)
-        self.source = StreamSource(
-            dut.clk_i, dut.x_valid_i, dut.x_ready_o, {"data": dut.x_data_i, "last": dut.x_last_i}, pause, rng
-        )
-        self.sink = StreamSink(
-            dut.clk_i,
-            dut.y_valid_o,
-            dut.y_ready_i,
-            {"data": dut.y_data_o, "last": dut.y_last_o},
-            backpressure,
-            random.Random(seed + 1),
-            name="y",
-        )
+        self.source = StreamSource.on(dut, "x", ["data", "last"], pause, rng)
+        self.sink = StreamSink.on(dut, "y", ["data", "last"], backpressure, random.Random(seed + 1))
 
     async def reset(self) -> None:
         await start_clock_and_reset(self.dut.clk_i, self.dut.rst_i)

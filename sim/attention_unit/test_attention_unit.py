@@ -40,26 +40,10 @@ class AttentionTB:
         self.P, self.blk, self.hd = cfg.hw.attn_p, cfg.hw.attn_block, cfg.model.head_dim
         self.ab = cfg.formats.act.fmt.bits
         rng = random.Random(seed)
-        srcs = {}
-        for name in "qkv":
-            srcs[name] = StreamSource(
-                dut.clk_i,
-                getattr(dut, f"{name}_valid_i"),
-                getattr(dut, f"{name}_ready_o"),
-                {"data": getattr(dut, f"{name}_data_i")},
-                pause,
-                random.Random(rng.random()),
-            )
-        self.q, self.k, self.v = srcs["q"], srcs["k"], srcs["v"]
-        self.o = StreamSink(
-            dut.clk_i,
-            dut.o_valid_o,
-            dut.o_ready_i,
-            {"data": dut.o_data_o, "last": dut.o_last_o},
-            backpressure,
-            random.Random(seed + 1),
-            name="o",
+        self.q, self.k, self.v = (
+            StreamSource.on(dut, name, ["data"], pause, random.Random(rng.random())) for name in "qkv"
         )
+        self.o = StreamSink.on(dut, "o", ["data", "last"], backpressure, random.Random(seed + 1))
 
     def row_beats(self, row: np.ndarray) -> list[dict[str, int]]:
         return [{"data": pack(row[i : i + self.blk], self.ab)} for i in range(0, len(row), self.blk)]

@@ -60,19 +60,9 @@ class LayerNormTB:
         self.dut, self.cfg, self.lanes = dut, cfg, lanes
         self.ab, self.nb = cfg.formats.act.fmt.bits, cfg.formats.norm.fmt.bits
         rng = random.Random(seed)
-        self.p = StreamSource(
-            dut.clk_i, dut.p_valid_i, dut.p_ready_o, {"g": dut.p_gamma_i, "b": dut.p_beta_i}, pause, rng
-        )
-        self.x = StreamSource(dut.clk_i, dut.x_valid_i, dut.x_ready_o, {"data": dut.x_data_i}, pause, rng)
-        self.y = StreamSink(
-            dut.clk_i,
-            dut.y_valid_o,
-            dut.y_ready_i,
-            {"data": dut.y_data_o, "last": dut.y_last_o},
-            backpressure,
-            random.Random(seed + 1),
-            name="y",
-        )
+        self.p = StreamSource.on(dut, "p", {"g": "gamma", "b": "beta"}, pause, rng)
+        self.x = StreamSource.on(dut, "x", ["data"], pause, rng)
+        self.y = StreamSink.on(dut, "y", ["data", "last"], backpressure, random.Random(seed + 1))
 
     async def run(self, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, what: str) -> None:
         L = self.lanes

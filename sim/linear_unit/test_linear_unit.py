@@ -98,42 +98,11 @@ class LinearTB:
         self.xb, self.wb, self.bb = f.act.fmt.bits, f.linear_weight.fmt.bits, f.bias.fmt.bits
         self.ab, self.sb = f.act.fmt.bits, f.gate_score.fmt.bits
         rng = random.Random(seed)
-        self.b = StreamSource(
-            dut.clk_i,
-            dut.b_valid_i,
-            dut.b_ready_o,
-            {"data": dut.b_data_i, "epilogue": dut.b_epilogue_i},
-            pause,
-            random.Random(rng.random()),
-        )
-        self.w = StreamSource(
-            dut.clk_i, dut.w_valid_i, dut.w_ready_o, {"data": dut.w_data_i, "last": dut.w_last_i}, pause, rng
-        )
-        self.x = StreamSource(
-            dut.clk_i,
-            dut.x_valid_i,
-            dut.x_ready_o,
-            {"data": dut.x_data_i, "last": dut.x_last_i},
-            pause,
-            random.Random(rng.random()),
-        )
-        self.a = StreamSource(
-            dut.clk_i,
-            dut.a_valid_i,
-            dut.a_ready_o,
-            {"score": dut.a_score_i, "data": dut.a_data_i},
-            pause,
-            random.Random(rng.random()),
-        )
-        self.y = StreamSink(
-            dut.clk_i,
-            dut.y_valid_o,
-            dut.y_ready_i,
-            {"data": dut.y_data_o, "last": dut.y_last_o},
-            backpressure,
-            random.Random(rng.random()),
-            name="y",
-        )
+        self.b = StreamSource.on(dut, "b", ["data", "epilogue"], pause, random.Random(rng.random()))
+        self.w = StreamSource.on(dut, "w", ["data", "last"], pause, rng)
+        self.x = StreamSource.on(dut, "x", ["data", "last"], pause, random.Random(rng.random()))
+        self.a = StreamSource.on(dut, "a", ["score", "data"], pause, random.Random(rng.random()))
+        self.y = StreamSink.on(dut, "y", ["data", "last"], backpressure, random.Random(rng.random()))
 
     async def reset(self) -> None:
         await start_clock_and_reset(self.dut.clk_i, self.dut.rst_i)

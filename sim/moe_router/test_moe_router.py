@@ -95,40 +95,15 @@ class RouterTB:
         self.exp_bits, self.tok_bits = index_bits(self.E), index_bits(self.N)
         self.score_bits = cfg.formats.gate_score.fmt.bits
         self.act_bits = cfg.formats.act.fmt.bits
-        self.source = StreamSource(
-            dut.clk_i, dut.x_valid_i, dut.x_ready_o, {"data": dut.x_data_i}, pause, random.Random(seed)
+        self.source = StreamSource.on(dut, "x", ["data"], pause, random.Random(seed))
+        self.r = StreamSink.on(
+            dut, "r", ["token", "expert", "score", "last"], backpressure, random.Random(seed + 1)
         )
-        self.r = StreamSink(
-            dut.clk_i,
-            dut.r_valid_o,
-            dut.r_ready_i,
-            {"token": dut.r_token_o, "expert": dut.r_expert_o, "score": dut.r_score_o, "last": dut.r_last_o},
-            backpressure,
-            random.Random(seed + 1),
-            name="r",
+        self.a = StreamSink.on(
+            dut, "active", ["expert", "count", "last"], backpressure, random.Random(seed + 2), name="a"
         )
-        self.a = StreamSink(
-            dut.clk_i,
-            dut.active_valid_o,
-            dut.active_ready_i,
-            {"expert": dut.active_expert_o, "count": dut.active_count_o, "last": dut.active_last_o},
-            backpressure,
-            random.Random(seed + 2),
-            name="a",
-        )
-        self.q = StreamSink(
-            dut.clk_i,
-            dut.queue_valid_o,
-            dut.queue_ready_i,
-            {
-                "expert": dut.queue_expert_o,
-                "token": dut.queue_token_o,
-                "end": dut.queue_end_o,
-                "last": dut.queue_last_o,
-            },
-            backpressure,
-            random.Random(seed + 3),
-            name="q",
+        self.q = StreamSink.on(
+            dut, "queue", ["expert", "token", "end", "last"], backpressure, random.Random(seed + 3), name="q"
         )
 
     async def reset(self) -> None:

@@ -45,22 +45,9 @@ class SoftmaxTB:
         f = cfg.formats
         self.sb, self.lb, self.rb = f.attn_score.fmt.bits, f.softmax_sum.fmt.bits, f.softmax_recip.fmt.bits
         rng = random.Random(seed)
-        self.s = StreamSource(
-            dut.clk_i,
-            dut.s_valid_i,
-            dut.s_ready_o,
-            {"data": dut.s_data_i, "first": dut.s_first_i, "last": dut.s_last_i},
-            pause,
-            rng,
-        )
-        self.y = StreamSink(
-            dut.clk_i,
-            dut.y_valid_o,
-            dut.y_ready_i,
-            {"m": dut.y_max_o, "l": dut.y_sum_o, "r": dut.y_recip_o},
-            backpressure,
-            random.Random(seed + 1),
-            name="y",
+        self.s = StreamSource.on(dut, "s", ["data", "first", "last"], pause, rng)
+        self.y = StreamSink.on(
+            dut, "y", {"m": "max", "l": "sum", "r": "recip"}, backpressure, random.Random(seed + 1)
         )
 
     async def run(self, kind: str, rng: np.random.Generator) -> int:

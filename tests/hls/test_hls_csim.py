@@ -9,35 +9,35 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgemoe import config, csim
+from edgemoe import config, csim, csim_build
 from edgemoe.golden.fixed.core import requantize
 
 
 def test_build_is_cached() -> None:
     cfg = config.preset("tiny")
-    first = csim.build(cfg)
+    first = csim_build.build(cfg)
     mtime = first.stat().st_mtime_ns
-    assert csim.build(cfg) == first
+    assert csim_build.build(cfg) == first
     assert first.stat().st_mtime_ns == mtime, "an unchanged config and source tree must not rebuild"
-    assert first.parent == csim.BUILD_ROOT / "tiny"
-    assert (first.parent / "edgemoe_config.h").read_text() == csim.config_header(cfg)
+    assert first.parent == csim_build.BUILD_ROOT / "tiny"
+    assert (first.parent / "edgemoe_config.h").read_text() == csim_build.config_header(cfg)
 
 
 def test_build_key_follows_config_and_sources(tmp_path: Path) -> None:
     cfg = config.preset("tiny")
-    base = csim.plan(cfg)
-    assert csim.plan(cfg) == base, "the plan of one config and source tree is deterministic"
+    base = csim_build.plan(cfg)
+    assert csim_build.plan(cfg) == base, "the plan of one config and source tree is deterministic"
     other = dataclasses.replace(cfg, nonlinear=dataclasses.replace(cfg.nonlinear, gelu_range_log2=2))
     assert other.config_id != cfg.config_id
-    p = csim.plan(other, header=csim.config_header(other))
+    p = csim_build.plan(other, header=csim_build.config_header(other))
     assert p.out_dir != base.out_dir, "a config that is not its preset builds in a folder of its own"
     assert p.library.name != base.library.name
     extra = tmp_path / "extra.cpp"
     extra.write_text("int em_extra_probe() { return 1; }\n")
-    first = csim.plan(cfg, extra_sources=[extra]).library
+    first = csim_build.plan(cfg, extra_sources=[extra]).library
     assert first != base.library, "an added source changes the library"
     extra.write_text("int em_extra_probe() { return 2; }\n")
-    edited = csim.plan(cfg, extra_sources=[extra])
+    edited = csim_build.plan(cfg, extra_sources=[extra])
     assert edited.library != first, "an edited source changes the library"
     same = [obj for src, obj in edited.objects.items() if src != extra]
     assert same == [obj for src, obj in base.objects.items()], "an edited source recompiles only itself"
@@ -47,7 +47,7 @@ def test_failed_build_names_the_command(tmp_path: Path) -> None:
     bad = tmp_path / "broken.cpp"
     bad.write_text("this is not C++;\n")
     with pytest.raises(csim.CSimError, match="broken.cpp"):
-        csim.build(config.preset("tiny"), extra_sources=[bad])
+        csim_build.build(config.preset("tiny"), extra_sources=[bad])
 
 
 def test_library_refuses_another_config(sim: csim.CSim) -> None:
@@ -62,12 +62,12 @@ def test_cast_points_match_config(sim: csim.CSim) -> None:
 
 def test_every_cast_point_is_bit_exact(sim: csim.CSim) -> None:
     rng = np.random.default_rng(1)
-    lim = 1 << (csim.CAST_SOURCE_BITS - 1)
+    lim = 1 << (csim_build.CAST_SOURCE_BITS - 1)
     x = rng.integers(-lim, lim, size=3000, dtype=np.int64)
     x = np.concatenate([x, x >> rng.integers(0, 61, size=x.size), np.arange(-1024, 1025), [lim - 1, -lim]])
     for name, cast in sim.cfg.formats.items():
         f = cast.fmt
-        shift = csim.CAST_SOURCE_FRAC - f.frac_bits
+        shift = csim_build.CAST_SOURCE_FRAC - f.frac_bits
         # values around the bounds and the rounding midpoints of this format
         edges = np.array([f.min_raw, f.max_raw, f.max_raw + 1, f.min_raw - 1, 0], dtype=np.int64)
         if shift > 0:
@@ -75,7 +75,7 @@ def test_every_cast_point_is_bit_exact(sim: csim.CSim) -> None:
                 [(edges << shift) + d for d in (-(1 << (shift - 1)), -1, 0, 1, 1 << (shift - 1))]
             )
         got = sim.cast(np.concatenate([x, edges]), name)
-        want = requantize(np.concatenate([x, edges]), csim.CAST_SOURCE_FRAC, cast)
+        want = requantize(np.concatenate([x, edges]), csim_build.CAST_SOURCE_FRAC, cast)
         assert np.array_equal(got, want), f"Cast point {name} ({f}) differs from core.requantize"
 
 

@@ -168,7 +168,7 @@ def test_make_targets_stop_when_the_tool_is_missing(target, tool, tmp_path):
 
 def test_hls_testbench_passes_on_reference_vectors_and_catches_a_wrong_byte(tmp_path):
     """What `make hls-csim` runs, with g++ in place of vitis_hls: the testbench and the top on tiny."""
-    from edgemoe.csim import ap_types_dir
+    from edgemoe.csim_build import ap_types_dir
     from edgemoe.host.vitis import generate
 
     cxx = shutil.which("g++")
