@@ -54,7 +54,6 @@ class Scores:
     seg: Segmentation = field(init=False)
     depth: Depth = field(default_factory=Depth)
     routing: Routing = field(default_factory=Routing)
-    images: int = 0
     seconds: float = 0.0
 
     def __post_init__(self) -> None:
@@ -115,7 +114,6 @@ def run_backend(
                 scores.routing.add(int(res.info["top-k diff"]), _routed_per_image(cfg))
             if "tokens_raw" in res.arrays:
                 raw[(i, t)] = np.asarray(res.arrays["tokens_raw"])
-        scores.images += 1
         log(f"{backend}: scene {i + 1}/{count} ({time.perf_counter() - t0:.1f} s)")
     scores.seconds = time.perf_counter() - t0
     return scores, raw

@@ -321,6 +321,10 @@ class Trainer:
 
     def train_step(self) -> dict[str, float]:
         """One optimiser step on the next batch; returns the losses."""
+        with torch.enable_grad():  # whatever the caller's mode (edgemoe.infer turns gradients off)
+            return self._train_step()
+
+    def _train_step(self) -> dict[str, float]:
         s = self.settings
         start = (self.step * s.batch) % (dataset.SPLITS["train"][1] - s.batch)
         images, labels, depth = (

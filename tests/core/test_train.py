@@ -47,6 +47,14 @@ def test_backbone_stays_inside_its_storage_formats(tmp_path):
             assert fmt.min_value <= w.min() and w.max() <= fmt.max_value, name
 
 
+def test_trains_when_gradients_are_off_globally(tmp_path):
+    trainer = Trainer(TINY, _settings(steps=1), tmp_path / "c.ckpt")
+    before = trainer.weights()["l0_qkv_weight"]
+    with torch.no_grad():
+        trainer.run(progress=False)
+    assert not np.array_equal(before, trainer.weights()["l0_qkv_weight"])
+
+
 def test_runs_are_deterministic_and_resume_exactly(tmp_path):
     a = Trainer(TINY, _settings(), tmp_path / "a.ckpt")
     a.run(progress=False)
