@@ -15,8 +15,14 @@ signals or parameters do not change what they find. Declarations, elaboration ch
 (``$fatal``, ``static_assert``), pragmas and comments are never mutated: there a change either
 cannot build or does not touch what the unit computes. Which mutants run is a seeded sample::
 
-    python -m edgemoe.mutants --seed 1 --limit 120          # the campaign (make mutants)
-    python -m edgemoe.mutants --only fxp_requant --list     # the candidates of one unit
+    python -m edgemoe.mutants --seed 1 --limit 130          # the campaign (make mutants)
+    python -m edgemoe.mutants --only fxp_requant --list     # one unit's selected mutants
+    python -m edgemoe.mutants --only fxp_requant --survivors  # its survivors again, after new tests
+
+An RTL unit's run starts with its Verilator lint; HLS kernels build their C-simulation library
+without the top. A crash of the test process or a design that refuses its parameters (``$fatal``
+at elaboration, a ``static_assert``) also kills a mutant; a mutant that cannot build at all is
+listed apart.
 """
 
 from __future__ import annotations
