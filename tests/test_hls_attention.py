@@ -33,14 +33,14 @@ def test_attention_random(sim: csim.CSim, spread: int) -> None:
         assert log.counts["attn.score"][0] > 0, "large activations must saturate some scores"
 
 
-def test_attention_tiny_with_head_dim_24() -> None:
-    """head_dim 24: the score scale 24**-0.5 is not a power of two, so its exact rounding
+def test_attention_tiny_with_head_dim_8() -> None:
+    """Four heads of 8: the score scale 8**-0.5 is not a power of two, so its exact rounding
     (isqrt_scale's search) decides bits."""
     base = config.preset("tiny")
-    cfg = dataclasses.replace(base, name="tiny-head24", model=dataclasses.replace(base.model, dim=48))
-    assert cfg.model.head_dim == 24
+    cfg = dataclasses.replace(base, name="tiny-head8", model=dataclasses.replace(base.model, heads=4))
+    assert cfg.model.head_dim == 8
     sim = csim.load(cfg)
-    q, k, v = _qkv(cfg, 24, cfg.formats.act.fmt.frac_bits + 2)
+    q, k, v = _qkv(cfg, 8, cfg.formats.act.fmt.frac_bits + 2)
     got, want = sim.attention(q, k, v), attention(q, k, v, cfg)
     assert np.array_equal(got, want), f"{np.count_nonzero(got != want)} of {got.size} differ"
 
