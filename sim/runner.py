@@ -159,11 +159,11 @@ def run_random(
     cases: int,
     testcase: str,
     parameters: Callable[[Config], Mapping[str, object]] = lambda cfg: {},
-) -> Config:
+) -> None:
     """Run ``testcase`` of a bench with ``cases`` random cases on ``random_config(config_seed)``.
 
     One simulator build per config serves all its cases; the bench draws them from
-    :func:`random_cases` and its own seed. Returns the config (for the caller's message).
+    :func:`random_cases` and its own seed.
     """
     from edgemoe.sim.random_config import random_config
 
@@ -179,7 +179,6 @@ def run_random(
         testcase=testcase,
     )
     print(f"{top} {testcase}: {cases} random cases on random_config({config_seed}) equal golden")
-    return cfg
 
 
 def run(

@@ -151,18 +151,28 @@ def test_reciprocal_that_wraps() -> None:
     )
 
 
-def test_exp_with_a_one_bit_interpolation_fraction() -> None:
-    """exp with work_frac_bits = exp_table_bits + 1, the finest table the config allows: one
-    interpolation bit in exp_lane's table read."""
+@pytest.mark.parametrize(
+    "work,table,out_bits", [(13, 12, 18), (12, 8, 40)], ids=["one_bit_fraction", "wide_output"]
+)
+def test_exp_at_the_ends_of_its_formats(work: int, table: int, out_bits: int) -> None:
+    """exp with work_frac_bits = exp_table_bits + 1, the finest table the config allows (one
+    interpolation bit), and with an exp_out of 39 fraction bits over 12 work bits (the output
+    shift of exp_lane reaches past the work word, and underflow needs the full clamp)."""
     base = preset("tiny")
-    nl = dataclasses.replace(base.nonlinear, work_frac_bits=13, exp_table_bits=12)
-    cfg = dataclasses.replace(base, name="tiny-w13-e12", nonlinear=nl)
+    nl = dataclasses.replace(base.nonlinear, work_frac_bits=work, exp_table_bits=table)
+    exp_out = dataclasses.replace(base.formats.exp_out, fmt=FixedFormat(out_bits, 1, False))
+    cfg = dataclasses.replace(
+        base,
+        name=f"tiny-w{work}-e{table}-o{out_bits}",
+        nonlinear=nl,
+        formats=dataclasses.replace(base.formats, exp_out=exp_out),
+    )
     runner.run(
         "nonlinear_unit",
         "test_nonlinear_unit",
         HERE,
         cfg,
-        case="exp_w13_e12",
+        case=f"exp_w{work}_e{table}_o{out_bits}",
         parameters={"Func": 0, "Lanes": 1},
         testcase="bit_exact",
     )

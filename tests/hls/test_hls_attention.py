@@ -3,6 +3,8 @@ every bit, including the rotated key order of the running softmax sum."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hls_inputs import no_stream_read_while_empty, raw_values  # noqa: F401 (autouse fixture)
@@ -29,6 +31,18 @@ def test_attention_random(sim: csim.CSim, spread: int) -> None:
     assert np.array_equal(got, want), f"{np.count_nonzero(got != want)} of {got.size} differ"
     if spread == 5:
         assert log.counts["attn.score"][0] > 0, "large activations must saturate some scores"
+
+
+def test_attention_tiny_with_head_dim_8() -> None:
+    """Four heads of 8: the score scale 8**-0.5 is not a power of two, so its exact rounding
+    (isqrt_scale's search) decides bits."""
+    base = config.preset("tiny")
+    cfg = dataclasses.replace(base, name="tiny-head8", model=dataclasses.replace(base.model, heads=4))
+    assert cfg.model.head_dim == 8
+    sim = csim.load(cfg)
+    q, k, v = _qkv(cfg, 8, cfg.formats.act.fmt.frac_bits + 2)
+    got, want = sim.attention(q, k, v), attention(q, k, v, cfg)
+    assert np.array_equal(got, want), f"{np.count_nonzero(got != want)} of {got.size} differ"
 
 
 def test_attention_ties_and_bounds(sim: csim.CSim) -> None:

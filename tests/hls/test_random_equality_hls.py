@@ -204,7 +204,7 @@ KERNELS: dict[str, Callable[[csim.CSim, np.random.Generator], Case]] = {
 
 @pytest.mark.parametrize("kernel", sorted(KERNELS))
 def test_hls_equals_golden_on_random_configs(
-    sims: list[csim.CSim], kernel: str, capsys: pytest.CaptureFixture[str]
+    sims: list[csim.CSim], kernel: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     cases = values = 0
     index = sorted(KERNELS).index(kernel)
@@ -219,5 +219,5 @@ def test_hls_equals_golden_on_random_configs(
             cases += 1
             values += want.size
     assert cases >= 1000
-    with capsys.disabled():
+    with capfd.disabled():
         print(f"\n{kernel}: {cases} random cases ({values} values) over {len(sims)} configs, C-sim == golden")
