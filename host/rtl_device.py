@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import select
 import tempfile
 import threading
 from pathlib import Path
@@ -38,7 +39,8 @@ class RtlSimDevice(SimDevice):
 
     def __init__(self, engine: str = "rtl") -> None:
         super().__init__(engine)
-        self._pipe: tuple | None = None
+        self._pipe: tuple[int, int] | None = None  # request and reply FIFOs
+        self._replies = b""  # reply bytes read, not yet a whole line
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
         self._folder: Path | None = None
@@ -79,31 +81,23 @@ class RtlSimDevice(SimDevice):
                 )
             except BaseException as e:  # reported to the host thread by _ask
                 self._failure = e
-            finally:
-                # unblock a host waiting on the pipes when the simulation ends early
-                for path, mode in ((requests, os.O_RDONLY), (replies, os.O_WRONLY)):
-                    try:
-                        os.close(os.open(path, mode | os.O_NONBLOCK))
-                    except OSError:
-                        pass
 
         self._thread = threading.Thread(target=simulate, name="edgemoe-rtl-simulation", daemon=True)
         self._thread.start()
-        self._pipe = (open(requests, "w"), open(replies))  # noqa: SIM115 - open until close()
+        # Opening a FIFO read-write never blocks (Linux): a simulation that fails before it opens
+        # its ends cannot hang the host, and _reply_line watches the simulation while it waits.
+        self._pipe = (os.open(requests, os.O_RDWR), os.open(replies, os.O_RDWR))
+        self._replies = b""
         atexit.register(self.close)
 
     def _ask(self, **msg) -> dict:
         if self._pipe is None:
             raise SimulationError(f"{self}: the RTL simulation is not running (download a bitstream first)")
         rq, rp = self._pipe
-        try:
-            rq.write(json.dumps(msg) + "\n")
-            rq.flush()
-            line = rp.readline()
-        except BrokenPipeError:
-            line = ""
-        if not line:
-            self._pipe = None
+        os.write(rq, (json.dumps(msg) + "\n").encode())
+        line = self._reply_line(rp)
+        if line is None:
+            self._close_pipes()
             raise SimulationError(f"{self}: the RTL simulation ended: {self._failure or 'no reply'}")
         reply = json.loads(line)
         if not reply["ok"]:
@@ -116,12 +110,26 @@ class RtlSimDevice(SimDevice):
             try:
                 self._ask(op="stop")
             finally:
-                for f in self._pipe or ():
-                    f.close()
-                self._pipe = None
+                self._close_pipes()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+    def _reply_line(self, fd: int) -> bytes | None:
+        """The simulation's next reply line; None once the simulation has ended without one."""
+        while b"\n" not in self._replies:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                self._replies += os.read(fd, 1 << 16)
+            elif self._thread is None or not self._thread.is_alive():
+                return None
+        line, _, self._replies = self._replies.partition(b"\n")
+        return line
+
+    def _close_pipes(self) -> None:
+        for fd in self._pipe or ():
+            os.close(fd)
+        self._pipe = None
 
     def cycles(self) -> int:
         """The simulation's clock cycles so far."""

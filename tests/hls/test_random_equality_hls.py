@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hls_inputs import no_stream_read_while_empty, raw_values  # noqa: F401 (autouse fixture)
 
-from edgemoe import csim
+from edgemoe import csim, csim_build
 from edgemoe.config import FixedFormat
 from edgemoe.golden.fixed import nonlinear
 from edgemoe.golden.fixed.attention import attention
@@ -172,8 +172,8 @@ def case_cast(sim: csim.CSim, rng: np.random.Generator) -> Case:
     name = names[int(rng.integers(0, len(names)))]
     cast = dict(sim.cfg.formats.items())[name]
     fmt = cast.fmt
-    shift = csim.CAST_SOURCE_FRAC - fmt.frac_bits
-    lim = 1 << (csim.CAST_SOURCE_BITS - 1)
+    shift = csim_build.CAST_SOURCE_FRAC - fmt.frac_bits
+    lim = 1 << (csim_build.CAST_SOURCE_BITS - 1)
     n = int(rng.integers(1, 64))
     x = rng.integers(-lim, lim, size=n, dtype=np.int64) >> rng.integers(0, 62, size=n)
     # around the bounds and the rounding ties of this format
@@ -184,7 +184,7 @@ def case_cast(sim: csim.CSim, rng: np.random.Generator) -> Case:
         + rng.integers(-1, 2, size=n)
     )
     x = np.where(rng.random(n) < 0.5, x, np.clip(near, -lim, lim - 1))
-    return sim.cast(x, name), requantize(x, csim.CAST_SOURCE_FRAC, cast)
+    return sim.cast(x, name), requantize(x, csim_build.CAST_SOURCE_FRAC, cast)
 
 
 KERNELS: dict[str, Callable[[csim.CSim, np.random.Generator], Case]] = {
