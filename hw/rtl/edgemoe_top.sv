@@ -943,17 +943,17 @@ module edgemoe_top
     .r_expert_o(r_expert),
     .r_score_o (r_score),
     .r_last_o  (r_last),
-    .a_valid_o (a_valid),
-    .a_ready_i (1'b1),
-    .a_expert_o(a_expert),
-    .a_count_o (a_count),
-    .a_last_o  (a_last),
-    .q_valid_o (q_valid),
-    .q_ready_i (1'b1),
-    .q_expert_o(q_expert),
-    .q_token_o (q_token),
-    .q_end_o   (q_end),
-    .q_last_o  (q_last)
+    .active_valid_o (a_valid),
+    .active_ready_i (1'b1),
+    .active_expert_o(a_expert),
+    .active_count_o (a_count),
+    .active_last_o  (a_last),
+    .queue_valid_o (q_valid),
+    .queue_ready_i (1'b1),
+    .queue_expert_o(q_expert),
+    .queue_token_o (q_token),
+    .queue_end_o   (q_end),
+    .queue_last_o  (q_last)
   );
 
   always_ff @(posedge clk) begin
