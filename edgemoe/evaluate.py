@@ -154,7 +154,9 @@ def run(
     seed: int = 0,
 ) -> list[dict[str, Any]]:
     """Run ``edgemoe eval``; returns the table rows (also written to ``json_path``)."""
-    from edgemoe.infer import BACKENDS, InferError, _float_model, load_weights, log, weights_source
+    from edgemoe.backends import BACKENDS
+    from edgemoe.float_backend import float_model
+    from edgemoe.infer import InferError, load_weights, log, weights_source
 
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
@@ -164,7 +166,7 @@ def run(
     dataset.split_seed(split, max(images, slow_images) - 1)  # the split holds that many scenes
     _classes(cfg)
     w = load_weights(cfg, weights, seed)
-    host_model = _float_model(cfg, w)
+    host_model = float_model(cfg, w)
     counts = {b: min(images, slow_images) if b in SLOW_BACKENDS else images for b in backends}
     rows: list[dict[str, Any]] = []
     float_scores: dict[int, dict[str, float]] = {}

@@ -143,7 +143,7 @@ def _run(cmd: list[str], folder: Path, what: str, log: str, timeout: float | Non
 def _stage_sources(target: SynthTarget, cfg: Config, folder: Path) -> list[str]:
     """Write the package for ``cfg`` and copy the RTL of ``target`` into ``folder``; return the file names."""
     from edgemoe.emit import emit_sv
-    from edgemoe.host.layout import SV_LAYOUT_FILE, emit_layout_sv
+    from edgemoe.emit_layout import SV_LAYOUT_FILE, emit_layout_sv
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "edgemoe_pkg.sv").write_text(emit_sv(cfg))

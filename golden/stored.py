@@ -15,6 +15,7 @@ the datapath's alone.
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -77,11 +78,14 @@ def save_stored(weights: Weights, path: str | Path, cfg: Config, note: str = "")
 
 
 def is_stored(path: str | Path) -> bool:
-    """Whether ``path`` is a file written by :func:`save_stored`."""
+    """Whether ``path`` is a file written by :func:`save_stored` (a file that is not, readable or
+    not, is left to the loader that says what is wrong with it)."""
+    if not zipfile.is_zipfile(path):  # np.load would return a .npy array, or raise on other bytes
+        return False
     try:
         with np.load(path, allow_pickle=False) as z:
             return MANIFEST_KEY in z.files and json.loads(str(z[MANIFEST_KEY])).get("format") == FORMAT_NAME
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
         return False
 
 

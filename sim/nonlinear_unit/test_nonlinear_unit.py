@@ -146,7 +146,7 @@ def test_reciprocal_that_wraps() -> None:
         HERE,
         cfg,
         case="recip_wrap",
-        parameters={"Func": 1, "Lanes": 1},
+        parameters={"Func": NonlinearFunction.RECIPROCAL, "Lanes": 1},
         testcase="bit_exact",
     )
 
@@ -173,7 +173,7 @@ def test_exp_at_the_ends_of_its_formats(work: int, table: int, out_bits: int) ->
         HERE,
         cfg,
         case=f"exp_w{work}_e{table}_o{out_bits}",
-        parameters={"Func": 0, "Lanes": 1},
+        parameters={"Func": NonlinearFunction.EXP_SCORE, "Lanes": 1},
         testcase="bit_exact",
     )
 
