@@ -148,7 +148,10 @@ UNITS = {
         Unit(
             "attention_unit",
             ("hw/rtl/attention_unit.sv",),
-            ("sim/attention_unit/test_attention_unit.py::test_attention_unit[2-8]",),
+            (  # two blocks per row, and four (a block counter that is more than one bit)
+                "sim/attention_unit/test_attention_unit.py::test_attention_unit[2-8]",
+                "sim/attention_unit/test_attention_unit.py::test_attention_unit[2-4]",
+            ),
         ),
         *(
             Unit(f"hls_{k}", (f"hls/include/{k}.h",), (f"tests/test_hls_{k}.py", "-k", "tiny"))
