@@ -147,7 +147,10 @@ UNITS = {
         Unit(
             "attention_unit",
             ("hw/rtl/attention_unit.sv",),
-            ("sim/attention_unit/test_attention_unit.py::test_attention_unit[2-8]",),
+            (  # two blocks per row, and four (a block counter that is more than one bit)
+                "sim/attention_unit/test_attention_unit.py::test_attention_unit[2-8]",
+                "sim/attention_unit/test_attention_unit.py::test_attention_unit[2-4]",
+            ),
         ),
         *(
             Unit(f"hls_{k}", (f"hls/include/{k}.h",), (f"tests/test_hls_{k}.py", "-k", "tiny"))
@@ -342,6 +345,8 @@ _BUILD_FAILED = re.compile(r"C-simulation build for config .* failed|%Error[: -]
 # a build stopped by the design's own checks (an SV $fatal at elaboration, a C++ static_assert) on
 # parameters the unmodified design accepts: the mutant is seen, not a mutant that cannot build
 _DESIGN_REFUSED = re.compile(r"%Error-USERFATAL[^\n]*|static assertion failed[^\n]*")
+# a simulation stopped by the design's own assertions (stream rules, bookkeeping): the mutant is seen
+_ASSERTION_FIRED = re.compile(r"%Error: [^\n]*Assertion failed[^\n]*")
 
 
 def _copy_tree(dest: Path, origin: Path = REPO) -> None:
@@ -386,7 +391,7 @@ def run_tests(unit: Unit, tree: Path, timeout: float) -> tuple[str, float, str]:
     lint = [ln for ln in failed if "test_rtl_lint.py" in ln]
     if lint and not re.search(r"%Error(-\w+)?: (?!Exiting due to)", text):  # it builds; the lint warns
         return "failed", seconds, lint[0][:200]
-    if refused := _DESIGN_REFUSED.search(text):
+    if refused := _DESIGN_REFUSED.search(text) or _ASSERTION_FIRED.search(text):
         return "failed", seconds, refused.group(0)[:200]
     if _BUILD_FAILED.search(text) and not re.search(r"AssertionError|Error: \S+ \[", text):
         return "build failed", seconds, (failed or [""])[0][:200]

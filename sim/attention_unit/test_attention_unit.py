@@ -142,7 +142,7 @@ async def throughput(dut) -> None:
 
 # (P, attn_block): the tiny head_dim of 16 in two beats of 8 per row, or one beat of 16 (a
 # one-beat row: its score read, accumulator ring and query ring are a single entry)
-@pytest.mark.parametrize("p,blk", [(1, 8), (2, 8), (3, 8), (3, 16)])
+@pytest.mark.parametrize("p,blk", [(1, 8), (2, 8), (3, 8), (3, 16), (2, 4)])
 def test_attention_unit(p: int, blk: int) -> None:
     base = preset("tiny")
     cfg = dataclasses.replace(base, hw=dataclasses.replace(base.hw, attn_p=p, attn_block=blk))
