@@ -47,7 +47,7 @@ from pathlib import Path
 
 from edgemoe.csim_build import KERNELS_ONLY_ENV
 from edgemoe.files import SOURCE_TREE_ENV, write_if_changed
-from edgemoe.sim.runner import rtl_modules
+from edgemoe.rtl_sources import rtl_modules
 
 REPO = Path(__file__).resolve().parents[1]
 OUT_DIR = REPO / "build" / "mutants"
@@ -78,7 +78,7 @@ def _linted(unit: Unit) -> Unit:
         return unit
     modules = [Path(s).stem for s in unit.sources if Path(s).stem in rtl_modules()]
     # a package is linted inside a module that uses it
-    lint = [f"tests/test_rtl_lint.py::test_lint_clean[{m}-tiny]" for m in modules or ["nonlinear_unit"]]
+    lint = [f"tests/hw/test_rtl_lint.py::test_lint_clean[{m}-tiny]" for m in modules or ["nonlinear_unit"]]
     return Unit(unit.name, unit.sources, (*lint, *unit.tests))
 
 
@@ -153,7 +153,7 @@ UNITS = {
             ),
         ),
         *(
-            Unit(f"hls_{k}", (f"hls/include/{k}.h",), (f"tests/test_hls_{k}.py", "-k", "tiny"))
+            Unit(f"hls_{k}", (f"hls/include/{k}.h",), (f"tests/hls/test_hls_{k}.py", "-k", "tiny"))
             for k in ("linear", "nonlinear", "layernorm", "attention", "moe", "patch_embed")
         ),
     )
