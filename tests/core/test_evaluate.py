@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from edgemoe import evaluate
 from edgemoe.backends import BACKENDS, TaskOutput, register_backend
@@ -17,12 +16,7 @@ from edgemoe.golden import dataset as D
 TINY = preset("tiny")
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

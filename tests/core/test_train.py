@@ -16,12 +16,7 @@ from edgemoe.train import NoisyGates, Settings, Trainer, TrainError, cv_squared,
 TINY = preset("tiny")
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _settings(**kw) -> Settings:
