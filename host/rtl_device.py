@@ -24,6 +24,7 @@ import numpy as np
 from edgemoe.paths import REPO
 
 from .device import SimDevice, SimMemory, SimulationError
+from .layout import register_map
 
 RAM_BYTES = 1 << 30
 """Bytes of the simulated DDR from SimMemory.BASE (the RAM model maps it lazily)."""
@@ -32,6 +33,10 @@ REPLIES_ENV = "EDGEMOE_BRIDGE_REPLIES"
 BASE_ENV = "EDGEMOE_BRIDGE_BASE"
 SIZE_ENV = "EDGEMOE_BRIDGE_SIZE"
 BRIDGE_MODULE = "host_bridge"  # sim/edgemoe_top/host_bridge.py
+CYCLES_PER_POLL = 1024
+"""Cycles the hardware runs before each read of the control register: simulated time stands still
+between the host's requests, so this stands for the wall time between two polls."""
+CTRL_OFFSET = register_map()["CTRL"].offset
 
 
 class RtlSimDevice(SimDevice):
@@ -138,6 +143,8 @@ class RtlSimDevice(SimDevice):
     # -- registers: AXI4-Lite transactions
     def read_registers(self, address: int, length: int) -> bytes:
         off = self._offset(address)
+        if off == CTRL_OFFSET:
+            self._ask(op="run", cycles=CYCLES_PER_POLL)
         out = bytearray()
         for k in range(0, length, 4):
             out += int(self._ask(op="read", offset=off + k)["value"]).to_bytes(4, "little")

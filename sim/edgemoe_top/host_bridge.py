@@ -5,8 +5,10 @@
 its control port — and then serves requests from the host process, one JSON line each over a
 pair of named pipes, in a thread bridged into the simulation (``cocotb.task.bridge``; every bus
 access runs as a ``resume``d coroutine): register reads and writes become AXI4-Lite
-transactions, buffer syncs copy bytes into and out of the RAM model. The clock runs freely
-meanwhile, so the hardware works while the host polls.
+transactions, buffer syncs copy bytes into and out of the RAM model. Simulated time advances
+only inside those coroutines (the simulator waits while the bridged thread runs), so a ``run``
+request lets the hardware work for a number of cycles: the device asks for one before each read
+of the control register, the simulated counterpart of the wall time between the host's polls.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 import cocotb
 from cocotb.clock import Clock
 from cocotb.task import bridge, resume
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import ClockCycles, RisingEdge
 from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
@@ -27,8 +29,20 @@ from edgemoe.sim.axi_tb import BoundedAxiRam
 from edgemoe.sim.tb import CLOCK_NS
 
 
-def _serve(axil: AxiLiteMaster, ram: BoundedAxiRam, base: int, requests: str, replies: str) -> None:
+def _serve(
+    axil: AxiLiteMaster,
+    ram: BoundedAxiRam,
+    clk,
+    base: int,
+    requests: str,
+    replies: str,  # noqa: ANN001
+) -> None:
     read, write = resume(axil.read_dword), resume(axil.write_dword)
+
+    @resume
+    async def run(cycles: int) -> None:
+        await ClockCycles(clk, cycles)
+
     with open(requests) as rq, open(replies, "w") as rp:
         for line in rq:
             msg = json.loads(line)
@@ -44,6 +58,8 @@ def _serve(axil: AxiLiteMaster, ram: BoundedAxiRam, base: int, requests: str, re
                     Path(msg["path"]).write_bytes(ram.read(msg["addr"] - base, msg["nbytes"]))
                 elif op == "faults":
                     reply["value"] = list(ram.faults)
+                elif op == "run":
+                    run(int(msg["cycles"]))
                 elif op == "time":
                     reply["value"] = round(get_sim_time(unit="ns") / CLOCK_NS)
                 elif op != "stop":
@@ -72,4 +88,4 @@ async def serve_host(dut) -> None:
         await RisingEdge(clk)
     rst.value = 1
     await RisingEdge(clk)
-    await bridge(_serve)(axil, ram, base, os.environ[REQUESTS_ENV], os.environ[REPLIES_ENV])
+    await bridge(_serve)(axil, ram, clk, base, os.environ[REQUESTS_ENV], os.environ[REPLIES_ENV])
