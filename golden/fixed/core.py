@@ -285,21 +285,16 @@ def _scaled_integer(x: np.ndarray, frac_bits: int, rounding: Rounding) -> tuple[
     mantissa, exponent = np.frexp(x)  # x = mantissa * 2**exponent, 0.5 <= |mantissa| < 1 or 0
     mant = np.ldexp(mantissa, _MANTISSA_BITS).astype(np.int64)  # exact: 53 significant bits
     shift = exponent.astype(np.int64) + (frac_bits - _MANTISSA_BITS)  # x * 2**frac_bits = mant * 2**shift
-    # Right shifts (shift < 0) drop fraction bits; by 63 or more only the sign is left, as by 63.
-    drop = np.minimum(-shift, 63)
-    if rounding is Rounding.ROUND_HALF_UP:
-        # floor(v + 1/2) as ((mant >> (drop - 1)) + 1) >> 1: the bits below the rounding bit cannot carry
-        dropped = ((mant >> np.maximum(drop - 1, 0)) + 1) >> 1
-    else:
-        dropped = mant >> np.maximum(drop, 0)
-    left = shift >= 0  # shift 0: mant is already the integer (no rounding step)
+    # Clamping the shift changes nothing: past _MANTISSA_BITS + 1 dropped bits only the sign is left,
+    # and past _MAX_EXACT_LEFT_SHIFT appended bits the value is beyond every format anyway.
+    drop = np.clip(-shift, -_MAX_EXACT_LEFT_SHIFT, _MANTISSA_BITS + 1)
+    whole = np.asarray(shift_round(mant, drop, rounding))  # 0-d stays an array: the casts clip in place
+    left = shift > 0
     if not left.any():
-        dropped = np.asarray(dropped)  # numpy makes scalars of 0-d results; the casts clip in place
-        return dropped, dropped
-    whole = np.where(left, mant << np.clip(shift, 0, _MAX_EXACT_LEFT_SHIFT), dropped)
+        return whole, whole
     # the low bits of a left shift, modulo 2**64 (unsigned shifts wrap; 63 clears all but the top bit)
     wrapped = (mant.view(np.uint64) << np.clip(shift, 0, 63).astype(np.uint64)).view(np.int64)
-    return whole, np.where(left, wrapped, dropped)
+    return whole, np.where(left, wrapped, whole)
 
 
 def to_float(raw: np.ndarray, fmt: FixedFormat | int) -> np.ndarray:
