@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgemoe.config import Config
-from edgemoe.emit import emit_sv
+from edgemoe.config import SHARED_CODES, Config
+from edgemoe.emit import emit_sv, sv_code_name
 from edgemoe.emit_layout import SV_LAYOUT_FILE, emit_layout_sv
 from edgemoe.errors import ToolMissing
 from edgemoe.rtl_sources import sources_for
@@ -26,7 +26,7 @@ class SynthTarget:
 
     name: str
     top: str
-    params: dict[str, int] = field(default_factory=dict)
+    params: dict[str, int] = field(default_factory=dict)  # a shared code as its enum member
     what: str = ""
 
 
@@ -51,9 +51,18 @@ def nextpnr_tool(name: str) -> str:
     return exe
 
 
+def sv_value(value: int) -> str:
+    """A parameter value in SystemVerilog: a shared code by its name in the generated package
+    (``NonlinearFunction.RSQRT`` -> ``edgemoe_pkg::NonlinearFunctionRsqrt``; an enum-typed
+    parameter takes no integer), anything else as a number."""
+    if isinstance(value, SHARED_CODES):
+        return f"edgemoe_pkg::{sv_code_name(value)}"
+    return str(int(value))
+
+
 def read_slang(top: str, params: dict[str, int], files: list[str]) -> str:
     """The yosys command that reads ``files`` as SystemVerilog with ``top``'s parameter overrides."""
-    overrides = "".join(f" -G {k}={v}" for k, v in params.items())
+    overrides = "".join(f" -G {k}={sv_value(v)}" for k, v in params.items())
     return f"read_slang -j 1 --top {top}{overrides} {' '.join(files)}"
 
 

@@ -9,14 +9,26 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgemoe.config import Config
+from edgemoe.config import Config, NonlinearFunction
 from edgemoe.synth.tools import SynthTarget, read_slang, run_step, stage_sources, yosys_command
 
 TARGETS = [
     SynthTarget("gelu_unit", "gelu_unit", {}, "LinearOut GELU lanes"),
-    SynthTarget("exp_unit", "nonlinear_unit", {"Func": 0}, "AttnP exp lanes (softmax)"),
-    SynthTarget("recip_unit", "nonlinear_unit", {"Func": 1}, "AttnP reciprocal lanes (1/sum)"),
-    SynthTarget("rsqrt_unit", "nonlinear_unit", {"Func": 2, "Lanes": 1}, "1 rsqrt lane (LayerNorm)"),
+    SynthTarget(
+        "exp_unit", "nonlinear_unit", {"Func": NonlinearFunction.EXP_SCORE}, "AttnP exp lanes (softmax)"
+    ),
+    SynthTarget(
+        "recip_unit",
+        "nonlinear_unit",
+        {"Func": NonlinearFunction.RECIPROCAL},
+        "AttnP reciprocal lanes (1/sum)",
+    ),
+    SynthTarget(
+        "rsqrt_unit",
+        "nonlinear_unit",
+        {"Func": NonlinearFunction.RSQRT, "Lanes": 1},
+        "1 rsqrt lane (LayerNorm)",
+    ),
     SynthTarget("softmax_state", "softmax_state", {}, "AttnP running max/sum lanes + 1/sum"),
     SynthTarget("layernorm_unit", "layernorm_unit", {}, "LinearOut lanes, Dim-token buffer"),
     SynthTarget("attention_unit", "attention_unit", {}, "AttnP slots x AttnBlock, one head/group"),
