@@ -57,8 +57,9 @@ def write_report(cfg: Config, results: dict[str, dict], out: Path) -> Path:
         f"AttnP {cfg.hw.attn_p}; act {cfg.formats.act.fmt}, weights {cfg.formats.linear_weight.fmt}).",
         "Regenerate: `make synth-report`.",
         "",
-        "Logic levels: the cells (LUT, CARRY8, DSP48E2 without its registers) on the longest",
-        "register-to-register path of the netlist (yosys `ltp`, flip-flops and registered DSPs end a path).",
+        "Logic levels: the cells (LUT, carry, DSP48E2 without its registers) on the longest",
+        "register-to-register path of the netlist (yosys `ltp`; flip-flops, SRLs, block RAMs and",
+        "registered DSPs end a path).",
         "",
         "| module | instance | LUT | LUTRAM | FF | CARRY | DSP48E2 | BRAM36 | BRAM18 | logic levels "
         "| yosys s |",

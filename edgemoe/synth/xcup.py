@@ -52,10 +52,14 @@ RESOURCES = {
 
 
 # The longest register-to-register path of the mapped netlist (yosys ``ltp``) runs over every cell
-# but the flip-flops and the DSP48E2s that register an input, the product or the output: those
-# end a path. Each LUT, CARRY8 and unregistered DSP48E2 on it is one logic level (a port counts
-# as a register: the paths of a combinational module run from its inputs to its outputs).
-PATH_BREAKS = "t:FD* " + " ".join(f"t:DSP48E2 r:{reg}=1 %i %u" for reg in ("AREG", "BREG", "MREG", "PREG"))
+# but the flip-flops, the shift-register LUTs (SRL16E/SRLC32E: pipeline registers that yosys
+# packs into LUTs), the block RAMs and the DSP48E2s that register an input, the product or the
+# output: those end a path. Each LUT, carry cell and unregistered DSP48E2 on it is one logic level
+# (a port counts as a register: the paths of a combinational module run from its inputs to its
+# outputs).
+PATH_BREAKS = "t:FD* t:SRL* t:RAMB* %u %u " + " ".join(
+    f"t:DSP48E2 r:{reg}=1 %i %u" for reg in ("AREG", "BREG", "MREG", "PREG")
+)
 
 
 def synthesize(target: SynthTarget, cfg: Config, out: Path) -> dict[str, object]:
