@@ -75,16 +75,16 @@ class Timing:
         mem_latency: cycles from a read request taken by a master to its first data beat (the
             simulation's AXI RAM model: 3; a board's DDR: tens of cycles).
         ln_latency: layernorm_unit, last beat in to last beat out (15 besides its mean**2
-            multiplier's 4, ``fxp_func_pkg::MulLatency``, and its rsqrt lane's 26 at one Newton
+            multiplier's 4, ``fxp_func_pkg::MulLatency``, and its rsqrt lane's 27 at one Newton
             step, ``rsqrt_latency``).
         linear_drain: linear_unit, last input beat to the pass's end (7 besides the GELU lanes'
-            10 cycles, ``gelu_latency``, which every epilogue's row waits beside).
+            11 cycles, ``gelu_latency``, which every epilogue's row waits beside).
         attn_group: attention_engine, cycles per group beyond its beats (13 besides the
             lanes: softmax_state's last key to 1/sum takes ``exp_latency`` + ``recip_latency`` + 1
-            = 37 cycles, 35 more than with combinational lanes, and the A·V probability lanes
-            20, ``exp_latency`` + ``MulLatency`` + 1).
+            = 39 cycles, 37 more than with combinational lanes, and the A·V probability lanes
+            21, ``exp_latency`` + ``MulLatency`` + 1).
         router_tail: the gate pass after the last logit (router pipeline and queue read-out
-            besides one beat per queued token; 31 besides the exp and reciprocal lanes' 15 + 21
+            besides one beat per queued token; 31 besides the exp and reciprocal lanes' 16 + 22
             and the score multiplier and cast, 5).
         pass_overhead: cycles every pass spends starting and ending.
 
@@ -92,10 +92,10 @@ class Timing:
     """
 
     mem_latency: int = 3
-    ln_latency: int = 45
-    linear_drain: int = 17
-    attn_group: int = 68
-    router_tail: int = 72
+    ln_latency: int = 46
+    linear_drain: int = 18
+    attn_group: int = 71
+    router_tail: int = 74
     pass_overhead: int = 2
 
 

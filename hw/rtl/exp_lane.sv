@@ -91,7 +91,8 @@ module exp_lane
   logic [ProductBits-1:0]   t_rounded;
   logic [IntPartBits-1:0]   n_d;
   logic [WorkFrac-1:0]      u_d, u_q;
-  logic [7:0]               s_d, s_q, s_r;  // n clamped, + W + OutLeftShift - OutFrac: at most W + 2 + OutLeftShift
+  // the shift: n clamped, + W + OutLeftShift - OutFrac, at most W + 2 + OutLeftShift
+  logic [7:0]               s_d, s_q, s_r;
   assign t_rounded = prod_t + (ProductBits'(1) << (WorkFrac - 1));
   assign n_d = t_rounded[ProductBits-1:2*WorkFrac];
   assign u_d = t_rounded[2*WorkFrac-1:WorkFrac];
@@ -104,18 +105,22 @@ module exp_lane
     .clk_i(clk_i), .en_i(en_i), .d_i({u_d, s_d}), .q_o({u_q, s_q})
   );
 
-  // ---- 4. Exp2Table read as a ROM of TableEntryBits-bit entries (synthesis maps it to LUTs),
-  // always interpolated: the two entries and r registered, then (E[i+1] - E[i]) * r
-  logic [ExpTableBits-1:0]    idx;
-  logic [InterpBits-1:0]      r_d, r_q;
-  logic [TableEntryBits-1:0]  lo_d, hi_d, lo_q, hi_q, lo_m;
-  assign idx = u_q[WorkFrac-1:InterpBits];
-  assign r_d = u_q[InterpBits-1:0];
-  assign lo_d = Exp2Table[(ExpTableBits + 1)'(idx)][TableEntryBits-1:0];
-  assign hi_d = Exp2Table[(ExpTableBits + 1)'(idx) + (ExpTableBits + 1)'(1)][TableEntryBits-1:0];
-
-  pipe_reg #(.Width(2 * TableEntryBits + InterpBits + 8), .Depth(Step)) u_table (
-    .clk_i(clk_i), .en_i(en_i), .d_i({lo_d, hi_d, r_d, s_q}), .q_o({lo_q, hi_q, r_q, s_r})
+  // ---- 4. Exp2Table's two entries read from a registered ROM (r and s beside it), registered
+  // once more, then (E[i+1] - E[i]) * r: always interpolated
+  logic [InterpBits-1:0]      r_t, r_q;
+  logic [TableEntryBits-1:0]  lo_t, hi_t, lo_q, hi_q, lo_m;
+  logic [7:0]                 s_t;
+  rom_pair #(
+    .Entries(Exp2TableSize), .EntryBits(TableEntryBits), .IndexBits(ExpTableBits), .Table(Exp2Table),
+    .Registered(Registered)
+  ) u_table (
+    .clk_i(clk_i), .en_i(en_i), .idx_i(u_q[WorkFrac-1:InterpBits]), .lo_o(lo_t), .hi_o(hi_t)
+  );
+  pipe_reg #(.Width(InterpBits + 8), .Depth(Step)) u_table_side (
+    .clk_i(clk_i), .en_i(en_i), .d_i({u_q[InterpBits-1:0], s_q}), .q_o({r_t, s_t})
+  );
+  pipe_reg #(.Width(2 * TableEntryBits + InterpBits + 8), .Depth(Step)) u_entries (
+    .clk_i(clk_i), .en_i(en_i), .d_i({lo_t, hi_t, r_t, s_t}), .q_o({lo_q, hi_q, r_q, s_r})
   );
 
   logic signed [InterpProductBits-1:0] d_m;
@@ -142,7 +147,7 @@ module exp_lane
   pipe_reg #(.Width(ScaledBits + 8), .Depth(Step)) u_bias (
     .clk_i(clk_i), .en_i(en_i), .d_i({yb_d, s_p}), .q_o({yb_q, s_b})
   );
-  assign yv_d = ScaledBits'(pow2_shift(FuncBits'(yb_q), int'(s_b)));
+  assign yv_d = ScaledBits'(pow2_shift(FuncBits'(yb_q), 1'b1, int'(s_b)));  // s >= 0
   pipe_reg #(.Width(ScaledBits), .Depth(Step)) u_shift (.clk_i(clk_i), .en_i(en_i), .d_i(yv_d), .q_o(yv_q));
 
   fxp_requant #(

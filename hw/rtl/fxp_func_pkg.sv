@@ -15,26 +15,28 @@ package fxp_func_pkg;
   // ---- latencies, in enabled cycles from x_i to y_o, of a registered lane (0 when combinational)
   localparam int unsigned MulLatency = 4;  // fxp_mul: input, product, row and sum registers
 
-  // exp_lane: clamp; aw * log2(e); n, u; table read; interpolation multiply; interpolated value;
-  // rounding bias, shift, fit
+  // exp_lane: clamp; aw * log2(e); n, u; table read (rom_pair) and its entries; interpolation
+  // multiply; interpolated value; rounding bias, shift, fit
   function automatic int unsigned exp_latency(input bit registered);
-    return registered ? 7 + 2 * MulLatency : 0;
+    return registered ? 8 + 2 * MulLatency : 0;
   endfunction
 
-  // recip_lane: leading one; normalise; table read; interpolation multiply; seed; per Newton
-  // step m * y, 2 - m y, y * (2 - m y), rounding; rounding bias, shift, fit
+  // recip_lane: leading one; normalise; table read (rom_pair) and its entries; interpolation
+  // multiply; seed; per Newton step m * y, 2 - m y, y * (2 - m y), rounding; rounding bias,
+  // shift, fit
   function automatic int unsigned recip_latency(input bit registered);
-    return registered ? 7 + MulLatency + NewtonSteps * (2 + 2 * MulLatency) : 0;
+    return registered ? 8 + MulLatency + NewtonSteps * (2 + 2 * MulLatency) : 0;
   endfunction
 
   // rsqrt_lane: as recip_lane, with three multiplies per Newton step (y * y, m * y**2, y * c)
   function automatic int unsigned rsqrt_latency(input bit registered);
-    return registered ? 7 + MulLatency + NewtonSteps * (3 + 3 * MulLatency) : 0;
+    return registered ? 8 + MulLatency + NewtonSteps * (3 + 3 * MulLatency) : 0;
   endfunction
 
-  // gelu_lane: |x|; table read; interpolation multiply; step cast; delta; ReLU - delta; fit
+  // gelu_lane: |x|; table read (rom_pair) and its entries; interpolation multiply; step cast;
+  // delta; ReLU - delta; fit
   function automatic int unsigned gelu_latency(input bit registered);
-    return registered ? 6 + MulLatency : 0;
+    return registered ? 7 + MulLatency : 0;
   endfunction
 
   // position of the leading one of v (0 for v = 0)
@@ -62,7 +64,9 @@ package fxp_func_pkg;
   endfunction
 
   // y * 2**-s in two steps, pow2_bias then pow2_shift: for s > 0 an arithmetic right shift,
-  // rounding half up when round_half_up (else truncating); for s <= 0 a left shift by -s
+  // rounding half up when round_half_up (else truncating); for s <= 0 a left shift by -s. The
+  // shift takes the direction (s > 0) and the distance |s|, which the bias step registers, so
+  // the shift step is the shifters alone
   function automatic logic signed [FuncBits-1:0] pow2_bias(
     input logic signed [FuncBits-1:0] y,
     input int                         s,
@@ -73,9 +77,10 @@ package fxp_func_pkg;
 
   function automatic logic signed [FuncBits-1:0] pow2_shift(
     input logic signed [FuncBits-1:0] y,
-    input int                         s
+    input bit                         right,
+    input int unsigned                distance
   );
-    return s > 0 ? y >>> s : y <<< (-s);
+    return right ? y >>> distance : y <<< distance;
   endfunction
 endpackage
 

@@ -27,9 +27,9 @@ module gelu_lane
   localparam int WorkFrac = ActFracBits > GeluDeltaFracBits ? ActFracBits : GeluDeltaFracBits;
   localparam int EntryBits = GeluDeltaTableWidth;  // table entry width (unsigned)
   localparam int StepBits = EntryBits + InterpWidth + 2;  // (G[i+1] - G[i]) * r, signed
-  localparam int WideBits = (int'(ActBits) + WorkFrac - ActFracBits > int'(GeluDeltaBits) + WorkFrac - GeluDeltaFracBits
-                             ? int'(ActBits) + WorkFrac - ActFracBits
-                             : int'(GeluDeltaBits) + WorkFrac - GeluDeltaFracBits) + 2;
+  localparam int ReluBits = int'(ActBits) + WorkFrac - ActFracBits;  // max(x, 0) at WorkFrac fraction bits
+  localparam int DeltaWideBits = int'(GeluDeltaBits) + WorkFrac - GeluDeltaFracBits;  // delta there
+  localparam int WideBits = (ReluBits > DeltaWideBits ? ReluBits : DeltaWideBits) + 2;
   localparam int unsigned Step = Registered ? 1 : 0;
 
   if (RangeFrac < 0 || RangeFrac > int'(ActBits) - 1 || GeluTableBits < 1) begin : gen_bad_range
@@ -39,19 +39,14 @@ module gelu_lane
     $fatal(1, "%m: GeluDeltaTable has %0d entries, expected 2**GeluTableBits + 1", GeluDeltaTableSize);
   end
 
-  // the table as a ROM of EntryBits-bit entries (synthesis maps it to LUTs or block RAM)
-  logic [EntryBits-1:0] rom [GeluDeltaTableSize];
-  initial begin
-    for (int k = 0; k < int'(GeluDeltaTableSize); k++) rom[k] = GeluDeltaTable[k][EntryBits-1:0];
-  end
-
   // ---- a = |x|
   logic [ActBits-1:0] x_a, a_q;
   pipe_reg #(.Width(2 * ActBits), .Depth(Step)) u_abs (
     .clk_i(clk_i), .en_i(en_i), .d_i({x_i, x_i[ActBits-1] ? ActBits'(-x_i) : x_i}), .q_o({x_a, a_q})
   );
 
-  // ---- beyond the table; index and fraction; the two entries read
+  // ---- beyond the table; index and fraction; the two entries read from a registered ROM (the
+  // rest beside it), then registered once more
   logic                     beyond_d;
   logic [GeluTableBits-1:0] idx;
   logic [InterpWidth-1:0]   r_d;
@@ -71,14 +66,21 @@ module gelu_lane
     assign r_d = '0;
   end
 
-  logic [EntryBits-1:0]   lo_q, hi_q, lo_m, lo_s;
-  logic [InterpWidth-1:0] r_q;
-  logic                   beyond_q, beyond_m, beyond_s;
-  logic [ActBits-1:0]     x_r, x_m, x_s, x_d;
-  pipe_reg #(.Width(2 * EntryBits + InterpWidth + 1 + ActBits), .Depth(Step)) u_table (
-    .clk_i(clk_i), .en_i(en_i),
-    .d_i({rom[(GeluTableBits + 1)'(idx)], rom[(GeluTableBits + 1)'(idx) + (GeluTableBits + 1)'(1)], r_d, beyond_d, x_a}),
-    .q_o({lo_q, hi_q, r_q, beyond_q, x_r})
+  logic [EntryBits-1:0]   lo_t, hi_t, lo_q, hi_q, lo_m, lo_s;
+  logic [InterpWidth-1:0] r_t, r_q;
+  logic                   beyond_t, beyond_q, beyond_m, beyond_s;
+  logic [ActBits-1:0]     x_t, x_r, x_m, x_s, x_d;
+  rom_pair #(
+    .Entries(GeluDeltaTableSize), .EntryBits(EntryBits), .IndexBits(GeluTableBits), .Table(GeluDeltaTable),
+    .Registered(Registered)
+  ) u_table (
+    .clk_i(clk_i), .en_i(en_i), .idx_i(idx), .lo_o(lo_t), .hi_o(hi_t)
+  );
+  pipe_reg #(.Width(InterpWidth + 1 + ActBits), .Depth(Step)) u_table_side (
+    .clk_i(clk_i), .en_i(en_i), .d_i({r_d, beyond_d, x_a}), .q_o({r_t, beyond_t, x_t})
+  );
+  pipe_reg #(.Width(2 * EntryBits + InterpWidth + 1 + ActBits), .Depth(Step)) u_entries (
+    .clk_i(clk_i), .en_i(en_i), .d_i({lo_t, hi_t, r_t, beyond_t, x_t}), .q_o({lo_q, hi_q, r_q, beyond_q, x_r})
   );
 
   // ---- (G[i+1] - G[i]) * r, then its cast to the delta's lsb

@@ -22,7 +22,8 @@
 // tokens stream in at one beat per cycle while earlier ones wait for their statistics and stream
 // out; BufWords = B gives one token at a time. The statistics (mean, rstd) wait in a FIFO of
 // TokensInUnit entries, one per token in the unit (first beat in .. last beat read:
-// 2 B + 10 + MulLatency + RsqrtLatency cycles, so TokensInUnit = 2 + ceil((10 + MulLatency + RsqrtLatency) / B)).
+// 2 B + 10 + MulLatency + RsqrtLatency cycles, so
+// TokensInUnit = 2 + ceil((10 + MulLatency + RsqrtLatency) / B)).
 // gamma and beta sit in one more RAM (B words of Lanes {beta, gamma} pairs); they load on the p
 // stream, B beats, only while the unit is empty; tokens wait while a load is under way.
 `default_nettype none

@@ -116,7 +116,8 @@ module moe_router
   // has it); the lane is fed the sum as the token enters and runs on every cycle
   // ------------------------------------------------------------------------------------------
   localparam int unsigned RecipLatency = recip_latency(1'b1);
-  localparam int unsigned SDepth = (RecipLatency + NumExperts) / NumExperts + 1;  // covers RecipLatency + 1 cycles
+  // tokens S holds: one arrives every NumExperts cycles and stays RecipLatency + 2
+  localparam int unsigned SDepth = (RecipLatency + NumExperts) / NumExperts + 1;
   localparam int unsigned SIndexBits = $clog2(SDepth) > 0 ? $clog2(SDepth) : 1;
   logic [ExpOutBits-1:0]        s_e_q [SDepth][NumExperts];
   logic [SoftmaxRecipBits-1:0]  s_r_q [SDepth];
@@ -270,9 +271,9 @@ module moe_router
   assign s_recip_in = s_valid_q[RecipLatency-1];
 
   recip_lane #(
-    .XBits(SoftmaxSumBits), .XFrac(SoftmaxSumFracBits), .OutBits(SoftmaxRecipBits), .OutFrac(SoftmaxRecipFracBits),
-    .OutSigned(SoftmaxRecipSigned), .OutRoundHalfUp(SoftmaxRecipRoundHalfUp),
-    .OutSaturate(SoftmaxRecipSaturate), .Registered(1'b1)
+    .XBits(SoftmaxSumBits), .XFrac(SoftmaxSumFracBits),
+    .OutBits(SoftmaxRecipBits), .OutFrac(SoftmaxRecipFracBits), .OutSigned(SoftmaxRecipSigned),
+    .OutRoundHalfUp(SoftmaxRecipRoundHalfUp), .OutSaturate(SoftmaxRecipSaturate), .Registered(1'b1)
   ) u_recip (
     .clk_i(clk_i), .en_i(1'b1), .x_i(b_sum_d), .y_o(s_recip)
   );

@@ -48,7 +48,8 @@ module nonlinear_unit
   end
 
   localparam int unsigned Latency = Func == NonlinearFunctionExpScore ? exp_latency(1'b1)
-                                  : Func == NonlinearFunctionReciprocal ? recip_latency(1'b1) : rsqrt_latency(1'b1);
+                                  : Func == NonlinearFunctionReciprocal ? recip_latency(1'b1)
+                                  : rsqrt_latency(1'b1);
 
   logic en;
 

@@ -69,19 +69,23 @@ module recip_lane
   logic unused_xn;  // bits below the mantissa are truncated
   assign unused_xn = ^xn;
 
-  // ---- 3. RecipTable read as a ROM of W + 1-bit entries (synthesis maps it to LUTs),
-  // registered, then the interpolation multiply
-  logic [RecipTableBits-1:0] idx;
-  logic [InterpBits-1:0]     r_q;
-  logic [WorkFrac:0]         lo_d, hi_d, lo_q, hi_q, lo_m;
-  logic [WorkFrac:0]         m_t;
-  logic signed [ShiftBits-1:0] sh_t;
-  assign idx = m_q[WorkFrac-1 -: RecipTableBits];
-  assign lo_d = RecipTable[(RecipTableBits + 1)'(idx)][WorkFrac:0];
-  assign hi_d = RecipTable[(RecipTableBits + 1)'(idx) + (RecipTableBits + 1)'(1)][WorkFrac:0];
-  pipe_reg #(.Width(3 * (WorkFrac + 1) + InterpBits + ShiftBits), .Depth(Step)) u_table (
-    .clk_i(clk_i), .en_i(en_i), .d_i({lo_d, hi_d, m_q[InterpBits-1:0], m_q, sh_q}),
-    .q_o({lo_q, hi_q, r_q, m_t, sh_t})
+  // ---- 3. RecipTable's two entries read from a registered ROM (r, m and the shift beside it),
+  // registered once more, then the interpolation multiply
+  logic [InterpBits-1:0]       r_t, r_q;
+  logic [WorkFrac:0]           lo_t, hi_t, lo_q, hi_q, lo_m;
+  logic [WorkFrac:0]           m_r, m_t;
+  logic signed [ShiftBits-1:0] sh_r, sh_t;
+  rom_pair #(
+    .Entries(RecipTableSize), .EntryBits(WorkFrac + 1), .IndexBits(RecipTableBits), .Table(RecipTable),
+    .Registered(Registered)
+  ) u_table (
+    .clk_i(clk_i), .en_i(en_i), .idx_i(m_q[WorkFrac-1 -: RecipTableBits]), .lo_o(lo_t), .hi_o(hi_t)
+  );
+  pipe_reg #(.Width(InterpBits + WorkFrac + 1 + ShiftBits), .Depth(Step)) u_table_side (
+    .clk_i(clk_i), .en_i(en_i), .d_i({m_q[InterpBits-1:0], m_q, sh_q}), .q_o({r_t, m_r, sh_r})
+  );
+  pipe_reg #(.Width(3 * (WorkFrac + 1) + InterpBits + ShiftBits), .Depth(Step)) u_entries (
+    .clk_i(clk_i), .en_i(en_i), .d_i({lo_t, hi_t, r_t, m_r, sh_r}), .q_o({lo_q, hi_q, r_q, m_t, sh_t})
   );
 
   logic signed [InterpProductBits-1:0] d_m;
@@ -138,13 +142,16 @@ module recip_lane
 
   // ---- 5. y * 2**-shift with the output's rounding (bias, then shift), then the fit
   logic signed [ScaledBits-1:0] yb_d, yb_q, yv_d, yv_q;
-  logic signed [ShiftBits-1:0]  sh_b;
   logic [OutBits-1:0]           y_d;
   assign yb_d = ScaledBits'(pow2_bias(FuncBits'(y[NewtonSteps]), int'(sh[NewtonSteps]), OutRoundHalfUp));
-  pipe_reg #(.Width(ScaledBits + ShiftBits), .Depth(Step)) u_bias (
-    .clk_i(clk_i), .en_i(en_i), .d_i({yb_d, sh[NewtonSteps]}), .q_o({yb_q, sh_b})
+  logic                 right_d, right_b;  // the shift's direction and distance
+  logic [ShiftBits-1:0] dist_d, dist_b;
+  assign right_d = sh[NewtonSteps] > 0;
+  assign dist_d = right_d ? sh[NewtonSteps] : -sh[NewtonSteps];
+  pipe_reg #(.Width(ScaledBits + 1 + ShiftBits), .Depth(Step)) u_bias (
+    .clk_i(clk_i), .en_i(en_i), .d_i({yb_d, right_d, dist_d}), .q_o({yb_q, right_b, dist_b})
   );
-  assign yv_d = ScaledBits'(pow2_shift(FuncBits'(yb_q), int'(sh_b)));
+  assign yv_d = ScaledBits'(pow2_shift(FuncBits'(yb_q), right_b, int'(dist_b)));
   pipe_reg #(.Width(ScaledBits), .Depth(Step)) u_shift (.clk_i(clk_i), .en_i(en_i), .d_i(yv_d), .q_o(yv_q));
 
   fxp_requant #(

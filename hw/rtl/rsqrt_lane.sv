@@ -76,20 +76,24 @@ module rsqrt_lane
     .clk_i(clk_i), .en_i(en_i), .d_i({m_d, sh_d}), .q_o({m_q, sh_q})
   );
 
-  // ---- 3. RsqrtTable read as a ROM of W + 1-bit entries (synthesis maps it to LUTs),
-  // registered, then the interpolation multiply
-  logic [IndexBits-1:0]        idx;
-  logic [InterpBits-1:0]       r_q;
-  logic [WorkFrac:0]           lo_d, hi_d, lo_q, hi_q, lo_m;
-  logic [MantBits-1:0]         m_t, m_m;
-  logic signed [ShiftBits-1:0] sh_t, sh_m;
+  // ---- 3. RsqrtTable's two entries read from a registered ROM (r, m and the shift beside it),
+  // registered once more, then the interpolation multiply
+  logic [InterpBits-1:0]       r_t, r_q;
+  logic [WorkFrac:0]           lo_t, hi_t, lo_q, hi_q, lo_m;
+  logic [MantBits-1:0]         m_r, m_t, m_m;
+  logic signed [ShiftBits-1:0] sh_r, sh_t, sh_m;
   assign v = m_q - (MantBits'(1) << WorkFrac);
-  assign idx = IndexBits'(v >> InterpBits);
-  assign lo_d = RsqrtTable[idx][WorkFrac:0];
-  assign hi_d = RsqrtTable[idx + IndexBits'(1)][WorkFrac:0];
-  pipe_reg #(.Width(2 * (WorkFrac + 1) + InterpBits + MantBits + ShiftBits), .Depth(Step)) u_table (
-    .clk_i(clk_i), .en_i(en_i), .d_i({lo_d, hi_d, v[InterpBits-1:0], m_q, sh_q}),
-    .q_o({lo_q, hi_q, r_q, m_t, sh_t})
+  rom_pair #(
+    .Entries(RsqrtTableSize), .EntryBits(WorkFrac + 1), .IndexBits(IndexBits), .Table(RsqrtTable),
+    .Registered(Registered)
+  ) u_table (
+    .clk_i(clk_i), .en_i(en_i), .idx_i(IndexBits'(v >> InterpBits)), .lo_o(lo_t), .hi_o(hi_t)
+  );
+  pipe_reg #(.Width(InterpBits + MantBits + ShiftBits), .Depth(Step)) u_table_side (
+    .clk_i(clk_i), .en_i(en_i), .d_i({v[InterpBits-1:0], m_q, sh_q}), .q_o({r_t, m_r, sh_r})
+  );
+  pipe_reg #(.Width(2 * (WorkFrac + 1) + InterpBits + MantBits + ShiftBits), .Depth(Step)) u_entries (
+    .clk_i(clk_i), .en_i(en_i), .d_i({lo_t, hi_t, r_t, m_r, sh_r}), .q_o({lo_q, hi_q, r_q, m_t, sh_t})
   );
 
   logic signed [InterpProductBits-1:0] d_m;
@@ -158,14 +162,18 @@ module rsqrt_lane
 
   // ---- 5. y * 2**-shift with the output's rounding (bias, then shift), then the fit
   logic signed [ScaledBits-1:0] yb_d, yb_q, yv_d, yv_q;
-  logic signed [ShiftBits-1:0]  sh_y, sh_b;
+  logic signed [ShiftBits-1:0]  sh_y;
   logic [OutBits-1:0]           y_d;
   assign sh_y = side[NewtonSteps][ShiftBits-1:0];
   assign yb_d = ScaledBits'(pow2_bias(FuncBits'(y[NewtonSteps]), int'(sh_y), OutRoundHalfUp));
-  pipe_reg #(.Width(ScaledBits + ShiftBits), .Depth(Step)) u_bias (
-    .clk_i(clk_i), .en_i(en_i), .d_i({yb_d, sh_y}), .q_o({yb_q, sh_b})
+  logic                 right_d, right_b;  // the shift's direction and distance
+  logic [ShiftBits-1:0] dist_d, dist_b;
+  assign right_d = sh_y > 0;
+  assign dist_d = right_d ? sh_y : -sh_y;
+  pipe_reg #(.Width(ScaledBits + 1 + ShiftBits), .Depth(Step)) u_bias (
+    .clk_i(clk_i), .en_i(en_i), .d_i({yb_d, right_d, dist_d}), .q_o({yb_q, right_b, dist_b})
   );
-  assign yv_d = ScaledBits'(pow2_shift(FuncBits'(yb_q), int'(sh_b)));
+  assign yv_d = ScaledBits'(pow2_shift(FuncBits'(yb_q), right_b, int'(dist_b)));
   pipe_reg #(.Width(ScaledBits), .Depth(Step)) u_shift (.clk_i(clk_i), .en_i(en_i), .d_i(yv_d), .q_o(yv_q));
 
   fxp_requant #(

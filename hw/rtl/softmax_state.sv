@@ -69,7 +69,8 @@ module softmax_state
   end
 
   pipe_reg #(.Width(2 + Lanes + Lanes*AttnScoreBits), .Depth(ExpLatency)) u_step_flags (
-    .clk_i(clk_i), .en_i(adv), .d_i({s_first_i, s_last_i, is_new_d, m_d}), .q_o({e_first, e_last, e_is_new, e_max})
+    .clk_i(clk_i), .en_i(adv),
+    .d_i({s_first_i, s_last_i, is_new_d, m_d}), .q_o({e_first, e_last, e_is_new, e_max})
   );
 
   // ---- the running sum, ExpLatency cycles behind the max

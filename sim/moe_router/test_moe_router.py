@@ -243,7 +243,7 @@ async def slow_queue_consumer(dut) -> None:
     tb.a.backpressure, tb.q.backpressure = 0.9, 0.95
     await tb.reset()
     rng = np.random.default_rng(11)
-    named = [(f"block {i}", quantize(rng.normal(0, 2, (N, E)), cfg.formats.act)) for i in range(5)]
+    named = [(f"block {i}", quantize(rng.normal(0, 2, (N, E)), cfg.formats.act)) for i in range(8)]
     want = [tb.expected(golden_routing(cfg, lg)) for _, lg in named]
     stalled = 0
 
