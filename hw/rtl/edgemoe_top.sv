@@ -326,7 +326,7 @@ module edgemoe_top
   logic [63:0] l_weights, l_bias;
   logic [31:0] l_tiles, l_words, l_rows, l_qbase;
   logic        l_patch, l_gather, l_src_hid;
-  logic [1:0]  l_bias_kind;
+  bias_kind_e  l_bias_kind;
   epilogue_e   l_epilogue;
   logic [31:0] l_expert;
 
@@ -343,7 +343,7 @@ module edgemoe_top
     l_patch     = 1'b0;
     l_gather    = 1'b0;
     l_src_hid   = 1'b0;
-    l_bias_kind = 2'd1;
+    l_bias_kind = BiasKindBias;
     l_epilogue  = EpilogueBias;
     unique case (state_q)
       SPatch: begin
@@ -357,12 +357,12 @@ module edgemoe_top
         l_weights   = BlockQkvWeightOffset[i];
         l_bias      = BlockQkvBiasOffset[i];
         l_tiles     = 3 * Dim / LinearOut;
-        l_bias_kind = 2'd2;
+        l_bias_kind = BiasKindAttnBias;
       end
       SProj: begin
         l_weights   = BlockAttnProjWeightOffset[i];
         l_bias      = BlockAttnProjBiasOffset[i];
-        l_bias_kind = 2'd2;
+        l_bias_kind = BiasKindAttnBias;
       end
       SFc1: begin
         l_weights  = BlockFc1WeightOffset[i];
@@ -379,7 +379,7 @@ module edgemoe_top
       SGate: begin
         l_weights   = BlockGateOffset[i][task_q];
         l_tiles     = 1;
-        l_bias_kind = 2'd0;
+        l_bias_kind = BiasKindNone;
       end
       SExpertFc1: begin
         l_weights  = BlockHtoh4WeightOffset[i] + 64'(l_expert) * BlockHtoh4WeightItemBytes[i];

@@ -44,7 +44,7 @@ module linear_engine
   input  wire logic [CountBits-1:0]         cmd_tiles_i,     // output tiles
   input  wire logic [CountBits-1:0]         cmd_words_i,     // weight words per tile (K / In)
   input  wire logic                         cmd_patch_i,     // weights in patch_weight (else linear_weight)
-  input  wire logic [1:0]                   cmd_bias_kind_i, // 0 none, 1 bias, 2 attn_bias
+  input  wire bias_kind_e                   cmd_bias_kind_i, // the bias format, or none
   input  wire epilogue_e                    cmd_epilogue_i,  // linear_unit's epilogue
   // activation rows, once per output tile
   input  wire logic                         x_valid_i,
@@ -163,7 +163,7 @@ module linear_engine
   logic [AddrBits-1:0] weights_q, bias_q;
   count_t              tiles_q, words_q, tile_q, word_q;
   logic                patch_q;
-  logic [1:0]          bias_kind_q;
+  bias_kind_e          bias_kind_q;
   epilogue_e           epilogue_q;
   logic                b_valid, b_ready, w_valid, w_ready;
   logic                bias_full_q;        // the tile's bias beats are in
@@ -184,7 +184,7 @@ module linear_engine
   assign weight_addr = weights_q + AddrBits'(64'(tile_q) * 64'(words_q) * 64'(WordBits / 8));
 
   always_comb begin
-    rd_cmd_valid = !issued_q && (phase_q == Weights || (phase_q == Bias && bias_kind_q != 2'd0));
+    rd_cmd_valid = !issued_q && (phase_q == Weights || (phase_q == Bias && bias_kind_q != BiasKindNone));
     rd_cmd_addr  = phase_q == Weights ? weight_addr : bias_addr;
     rd_cmd_beats = phase_q == Weights ? 32'(words_q) * WordBeats : BiasBeats;
   end
@@ -296,9 +296,9 @@ module linear_engine
     assign b_attn = tile_bias[o*BiasWordBits +: AttnBiasBits];
     always_comb begin
       unique case (bias_kind_q)
-        2'd1:    b_data[o*UBBits +: UBBits] = UBBits'(b_plain) << (UBFrac - BiasFracBits);
-        2'd2:    b_data[o*UBBits +: UBBits] = UBBits'(b_attn) << (UBFrac - AttnBiasFracBits);
-        default: b_data[o*UBBits +: UBBits] = '0;
+        BiasKindBias:     b_data[o*UBBits +: UBBits] = UBBits'(b_plain) << (UBFrac - BiasFracBits);
+        BiasKindAttnBias: b_data[o*UBBits +: UBBits] = UBBits'(b_attn) << (UBFrac - AttnBiasFracBits);
+        default:          b_data[o*UBBits +: UBBits] = '0;  // BiasKindNone
       endcase
     end
   end
@@ -312,7 +312,7 @@ module linear_engine
                                                 : UWBits'(w_linear) << (UWFrac - LinearWeightFracBits);
   end
 
-  assign b_valid = phase_q == Bias && (bias_kind_q == 2'd0 || bias_full_q);
+  assign b_valid = phase_q == Bias && (bias_kind_q == BiasKindNone || bias_full_q);
   assign w_valid = phase_q == Weights && word_full_q;
 
   linear_unit #(

@@ -16,6 +16,7 @@ import pytest
 
 from edgemoe.config import Config, preset
 from edgemoe.golden.fixed.linear import Epilogue, linear
+from edgemoe.golden.fixed.quantize_weights import bias_kind
 from edgemoe.golden.weights import synthetic
 from edgemoe.host.layout import Segment, weight_layout
 from edgemoe.host.packing import pack_weights, raw_weights
@@ -152,7 +153,7 @@ async def layers_bit_exact(dut) -> None:
             "tiles": tiles,
             "words": words,
             "patch": int(seg.name == "patch_embed_weight"),
-            "bias_kind": 0 if bias is None else (2 if bias.cast.fmt == cfg.formats.attn_bias.fmt else 1),
+            "bias_kind": int(bias_kind(None if bias is None else bias.name, cfg)),
             "epilogue": int(layer.epilogue),
         }
         first = len(ys.beats)
