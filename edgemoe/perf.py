@@ -74,19 +74,26 @@ class Timing:
     Args:
         mem_latency: cycles from a read request taken by a master to its first data beat (the
             simulation's AXI RAM model: 3; a board's DDR: tens of cycles).
-        ln_latency: layernorm_unit, last beat in to last beat out.
-        linear_drain: linear_unit, last input beat to the pass's end.
-        attn_group: attention_engine, cycles per group beyond its beats.
+        ln_latency: layernorm_unit, last beat in to last beat out (14 besides its rsqrt lane,
+            whose latency is 26 at one Newton step: ``fxp_func_pkg::rsqrt_latency``).
+        linear_drain: linear_unit, last input beat to the pass's end (7 besides the GELU lanes'
+            10 cycles, ``gelu_latency``, which every epilogue's row waits beside).
+        attn_group: attention_engine, cycles per group beyond its beats (13 besides the
+            lanes: softmax_state's last key to 1/sum takes ``exp_latency`` + ``recip_latency`` + 1
+            = 37 cycles, 35 more than with combinational lanes, and the A·V probability lanes
+            20, ``exp_latency`` + ``MulLatency`` + 1).
         router_tail: the gate pass after the last logit (router pipeline and queue read-out
-            besides one beat per queued token).
+            besides one beat per queued token; 31 besides the exp and reciprocal lanes' 15 + 21).
         pass_overhead: cycles every pass spends starting and ending.
+
+    The lanes' latencies are those of the presets' one Newton step.
     """
 
     mem_latency: int = 3
-    ln_latency: int = 14
-    linear_drain: int = 7
-    attn_group: int = 13
-    router_tail: int = 31
+    ln_latency: int = 40
+    linear_drain: int = 17
+    attn_group: int = 68
+    router_tail: int = 67
     pass_overhead: int = 2
 
 
