@@ -74,8 +74,9 @@ class Timing:
     Args:
         mem_latency: cycles from a read request taken by a master to its first data beat (the
             simulation's AXI RAM model: 3; a board's DDR: tens of cycles).
-        ln_latency: layernorm_unit, last beat in to last beat out (14 besides its rsqrt lane,
-            whose latency is 26 at one Newton step: ``fxp_func_pkg::rsqrt_latency``).
+        ln_latency: layernorm_unit, last beat in to last beat out (15 besides its mean**2
+            multiplier's 4, ``fxp_func_pkg::MulLatency``, and its rsqrt lane's 26 at one Newton
+            step, ``rsqrt_latency``).
         linear_drain: linear_unit, last input beat to the pass's end (7 besides the GELU lanes'
             10 cycles, ``gelu_latency``, which every epilogue's row waits beside).
         attn_group: attention_engine, cycles per group beyond its beats (13 besides the
@@ -83,17 +84,18 @@ class Timing:
             = 37 cycles, 35 more than with combinational lanes, and the A·V probability lanes
             20, ``exp_latency`` + ``MulLatency`` + 1).
         router_tail: the gate pass after the last logit (router pipeline and queue read-out
-            besides one beat per queued token; 31 besides the exp and reciprocal lanes' 15 + 21).
+            besides one beat per queued token; 31 besides the exp and reciprocal lanes' 15 + 21
+            and the score multiplier and cast, 5).
         pass_overhead: cycles every pass spends starting and ending.
 
     The lanes' latencies are those of the presets' one Newton step.
     """
 
     mem_latency: int = 3
-    ln_latency: int = 40
+    ln_latency: int = 45
     linear_drain: int = 17
     attn_group: int = 68
-    router_tail: int = 67
+    router_tail: int = 72
     pass_overhead: int = 2
 
 

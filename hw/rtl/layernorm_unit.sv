@@ -10,18 +10,19 @@
 //
 // Structure: registered stages throughout, no stall inside pass 1 and the statistics.
 //   pass 1:  input register -> squares (registered) -> sums S1, S2 (registered)      3 cycles
-//   stats:   const_div (3) -> fit mean/ex2 -> mean^2 -> var + eps -> registered rsqrt_lane
-//            (RsqrtLatency)                                                  7 + RsqrtLatency cycles
+//   stats:   const_div (3) -> fit mean/ex2 -> mean^2 (fxp_mul, MulLatency) -> fit m2 -> var
+//            -> var + eps, fit -> registered rsqrt_lane (RsqrtLatency)
+//                                                           8 + MulLatency + RsqrtLatency cycles
 //   pass 2:  buffer read -> (x - mean) * rstd -> z * gamma + beta -> cast to y        4 cycles,
 //            one stall signal (output taken or empty) for the whole pass-2 pipeline.
-// Last beat of a token in -> its first beat out: 14 + RsqrtLatency cycles.
+// Last beat of a token in -> its first beat out: 15 + MulLatency + RsqrtLatency cycles.
 // The token buffer is a ring of BufWords beats (a simple dual-port RAM of Lanes activations per
 // word, synchronous read): a beat's word is free again once the beat has been read for pass 2.
-// A beat stays B + 10 + RsqrtLatency cycles (B = D/Lanes), so with BufWords at least that many
+// A beat stays B + 11 + MulLatency + RsqrtLatency cycles (B = D/Lanes), so with BufWords at least that many
 // tokens stream in at one beat per cycle while earlier ones wait for their statistics and stream
 // out; BufWords = B gives one token at a time. The statistics (mean, rstd) wait in a FIFO of
 // TokensInUnit entries, one per token in the unit (first beat in .. last beat read:
-// 2 B + 9 + RsqrtLatency cycles, so TokensInUnit = 2 + ceil((9 + RsqrtLatency) / B)).
+// 2 B + 10 + MulLatency + RsqrtLatency cycles, so TokensInUnit = 2 + ceil((10 + MulLatency + RsqrtLatency) / B)).
 // gamma and beta sit in one more RAM (B words of Lanes {beta, gamma} pairs); they load on the p
 // stream, B beats, only while the unit is empty; tokens wait while a load is under way.
 `default_nettype none
@@ -32,8 +33,9 @@ module layernorm_unit
 #(
   parameter int unsigned Lanes = LinearOut,
   parameter int unsigned D     = Dim,
-  // token buffer beats; the default holds a beat's B + 10 + RsqrtLatency cycles in the unit (full rate)
-  parameter int unsigned BufWords = 2 ** $clog2(D / Lanes + 10 + rsqrt_latency(1'b1))
+  // token buffer beats; the default holds a beat's B + 11 + MulLatency + RsqrtLatency cycles in the
+  // unit (full rate)
+  parameter int unsigned BufWords = 2 ** $clog2(D / Lanes + 11 + MulLatency + rsqrt_latency(1'b1))
 ) (
   input  wire logic                      clk_i,
   input  wire logic                      rst_i,
@@ -54,8 +56,9 @@ module layernorm_unit
 );
   localparam int unsigned BeatsPerToken = D / Lanes;
   localparam int unsigned RsqrtLatency = rsqrt_latency(1'b1);
-  localparam int unsigned StatsSteps = 3 + RsqrtLatency;  // statistics registers after the quotients
-  localparam int unsigned TokensInUnit = 2 + (BeatsPerToken + 8 + RsqrtLatency) / BeatsPerToken;  // tokens in the unit at full rate
+  // statistics registers after the quotients: fit, mean^2, fit m2, var, var + eps, rsqrt
+  localparam int unsigned StatsSteps = 4 + MulLatency + RsqrtLatency;
+  localparam int unsigned TokensInUnit = 2 + (BeatsPerToken + 9 + MulLatency + RsqrtLatency) / BeatsPerToken;  // tokens in the unit at full rate
   localparam int BeatIndexBits = $clog2(BeatsPerToken) > 0 ? $clog2(BeatsPerToken) : 1;
   localparam int BufAddrBits = $clog2(BufWords) > 0 ? $clog2(BufWords) : 1;
   localparam int TokenCountBits = $clog2(TokensInUnit + 1);
@@ -169,9 +172,9 @@ module layernorm_unit
   logic                         mean_div_v;
   logic [MeanNumBits-1:0]            mean_div_q;
   logic [Ex2NumBits-1:0]             ex2_div_q;
-  logic [LnMeanBits-1:0]        mean_d, mean1_q, mean2_q, mean3_q, mean_r;
-  logic [LnVarBits-1:0]         ex2_d, ex21_q, ex22_q, m2_d, ve_d, ve3_q;
-  logic signed [2*LnMeanBits-1:0] mm2_q;
+  logic [LnMeanBits-1:0]        mean_d, mean1_q, mean_sq, mean_r;
+  logic [LnVarBits-1:0]         ex2_d, ex21_q, ex2_sq, ex2_m2_q, m2_d, m2_q, var_d, var_q, ve_d, ve_q;
+  logic signed [2*LnMeanBits-1:0] mm2;
   logic [LnRstdBits-1:0]        rstd_d;
   logic [StatsSteps:1]          st_v_q;
   logic [LnMeanBits-1:0]        stat_mean_q [TokensInUnit];
@@ -214,11 +217,20 @@ module layernorm_unit
     .OutBits(LnVarBits), .OutFrac(LnVarFracBits), .OutSigned(1'b0),
     .RoundHalfUp(LnVarRoundHalfUp), .Saturate(LnVarSaturate)
   ) u_m2 (
-    .in_i(mm2_q), .out_o(m2_d), .clip_o()
+    .in_i(mm2), .out_o(m2_d), .clip_o()
+  );
+
+  // the statistics pipeline never stalls: every register below moves on each cycle
+  fxp_mul #(.ABits(LnMeanBits), .BBits(LnMeanBits), .Registered(1'b1)) u_mean_sq (
+    .clk_i(clk_i), .en_i(1'b1), .a_i($signed(mean1_q)), .b_i($signed(mean1_q)), .p_o(mm2)
+  );
+  pipe_reg #(.Width(LnMeanBits + LnVarBits), .Depth(MulLatency)) u_mean_sq_wait (
+    .clk_i(clk_i), .en_i(1'b1), .d_i({mean1_q, ex21_q}), .q_o({mean_sq, ex2_sq})
   );
 
   logic [LnVarBits:0] var_eps;
-  assign var_eps = (ex22_q > m2_d ? (LnVarBits + 1)'(ex22_q - m2_d) : '0) + (LnVarBits + 1)'(EpsRaw);
+  assign var_d = ex2_m2_q > m2_q ? ex2_m2_q - m2_q : '0;
+  assign var_eps = (LnVarBits + 1)'(var_q) + (LnVarBits + 1)'(EpsRaw);
 
   fxp_requant #(
     .InBits(LnVarBits + 1), .InFrac(0), .InSigned(1'b0),
@@ -232,11 +244,12 @@ module layernorm_unit
   // beside it
   rsqrt_lane #(.Registered(1'b1)) u_rsqrt (
     .clk_i(clk_i), .en_i(1'b1),
-    .x_i(ve3_q),
+    .x_i(ve_q),
     .y_o(rstd_d)
   );
-  pipe_reg #(.Width(LnMeanBits), .Depth(RsqrtLatency)) u_mean_wait (
-    .clk_i(clk_i), .en_i(1'b1), .d_i(mean3_q), .q_o(mean_r)
+  // the mean waits beside fit m2, var, var + eps and the rsqrt lane
+  pipe_reg #(.Width(LnMeanBits), .Depth(3 + RsqrtLatency)) u_mean_wait (
+    .clk_i(clk_i), .en_i(1'b1), .d_i(mean_sq), .q_o(mean_r)
   );
 
   // ---------------------------------------------------------------- pass 2: normalise, scale, shift
@@ -349,11 +362,10 @@ module layernorm_unit
     // statistics
     mean1_q      <= mean_d;
     ex21_q       <= ex2_d;
-    mm2_q        <= (2 * LnMeanBits)'($signed(mean1_q)) * (2 * LnMeanBits)'($signed(mean1_q));
-    mean2_q      <= mean1_q;
-    ex22_q       <= ex21_q;
-    ve3_q        <= ve_d;
-    mean3_q      <= mean2_q;
+    m2_q         <= m2_d;
+    ex2_m2_q     <= ex2_sq;
+    var_q        <= var_d;
+    ve_q         <= ve_d;
     if (st_v_q[StatsSteps]) begin
       stat_mean_q[sw_q] <= mean_r;
       stat_rstd_q[sw_q] <= rstd_d;

@@ -14,13 +14,15 @@
 // registered exp lane (one expert per cycle) and sums the exps as they leave it ExpLatency
 // cycles later, S queues finished tokens (their exps and sum) while the sum goes through a
 // registered reciprocal lane (RecipLatency cycles), C scales and selects (one expert per cycle)
-// and writes the token into the queues. A and C hold one token each and hand over in their last
-// cycle, S holds enough tokens to cover the reciprocal's latency: one token per NumExperts
-// cycles, the rate of the input. The queues are double-buffered: while one block drains on a
-// and q, the next block is routed into the other bank. Without stalls a token's r beat leaves
-// 3 * NumExperts + 2 + ExpLatency + RecipLatency cycles after its first logit (at least; more
-// when S waits for C), and a block's last q beat NumTokens * NumTopK - 1 cycles (plus one per
-// expert without tokens) after its last r beat.
+// and writes the token into the queues: its scores p_j = cast(e_j * 1/sum) leave a registered
+// multiplier ScoreLatency cycles after their issue and enter the running top-k there. B and C
+// each take a new token while the last expert of the previous one is still in their pipeline,
+// S holds enough tokens to cover the reciprocal's latency: one token per NumExperts cycles, the
+// rate of the input. The queues are double-buffered: while one block drains on a and q, the
+// next block is routed into the other bank. Without stalls a token's r beat leaves
+// 3 * NumExperts + 2 + ExpLatency + RecipLatency + ScoreLatency cycles after its first logit (at
+// least; more when S waits for C), and a block's last q beat NumTokens * NumTopK - 1 cycles
+// (plus one per expert without tokens) after its last r beat.
 //
 // Ports (valid/ready streams; data and valid hold until accepted):
 //   x  in:  x_data_i = one logit (formats.act); NumExperts beats per token, NumTokens tokens per block.
@@ -125,8 +127,11 @@ module moe_router
   logic [SoftmaxRecipBits-1:0]        s_recip;
 
   // ------------------------------------------------------------------------------------------
-  // Stage C: p_j = cast(e_j * r, gate_score), running top-k; then the token leaves on r
+  // Stage C: p_j = cast(e_j * r, gate_score) in a registered multiplier (one expert per enabled
+  // cycle), the running top-k as the scores leave it ScoreLatency cycles later; then the token
+  // leaves on r. The multiplier, its side bits and the top-k move on c_en.
   // ------------------------------------------------------------------------------------------
+  localparam int unsigned ScoreLatency = MulLatency + 1;  // the product, then the cast
   logic [ExpOutBits-1:0]           c_e_q [NumExperts];
   logic [SoftmaxRecipBits-1:0]           c_r_q;
   logic [ExpertBits-1:0]         c_j_q;
@@ -137,8 +142,11 @@ module moe_router
   logic signed [ExpOutBits:0]      c_e_ext;
   logic signed [SoftmaxRecipBits:0]      c_r_ext;
   logic signed [ProbProductBits-1:0]    c_prod;
-  logic [GateScoreBits-1:0]           c_p;
-  logic                    c_last, c_free, c_step, c_emit, emit_ok;
+  logic [GateScoreBits-1:0]           c_p_d, c_p;
+  logic                    c_en, c_issue, c_last, c_free, c_step, c_emit, emit_ok;
+  logic [ScoreLatency-1:0]    c_valid_q;  // issued experts in the multiplier
+  logic [ExpertBits-1:0]      c_out_j;  // the expert whose score leaves it
+  logic                 c_out_valid, c_out_last;
 
   // ------------------------------------------------------------------------------------------
   // Queues: per expert one memory (one write, one read port) of two banks of token indices,
@@ -296,29 +304,43 @@ module moe_router
   end
 
   // ---- stage C
+  // issue: one expert per enabled cycle into the multiplier; S hands over on the last issue
   assign c_last  = c_j_q == LastExpert;
+  assign c_issue = c_busy_q && c_en;
+  assign c_free  = !c_busy_q || (c_issue && c_last);
+  // the multiplier holds only while a token's last score waits to leave
   assign emit_ok = (!r_valid_o || r_ready_i) && !full_q[wb_q];
-  assign c_emit  = c_busy_q && c_last && emit_ok;
-  assign c_step  = c_busy_q && (!c_last || emit_ok);
-  assign c_free  = !c_busy_q || c_emit;
+  assign c_emit  = c_out_valid && c_out_last && emit_ok;
+  assign c_en    = !(c_out_valid && c_out_last) || emit_ok;
+  assign c_step  = c_out_valid && c_en;
 
   assign c_e_ext = {ExpOutSigned & c_e_q[c_j_q][ExpOutBits-1], c_e_q[c_j_q]};
   assign c_r_ext = {SoftmaxRecipSigned & c_r_q[SoftmaxRecipBits-1], c_r_q};
-  assign c_prod  = ProbProductBits'(c_e_ext) * ProbProductBits'(c_r_ext);
+  fxp_mul #(.ABits(ExpOutBits + 1), .BBits(SoftmaxRecipBits + 1), .Registered(1'b1)) u_mul_score (
+    .clk_i(clk_i), .en_i(c_en), .a_i(c_e_ext), .b_i(c_r_ext), .p_o(c_prod)
+  );
 
   fxp_requant #(
     .InBits(ProbProductBits), .InFrac(ExpOutFracBits + SoftmaxRecipFracBits), .InSigned(1'b1),
     .OutBits(GateScoreBits), .OutFrac(GateScoreFracBits), .OutSigned(GateScoreSigned),
     .RoundHalfUp(GateScoreRoundHalfUp), .Saturate(GateScoreSaturate)
   ) u_score (
-    .in_i(c_prod), .out_o(c_p), .clip_o()
+    .in_i(c_prod), .out_o(c_p_d), .clip_o()
   );
+  pipe_reg #(.Width(GateScoreBits), .Depth(1)) u_score_reg (
+    .clk_i(clk_i), .en_i(c_en), .d_i(c_p_d), .q_o(c_p)
+  );
+  pipe_reg #(.Width(ExpertBits + 1), .Depth(ScoreLatency)) u_score_side (
+    .clk_i(clk_i), .en_i(c_en), .d_i({c_j_q, c_last}), .q_o({c_out_j, c_out_last})
+  );
+  assign c_out_valid = c_valid_q[ScoreLatency-1];
 
+  // a token's first score starts the top-k afresh
   topk_insert #(
     .TopK(NumTopK), .ScoreBits(GateScoreBits), .ScoreSigned(GateScoreSigned), .IndexBits(ExpertBits)
   ) u_topk (
-    .valid_i(c_best_v_q), .score_i(c_best_s_q), .index_i(c_best_i_q),
-    .cand_score_i(c_p), .cand_index_i(c_j_q),
+    .valid_i(c_out_j == '0 ? '0 : c_best_v_q), .score_i(c_best_s_q), .index_i(c_best_i_q),
+    .cand_score_i(c_p), .cand_index_i(c_out_j),
     .valid_o(c_ins_v), .score_o(c_ins_s), .index_o(c_ins_i)
   );
 
@@ -326,18 +348,14 @@ module moe_router
     if (rst_i) begin
       c_busy_q   <= 1'b0;
       c_j_q      <= '0;
+      c_valid_q  <= '0;
       c_best_v_q <= '0;
     end else begin
-      if (c_step) begin
-        c_best_v_q <= c_ins_v;
-        if (!c_last) c_j_q <= c_j_q + 1'b1;
-      end
-      if (c_emit) c_busy_q <= 1'b0;
-      if (s_take) begin
-        c_busy_q   <= 1'b1;
-        c_j_q      <= '0;
-        c_best_v_q <= '0;
-      end
+      if (c_issue) c_j_q <= c_last ? '0 : c_j_q + 1'b1;
+      if (c_issue && c_last) c_busy_q <= 1'b0;
+      if (s_take) c_busy_q <= 1'b1;
+      if (c_en) c_valid_q <= ScoreLatency'({c_valid_q, c_issue});
+      if (c_step) c_best_v_q <= c_ins_v;
     end
   end
 
