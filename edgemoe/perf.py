@@ -8,6 +8,7 @@ these counts do not depend on the data.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -16,13 +17,16 @@ from edgemoe.config import Config
 
 @dataclass(frozen=True)
 class Layer:
-    """One linear layer of the schedule: ``rows`` input rows, ``k`` inputs, ``out`` outputs."""
+    """One linear layer of the schedule: ``rows`` input rows, ``k`` inputs, ``out`` outputs, and
+    ``weight_sets`` sets of weights (a MoE block's active experts, each read once per image)."""
 
     name: str
     rows: int
     k: int
     out: int
     gelu: bool = False
+    bias: bool = True
+    weight_sets: int = 1
 
 
 def linear_layers(cfg: Config) -> list[Layer]:
@@ -35,10 +39,11 @@ def linear_layers(cfg: Config) -> list[Layer]:
         out += [Layer(f"l{i}.qkv", n, d, 3 * d), Layer(f"l{i}.proj", n, d, d)]
         if m.is_moe(i):
             queued = n * m.top_k
+            active = min(m.experts, queued)
             out += [
-                Layer(f"l{i}.gate", n, d, m.experts),
-                Layer(f"l{i}.experts.fc1", queued, d, m.expert_hidden, gelu=True),
-                Layer(f"l{i}.experts.fc2", queued, m.expert_hidden, d),
+                Layer(f"l{i}.gate", n, d, m.experts, bias=False),
+                Layer(f"l{i}.experts.fc1", queued, d, m.expert_hidden, gelu=True, weight_sets=active),
+                Layer(f"l{i}.experts.fc2", queued, m.expert_hidden, d, weight_sets=active),
             ]
         else:
             out += [Layer(f"l{i}.fc1", n, d, m.mlp_hidden, gelu=True), Layer(f"l{i}.fc2", n, m.mlp_hidden, d)]
@@ -161,6 +166,11 @@ class Prediction:
     def latency_ms(self) -> float:
         return self.cycles / (self.cfg.hw.clock_mhz * 1e3)
 
+    @property
+    def mac_utilization(self) -> float:
+        """The model's MACs over what the MAC units could do in the image's cycles."""
+        return self.cfg.model.macs()["total"] / (self.cycles * mac_units(self.cfg))
+
 
 def _linear_pass(
     cfg: Config,
@@ -179,20 +189,27 @@ def _linear_pass(
     ``rows`` and ``image_gap`` are one image's; under batch weight reuse every image of the batch
     streams through each tile (the cycles are then the batch's, the bytes still read once).
     """
-    hw = cfg.hw
-    beat = hw.axi_bits // 8
-    words = _tiles(k, hw.linear_in)
-    word_beats = hw.linear_out * hw.linear_in * _word_bits(cfg.formats.linear_weight.fmt.bits) // hw.axi_bits
-    bias_beats = max(1, hw.linear_out * _word_bits(cfg.formats.bias.fmt.bits) // hw.axi_bits) if bias else 0
-    tiles = _tiles(out, hw.linear_out)
+    words, word_beats, bias_beats = _tile_beats(cfg, k, bias)
     bias_phase = 1 + t.mem_latency + bias_beats if bias else 0
     weight_phase = 1 + t.mem_latency + math.ceil(words * word_beats / weight_beat_rate(cfg, schedule))
     images = schedule.batch if schedule.batch_weight_reuse else 1
-    compute = images * (rows * words + image_gap)
+    ends = _tile_ends(
+        _tiles(out, cfg.hw.linear_out),
+        bias_phase,
+        weight_phase,
+        images * (rows * words + image_gap),
+        schedule.weight_prefetch,
+    )
+    return ends + t.linear_drain + t.pass_overhead, weight_bytes(cfg, k, out, bias)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a design-space sweep asks for the same passes many times
+def _tile_ends(tiles: int, bias_phase: int, weight_phase: int, compute: int, prefetch: bool) -> int:
+    """When a pass's last tile is computed: each tile's bias and weight reads, then its compute."""
     ends: list[int] = []
     loaded = 0  # when the previous tile's weights were in
     for i in range(tiles):
-        if not schedule.weight_prefetch:  # one bank: load only once the previous tile is done
+        if not prefetch:  # one bank: load only once the previous tile is done
             loaded = (ends[-1] if ends else 0) + bias_phase + weight_phase
             ends.append(loaded + compute)
             continue
@@ -202,8 +219,22 @@ def _linear_pass(
         loaded = header + weight_phase
         start = max(loaded, ends[-1] if ends else 0)
         ends.append(start + compute)
-    cycles = ends[-1] + t.linear_drain + t.pass_overhead
-    return cycles, tiles * (bias_beats + words * word_beats) * beat
+    return ends[-1]
+
+
+def _tile_beats(cfg: Config, k: int, bias: bool) -> tuple[int, int, int]:
+    """A tile's weight words (one per input beat), AXI beats per word, and bias beats."""
+    hw = cfg.hw
+    words = _tiles(k, hw.linear_in)
+    word_beats = hw.linear_out * hw.linear_in * word_bits(cfg.formats.linear_weight.fmt.bits) // hw.axi_bits
+    bias_beats = max(1, hw.linear_out * word_bits(cfg.formats.bias.fmt.bits) // hw.axi_bits) if bias else 0
+    return words, word_beats, bias_beats
+
+
+def weight_bytes(cfg: Config, k: int, out: int, bias: bool) -> int:
+    """Bytes a linear pass reads: every output tile's biases and weights, in whole AXI beats."""
+    words, word_beats, bias_beats = _tile_beats(cfg, k, bias)
+    return _tiles(out, cfg.hw.linear_out) * (bias_beats + words * word_beats) * (cfg.hw.axi_bits // 8)
 
 
 def weight_beat_rate(cfg: Config, schedule: Schedule) -> float:
@@ -214,7 +245,8 @@ def weight_beat_rate(cfg: Config, schedule: Schedule) -> float:
     return rate
 
 
-def _word_bits(bits: int) -> int:
+def word_bits(bits: int) -> int:
+    """The storage word (8, 16, 32 or 64 bits) a value of ``bits`` bits takes in memory."""
     return next(w for w in (8, 16, 32, 64) if bits <= w)
 
 
@@ -248,8 +280,8 @@ def predict(cfg: Config, timing: Timing | None = None, schedule: Schedule = RTL_
     lanes = hw.linear_in
     words = n * d // lanes  # a token buffer's words
     beat = hw.axi_bits // 8
-    vec_chunks = max(1, hw.axi_bits // (lanes * _word_bits(cfg.formats.norm.fmt.bits)))
-    norm_beats = d * _word_bits(cfg.formats.norm.fmt.bits) // hw.axi_bits
+    vec_chunks = max(1, hw.axi_bits // (lanes * word_bits(cfg.formats.norm.fmt.bits)))
+    norm_beats = d * word_bits(cfg.formats.norm.fmt.bits) // hw.axi_bits
     # stages and bytes are the batch's: a pass under weight reuse serves every image at once,
     # anything else runs once per image
     reps = s.batch if s.batch_weight_reuse else 1
@@ -267,11 +299,11 @@ def predict(cfg: Config, timing: Timing | None = None, schedule: Schedule = RTL_
         read += each * wbytes
         return each * cycles
 
-    image_beats = m.patches * m.patch_in * _word_bits(cfg.formats.pixel.fmt.bits) // hw.axi_bits
+    image_beats = m.patches * m.patch_in * word_bits(cfg.formats.pixel.fmt.bits) // hw.axi_bits
     linear("patch_embed", m.patches, m.patch_in, d, True, image_gap=t.mem_latency)
     read += s.batch * _tiles(d, hw.linear_out) * image_beats * beat
     add("pos_embed", s.batch * (1 + t.mem_latency + words + t.pass_overhead))
-    read += s.batch * n * d * _word_bits(cfg.formats.pos_embed.fmt.bits) // 8
+    read += s.batch * n * d * word_bits(cfg.formats.pos_embed.fmt.bits) // 8
     ln = (
         2 * (1 + t.mem_latency + norm_beats * vec_chunks)
         + d // lanes
@@ -305,25 +337,34 @@ def predict(cfg: Config, timing: Timing | None = None, schedule: Schedule = RTL_
         else:
             for k, out in ((d, m.mlp_hidden), (m.mlp_hidden, d)):
                 linear("mlp", n, k, out, True)
-    token_bytes = n * d * _word_bits(cfg.formats.act.fmt.bits) // 8
+    token_bytes = n * d * word_bits(cfg.formats.act.fmt.bits) // 8
     add("store", s.batch * (token_bytes // beat + 2 * t.mem_latency + t.pass_overhead))
     add("control", 1)
     return Prediction(cfg, stages, -(-read // s.batch), token_bytes, s)
 
 
 def report(p: Prediction) -> str:
-    """The lines ``edgemoe perf`` prints: the latency line, then the stages."""
-    cfg = p.cfg
+    """The lines ``edgemoe perf`` prints: the latency line, then the stages (per image)."""
+    cfg, s = p.cfg, p.schedule
+    missing = s.missing_in_rtl()
+    schedule = "RTL top, sequential schedule" if not missing else "needs: " + "; ".join(missing)
     lines = [
         f"latency: {p.latency_ms:.2f} ms/image/task at {cfg.hw.clock_mhz:g} MHz",
-        f"config '{cfg.name}': {p.cycles} cycles per image per task (RTL top, sequential schedule)",
+        f"config '{cfg.name}': {p.cycles} cycles per image per task ({schedule})",
     ]
+    if s.batch > 1:
+        lines.append(f"  batch of {s.batch}: stages below are per image, the batch's cycles over {s.batch}")
     for name, cycles in sorted(p.stages.items(), key=lambda kv: -kv[1]):
-        lines.append(f"  {name:<12} {cycles:>12} cycles  {100 * cycles / p.cycles:5.1f} %")
-    macs = cfg.model.macs()["total"]
-    units = cfg.hw.linear_in * cfg.hw.linear_out + cfg.hw.attn_p * cfg.hw.attn_block
+        per_image = round(cycles / s.batch)
+        lines.append(f"  {name:<12} {per_image:>12} cycles  {100 * cycles / s.batch / p.cycles:5.1f} %")
     lines.append(f"  memory       {p.bytes_read} bytes read, {p.bytes_written} bytes written per image")
     lines.append(
-        f"  MAC utilization {100 * macs / (p.cycles * units):.1f} % ({macs} MACs on {units} MAC units)"
+        f"  MAC utilization {100 * p.mac_utilization:.1f} % ({cfg.model.macs()['total']} MACs on "
+        f"{mac_units(cfg)} MAC units)"
     )
     return "\n".join(lines)
+
+
+def mac_units(cfg: Config) -> int:
+    """Multipliers that do the model's MACs: the linear array and the attention lanes."""
+    return cfg.hw.linear_in * cfg.hw.linear_out + cfg.hw.attn_p * cfg.hw.attn_block
