@@ -173,6 +173,7 @@ CALIBRATION: tuple[Measured, ...] = (
     _m("layernorm_unit", preset("edge-moe"), 11_511, 4_776, 191, 0, _README),
     _m("layernorm_unit", preset("tiny"), 6_263, 2_621, 98, 0, _TINY),
     _m("moe_router", preset("edge-moe"), 3_578, 2_424, 13, 0, _README),
+    _m("moe_router", preset("tiny"), 1_890, 754, 13, 0, _TINY),
     _m("axi_burst_reader", _with_hw("port-256"), 203, 133, 0, 0, _PORT),
     _m("axi_burst_reader", _with_hw("port-128", axi_bits=128), 204, 133, 0, 0, _PORT),
 )
