@@ -212,6 +212,8 @@ def _cmd_perf(args: argparse.Namespace) -> int:
             raise UserError(f"{name} must be 1 or more, got {value}")
     if args.bandwidth is not None and not 0 < args.bandwidth < float("inf"):
         raise UserError(f"--bandwidth must be a positive number of GB/s, got {args.bandwidth:g}")
+    if args.sweep and args.roofline:
+        raise UserError("--roofline is of one design point, --sweep of many: give one of them")
     if args.sweep and (args.weight_ports != 1 or args.attention_overlap or args.batch_weight_reuse):
         raise UserError(
             "--sweep tries every port count and schedule itself; give only --batch and --bandwidth"

@@ -81,7 +81,6 @@ class Unit:
     name: str
     features: Callable[[Config], tuple[float, ...]]
     structural: Callable[[Config], dict[str, int]]
-    what: str
 
 
 def _linear_structural(cfg: Config) -> dict[str, int]:
@@ -106,36 +105,36 @@ def _attention_structural(cfg: Config) -> dict[str, int]:
     return {"DSP": per_lane * lanes, "BRAM36": math.ceil(bram36(cfg.model.tokens, scores))}
 
 
+# one more AXI read master for weights, axi_bits wide (the beats' merge into the bank not counted)
 WEIGHT_PORT = Unit(
     "axi_burst_reader",
     lambda c: (c.hw.axi_bits, 1),
     lambda c: {"DSP": 0, "BRAM36": 0},
-    "one more AXI read master for weights, axi_bits wide (the beats' merge into the bank not counted)",
 )
 UNITS = (
+    # MAC array In x Out (weight x act multipliers), two weight banks of max K, Out epilogue lanes
     Unit(
         "linear_unit",
         lambda c: (c.hw.linear_in * c.hw.linear_out, c.hw.linear_out),
         _linear_structural,
-        "MAC array In x Out (weight x act multipliers), two weight banks of max K, Out epilogue lanes",
     ),
+    # P slots x AttnBlock lanes (q.k and p.v multipliers), softmax state, exp lanes
     Unit(
         "attention_unit",
         lambda c: (c.hw.attn_p * c.hw.attn_block, c.hw.attn_p),
         _attention_structural,
-        "P slots x AttnBlock lanes (q.k and p.v multipliers), softmax state, exp lanes",
     ),
+    # Lanes = LinearIn lanes, a token buffer of Dim
     Unit(
         "layernorm_unit",
         lambda c: (c.hw.linear_in, 1),
         lambda c: {"DSP": 0, "BRAM36": 0},
-        "Lanes = LinearIn lanes, a token buffer of Dim",
     ),
+    # gate softmax over Experts, top-k, per-expert queues
     Unit(
         "moe_router",
         lambda c: (c.model.experts, 1),
         lambda c: {"DSP": 0, "BRAM36": 0},
-        "gate softmax over Experts, top-k, per-expert queues",
     ),
 )
 
@@ -289,23 +288,6 @@ def _errors(model: dict[str, int], measured: dict[str, int]) -> dict[str, float]
         res: (model[res] - measured[res]) / measured[res] if measured[res] else float(model[res] != 0)
         for res in RESOURCES
     }
-
-
-def rtl_shape_problems(cfg: Config) -> list[str]:
-    """What of ``cfg``'s parallelism the RTL top refuses at elaboration (edgemoe_top.sv,
-    linear_engine.sv, attention_engine.sv); empty when it elaborates."""
-    m, hw = cfg.model, cfg.hw
-    act = word_bits(cfg.formats.act.fmt.bits)
-    problems = []
-    if hw.linear_in != hw.linear_out:
-        problems.append(f"a {hw.linear_in}x{hw.linear_out} MAC array (the RTL's is square)")
-    if hw.linear_in % hw.attn_block or m.head_dim % hw.linear_in:
-        problems.append(f"attention lanes {hw.attn_block} against token words of {hw.linear_in}")
-    if m.experts > hw.linear_out:
-        problems.append(f"{m.experts} experts on {hw.linear_out} array outputs")
-    if (hw.linear_in * act) % hw.axi_bits or (m.dim * word_bits(cfg.formats.norm.fmt.bits)) % hw.axi_bits:
-        problems.append(f"token words of {hw.linear_in * act} bits on {hw.axi_bits}-bit beats")
-    return problems
 
 
 def budget_use(totals: dict[str, int]) -> str:

@@ -427,6 +427,7 @@ def test_second_start_while_busy(capsys) -> None:
         (("--bandwidth", "inf"), "--bandwidth must be a positive number of GB/s, got inf"),
         (("--weight-ports", "0"), "--weight-ports must be 1 or more, got 0"),
         (("--weight-ports", "2"), "--sweep tries every port count and schedule itself"),
+        (("--roofline",), "--roofline is of one design point, --sweep of many: give one of them"),
     ],
 )
 def test_perf_sweep_options(capsys, args: tuple[str, ...], needle: str) -> None:
