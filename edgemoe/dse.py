@@ -90,6 +90,16 @@ class Evaluated:
     def objectives(self) -> tuple[float, ...]:
         return tuple(self.latency_ms if k == "latency_ms" else self.resources[k] for k in OBJECTIVES)
 
+    def brief(self) -> dict[str, object]:
+        """What sweep.json keeps of every point (the Pareto points get :meth:`to_dict`)."""
+        return {
+            "name": self.point.short(),
+            "cycles_per_image": self.cycles,
+            "resources": self.resources,
+            "fits_budget": self.fits,
+            "rtl_today": not self.missing_in_rtl(),
+        }
+
     def to_dict(self) -> dict[str, object]:
         p = self.point
         return {
@@ -239,7 +249,7 @@ def write_json(
         "points": len(points),
         "fitting": sum(e.fits for e in points),
         "pareto": [e.to_dict() for e in front],
-        "all": [e.to_dict() for e in points],
+        "all": [e.brief() for e in points],
     }
     path.write_text(json.dumps(data, indent=1) + "\n")
 
