@@ -169,6 +169,7 @@ CALIBRATION: tuple[Measured, ...] = (
     _m("attention_unit", preset("edge-moe"), 22_459, 4_918, 323, 2, _README),
     _m("attention_unit", preset("tiny"), 11_742, 5_211, 165, 0, _TINY),
     _m("attention_unit", _with_hw("attn-p2b16", attn_p=2, attn_block=16), 20_135, 4_410, 293, 1, _HW),
+    _m("attention_unit", _with_hw("attn-p2b64", attn_p=2, attn_block=64), 57_804, 22_732, 1_068, 1, _HW),
     _m("layernorm_unit", preset("edge-moe"), 11_511, 4_776, 191, 0, _README),
     _m("layernorm_unit", preset("tiny"), 6_263, 2_621, 98, 0, _TINY),
     _m("moe_router", preset("edge-moe"), 3_578, 2_424, 13, 0, _README),
@@ -187,10 +188,10 @@ TOP_TINY = _m(
 )
 
 
-STATED_FIT_ERROR = {"LUT": 0.05, "FF": 0.45, "DSP": 0.02, "BRAM36": 0.0}
+STATED_FIT_ERROR = {"LUT": 0.10, "FF": 0.50, "DSP": 0.02, "BRAM36": 0.0}
 """The largest error of the model against any calibration point, per resource. FF is the loose
-one: attention_unit's shift rings are flip-flops at tiny and SRL LUT RAM at edge-moe (FF is
-the resource farthest from the ZCU102's budget)."""
+one: Yosys puts attention_unit's shift rings in flip-flops at some sizes (tiny, P = 2 x 64) and
+in SRL LUT RAM at others (edge-moe); FF is the resource farthest from the ZCU102's budget."""
 MEMORY_FIT_ERROR = 0.05
 """The largest error of :func:`bram36` against :data:`MEMORY_MEASURED`."""
 
