@@ -21,7 +21,7 @@ import numpy as np
 
 from edgemoe.config import Config, preset
 from edgemoe.perf import RTL_SCHEDULE, Schedule, word_bits
-from edgemoe.synth import BUDGET
+from edgemoe.synth.report import BUDGET
 
 RESOURCES = ("LUT", "FF", "DSP", "BRAM36")
 
