@@ -26,9 +26,9 @@ from edgemoe.golden.images import default_image
 from edgemoe.host.device import SimDevice, register_engine, write_sim_bitstream
 from edgemoe.host.driver import Accelerator, AcceleratorTimeout
 from edgemoe.host.runtime import BITSTREAM_ENV, sim_bitstream
+from edgemoe.paths import REPO
 
 TINY = preset("tiny")
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -412,6 +412,28 @@ def test_second_start_while_busy(capsys) -> None:
         status, capsys.readouterr().err, "is busy (CTRL=0x1 (ap_start)); wait for the running call"
     )
     assert line.startswith("edgemoe infer: error: edgemoe_top_0 at 0xa0000000")
+
+
+# ------------------------------------------------------------------------------ perf
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--batch", "0"), "--batch must be 1 or more, got 0"),
+        (("--batch", "x"), "argument --batch: invalid int value: 'x'"),
+        (("--bandwidth", "0"), "--bandwidth must be a positive number of GB/s, got 0"),
+        (("--bandwidth", "-9.6"), "--bandwidth must be a positive number of GB/s, got -9.6"),
+        (("--bandwidth", "inf"), "--bandwidth must be a positive number of GB/s, got inf"),
+        (("--weight-ports", "0"), "--weight-ports must be 1 or more, got 0"),
+        (("--weight-ports", "2"), "--sweep tries every port count and schedule itself"),
+        (("--roofline",), "--roofline is of one design point, --sweep of many: give one of them"),
+    ],
+)
+def test_perf_sweep_options(capsys, args: tuple[str, ...], needle: str) -> None:
+    status, err = edgemoe(capsys, "perf", "--preset", "tiny", "--sweep", "--out", "o", *args)
+    check_one_line(status, err, needle)
+    assert not Path("o").exists()
 
 
 # ------------------------------------------------------------------------------ outputs
