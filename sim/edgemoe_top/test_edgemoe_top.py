@@ -6,6 +6,7 @@ host/reference.py), for every task, batch 1 and 2, with random stalls on every A
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from pathlib import Path
@@ -232,16 +233,19 @@ async def bad_use(dut) -> None:
     dut._log.info("writes outside the memory reported at %s", ", ".join(hex(a) for a in tb.ram.faults[:4]))
 
 
-@pytest.mark.parametrize("seed", [1])
-def test_edgemoe_top(seed: int) -> None:
-    runner.run(
-        "edgemoe_top",
-        "test_edgemoe_top",
-        HERE,
-        preset("tiny"),
-        case="tiny",
-        extra_env={"EDGEMOE_SEED": str(seed)},
-    )
+def tiny_model_on(hw_preset: str) -> Config:
+    """The tiny model and formats on the hardware of ``hw_preset`` (its array, attention P and
+    block width, AXI width): a full-size preset's datapath at a size that simulates in seconds."""
+    tiny = preset("tiny")
+    if hw_preset == tiny.name:
+        return tiny
+    return dataclasses.replace(tiny, name=f"tiny-{hw_preset}-hw", hw=preset(hw_preset).hw)
+
+
+@pytest.mark.parametrize("hw_preset", ["tiny", "zcu102"])
+def test_edgemoe_top(hw_preset: str) -> None:
+    cfg = tiny_model_on(hw_preset)
+    runner.run("edgemoe_top", "test_edgemoe_top", HERE, cfg, case=cfg.name, extra_env={"EDGEMOE_SEED": "1"})
 
 
 @pytest.mark.slow
