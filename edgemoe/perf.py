@@ -8,6 +8,7 @@ these counts do not depend on the data.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from edgemoe.config import Config
@@ -76,7 +77,9 @@ class Timing:
             simulation's AXI RAM model: 3; a board's DDR: tens of cycles).
         ln_latency: layernorm_unit, last beat in to last beat out.
         linear_drain: linear_unit, last input beat to the pass's end.
-        attn_group: attention_engine, cycles per group beyond its beats.
+        attn_group: attention_engine, cycles per group beyond its beats (queries in, the key and
+            value sweeps, outputs out) and the A·V drain.
+        attn_pass: attention_engine, cycles per pass beyond its groups and ``pass_overhead``.
         router_tail: the gate pass after the last logit (router pipeline and queue read-out
             besides one beat per queued token).
         pass_overhead: cycles every pass spends starting and ending.
@@ -85,7 +88,8 @@ class Timing:
     mem_latency: int = 3
     ln_latency: int = 14
     linear_drain: int = 7
-    attn_group: int = 13
+    attn_group: int = 8
+    attn_pass: int = 3
     router_tail: int = 31
     pass_overhead: int = 2
 
@@ -140,11 +144,31 @@ def _word_bits(bits: int) -> int:
     return next(w for w in (8, 16, 32, 64) if bits <= w)
 
 
-def predict(cfg: Config, timing: Timing | None = None) -> Prediction:
+def attention_cycles(cfg: Config, t: Timing) -> int:
+    """Cycles of one block's attention pass: per head and group of P queries, attention_unit
+    takes the P query rows, sweeps N + P - 1 key rows then as many value rows, drains its A·V
+    pipeline (min(P, beats per row) - 1 cycles) and gives its P output rows before it takes the
+    next group's queries (states StQ, StK, StSm, StV, StOut: the phases do not overlap)."""
+    m, hw = cfg.model, cfg.hw
+    rb = m.head_dim // hw.attn_block
+    p = hw.attn_p
+    group = (2 * p + 2 * (m.tokens + p - 1)) * rb + min(p, rb) - 1 + t.attn_group
+    return m.heads * _tiles(m.tokens, p) * group + t.attn_pass + t.pass_overhead
+
+
+def predict(
+    cfg: Config, timing: Timing | None = None, expert_rows: Mapping[int, Sequence[int]] | None = None
+) -> Prediction:
     """Cycles of one image of one task in the RTL top's sequential schedule (edgemoe_top.sv).
 
-    A MoE block's ``tokens * top_k`` queued rows are taken as spread evenly over the experts
-    (the real split depends on the image; the experts' passes are fetch- or compute-bound).
+    Args:
+        cfg: the config.
+        timing: the timings besides the config (default :class:`Timing`).
+        expert_rows: per MoE block, the rows queued for each of its active experts (an image's
+            routing, e.g. ``len(q)`` of the non-empty ``MoERouting.queues``). Without it a block's
+            ``tokens * top_k`` rows are taken as spread evenly over the experts: the fewest
+            cycles, since an expert with few rows waits for its weight reads (a trained gate's
+            uneven split costs more).
     """
     t = timing or Timing()
     m, hw = cfg.model, cfg.hw
@@ -174,9 +198,7 @@ def predict(cfg: Config, timing: Timing | None = None) -> Prediction:
         + t.pass_overhead
     )
     resid = words + t.pass_overhead + 2
-    rb = m.head_dim // hw.attn_block
-    groups = _tiles(n, hw.attn_p)
-    attn = m.heads * groups * ((hw.attn_p + 2 * (n + hw.attn_p - 1)) * rb + t.attn_group) + t.pass_overhead
+    attn = attention_cycles(cfg, t)
     for i in range(m.depth):
         add("layernorm", 2 * ln)
         read += 4 * norm_beats * beat
@@ -193,9 +215,7 @@ def predict(cfg: Config, timing: Timing | None = None) -> Prediction:
                 cycles + max(0, n * m.experts - n * _tiles(d, lanes)) + t.router_tail + n * m.top_k,
             )
             read += wbytes
-            active = min(m.experts, n * m.top_k)
-            for e in range(active):
-                rows = n * m.top_k // active + (1 if e < n * m.top_k % active else 0)
+            for rows in expert_rows[i] if expert_rows is not None else _even_split(cfg):
                 for k, out in ((d, m.expert_hidden), (m.expert_hidden, d)):
                     cycles, wbytes = _linear_pass(cfg, t, rows, k, out, True)
                     add("experts", cycles)
@@ -209,6 +229,14 @@ def predict(cfg: Config, timing: Timing | None = None) -> Prediction:
     add("store", token_bytes // beat + 2 * t.mem_latency + t.pass_overhead)
     add("control", 1)
     return Prediction(cfg, stages, read, token_bytes)
+
+
+def _even_split(cfg: Config) -> list[int]:
+    """A MoE block's ``tokens * top_k`` queued rows spread as evenly as they go over its experts."""
+    m = cfg.model
+    queued = m.tokens * m.top_k
+    active = min(m.experts, queued)
+    return [queued // active + (1 if e < queued % active else 0) for e in range(active)]
 
 
 def report(p: Prediction) -> str:

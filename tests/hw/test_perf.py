@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+import pytest
+
 from edgemoe.cli import main
 from edgemoe.config import preset
 from edgemoe.perf import Timing, linear_beats, predict
@@ -32,3 +34,27 @@ def test_model_moves_with_the_config() -> None:
     assert predict(tiny, Timing(mem_latency=40)).cycles > p.cycles
     wide = dataclasses.replace(tiny, hw=dataclasses.replace(tiny.hw, attn_p=3))
     assert predict(wide).stages["attention"] < p.stages["attention"]
+
+
+@pytest.mark.parametrize("name,busy", [("tiny", 1150), ("edge-moe", 2_598_216), ("zcu102", 711_816)])
+def test_attention_stage_is_the_rtl_attention_busy(name: str, busy: int) -> None:
+    """ATTENTION_BUSY of one image as the RTL top measured it (``edgemoe infer --backend rtl``;
+    attention reads only on-chip buffers, so it is the same for every image): the model's
+    attention stage, to the cycle."""
+    assert predict(preset(name)).stages["attention"] == busy
+
+
+def test_an_uneven_expert_split_costs_more() -> None:
+    """The even split is what the config alone predicts; a gate that sends most tokens to few experts
+    leaves the others fetch-bound, so the same rows in another split take more cycles."""
+    cfg = preset("edge-moe")
+    m = cfg.model
+    queued = m.tokens * m.top_k
+    even = {
+        i: [queued // m.experts + (e < queued % m.experts) for e in range(m.experts)] for i in m.moe_blocks
+    }
+    skewed = {i: [queued - 15 * 4] + [4] * 15 for i in m.moe_blocks}
+    assert predict(cfg, expert_rows=even).stages == predict(cfg).stages
+    assert predict(cfg, expert_rows=skewed).stages["experts"] > predict(cfg).stages["experts"]
+    fewer = {i: [queued // 2, queued - queued // 2] for i in m.moe_blocks}  # two experts: fewer weights read
+    assert predict(cfg, expert_rows=fewer).bytes_read < predict(cfg).bytes_read
