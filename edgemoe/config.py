@@ -4,7 +4,7 @@ Every back end reads its sizes, formats and tables from a :class:`Config`: the g
 models directly, the HLS kernels through the generated C++ header and the RTL through the
 generated SystemVerilog package (``edgemoe config emit-hls|emit-sv``).
 
-A config is a preset (``edge-moe``, ``tiny``) plus optional overrides loaded from a TOML or
+A config is a preset (``edge-moe``, ``zcu102``, ``tiny``) plus optional overrides loaded from a TOML or
 YAML file::
 
     preset = "tiny"
@@ -587,6 +587,10 @@ TINY_MODEL = ModelShape(
 
 PRESETS: dict[str, Config] = {
     "edge-moe": Config("edge-moe", EDGE_MOE_MODEL),
+    # the edge-moe model and formats on the fastest point of the ZCU102 design-space sweep that
+    # the RTL top runs as it is (square array, attention lanes dividing the token word, one
+    # weight port, no overlap): 8 query slots of 16 lanes, 128 attention MAC/cycle
+    "zcu102": Config("zcu102", EDGE_MOE_MODEL, hw=Hardware(attn_p=8, attn_block=16)),
     "tiny": Config(
         "tiny",
         TINY_MODEL,

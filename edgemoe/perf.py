@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from edgemoe.config import Config
@@ -85,10 +86,12 @@ class Timing:
             step, ``rsqrt_latency``).
         linear_drain: linear_unit, last input beat to the pass's end (7 besides the GELU lanes'
             11 cycles, ``gelu_latency``, which every epilogue's row waits beside).
-        attn_group: attention_engine, cycles per group beyond its beats (13 besides the
-            lanes: softmax_state's last key to 1/sum takes ``exp_latency`` + ``recip_latency`` + 1
-            = 39 cycles, 37 more than with combinational lanes, and the A·V probability lanes
-            21, ``exp_latency`` + ``MulLatency`` + 1).
+        attn_group: attention_engine, cycles per group beyond its beats (queries in, the key and
+            value sweeps, outputs out) and the A·V drain (8 besides the lanes: softmax_state's
+            last key to 1/sum takes ``exp_latency`` + ``recip_latency`` + 1 = 39 cycles, 37 more
+            than with combinational lanes, and the A·V probability lanes 21, ``exp_latency`` +
+            ``MulLatency`` + 1).
+        attn_pass: attention_engine, cycles per pass beyond its groups and ``pass_overhead``.
         router_tail: the gate pass after the last logit (router pipeline and queue read-out
             besides one beat per queued token; 31 besides the exp and reciprocal lanes' 16 + 22
             and the score multiplier and cast, 5).
@@ -100,7 +103,8 @@ class Timing:
     mem_latency: int = 3
     ln_latency: int = 46
     linear_drain: int = 18
-    attn_group: int = 71
+    attn_group: int = 66
+    attn_pass: int = 3
     router_tail: int = 74
     pass_overhead: int = 2
 
@@ -260,12 +264,15 @@ def word_bits(bits: int) -> int:
 
 
 def attention_cycles(cfg: Config, t: Timing) -> int:
-    """Cycles of one block's attention pass for one image: every head, P queries per group."""
+    """Cycles of one block's attention pass: per head and group of P queries, attention_unit
+    takes the P query rows, sweeps N + P - 1 key rows then as many value rows, drains its A·V
+    pipeline (min(P, beats per row) - 1 cycles) and gives its P output rows before it takes the
+    next group's queries (states StQ, StK, StSm, StV, StOut: the phases do not overlap)."""
     m, hw = cfg.model, cfg.hw
-    n = m.tokens
     rb = m.head_dim // hw.attn_block
-    groups = _tiles(n, hw.attn_p)
-    return m.heads * groups * ((hw.attn_p + 2 * (n + hw.attn_p - 1)) * rb + t.attn_group) + t.pass_overhead
+    p = hw.attn_p
+    group = (2 * p + 2 * (m.tokens + p - 1)) * rb + min(p, rb) - 1 + t.attn_group
+    return m.heads * _tiles(m.tokens, p) * group + t.attn_pass + t.pass_overhead
 
 
 def _head_pipeline(qkv: int, attention: int, heads: int) -> int:
@@ -275,12 +282,24 @@ def _head_pipeline(qkv: int, attention: int, heads: int) -> int:
     return math.ceil(a + (heads - 1) * max(a, b) + b)
 
 
-def predict(cfg: Config, timing: Timing | None = None, schedule: Schedule = RTL_SCHEDULE) -> Prediction:
+def predict(
+    cfg: Config,
+    timing: Timing | None = None,
+    schedule: Schedule = RTL_SCHEDULE,
+    expert_rows: Mapping[int, Sequence[int]] | None = None,
+) -> Prediction:
     """Cycles of one image of one task; with the default schedule, the RTL top's sequential
     schedule (edgemoe_top.sv).
 
-    A MoE block's ``tokens * top_k`` queued rows are taken as spread evenly over the experts
-    (the real split depends on the image; the experts' passes are fetch- or compute-bound).
+    Args:
+        cfg: the config.
+        timing: the timings besides the config (default :class:`Timing`).
+        schedule: how the design overlaps and batches its work (default: the RTL top's).
+        expert_rows: per MoE block, the rows queued for each of its active experts (an image's
+            routing, e.g. ``len(q)`` of the non-empty ``MoERouting.queues``). Without it a block's
+            ``tokens * top_k`` rows are taken as spread evenly over the experts: the fewest
+            cycles, since an expert with few rows waits for its weight reads (a trained gate's
+            uneven split costs more).
     """
     t = timing or Timing()
     s = schedule
@@ -338,9 +357,7 @@ def predict(cfg: Config, timing: Timing | None = None, schedule: Schedule = RTL_
                 "gate+router",
                 s.batch * (max(0, n * m.experts - n * _tiles(d, lanes)) + t.router_tail + n * m.top_k),
             )
-            active = min(m.experts, n * m.top_k)
-            for e in range(active):
-                rows = n * m.top_k // active + (1 if e < n * m.top_k % active else 0)
+            for rows in expert_rows[i] if expert_rows is not None else _even_split(cfg):
                 for k, out in ((d, m.expert_hidden), (m.expert_hidden, d)):
                     linear("experts", rows, k, out, True)
         else:
@@ -350,6 +367,14 @@ def predict(cfg: Config, timing: Timing | None = None, schedule: Schedule = RTL_
     add("store", s.batch * (token_bytes // beat + 2 * t.mem_latency + t.pass_overhead))
     add("control", 1)
     return Prediction(cfg, stages, -(-read // s.batch), token_bytes, s)
+
+
+def _even_split(cfg: Config) -> list[int]:
+    """A MoE block's ``tokens * top_k`` queued rows spread as evenly as they go over its experts."""
+    m = cfg.model
+    queued = m.tokens * m.top_k
+    active = min(m.experts, queued)
+    return [queued // active + (1 if e < queued % active else 0) for e in range(active)]
 
 
 def report(p: Prediction) -> str:

@@ -123,12 +123,15 @@ def load_stored(path: str | Path, cfg: Config) -> Weights:
 
 
 def trained_path(cfg: Config) -> Path | None:
-    """The shipped trained model of ``cfg``'s model shape, if there is one."""
-    path = TRAINED_DIR / f"{cfg.name}.npz"
-    if not path.is_file():
-        return None
-    with np.load(path, allow_pickle=False) as z:
-        saved = json.loads(str(z[MANIFEST_KEY]))["config"]
-    if any(d.startswith("model.") for d in config_differences(saved, cfg)):
-        return None
-    return path
+    """The shipped trained model of ``cfg``'s model shape, if there is one: the file named after
+    the config first, else any shipped model of the same shape (presets that differ only in
+    their hardware share one)."""
+    named = TRAINED_DIR / f"{cfg.name}.npz"
+    for path in [named, *sorted(set(TRAINED_DIR.glob("*.npz")) - {named})]:
+        if not path.is_file():
+            continue
+        with np.load(path, allow_pickle=False) as z:
+            saved = json.loads(str(z[MANIFEST_KEY]))["config"]
+        if not any(d.startswith("model.") for d in config_differences(saved, cfg)):
+            return path
+    return None

@@ -94,20 +94,26 @@ async def heads_bit_exact(dut) -> None:
         assert value_of(dut.busy_o) == 0, f"{kind}: still busy after done_o"
 
 
-# (P, Lanes): a partial last group (tiny's 9 tokens in groups of 2), whole groups with two
-# attention beats per buffer word
-CASES = [(2, 8), (3, 16)]
+# (P, attn_block, Lanes): a partial last group (tiny's 9 tokens in groups of 2), whole groups with
+# two attention beats per buffer word, and the zcu102 preset's 8 slots of 16 lanes, one beat per
+# word (one whole group, then one query and 7 empty slots)
+CASES = [(2, 8, 8), (3, 8, 16), (8, 16, 16)]
 
 
-@pytest.mark.parametrize("p,lanes", CASES, ids=[f"p{p}_lanes{n}" for p, n in CASES])
-def test_attention_engine(p: int, lanes: int) -> None:
+def case_name(p: int, blk: int, lanes: int) -> str:
+    """The case's name and build folder (tiny's block width of 8 unnamed)."""
+    return f"p{p}_lanes{lanes}" if blk == preset("tiny").hw.attn_block else f"p{p}_blk{blk}_lanes{lanes}"
+
+
+@pytest.mark.parametrize("p,blk,lanes", CASES, ids=[case_name(*c) for c in CASES])
+def test_attention_engine(p: int, blk: int, lanes: int) -> None:
     base = preset("tiny")
-    cfg = dataclasses.replace(base, hw=dataclasses.replace(base.hw, attn_p=p))
+    cfg = dataclasses.replace(base, hw=dataclasses.replace(base.hw, attn_p=p, attn_block=blk))
     runner.run(
         "attention_engine",
         "test_attention_engine",
         HERE,
         cfg,
-        case=f"p{p}_lanes{lanes}",
+        case=case_name(p, blk, lanes),
         parameters={"Lanes": lanes},
     )

@@ -141,8 +141,9 @@ async def throughput(dut) -> None:
 
 
 # (P, attn_block): the tiny head_dim of 16 in two beats of 8 per row, or one beat of 16 (a
-# one-beat row: its score read, accumulator ring and query ring are a single entry)
-@pytest.mark.parametrize("p,blk", [(1, 8), (2, 8), (3, 8), (3, 16), (2, 4)])
+# one-beat row: its score read, accumulator ring and query ring are a single entry); 8 x 16 is the
+# zcu102 preset's parallelism (tiny's 9 tokens: a whole group, then one query and 7 empty slots)
+@pytest.mark.parametrize("p,blk", [(1, 8), (2, 8), (3, 8), (3, 16), (2, 4), (8, 16)])
 def test_attention_unit(p: int, blk: int) -> None:
     base = preset("tiny")
     cfg = dataclasses.replace(base, hw=dataclasses.replace(base.hw, attn_p=p, attn_block=blk))
@@ -151,12 +152,12 @@ def test_attention_unit(p: int, blk: int) -> None:
 
 
 @pytest.mark.slow
-def test_attention_unit_edge_moe() -> None:
-    """The edge-moe package and parallelism (P = 4 slots, 8-wide blocks, head_dim 64, 129 tokens)."""
-    cfg = preset("edge-moe")
-    runner.run(
-        "attention_unit", "test_attention_unit", HERE, cfg, case="edge-moe", parameters={"P": cfg.hw.attn_p}
-    )
+@pytest.mark.parametrize("name", ["edge-moe", "zcu102"])
+def test_attention_unit_edge_moe(name: str) -> None:
+    """The package and parallelism of the full-size presets (head_dim 64, 129 tokens; P = 4 slots
+    of 8 lanes, or 8 of 16)."""
+    cfg = preset(name)
+    runner.run("attention_unit", "test_attention_unit", HERE, cfg, case=name, parameters={"P": cfg.hw.attn_p})
 
 
 @pytest.mark.slow

@@ -122,7 +122,7 @@ def test_format_itself_rejects_impossible_widths() -> None:
 
 
 def test_unknown_preset_names_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match="unknown preset 'big'; known presets: edge-moe, tiny"):
+    with pytest.raises(ConfigError, match="unknown preset 'big'; known presets: edge-moe, zcu102, tiny"):
         preset("big")
 
 
@@ -261,7 +261,9 @@ def test_config_show_of_a_file_and_as_json(tmp_path: Path, capsys: pytest.Captur
 def test_config_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["config", "show", "--preset", "nope"]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == "edgemoe config: error: unknown preset 'nope'; known presets: edge-moe, tiny"
+    assert err.strip() == (
+        "edgemoe config: error: unknown preset 'nope'; known presets: edge-moe, zcu102, tiny"
+    )
     path = tmp_path / "bad.yaml"
     path.write_text("model: {heads: 5}\n")
     assert main(["config", "emit-hls", "--config", str(path), "--out", str(tmp_path)]) == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -47,7 +49,7 @@ def test_errors_name_the_problem(tmp_path):
         load_stored(path, preset("edge-moe"))
 
 
-@pytest.mark.parametrize("name", ["tiny", "edge-moe"])
+@pytest.mark.parametrize("name", ["tiny", "edge-moe", "zcu102"])
 def test_shipped_models_load(name):
     cfg = preset(name)
     path = trained_path(cfg)
@@ -56,3 +58,15 @@ def test_shipped_models_load(name):
     assert path.stat().st_size <= 40 * 2**20
     weights = load_stored(path, cfg)
     assert quantize_weights(weights, cfg).saturated() == {}
+
+
+def test_trained_model_found_by_model_shape():
+    """A preset with the edge-moe model on other hardware runs edge-moe's trained model; a model
+    of a shape nothing ships for gets none."""
+    edge = preset("edge-moe")
+    assert trained_path(edge) is not None
+    assert trained_path(preset("zcu102")) == trained_path(edge)
+    other = dataclasses.replace(
+        edge, name="edge-moe", model=dataclasses.replace(edge.model, depth=2, moe_blocks=(1,))
+    )
+    assert trained_path(other) is None
