@@ -36,7 +36,7 @@ def test_model_moves_with_the_config() -> None:
     assert predict(wide).stages["attention"] < p.stages["attention"]
 
 
-@pytest.mark.parametrize("name,busy", [("tiny", 2250)])
+@pytest.mark.parametrize("name,busy", [("tiny", 2250), ("zcu102", 745_476)])
 def test_attention_stage_is_the_rtl_attention_busy(name: str, busy: int) -> None:
     """ATTENTION_BUSY of one image as the RTL top measured it (``edgemoe infer --backend rtl``;
     attention reads only on-chip buffers, so it is the same for every image): the model's
