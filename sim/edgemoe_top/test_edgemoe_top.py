@@ -232,15 +232,16 @@ async def bad_use(dut) -> None:
     dut._log.info("writes outside the memory reported at %s", ", ".join(hex(a) for a in tb.ram.faults[:4]))
 
 
-@pytest.mark.parametrize("seed", [1])
-def test_edgemoe_top(seed: int) -> None:
+@pytest.mark.parametrize("preset_name", ["tiny", "ecp5"])
+def test_edgemoe_top(preset_name: str) -> None:
+    """The small presets in full: tiny, and ecp5 (a 4x4 array, P = 1, 64-bit memory ports)."""
     runner.run(
         "edgemoe_top",
         "test_edgemoe_top",
         HERE,
-        preset("tiny"),
-        case="tiny",
-        extra_env={"EDGEMOE_SEED": str(seed)},
+        preset(preset_name),
+        case=preset_name,
+        extra_env={"EDGEMOE_SEED": "1"},
     )
 
 
@@ -260,7 +261,8 @@ def test_weight_layout_is_the_hosts() -> None:
     assert pack_weights(cfg, raw).nbytes == weight_layout(cfg).nbytes
 
 
-def test_infer_backend_rtl_equals_reference(tmp_path) -> None:
+@pytest.mark.parametrize("preset_name", ["tiny", "ecp5"])
+def test_infer_backend_rtl_equals_reference(tmp_path, preset_name: str) -> None:
     """``edgemoe infer --backend rtl``: the unchanged host runtime drives the running RTL top; its
     tokens and heads equal ``--backend reference``'s for every task; perf.json and perf.png carry
     the counters (the MAC array's busy cycles exactly the schedule's input beats)."""
@@ -269,7 +271,7 @@ def test_infer_backend_rtl_equals_reference(tmp_path) -> None:
     from edgemoe.host.device import SimDevice
     from edgemoe.infer import run
 
-    cfg = preset("tiny")
+    cfg = preset(preset_name)
     outs = {}
     try:
         for backend in ("rtl", "reference"):
