@@ -1,7 +1,8 @@
 """``edgemoe infer``: one image through a back end, outputs and pictures written to a folder.
 
 The back ends and their registry are in :mod:`edgemoe.backends`; the task heads of back ends
-that return tokens only run in float on the host (:func:`edgemoe.float_backend.float_head`).
+that return tokens only run in float on the host (:func:`edgemoe.float_backend.float_head`);
+the pictures are drawn by :mod:`edgemoe.pictures`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from edgemoe.config import Config
 from edgemoe.errors import EdgemoeError
 from edgemoe.files import atomic_path, check_output_folder
 from edgemoe.float_backend import float_head, float_model
+from edgemoe.pictures import percent, save_pictures
 
 
 class InferError(EdgemoeError, ValueError):
@@ -106,36 +107,6 @@ def parse_tasks(cfg: Config, task: str | int | None) -> list[int]:
 
 # ----------------------------------------------------------------------------------- outputs
 
-# Fixed segmentation palette (RGB), class i gets colour i mod len.
-PALETTE = np.array(
-    [
-        (31, 119, 180),
-        (255, 127, 14),
-        (44, 160, 44),
-        (214, 39, 40),
-        (148, 103, 189),
-        (140, 86, 75),
-        (227, 119, 194),
-        (127, 127, 127),
-        (188, 189, 34),
-        (23, 190, 207),
-        (0, 0, 0),
-        (255, 255, 255),
-    ],
-    dtype=np.uint8,
-)
-
-
-def class_names(classes: int) -> list[str]:
-    """The procedural dataset's class names when the count matches, else ``class <i>``."""
-    from edgemoe.golden.dataset import CLASSES
-
-    return list(CLASSES) if classes == len(CLASSES) else [f"class {c}" for c in range(classes)]
-
-
-def _percent(x: float) -> str:
-    return "<1%" if 0 < x < 0.005 else f"{100 * x:.0f}%"
-
 
 def summarize(cfg: Config, task: int, head: np.ndarray) -> str:
     """One line: class histogram of a segmentation, or value range of a one-channel output."""
@@ -143,69 +114,10 @@ def summarize(cfg: Config, task: int, head: np.ndarray) -> str:
     if C > 1:
         classes = head.argmax(axis=0)
         counts = np.bincount(classes.ravel(), minlength=C)
-        share = " ".join(f"{c}:{_percent(n / classes.size)}" for c, n in enumerate(counts) if n)
+        share = " ".join(f"{c}:{percent(n / classes.size)}" for c, n in enumerate(counts) if n)
         return f"classes {share}"
     d = head[0]
     return f"range [{d.min():.4g}, {d.max():.4g}], mean {d.mean():.4g}"
-
-
-def save_pictures(cfg: Config, out: Path, image: np.ndarray, heads: dict[int, np.ndarray]) -> list[Path]:
-    """input.png, and per task ``<task>.png``: the input next to the task output.
-
-    A multi-channel output is drawn as the argmax class of each pixel in a fixed palette with a
-    legend of every class's share; a one-channel output (depth) as a heat map with a colour bar.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    written = []
-    H, W = image.shape[1:]
-    rgb = image.transpose(1, 2, 0) if image.shape[0] == 3 else image[0]
-
-    def show_input(ax: Any) -> None:
-        ax.imshow(rgb, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(f"input {image.shape[0]}x{H}x{W}", fontsize=9)
-        ax.axis("off")
-
-    panel = (W / 80, H / 80 + 0.6)
-    fig, ax = plt.subplots(figsize=panel, dpi=100)
-    show_input(ax)
-    written.append(out / "input.png")
-    with atomic_path(written[-1]) as tmp:
-        fig.savefig(tmp, bbox_inches="tight")
-    plt.close(fig)
-
-    for task, head in heads.items():
-        name = cfg.model.tasks[task]
-        fig, (ax_in, ax) = plt.subplots(1, 2, figsize=(2 * panel[0] + 1.6, panel[1]), dpi=100)
-        show_input(ax_in)
-        C = head.shape[0]
-        if C > 1:
-            classes = head.argmax(axis=0)
-            ax.imshow(PALETTE[classes % len(PALETTE)], interpolation="nearest")
-            share = np.bincount(classes.ravel(), minlength=C) / classes.size
-            names = class_names(C)
-            handles = [
-                Patch(color=PALETTE[c % len(PALETTE)] / 255, label=f"{names[c]}  {_percent(share[c])}")
-                for c in range(C)
-            ]
-            ax.legend(
-                handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False
-            )
-            ax.set_title(f"{name}: argmax of {C} classes", fontsize=9)
-        else:
-            im = ax.imshow(head[0], cmap="magma")
-            fig.colorbar(im, ax=ax, fraction=0.046 * H / W, pad=0.03)
-            ax.set_title(f"{name}: heat map", fontsize=9)
-        ax.axis("off")
-        written.append(out / f"{name}.png")
-        with atomic_path(written[-1]) as tmp:
-            fig.savefig(tmp, bbox_inches="tight")
-        plt.close(fig)
-    return written
 
 
 def run(

@@ -25,30 +25,31 @@ module fxp_requant #(
 );
   localparam int Shift = InFrac - OutFrac;
   localparam int LeftShift = Shift < 0 ? -Shift : 0;
-  localparam int WorkA = int'(InBits) + 2 + LeftShift;
-  localparam int WorkB = int'(OutBits) + 2;
-  localparam int W = WorkA > WorkB ? WorkA : WorkB;
+  // wide enough for the shifted input plus the rounding carry, and for the output range, signed
+  localparam int InWorkBits = int'(InBits) + 2 + LeftShift;
+  localparam int OutWorkBits = int'(OutBits) + 2;
+  localparam int WorkBits = InWorkBits > OutWorkBits ? InWorkBits : OutWorkBits;
 
-  localparam logic signed [W-1:0] OutMax = OutSigned ? (W'(1) <<< (OutBits - 1)) - W'(1)
-                                                     : (W'(1) <<< OutBits) - W'(1);
-  localparam logic signed [W-1:0] OutMin = OutSigned ? -(W'(1) <<< (OutBits - 1)) : '0;
+  localparam logic signed [WorkBits-1:0] OutMax = OutSigned ? (WorkBits'(1) <<< (OutBits - 1)) - WorkBits'(1)
+                                                            : (WorkBits'(1) <<< OutBits) - WorkBits'(1);
+  localparam logic signed [WorkBits-1:0] OutMin = OutSigned ? -(WorkBits'(1) <<< (OutBits - 1)) : '0;
 
   if (InBits < 1 || OutBits < 1 || (OutSigned && OutBits < 2)) begin : gen_bad_widths
     $fatal(1, "%m: fxp_requant needs InBits >= 1 and OutBits >= 1 (2 if signed), got %0d -> %0d",
            InBits, OutBits);
   end
 
-  logic signed [W-1:0] ext;
-  logic signed [W-1:0] scaled;
-  logic                fits;
+  logic signed [WorkBits-1:0] extended;
+  logic signed [WorkBits-1:0] scaled;
+  logic                       fits;
 
-  assign ext = {{(W - int'(InBits)){InSigned & in_i[InBits-1]}}, in_i};
+  assign extended = {{(WorkBits - int'(InBits)){InSigned & in_i[InBits-1]}}, in_i};
 
   if (Shift > 0) begin : gen_right
-    localparam logic signed [W-1:0] Half = RoundHalfUp ? (W'(1) <<< (Shift - 1)) : '0;
-    assign scaled = (ext + Half) >>> Shift;
+    localparam logic signed [WorkBits-1:0] Half = RoundHalfUp ? (WorkBits'(1) <<< (Shift - 1)) : '0;
+    assign scaled = (extended + Half) >>> Shift;
   end else begin : gen_left
-    assign scaled = ext <<< LeftShift;
+    assign scaled = extended <<< LeftShift;
   end
 
   assign fits = (scaled <= OutMax) && (scaled >= OutMin);

@@ -115,9 +115,8 @@ async def quotients_bit_exact(dut) -> None:
     p = runner.params_from_env()
     md = _divisor_of(p)
     bits = p["InBits"]
-    assert value_of(dut.S) == md.s and value_of(dut.M) == md.m, (
-        f"RTL chose S={value_of(dut.S)} M={value_of(dut.M)}, Python s={md.s} m={md.m}"
-    )
+    shift, magic = value_of(dut.MagicShift), value_of(dut.Magic)
+    assert (shift, magic) == (md.s, md.m), f"RTL chose shift {shift}, magic {magic}; Python s={md.s} m={md.m}"
     values = probe_values(md, random.Random(bits + p["Den"]), 3000)
     random.Random(1).shuffle(values)
     await start_clock_and_reset(dut.clk_i, dut.rst_i)

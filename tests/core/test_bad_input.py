@@ -334,7 +334,7 @@ def test_rtl_simulation_without_verilator(monkeypatch) -> None:
 
 
 def test_synthesis_without_yosys(tmp_path: Path, monkeypatch, capsys) -> None:
-    from edgemoe import synth
+    from edgemoe.synth import cli as synth
 
     empty = tmp_path / "bin"
     empty.mkdir()

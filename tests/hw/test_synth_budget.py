@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from edgemoe.synth import BUDGET, TARGETS, budget_lines
+from edgemoe.synth.report import BUDGET, budget_lines
+from edgemoe.synth.xcup import TARGETS
 
 
 def _top(**over: int) -> dict[str, int]:

