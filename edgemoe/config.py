@@ -73,7 +73,15 @@ class NonlinearFunction(enum.IntEnum):
     GELU = 4  # act -> act
 
 
-SHARED_CODES: tuple[type[enum.IntEnum], ...] = (Epilogue, NonlinearFunction)
+class BiasKind(enum.IntEnum):
+    """Which bias a linear layer adds (a command of the linear engine): where its storage format is."""
+
+    NONE = 0  # no bias (the MoE gates)
+    BIAS = 1  # formats.bias
+    ATTN_BIAS = 2  # formats.attn_bias (q/k/v and the attention projection)
+
+
+SHARED_CODES: tuple[type[enum.IntEnum], ...] = (Epilogue, NonlinearFunction, BiasKind)
 
 
 @dataclass(frozen=True)

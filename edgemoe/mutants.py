@@ -47,10 +47,10 @@ from pathlib import Path
 
 from edgemoe.csim_build import KERNELS_ONLY_ENV
 from edgemoe.files import SOURCE_TREE_ENV, write_if_changed
+from edgemoe.paths import BUILD, REPO
 from edgemoe.rtl_sources import rtl_modules
 
-REPO = Path(__file__).resolve().parents[1]
-OUT_DIR = REPO / "build" / "mutants"
+OUT_DIR = BUILD / "mutants"
 EQUIVALENT_FILE = Path(__file__).resolve().parent / "mutants_equivalent.toml"
 COPIED = ("hw/rtl", "hls")  # the trees a mutant is applied to (a copy of each)
 

@@ -11,6 +11,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
+from edgemoe.paths import BUILD, REPO
+
 if TYPE_CHECKING:
     from edgemoe import csim
 
@@ -29,7 +31,7 @@ settings.register_profile(
 settings.register_profile(
     "fuzz",
     derandomize=False,
-    database=DirectoryBasedExampleDatabase(str(Path(__file__).resolve().parents[1] / "build" / "hypothesis")),
+    database=DirectoryBasedExampleDatabase(str(BUILD / "hypothesis")),
     max_examples=int(os.environ.get("EDGEMOE_FUZZ_EXAMPLES", "20000")),
     deadline=None,
     print_blob=True,
@@ -62,7 +64,7 @@ def one_torch_thread() -> Iterator[None]:
 
 
 # The real Edge-MoE weights lie beside the checkout, never inside it.
-EDGE_MOE_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "edge-moe-weights"
+EDGE_MOE_DATA = REPO.parent / "shared" / "data" / "edge-moe-weights"
 
 
 @pytest.fixture(scope="session")

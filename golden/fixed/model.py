@@ -16,7 +16,8 @@ The residual adds are exact sums of two ``formats.act`` values saturated back in
 ``to_float(tokens)``.
 
 Twins: the HLS top ``hls/src/edgemoe_top.cpp`` (tests/host/test_host_csim.py, through the host
-runtime); tests/golden/test_fixed_model.py.
+runtime) and the RTL top ``hw/rtl/edgemoe_top.sv`` (sim/edgemoe_top/test_edgemoe_top.py, the
+``rtl`` back end); tests/golden/test_fixed_model.py.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgemoe.config import Cast, Config
+from edgemoe.config import BiasKind, Cast, Config
 from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, quantize
 from edgemoe.golden.fixed.linear import LinearWeights, prepare_weights
 
@@ -60,6 +60,20 @@ def storage_cast(name: str, cfg: Config) -> Cast:
     raise FixedPointError(
         f"weight '{name}' has no storage format: expected a backbone tensor name "
         "(patch_embed_*, pos_embed, l<i>_<layer>_weight/bias, l<i>_w_gate_T_task<t>) or head<t>_*"
+    )
+
+
+def bias_kind(name: str | None, cfg: Config) -> BiasKind:
+    """The linear engine's code for the bias tensor ``name`` by its storage format (None: no bias)."""
+    if name is None:
+        return BiasKind.NONE
+    cast = storage_cast(name, cfg)
+    if cast is cfg.formats.attn_bias:
+        return BiasKind.ATTN_BIAS
+    if cast is cfg.formats.bias:
+        return BiasKind.BIAS
+    raise FixedPointError(
+        f"'{name}' is not the bias of a linear layer (its storage format is not bias or attn_bias)"
     )
 
 

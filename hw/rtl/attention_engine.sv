@@ -18,9 +18,9 @@ module attention_engine
 #(
   parameter int unsigned Lanes = LinearIn,
   localparam int unsigned QkvWords = 3 * Dim / Lanes,
-  localparam int unsigned OutWords = Dim / Lanes,
+  localparam int unsigned TokenWords = Dim / Lanes,
   localparam int unsigned QkvAddrBits = $clog2(Tokens * QkvWords),
-  localparam int unsigned OutAddrBits = $clog2(Tokens * OutWords)
+  localparam int unsigned TokenAddrBits = $clog2(Tokens * TokenWords)
 ) (
   input  wire logic                       clk_i,
   input  wire logic                       rst_i,
@@ -33,26 +33,23 @@ module attention_engine
   input  wire logic [Lanes*ActBits-1:0]   rd_data_i,
   // output buffer write port
   output logic                            wr_en_o,
-  output logic      [OutAddrBits-1:0]     wr_addr_o,
+  output logic      [TokenAddrBits-1:0]     wr_addr_o,
   output logic      [Lanes*ActBits-1:0]   wr_data_o
 );
-  localparam int unsigned P = AttnP;
-  localparam int unsigned Blk = AttnBlock;
-  localparam int unsigned N = Tokens;
-  localparam int unsigned BeatsPerWord = Lanes / Blk;
-  localparam int unsigned RowBeats = HeadDim / Blk;  // beats of one head's row
-  localparam int unsigned Groups = (N + P - 1) / P;
-  localparam int unsigned SweepRows = N + P - 1;
-  localparam int unsigned RowBits = $clog2(SweepRows + P);
+  localparam int unsigned BeatsPerWord = Lanes / AttnBlock;
+  localparam int unsigned RowBeats = HeadDim / AttnBlock;  // beats of one head's row
+  localparam int unsigned Groups = (Tokens + AttnP - 1) / AttnP;
+  localparam int unsigned SweepRows = Tokens + AttnP - 1;
+  localparam int unsigned RowBits = $clog2(SweepRows + AttnP);
   localparam int unsigned BeatBits = RowBeats > 1 ? $clog2(RowBeats) : 1;
   localparam int unsigned HeadBits = Heads > 1 ? $clog2(Heads) : 1;
   localparam int unsigned GroupBits = Groups > 1 ? $clog2(Groups) : 1;
   localparam int unsigned SubBits = BeatsPerWord > 1 ? $clog2(BeatsPerWord) : 1;
-  localparam int unsigned BeatWidth = Blk * ActBits;
+  localparam int unsigned BeatWidth = AttnBlock * ActBits;
 
-  if (Lanes % Blk != 0 || HeadDim % Lanes != 0 || Dim % Lanes != 0) begin : gen_bad_lanes
-    $fatal(1, "%m: attention_engine needs Lanes a multiple of AttnBlock and dividing HeadDim and Dim (Lanes %0d, AttnBlock %0d, HeadDim %0d)",
-           Lanes, Blk, HeadDim);
+  if (Lanes % AttnBlock != 0 || HeadDim % Lanes != 0 || Dim % Lanes != 0) begin : gen_bad_lanes
+    $fatal(1, "%m: attention_engine needs Lanes (%0d) a multiple of AttnBlock (%0d), dividing %s",
+           Lanes, AttnBlock, "HeadDim and Dim");
   end
 
   typedef enum logic [1:0] {FeedQ, FeedK, FeedV, FeedDone} feed_e;
@@ -78,15 +75,15 @@ module attention_engine
   feed_e      buf_kind_q [2];
   logic       head_ptr_q, tail_ptr_q;
 
-  logic [$clog2(N + P)-1:0] token;
+  logic [$clog2(Tokens + AttnP)-1:0] token;
   always_comb begin
     if (feed_q == FeedQ) begin
-      token = ($clog2(N + P))'(32'(group_q) * P + 32'(row_q));
+      token = ($clog2(Tokens + AttnP))'(32'(group_q) * AttnP + 32'(row_q));
     end else begin
-      token = ($clog2(N + P))'(32'(row_q) % N);
+      token = ($clog2(Tokens + AttnP))'(32'(row_q) % Tokens);
     end
   end
-  assign zero_row = feed_q == FeedQ && 32'(token) >= N;
+  assign zero_row = feed_q == FeedQ && 32'(token) >= Tokens;
 
   // space for the beat: what is buffered plus what is still being read stays within two (the beat
   // leaving in this cycle frees its place), so the unit gets one beat per cycle
@@ -95,14 +92,14 @@ module attention_engine
   always_comb begin
     logic [31:0] third, dim;
     third = feed_q == FeedQ ? 0 : feed_q == FeedK ? Dim : 2 * Dim;
-    dim = third + 32'(head_q) * HeadDim + 32'(beat_q) * Blk;
+    dim = third + 32'(head_q) * HeadDim + 32'(beat_q) * AttnBlock;
     rd_en_o = issue && !zero_row;
     rd_addr_o = QkvAddrBits'(32'(token) * QkvWords + dim / Lanes);
   end
 
   logic last_beat, last_row;
   assign last_beat = 32'(beat_q) == RowBeats - 1;
-  assign last_row = feed_q == FeedQ ? 32'(row_q) == P - 1 : 32'(row_q) == SweepRows - 1;
+  assign last_row = feed_q == FeedQ ? 32'(row_q) == AttnP - 1 : 32'(row_q) == SweepRows - 1;
 
   always_ff @(posedge clk_i) begin
     if (rst_i) begin
@@ -146,12 +143,12 @@ module attention_engine
     end
   end
 
-  // the beat's Blk lanes within the word the RAM returns
+  // the beat's AttnBlock lanes within the word the RAM returns
   logic [SubBits-1:0] sub;
   always_comb begin
     logic [31:0] dim;
-    dim = 32'(head_q) * HeadDim + 32'(beat_q) * Blk;
-    sub = SubBits'((dim % Lanes) / Blk);
+    dim = 32'(head_q) * HeadDim + 32'(beat_q) * AttnBlock;
+    sub = SubBits'((dim % Lanes) / AttnBlock);
   end
 
   logic q_valid, q_ready, k_valid, k_ready, v_valid, v_ready;
@@ -196,10 +193,10 @@ module attention_engine
   logic [BeatWidth-1:0] o_data;
 
   attention_unit #(
-    .P  (P),
-    .Blk(Blk),
+    .P  (AttnP),
+    .Blk(AttnBlock),
     .Hd (HeadDim),
-    .N  (N)
+    .N  (Tokens)
   ) u_attention (
     .clk_i    (clk_i),
     .rst_i    (rst_i),
@@ -228,11 +225,11 @@ module attention_engine
   logic [31:0]          o_token, o_dim;
 
   assign o_last_beat = 32'(o_beat_q) == RowBeats - 1;
-  assign o_last_slot = 32'(o_slot_q) == P - 1;
+  assign o_last_slot = 32'(o_slot_q) == AttnP - 1;
   assign o_last_group = 32'(o_group_q) == Groups - 1;
-  assign o_token = 32'(o_group_q) * P + 32'(o_slot_q);
-  assign o_dim = 32'(o_head_q) * HeadDim + 32'(o_beat_q) * Blk;
-  assign o_word_end = (o_dim % Lanes) / Blk == BeatsPerWord - 1;
+  assign o_token = 32'(o_group_q) * AttnP + 32'(o_slot_q);
+  assign o_dim = 32'(o_head_q) * HeadDim + 32'(o_beat_q) * AttnBlock;
+  assign o_word_end = (o_dim % Lanes) / AttnBlock == BeatsPerWord - 1;
 
   always_ff @(posedge clk_i) begin
     if (rst_i) begin
@@ -246,7 +243,7 @@ module attention_engine
       wr_en_o <= 1'b0;
       done_o  <= 1'b0;
       if (o_valid) begin
-        wr_en_o <= o_word_end && o_token < N;
+        wr_en_o <= o_word_end && o_token < Tokens;
         o_beat_q <= o_last_beat ? '0 : o_beat_q + 1'b1;
         if (o_last_beat) begin
           o_slot_q <= o_last_slot ? '0 : o_slot_q + 1'b1;
@@ -273,7 +270,7 @@ module attention_engine
   end
 
   always_ff @(posedge clk_i) begin
-    if (o_valid && o_word_end) wr_addr_o <= OutAddrBits'(o_token * OutWords + o_dim / Lanes);
+    if (o_valid && o_word_end) wr_addr_o <= TokenAddrBits'(o_token * TokenWords + o_dim / Lanes);
   end
   assign wr_data_o = word_q;
   assign busy_o = running_q;

@@ -113,10 +113,9 @@ module edgemoe_top
   endfunction
 
   localparam int unsigned Lanes = LinearIn;
-  localparam int unsigned N = Tokens;
-  localparam int unsigned DW = Dim / Lanes;                            // words of a token
-  localparam int unsigned QW = 3 * DW;                                 // words of a q | k | v row
-  localparam int unsigned HW = max2(MlpHidden, ExpertHidden) / Lanes;  // words of a hidden row
+  localparam int unsigned TokenWords = Dim / Lanes;                             // words of a token
+  localparam int unsigned QkvWords = 3 * TokenWords;                             // words of a q | k | v row
+  localparam int unsigned HiddenWords = max2(MlpHidden, ExpertHidden) / Lanes;  // words of a hidden row
   localparam int unsigned WordBits = Lanes * ActBits;
   localparam int unsigned PixelWordBits = word_bits(PixelBits);
   localparam int unsigned VecWordBits = word_bits(NormBits);  // norm and pos_embed words
@@ -125,28 +124,30 @@ module edgemoe_top
   localparam int unsigned VecChunks = AxiBits / (Lanes * VecWordBits);    // words per vector beat
   localparam int unsigned OutBeats = Lanes * ActWordBits / AxiBits;       // token beats per word
   localparam int unsigned ImageBeats = Patches * PatchIn * PixelWordBits / AxiBits;
-  localparam int unsigned PosBeats = N * Dim * VecWordBits / AxiBits;
+  localparam int unsigned PosBeats = Tokens * Dim * VecWordBits / AxiBits;
   localparam int unsigned NormBeats = Dim * VecWordBits / AxiBits;
-  localparam int unsigned TokenBeats = N * Dim * ActWordBits / AxiBits;
-  localparam int unsigned ExpW = Experts > 1 ? $clog2(Experts) : 1;
+  localparam int unsigned TokenBeats = Tokens * Dim * ActWordBits / AxiBits;
+  localparam int unsigned ExpertBits = Experts > 1 ? $clog2(Experts) : 1;
   localparam int unsigned BlockBits = Depth > 1 ? $clog2(Depth) : 1;
   localparam int unsigned TaskBits = Tasks > 1 ? $clog2(Tasks) : 1;
-  localparam int unsigned TokW = N > 1 ? $clog2(N) : 1;
-  localparam int unsigned CntW = $clog2(N + 1);
-  localparam int unsigned XAddr = $clog2(N * DW);
-  localparam int unsigned QAddr = $clog2(N * QW);
-  localparam int unsigned HAddr = $clog2(N * HW);
-  localparam int unsigned SrcAddr = XAddr > HAddr ? XAddr : HAddr;
+  localparam int unsigned TokenBits = Tokens > 1 ? $clog2(Tokens) : 1;
+  localparam int unsigned CountBits = $clog2(Tokens + 1);
+  localparam int unsigned TokenAddrBits = $clog2(Tokens * TokenWords);
+  localparam int unsigned QkvAddrBits = $clog2(Tokens * QkvWords);
+  localparam int unsigned HiddenAddrBits = $clog2(Tokens * HiddenWords);
+  localparam int unsigned SrcAddrBits = TokenAddrBits > HiddenAddrBits ? TokenAddrBits : HiddenAddrBits;
 
   if (LinearOut != LinearIn || Dim % Lanes != 0 || MlpHidden % Lanes != 0 || ExpertHidden % Lanes != 0
       || PatchIn % Lanes != 0 || Experts > LinearOut) begin : gen_bad_shape
-    $fatal(1, "%m: edgemoe_top needs LinearIn == LinearOut dividing Dim, the hidden sizes and PatchIn, and Experts <= LinearOut");
+    $fatal(1, "%m: edgemoe_top needs LinearIn == LinearOut dividing Dim, the hidden sizes and PatchIn, %s",
+           "and Experts <= LinearOut");
   end
   if (AxiBits % (Lanes * PixelWordBits) != 0 || AxiBits % (Lanes * VecWordBits) != 0
       || (Lanes * ActWordBits) % AxiBits != 0 || word_bits(PosEmbedBits) != VecWordBits
-      || (Patches * PatchIn * PixelWordBits) % AxiBits != 0 || (N * Dim * ActWordBits) % AxiBits != 0
+      || (Patches * PatchIn * PixelWordBits) % AxiBits != 0 || (Tokens * Dim * ActWordBits) % AxiBits != 0
       || (Dim * VecWordBits) % AxiBits != 0) begin : gen_bad_axi
-    $fatal(1, "%m: edgemoe_top needs whole AXI beats of pixels, norm/pos words (one width) and tokens, and a token word of whole beats");
+    $fatal(1, "%m: edgemoe_top needs whole AXI beats of pixels, norm/pos words (one width) and tokens, %s",
+           "and a token word of whole beats");
   end
   if (PosEmbedFracBits > ActFracBits || NormBits > VecWordBits) begin : gen_bad_pos
     $fatal(1, "%m: edgemoe_top adds pos_embed exactly: it needs PosEmbedFracBits <= ActFracBits");
@@ -210,13 +211,13 @@ module edgemoe_top
   logic [31:0] active_q;  // the active expert being run (MoE)
 
   // router results
-  logic [ExpW-1:0]          sel_expert_q [N][TopK];
-  logic [GateScoreBits-1:0] sel_score_q  [N][TopK];
-  logic [ExpW-1:0]          act_expert_q [Experts];
-  logic [CntW-1:0]          act_count_q  [Experts];
+  logic [ExpertBits-1:0]    sel_expert_q [Tokens][TopK];
+  logic [GateScoreBits-1:0] sel_score_q  [Tokens][TopK];
+  logic [ExpertBits-1:0]    act_expert_q [Experts];
+  logic [CountBits-1:0]     act_count_q  [Experts];
   logic [31:0]              act_start_q  [Experts];
   logic [31:0]              n_active_q;
-  logic [TokW-1:0]          queue_q [N * TopK];
+  logic [TokenBits-1:0]     queue_q [Tokens * TopK];
 
   logic is_moe;
   assign is_moe = IsMoe[block_q[BlockBits-1:0]];
@@ -291,29 +292,29 @@ module edgemoe_top
   assign ap_done = state_q == SDone;
 
   // ---------------------------------------------------------------- token buffers
-  logic                x_we, x_re, h_we, h_re, q_we, q_re, hid_we, hid_re, acc_we, acc_re;
-  logic [XAddr-1:0]    x_wa, x_ra, h_wa, h_ra, acc_wa, acc_ra;
-  logic [QAddr-1:0]    q_wa, q_ra;
-  logic [HAddr-1:0]    hid_wa, hid_ra;
-  logic [WordBits-1:0] x_wd, x_rd, h_wd, h_rd, q_wd, q_rd, hid_wd, hid_rd, acc_wd, acc_rd;
+  logic                      x_we, x_re, h_we, h_re, q_we, q_re, hid_we, hid_re, acc_we, acc_re;
+  logic [TokenAddrBits-1:0]  x_wa, x_ra, h_wa, h_ra, acc_wa, acc_ra;
+  logic [QkvAddrBits-1:0]    q_wa, q_ra;
+  logic [HiddenAddrBits-1:0] hid_wa, hid_ra;
+  logic [WordBits-1:0]       x_wd, x_rd, h_wd, h_rd, q_wd, q_rd, hid_wd, hid_rd, acc_wd, acc_rd;
 
-  token_ram #(.Depth(N * DW), .Width(WordBits)) u_x (
+  token_ram #(.Words(Tokens * TokenWords), .WordBits(WordBits)) u_x (
     .clk_i(clk), .wr_en_i(x_we), .wr_addr_i(x_wa), .wr_data_i(x_wd),
     .rd_en_i(x_re), .rd_addr_i(x_ra), .rd_data_o(x_rd)
   );
-  token_ram #(.Depth(N * DW), .Width(WordBits)) u_h (
+  token_ram #(.Words(Tokens * TokenWords), .WordBits(WordBits)) u_h (
     .clk_i(clk), .wr_en_i(h_we), .wr_addr_i(h_wa), .wr_data_i(h_wd),
     .rd_en_i(h_re), .rd_addr_i(h_ra), .rd_data_o(h_rd)
   );
-  token_ram #(.Depth(N * QW), .Width(WordBits)) u_qkv (
+  token_ram #(.Words(Tokens * QkvWords), .WordBits(WordBits)) u_qkv (
     .clk_i(clk), .wr_en_i(q_we), .wr_addr_i(q_wa), .wr_data_i(q_wd),
     .rd_en_i(q_re), .rd_addr_i(q_ra), .rd_data_o(q_rd)
   );
-  token_ram #(.Depth(N * HW), .Width(WordBits)) u_hid (
+  token_ram #(.Words(Tokens * HiddenWords), .WordBits(WordBits)) u_hid (
     .clk_i(clk), .wr_en_i(hid_we), .wr_addr_i(hid_wa), .wr_data_i(hid_wd),
     .rd_en_i(hid_re), .rd_addr_i(hid_ra), .rd_data_o(hid_rd)
   );
-  token_ram #(.Depth(N * DW), .Width(WordBits)) u_acc (
+  token_ram #(.Words(Tokens * TokenWords), .WordBits(WordBits)) u_acc (
     .clk_i(clk), .wr_en_i(acc_we), .wr_addr_i(acc_wa), .wr_data_i(acc_wd),
     .rd_en_i(acc_re), .rd_addr_i(acc_ra), .rd_data_o(acc_rd)
   );
@@ -326,24 +327,24 @@ module edgemoe_top
   logic [63:0] l_weights, l_bias;
   logic [31:0] l_tiles, l_words, l_rows, l_qbase;
   logic        l_patch, l_gather, l_src_hid;
-  logic [1:0]  l_bias_kind;
+  bias_kind_e  l_bias_kind;
   epilogue_e   l_epilogue;
   logic [31:0] l_expert;
 
   always_comb begin
     logic [BlockBits-1:0] i;
     i = block_q[BlockBits-1:0];
-    l_expert    = 32'(act_expert_q[active_q[ExpW-1:0]]);
-    l_qbase     = act_start_q[active_q[ExpW-1:0]];
+    l_expert    = 32'(act_expert_q[active_q[ExpertBits-1:0]]);
+    l_qbase     = act_start_q[active_q[ExpertBits-1:0]];
     l_weights   = '0;
     l_bias      = '0;
     l_tiles     = Dim / LinearOut;
     l_words     = Dim / Lanes;
-    l_rows      = N;
+    l_rows      = Tokens;
     l_patch     = 1'b0;
     l_gather    = 1'b0;
     l_src_hid   = 1'b0;
-    l_bias_kind = 2'd1;
+    l_bias_kind = BiasKindBias;
     l_epilogue  = EpilogueBias;
     unique case (state_q)
       SPatch: begin
@@ -357,12 +358,12 @@ module edgemoe_top
         l_weights   = BlockQkvWeightOffset[i];
         l_bias      = BlockQkvBiasOffset[i];
         l_tiles     = 3 * Dim / LinearOut;
-        l_bias_kind = 2'd2;
+        l_bias_kind = BiasKindAttnBias;
       end
       SProj: begin
         l_weights   = BlockAttnProjWeightOffset[i];
         l_bias      = BlockAttnProjBiasOffset[i];
-        l_bias_kind = 2'd2;
+        l_bias_kind = BiasKindAttnBias;
       end
       SFc1: begin
         l_weights  = BlockFc1WeightOffset[i];
@@ -379,13 +380,13 @@ module edgemoe_top
       SGate: begin
         l_weights   = BlockGateOffset[i][task_q];
         l_tiles     = 1;
-        l_bias_kind = 2'd0;
+        l_bias_kind = BiasKindNone;
       end
       SExpertFc1: begin
         l_weights  = BlockHtoh4WeightOffset[i] + 64'(l_expert) * BlockHtoh4WeightItemBytes[i];
         l_bias     = BlockHtoh4BiasOffset[i] + 64'(l_expert) * BlockHtoh4BiasItemBytes[i];
         l_tiles    = ExpertHidden / LinearOut;
-        l_rows     = 32'(act_count_q[active_q[ExpW-1:0]]);
+        l_rows     = 32'(act_count_q[active_q[ExpertBits-1:0]]);
         l_gather   = 1'b1;
         l_epilogue = EpilogueBiasGelu;
       end
@@ -393,7 +394,7 @@ module edgemoe_top
         l_weights  = BlockH4tohWeightOffset[i] + 64'(l_expert) * BlockH4tohWeightItemBytes[i];
         l_bias     = BlockH4tohBiasOffset[i] + 64'(l_expert) * BlockH4tohBiasItemBytes[i];
         l_words    = ExpertHidden / Lanes;
-        l_rows     = 32'(act_count_q[active_q[ExpW-1:0]]);
+        l_rows     = 32'(act_count_q[active_q[ExpertBits-1:0]]);
         l_src_hid  = 1'b1;
         l_epilogue = EpilogueExpertAccumulate;
       end
@@ -416,11 +417,11 @@ module edgemoe_top
   // x rows: (tile, row, word) counters over the source buffer, or the image's pixels
   logic [31:0] xt_q, xr_q, xw_q;
   logic        xgen_q;  // addresses left to issue
-  logic        xa_valid, xa_ready, xa_last;
+  logic        src_addr_valid, src_addr_ready, src_addr_last;
   logic [31:0] x_src_row;
   assign x_src_row = l_gather ? 32'(queue_q[l_qbase + xr_q]) : xr_q;
-  assign xa_last = xr_q == l_rows - 1 && xw_q == l_words - 1;
-  assign xa_valid = xgen_q;
+  assign src_addr_last = xr_q == l_rows - 1 && xw_q == l_words - 1;
+  assign src_addr_valid = xgen_q;
 
   always_ff @(posedge clk) begin
     if (rst) begin
@@ -430,7 +431,7 @@ module edgemoe_top
       xt_q <= '0;
       xr_q <= '0;
       xw_q <= '0;
-    end else if (xa_valid && xa_ready) begin
+    end else if (src_addr_valid && src_addr_ready) begin
       xw_q <= xw_q == l_words - 1 ? '0 : xw_q + 1;
       if (xw_q == l_words - 1) begin
         xr_q <= xr_q == l_rows - 1 ? '0 : xr_q + 1;
@@ -442,25 +443,25 @@ module edgemoe_top
     end
   end
 
-  logic                src_valid, src_ready, src_last;
-  logic [WordBits-1:0] src_data;
-  logic                src_re;
-  logic [SrcAddr-1:0]  src_ra;
+  logic                   src_valid, src_ready, src_last;
+  logic [WordBits-1:0]    src_data;
+  logic                   src_re;
+  logic [SrcAddrBits-1:0] src_ra;
 
-  ram_read_stream #(.AddrBits(SrcAddr), .Width(WordBits), .User(1)) u_src_stream (
-    .clk_i    (clk),
-    .rst_i    (rst),
-    .a_valid_i(xa_valid),
-    .a_ready_o(xa_ready),
-    .a_addr_i (SrcAddr'(l_src_hid ? x_src_row * HW + xw_q : x_src_row * DW + xw_q)),
-    .a_user_i (xa_last),
-    .rd_en_o  (src_re),
-    .rd_addr_o(src_ra),
-    .rd_data_i(l_src_hid ? hid_rd : h_rd),
-    .d_valid_o(src_valid),
-    .d_ready_i(src_ready),
-    .d_data_o (src_data),
-    .d_user_o (src_last)
+  ram_read_stream #(.AddrBits(SrcAddrBits), .WordBits(WordBits), .UserBits(1)) u_src_stream (
+    .clk_i       (clk),
+    .rst_i       (rst),
+    .addr_valid_i(src_addr_valid),
+    .addr_ready_o(src_addr_ready),
+    .addr_i      (SrcAddrBits'(l_src_hid ? x_src_row * HiddenWords + xw_q : x_src_row * TokenWords + xw_q)),
+    .addr_user_i (src_addr_last),
+    .rd_en_o     (src_re),
+    .rd_addr_o   (src_ra),
+    .rd_data_i   (l_src_hid ? hid_rd : h_rd),
+    .word_valid_o(src_valid),
+    .word_ready_i(src_ready),
+    .word_o      (src_data),
+    .word_user_o (src_last)
   );
 
   // pixels: one image read per output tile, PixChunks x beats of Lanes pixels per AXI beat
@@ -536,47 +537,50 @@ module edgemoe_top
   assign src_ready = is_linear && state_q != SPatch && x_ready;
 
   // ExpertAccumulate: per (tile, row) the row's gate score and its acc word
-  logic [31:0] at_q, ar_q;
-  logic        agen_q, aa_valid, aa_ready;
-  logic [31:0] a_token;
-  logic [GateScoreBits-1:0] a_score;
-  assign a_token = 32'(queue_q[l_qbase + ar_q]);
+  logic [31:0]              accum_tile_q, accum_row_q;
+  logic                     accum_gen_q, accum_valid, accum_ready;
+  logic [31:0]              accum_token;
+  logic [GateScoreBits-1:0] accum_score;
+  assign accum_token = 32'(queue_q[l_qbase + accum_row_q]);
   always_comb begin
-    a_score = '0;
+    accum_score = '0;
     for (int k = 0; k < TopK; k++) begin
-      if (32'(sel_expert_q[a_token[TokW-1:0]][k]) == l_expert) a_score = sel_score_q[a_token[TokW-1:0]][k];
+      if (32'(sel_expert_q[accum_token[TokenBits-1:0]][k]) == l_expert) begin
+        accum_score = sel_score_q[accum_token[TokenBits-1:0]][k];
+      end
     end
   end
-  assign aa_valid = agen_q;
+  assign accum_valid = accum_gen_q;
   always_ff @(posedge clk) begin
     if (rst) begin
-      agen_q <= 1'b0;
+      accum_gen_q <= 1'b0;
     end else if (entry_q && state_q == SExpertFc2) begin
-      agen_q <= 1'b1;
-      at_q   <= '0;
-      ar_q   <= '0;
-    end else if (aa_valid && aa_ready) begin
-      ar_q <= ar_q == l_rows - 1 ? '0 : ar_q + 1;
-      if (ar_q == l_rows - 1) begin
-        at_q <= at_q + 1;
-        if (at_q == l_tiles - 1) agen_q <= 1'b0;
+      accum_gen_q  <= 1'b1;
+      accum_tile_q <= '0;
+      accum_row_q  <= '0;
+    end else if (accum_valid && accum_ready) begin
+      accum_row_q <= accum_row_q == l_rows - 1 ? '0 : accum_row_q + 1;
+      if (accum_row_q == l_rows - 1) begin
+        accum_tile_q <= accum_tile_q + 1;
+        if (accum_tile_q == l_tiles - 1) accum_gen_q <= 1'b0;
       end
     end
   end
 
-  // acc reads: the a stream (ExpertAccumulate) or the sequential reads of Pos and Resid
-  logic                acc_s_valid, acc_s_ready, acc_s_in_valid, acc_s_in_ready;
-  logic [WordBits-1:0] acc_s_data;
+  // acc reads: the accum stream (ExpertAccumulate) or the sequential reads of Pos and Resid
+  logic                     acc_s_valid, acc_s_ready, acc_s_in_valid, acc_s_in_ready;
+  logic [WordBits-1:0]      acc_s_data;
   logic [GateScoreBits-1:0] acc_s_score;
-  logic [XAddr-1:0]    acc_s_addr;
-  logic [31:0]         seq_acc_q;
-  logic                seq_acc_gen_q;
-  logic                acc_stream_re;
-  logic [XAddr-1:0]    acc_stream_ra;
+  logic [TokenAddrBits-1:0] acc_s_addr;
+  logic [31:0]              seq_acc_q;
+  logic                     seq_acc_gen_q;
+  logic                     acc_stream_re;
+  logic [TokenAddrBits-1:0] acc_stream_ra;
 
-  assign acc_s_in_valid = state_q == SExpertFc2 ? aa_valid : seq_acc_gen_q;
-  assign aa_ready = state_q == SExpertFc2 && acc_s_in_ready;
-  assign acc_s_addr = XAddr'(state_q == SExpertFc2 ? a_token * DW + at_q : seq_acc_q);
+  assign acc_s_in_valid = state_q == SExpertFc2 ? accum_valid : seq_acc_gen_q;
+  assign accum_ready = state_q == SExpertFc2 && acc_s_in_ready;
+  assign acc_s_addr =
+    TokenAddrBits'(state_q == SExpertFc2 ? accum_token * TokenWords + accum_tile_q : seq_acc_q);
 
   always_ff @(posedge clk) begin
     if (rst) begin
@@ -586,24 +590,24 @@ module edgemoe_top
       seq_acc_q     <= '0;
     end else if (seq_acc_gen_q && acc_s_in_ready) begin
       seq_acc_q <= seq_acc_q + 1;
-      if (seq_acc_q == N * DW - 1) seq_acc_gen_q <= 1'b0;
+      if (seq_acc_q == Tokens * TokenWords - 1) seq_acc_gen_q <= 1'b0;
     end
   end
 
-  ram_read_stream #(.AddrBits(XAddr), .Width(WordBits), .User(GateScoreBits)) u_acc_stream (
-    .clk_i    (clk),
-    .rst_i    (rst),
-    .a_valid_i(acc_s_in_valid),
-    .a_ready_o(acc_s_in_ready),
-    .a_addr_i (acc_s_addr),
-    .a_user_i (a_score),
-    .rd_en_o  (acc_stream_re),
-    .rd_addr_o(acc_stream_ra),
-    .rd_data_i(acc_rd),
-    .d_valid_o(acc_s_valid),
-    .d_ready_i(acc_s_ready),
-    .d_data_o (acc_s_data),
-    .d_user_o (acc_s_score)
+  ram_read_stream #(.AddrBits(TokenAddrBits), .WordBits(WordBits), .UserBits(GateScoreBits)) u_acc_stream (
+    .clk_i       (clk),
+    .rst_i       (rst),
+    .addr_valid_i(acc_s_in_valid),
+    .addr_ready_o(acc_s_in_ready),
+    .addr_i      (acc_s_addr),
+    .addr_user_i (accum_score),
+    .rd_en_o     (acc_stream_re),
+    .rd_addr_o   (acc_stream_ra),
+    .rd_data_i   (acc_rd),
+    .word_valid_o(acc_s_valid),
+    .word_ready_i(acc_s_ready),
+    .word_o      (acc_s_data),
+    .word_user_o (acc_s_score)
   );
 
   // ---------------------------------------------------------------- the gmem0 readers
@@ -630,9 +634,9 @@ module edgemoe_top
   assign m_axi_gmem0_arvalid = vec_owner ? v_arvalid : e_arvalid;
   assign m_axi_gmem0_rready  = vec_owner ? v_rready : e_rready;
 
-  logic                 y_valid, y_ready, y_last;
-  logic [WordBits-1:0]  y_data;
-  logic                 eng_a_ready, mac_busy, weight_wait;
+  logic                y_valid, y_ready, y_last;
+  logic [WordBits-1:0] y_data;
+  logic                eng_accum_ready, mac_busy, weight_wait;
 
   linear_engine #(
     .In(Lanes), .Out(LinearOut), .AddrBits(64), .MaxBurst(MaxBurst), .MaxOutstanding(MaxOutstanding)
@@ -652,10 +656,10 @@ module edgemoe_top
     .x_ready_o      (x_ready),
     .x_data_i       (x_data),
     .x_last_i       (x_last),
-    .a_valid_i      (state_q == SExpertFc2 && acc_s_valid),
-    .a_ready_o      (eng_a_ready),
-    .a_score_i      (acc_s_score),
-    .a_data_i       (acc_s_data),
+    .accum_valid_i  (state_q == SExpertFc2 && acc_s_valid),
+    .accum_ready_o  (eng_accum_ready),
+    .accum_score_i  (acc_s_score),
+    .accum_row_i    (acc_s_data),
     .y_valid_o      (y_valid),
     .y_ready_i      (y_ready),
     .y_data_o       (y_data),
@@ -767,7 +771,8 @@ module edgemoe_top
     logic signed [ActBits:0]        sum;
     assign pv = vec_chunk[l*VecWordBits +: PosEmbedBits];
     assign av = acc_s_data[l*ActBits +: ActBits];
-    assign sum = ((join_q < DW) ? '0 : (ActBits + 1)'(av)) + ((ActBits + 1)'(pv) <<< (ActFracBits - PosEmbedFracBits));
+    assign sum = ((join_q < TokenWords) ? '0 : (ActBits + 1)'(av))
+                 + ((ActBits + 1)'(pv) <<< (ActFracBits - PosEmbedFracBits));
     fxp_requant #(
       .InBits(ActBits + 1), .InFrac(ActFracBits), .InSigned(1'b1),
       .OutBits(ActBits), .OutFrac(ActFracBits), .OutSigned(1'b1),
@@ -778,12 +783,12 @@ module edgemoe_top
   end
 
   // ---------------------------------------------------------------- Resid: x = sat(x + acc)
-  logic                xs_valid, xs_ready, xs_in_valid, xs_in_ready, x_stream_re;
-  logic [WordBits-1:0] xs_data, resid_sum;
-  logic [31:0]         xs_addr_q;
-  logic [XAddr-1:0]    x_stream_ra;
-  logic                xs_gen_q;
-  logic                resid_take;
+  logic                     xs_valid, xs_ready, xs_in_valid, xs_in_ready, x_stream_re;
+  logic [WordBits-1:0]      xs_data, resid_sum;
+  logic [31:0]              xs_addr_q;
+  logic [TokenAddrBits-1:0] x_stream_ra;
+  logic                     xs_gen_q;
+  logic                     resid_take;
 
   always_ff @(posedge clk) begin
     if (rst) begin
@@ -793,25 +798,25 @@ module edgemoe_top
       xs_addr_q <= '0;
     end else if (xs_gen_q && xs_in_ready) begin
       xs_addr_q <= xs_addr_q + 1;
-      if (xs_addr_q == N * DW - 1) xs_gen_q <= 1'b0;
+      if (xs_addr_q == Tokens * TokenWords - 1) xs_gen_q <= 1'b0;
     end
   end
   assign xs_in_valid = xs_gen_q;
 
-  ram_read_stream #(.AddrBits(XAddr), .Width(WordBits), .User(1)) u_x_stream (
-    .clk_i    (clk),
-    .rst_i    (rst),
-    .a_valid_i(xs_in_valid),
-    .a_ready_o(xs_in_ready),
-    .a_addr_i (XAddr'(xs_addr_q)),
-    .a_user_i (1'b0),
-    .rd_en_o  (x_stream_re),
-    .rd_addr_o(x_stream_ra),
-    .rd_data_i(x_rd),
-    .d_valid_o(xs_valid),
-    .d_ready_i(xs_ready),
-    .d_data_o (xs_data),
-    .d_user_o ()
+  ram_read_stream #(.AddrBits(TokenAddrBits), .WordBits(WordBits), .UserBits(1)) u_x_stream (
+    .clk_i       (clk),
+    .rst_i       (rst),
+    .addr_valid_i(xs_in_valid),
+    .addr_ready_o(xs_in_ready),
+    .addr_i      (TokenAddrBits'(xs_addr_q)),
+    .addr_user_i (1'b0),
+    .rd_en_o     (x_stream_re),
+    .rd_addr_o   (x_stream_ra),
+    .rd_data_i   (x_rd),
+    .word_valid_o(xs_valid),
+    .word_ready_i(xs_ready),
+    .word_o      (xs_data),
+    .word_user_o ()
   );
 
   assign resid_take = state_q inside {SResidAttn, SResidMlp} && xs_valid && acc_s_valid;
@@ -837,19 +842,19 @@ module edgemoe_top
   end
 
   // ---------------------------------------------------------------- LayerNorm
-  logic [Lanes*VecWordBits-1:0] gamma_q [DW];
-  logic [Lanes*VecWordBits-1:0] beta_q [DW];
-  logic [31:0] pcount_q;   // gamma/beta beats given to the unit
-  logic [31:0] ln_y_q;     // normalised words written
-  logic        p_valid, p_ready, ln_x_ready, ln_y_valid, ln_y_last;
-  logic [Lanes*NormBits-1:0] p_gamma, p_beta;
-  logic [WordBits-1:0] ln_y_data;
-  logic        is_ln, norms_in;
+  logic [Lanes*VecWordBits-1:0] gamma_q [TokenWords];
+  logic [Lanes*VecWordBits-1:0] beta_q [TokenWords];
+  logic [31:0]                  pcount_q;   // gamma/beta beats given to the unit
+  logic [31:0]                  ln_y_q;     // normalised words written
+  logic                         p_valid, p_ready, ln_x_ready, ln_y_valid, ln_y_last;
+  logic [Lanes*NormBits-1:0]    p_gamma, p_beta;
+  logic [WordBits-1:0]          ln_y_data;
+  logic                         is_ln, norms_in;
 
-  // gamma arrives as the first DW chunks of the vector reads, beta as the next DW
+  // gamma arrives as the first TokenWords chunks of the vector reads, beta as the next TokenWords
   logic [31:0] vtotal_q;
   assign is_ln = state_q inside {SLn1, SLn2};
-  assign norms_in = vtotal_q == 2 * DW;
+  assign norms_in = vtotal_q == 2 * TokenWords;
   always_ff @(posedge clk) begin
     if (rst || entry_q) begin
       vtotal_q <= '0;
@@ -859,10 +864,10 @@ module edgemoe_top
   end
   always_ff @(posedge clk) begin
     if (is_ln && vec_take) begin
-      if (vtotal_q < DW) begin
+      if (vtotal_q < TokenWords) begin
         gamma_q[vtotal_q] <= vec_chunk;
       end else begin
-        beta_q[vtotal_q - DW] <= vec_chunk;
+        beta_q[vtotal_q - TokenWords] <= vec_chunk;
       end
     end
   end
@@ -870,7 +875,7 @@ module edgemoe_top
     assign p_gamma[l*NormBits +: NormBits] = gamma_q[pcount_q][l*VecWordBits +: NormBits];
     assign p_beta[l*NormBits +: NormBits] = beta_q[pcount_q][l*VecWordBits +: NormBits];
   end
-  assign p_valid = is_ln && norms_in && pcount_q < DW;
+  assign p_valid = is_ln && norms_in && pcount_q < TokenWords;
 
   always_ff @(posedge clk) begin
     if (rst || entry_q) begin
@@ -889,7 +894,7 @@ module edgemoe_top
     .p_ready_o(p_ready),
     .p_gamma_i(p_gamma),
     .p_beta_i (p_beta),
-    .x_valid_i(is_ln && pcount_q == DW && xs_valid),
+    .x_valid_i(is_ln && pcount_q == TokenWords && xs_valid),
     .x_ready_o(ln_x_ready),
     .x_data_i (xs_data),
     .y_valid_o(ln_y_valid),
@@ -899,10 +904,10 @@ module edgemoe_top
   );
 
   // ---------------------------------------------------------------- attention
-  logic att_done, att_re, att_we;
-  logic [$clog2(N * QW)-1:0] att_ra;
-  logic [$clog2(N * DW)-1:0] att_wa;
-  logic [WordBits-1:0] att_wd;
+  logic                     att_done, att_re, att_we;
+  logic [QkvAddrBits-1:0]   att_ra;
+  logic [TokenAddrBits-1:0] att_wa;
+  logic [WordBits-1:0]      att_wd;
 
   attention_engine #(.Lanes(Lanes)) u_attention (
     .clk_i    (clk),
@@ -919,16 +924,16 @@ module edgemoe_top
   );
 
   // ---------------------------------------------------------------- router
-  logic                r_valid, a_valid, q_valid, a_last, q_last, r_last;
-  logic [TokW-1:0]     r_token, q_token;
-  logic [TopK*ExpW-1:0] r_expert;
+  logic                          r_valid, a_valid, q_valid, a_last, q_last, r_last;
+  logic [TokenBits-1:0]          r_token, q_token;
+  logic [TopK*ExpertBits-1:0]    r_expert;
   logic [TopK*GateScoreBits-1:0] r_score;
-  logic [ExpW-1:0]     a_expert, q_expert;
-  logic [CntW-1:0]     a_count;
-  logic                rx_valid, rx_ready, q_end;
-  logic [31:0]         lane_q;   // logit of the y beat being sent to the router
-  logic [31:0]         n_queued_q, start_sum_q;
-  logic                routed_q;  // the router's a and q streams have ended
+  logic [ExpertBits-1:0]         a_expert, q_expert;
+  logic [CountBits-1:0]          a_count;
+  logic                          rx_valid, rx_ready, q_end;
+  logic [31:0]                   lane_q;   // logit of the y beat being sent to the router
+  logic [31:0]                   n_queued_q, start_sum_q;
+  logic                          routed_q;  // the router's a and q streams have ended
 
   assign rx_valid = state_q == SGate && y_valid;
   moe_router u_router (
@@ -974,9 +979,9 @@ module edgemoe_top
       q_done_q    <= 1'b0;
     end else begin
       if (a_valid) begin
-        act_expert_q[n_active_q[ExpW-1:0]] <= a_expert;
-        act_count_q[n_active_q[ExpW-1:0]]  <= a_count;
-        act_start_q[n_active_q[ExpW-1:0]]  <= start_sum_q;
+        act_expert_q[n_active_q[ExpertBits-1:0]] <= a_expert;
+        act_count_q[n_active_q[ExpertBits-1:0]]  <= a_count;
+        act_start_q[n_active_q[ExpertBits-1:0]]  <= start_sum_q;
         start_sum_q <= start_sum_q + 32'(a_count);
         n_active_q  <= n_active_q + 1;
         if (a_last) a_done_q <= 1'b1;
@@ -991,7 +996,7 @@ module edgemoe_top
   always_ff @(posedge clk) begin
     if (r_valid) begin
       for (int k = 0; k < TopK; k++) begin
-        sel_expert_q[r_token][k] <= r_expert[k*ExpW +: ExpW];
+        sel_expert_q[r_token][k] <= r_expert[k*ExpertBits +: ExpertBits];
         sel_score_q[r_token][k]  <= r_score[k*GateScoreBits +: GateScoreBits];
       end
     end
@@ -1095,20 +1100,20 @@ module edgemoe_top
   );
 
   // ---------------------------------------------------------------- stream hand-offs
-  assign vec_take = state_q == SPos ? pos_take : is_ln && vec_valid && vtotal_q < 2 * DW;
+  assign vec_take = state_q == SPos ? pos_take : is_ln && vec_valid && vtotal_q < 2 * TokenWords;
   assign xs_ready = state_q inside {SResidAttn, SResidMlp} ? resid_take
-                  : is_ln ? pcount_q == DW && ln_x_ready
+                  : is_ln ? pcount_q == TokenWords && ln_x_ready
                   : state_q == SStore ? wr_d_ready && obeat_q == OutBeats - 1 : 1'b0;
-  assign acc_s_ready = state_q == SExpertFc2 ? eng_a_ready
+  assign acc_s_ready = state_q == SExpertFc2 ? eng_accum_ready
                      : state_q == SPos ? pos_take : resid_take;
 
   // ---------------------------------------------------------------- buffer ports
   always_comb begin
-    x_we = 1'b0;  x_wa = XAddr'(join_q);  x_wd = resid_sum;
-    h_we = 1'b0;  h_wa = XAddr'(ln_y_q);  h_wd = ln_y_data;
-    q_we = y_write_qkv;  q_wa = QAddr'(yr_q * QW + yt_q);  q_wd = y_data;
-    hid_we = y_write_hid;  hid_wa = HAddr'(yr_q * HW + yt_q);  hid_wd = y_data;
-    acc_we = y_write_acc;  acc_wa = XAddr'(y_row * DW + yt_q);  acc_wd = y_data;
+    x_we = 1'b0;  x_wa = TokenAddrBits'(join_q);  x_wd = resid_sum;
+    h_we = 1'b0;  h_wa = TokenAddrBits'(ln_y_q);  h_wd = ln_y_data;
+    q_we = y_write_qkv;  q_wa = QkvAddrBits'(yr_q * QkvWords + yt_q);  q_wd = y_data;
+    hid_we = y_write_hid;  hid_wa = HiddenAddrBits'(yr_q * HiddenWords + yt_q);  hid_wd = y_data;
+    acc_we = y_write_acc;  acc_wa = TokenAddrBits'(y_row * TokenWords + yt_q);  acc_wd = y_data;
     if (pos_take) begin
       x_we = 1'b1;
       x_wd = pos_sum;
@@ -1116,7 +1121,7 @@ module edgemoe_top
     if (resid_take) begin
       x_we   = 1'b1;
       acc_we = 1'b1;
-      acc_wa = XAddr'(join_q);
+      acc_wa = TokenAddrBits'(join_q);
       acc_wd = '0;
     end
     if (is_ln && ln_y_valid) h_we = 1'b1;
@@ -1128,9 +1133,9 @@ module edgemoe_top
     x_re = x_stream_re;
     x_ra = x_stream_ra;
     h_re = src_re && !l_src_hid;
-    h_ra = XAddr'(src_ra);
+    h_ra = TokenAddrBits'(src_ra);
     hid_re = src_re && l_src_hid;
-    hid_ra = HAddr'(src_ra);
+    hid_ra = HiddenAddrBits'(src_ra);
     q_re = att_re;
     q_ra = att_ra;
     acc_re = acc_stream_re;
@@ -1139,13 +1144,20 @@ module edgemoe_top
 
 `ifndef SYNTHESIS
   // the units' own framing agrees with the schedule's counters
+  logic [31:0] vec_words;  // words of one vector read: pos_embed of every token, or gamma or beta
+  assign vec_words = (state_q == SPos ? Tokens : 1) * TokenWords;
   always_ff @(posedge clk) begin
     if (!rst) begin
       if (y_take && y_last != (yr_q == l_rows - 1)) $error("%m: y_last away from a tile's last row");
-      if (is_ln && ln_y_valid && ln_y_last != (ln_y_q % DW == DW - 1)) $error("%m: LayerNorm y_last off a token's end");
-      if (vec_valid && vec_ready && vec_last && vtotal_q % ((state_q == SPos ? N : 1) * DW) != ((state_q == SPos ? N : 1) * DW) - 1)
+      if (is_ln && ln_y_valid && ln_y_last != (ln_y_q % TokenWords == TokenWords - 1)) begin
+        $error("%m: LayerNorm y_last off a token's end");
+      end
+      if (vec_valid && vec_ready && vec_last && vtotal_q % vec_words != vec_words - 1) begin
         $error("%m: a vector read ended early");
-      if (r_valid && r_last && 32'(r_token) != N - 1) $error("%m: the router's last token is %0d", r_token);
+      end
+      if (r_valid && r_last && 32'(r_token) != Tokens - 1) begin
+        $error("%m: the router's last token is %0d", r_token);
+      end
       if (q_valid && q_end && 32'(q_expert) >= Experts) $error("%m: queue of expert %0d", q_expert);
     end
   end
@@ -1187,8 +1199,8 @@ module edgemoe_top
   // ---------------------------------------------------------------- end of a pass
   always_comb begin
     unique case (state_q)
-      SPos, SResidAttn, SResidMlp: pass_done = join_q == N * DW;
-      SLn1, SLn2:                  pass_done = ln_y_q == N * DW;
+      SPos, SResidAttn, SResidMlp: pass_done = join_q == Tokens * TokenWords;
+      SLn1, SLn2:                  pass_done = ln_y_q == Tokens * TokenWords;
       SAtt:                        pass_done = att_done;
       SGate:                       pass_done = y_all_q && routed_q;
       SStore:                      pass_done = store_sent_q && wr_cmd_ready;

@@ -10,10 +10,10 @@
 // and hands them to linear_unit as the header (b) and weight (w) streams; while the unit computes
 // one tile the next one loads (its double-buffered banks). The caller streams the activation rows
 // on x once per output tile (x_last_i on the tile's last beat) and takes one y beat per row; for
-// ExpertAccumulate it also supplies the a stream (see linear_unit).
+// ExpertAccumulate it also supplies the accum stream (see linear_unit).
 //
 // One MAC array serves every layer: weights and biases enter it in a format that holds both of
-// their storage formats exactly (UWFrac = the larger fraction, integer bits the larger of the
+// their storage formats exactly (UnifiedWeightFrac = the larger fraction, integer bits the larger of the
 // two), so the patch embedding (patch_weight, pixels given as act by the caller) and the q/k/v and
 // projection layers (attn_bias) run on the same datapath with exactly the golden sums.
 // The m_axi_* ports keep the AXI signal names so that bus models bind to them by name.
@@ -28,10 +28,9 @@ module linear_engine
   parameter int unsigned MaxBurst       = 64,
   parameter int unsigned MaxOutstanding = 4,
   // longest input row: the patch embedding's or the widest hidden layer's
-  parameter int unsigned MaxK = (PatchIn > Dim ? (PatchIn > MlpHidden ? (PatchIn > ExpertHidden ? PatchIn : ExpertHidden)
-                                                  : (MlpHidden > ExpertHidden ? MlpHidden : ExpertHidden))
-                                 : (Dim > MlpHidden ? (Dim > ExpertHidden ? Dim : ExpertHidden)
-                                                    : (MlpHidden > ExpertHidden ? MlpHidden : ExpertHidden))),
+  parameter int unsigned MaxK =
+    (PatchIn > Dim ? PatchIn : Dim) > (MlpHidden > ExpertHidden ? MlpHidden : ExpertHidden)
+      ? (PatchIn > Dim ? PatchIn : Dim) : (MlpHidden > ExpertHidden ? MlpHidden : ExpertHidden),
   localparam int unsigned CountBits = 16
 ) (
   input  wire logic                         clk_i,
@@ -44,7 +43,7 @@ module linear_engine
   input  wire logic [CountBits-1:0]         cmd_tiles_i,     // output tiles
   input  wire logic [CountBits-1:0]         cmd_words_i,     // weight words per tile (K / In)
   input  wire logic                         cmd_patch_i,     // weights in patch_weight (else linear_weight)
-  input  wire logic [1:0]                   cmd_bias_kind_i, // 0 none, 1 bias, 2 attn_bias
+  input  wire bias_kind_e                   cmd_bias_kind_i, // the bias format, or none
   input  wire epilogue_e                    cmd_epilogue_i,  // linear_unit's epilogue
   // activation rows, once per output tile
   input  wire logic                         x_valid_i,
@@ -52,10 +51,10 @@ module linear_engine
   input  wire logic [In*ActBits-1:0]        x_data_i,
   input  wire logic                         x_last_i,
   // ExpertAccumulate: gate score and output-buffer row, one beat per row
-  input  wire logic                         a_valid_i,
-  output logic                              a_ready_o,
-  input  wire logic [GateScoreBits-1:0]     a_score_i,
-  input  wire logic [Out*ActBits-1:0]       a_data_i,
+  input  wire logic                         accum_valid_i,
+  output logic                              accum_ready_o,
+  input  wire logic [GateScoreBits-1:0]     accum_score_i,
+  input  wire logic [Out*ActBits-1:0]       accum_row_i,
   // results, one beat per row
   output logic                              y_valid_o,
   input  wire logic                         y_ready_i,
@@ -91,10 +90,11 @@ module linear_engine
 
   localparam int unsigned WeightWordBits = word_bits(LinearWeightBits);
   localparam int unsigned BiasWordBits = word_bits(BiasBits);
-  localparam int UWFrac = max2(LinearWeightFracBits, PatchWeightFracBits);
-  localparam int unsigned UWBits = max2(LinearWeightIntBits, PatchWeightIntBits) + UWFrac;
-  localparam int UBFrac = max2(BiasFracBits, AttnBiasFracBits);
-  localparam int unsigned UBBits = max2(BiasIntBits, AttnBiasIntBits) + UBFrac;
+  localparam int UnifiedWeightFrac = max2(LinearWeightFracBits, PatchWeightFracBits);
+  localparam int unsigned UnifiedWeightBits =
+    max2(LinearWeightIntBits, PatchWeightIntBits) + UnifiedWeightFrac;
+  localparam int UnifiedBiasFrac = max2(BiasFracBits, AttnBiasFracBits);
+  localparam int unsigned UnifiedBiasBits = max2(BiasIntBits, AttnBiasIntBits) + UnifiedBiasFrac;
   localparam int unsigned WordBits = Out * In * WeightWordBits;  // one tile column of weights
   localparam int unsigned WordBeats = WordBits / AxiBits;
   localparam int unsigned TileBiasBits = Out * BiasWordBits;
@@ -102,14 +102,21 @@ module linear_engine
   localparam int unsigned BiasBufBits = BiasBeats * AxiBits;
   localparam int unsigned BeatBytes = AxiBits / 8;
 
-  if (word_bits(PatchWeightBits) != WeightWordBits || word_bits(AttnBiasBits) != BiasWordBits) begin : gen_bad_words
-    $fatal(1, "%m: linear_engine needs patch and linear weights (and bias and attn_bias) in storage words of one width");
+  if (word_bits(PatchWeightBits) != WeightWordBits
+      || word_bits(AttnBiasBits) != BiasWordBits) begin : gen_bad_words
+    $fatal(1, "%m: linear_engine needs patch and linear weights (and bias and attn_bias) %s",
+           "in storage words of one width");
   end
-  if (WordBits % AxiBits != 0 || (TileBiasBits % AxiBits != 0 && AxiBits % TileBiasBits != 0)) begin : gen_bad_axi
-    $fatal(1, "%m: linear_engine needs a weight tile column (%0d bits) of whole AXI beats (%0d bits) and a tile's biases (%0d bits) of whole beats or a whole fraction of one",
-           WordBits, AxiBits, TileBiasBits);
+  if (WordBits % AxiBits != 0) begin : gen_bad_axi_weights
+    $fatal(1, "%m: linear_engine needs a weight tile column (%0d bits) of whole AXI beats (%0d bits)",
+           WordBits, AxiBits);
   end
-  if (LinearWeightSigned == 0 || PatchWeightSigned == 0 || BiasSigned == 0 || AttnBiasSigned == 0) begin : gen_bad_sign
+  if (TileBiasBits % AxiBits != 0 && AxiBits % TileBiasBits != 0) begin : gen_bad_axi_biases
+    $fatal(1, "%m: linear_engine needs a tile's biases (%0d bits) in whole AXI beats (%0d bits) %s",
+           TileBiasBits, AxiBits, "or a whole fraction of one");
+  end
+  if (LinearWeightSigned == 0 || PatchWeightSigned == 0
+      || BiasSigned == 0 || AttnBiasSigned == 0) begin : gen_bad_sign
     $fatal(1, "%m: linear_engine expects signed weight and bias formats");
   end
 
@@ -163,7 +170,7 @@ module linear_engine
   logic [AddrBits-1:0] weights_q, bias_q;
   count_t              tiles_q, words_q, tile_q, word_q;
   logic                patch_q;
-  logic [1:0]          bias_kind_q;
+  bias_kind_e          bias_kind_q;
   epilogue_e           epilogue_q;
   logic                b_valid, b_ready, w_valid, w_ready;
   logic                bias_full_q;        // the tile's bias beats are in
@@ -184,7 +191,7 @@ module linear_engine
   assign weight_addr = weights_q + AddrBits'(64'(tile_q) * 64'(words_q) * 64'(WordBits / 8));
 
   always_comb begin
-    rd_cmd_valid = !issued_q && (phase_q == Weights || (phase_q == Bias && bias_kind_q != 2'd0));
+    rd_cmd_valid = !issued_q && (phase_q == Weights || (phase_q == Bias && bias_kind_q != BiasKindNone));
     rd_cmd_addr  = phase_q == Weights ? weight_addr : bias_addr;
     rd_cmd_beats = phase_q == Weights ? 32'(words_q) * WordBeats : BiasBeats;
   end
@@ -282,8 +289,8 @@ module linear_engine
 
   // ---------------------------------------------------------------- header and weight words
   logic [TileBiasBits-1:0] tile_bias;
-  logic [Out*UBBits-1:0]   b_data;
-  logic [Out*In*UWBits-1:0] w_data;
+  logic [Out*UnifiedBiasBits-1:0]   b_data;
+  logic [Out*In*UnifiedWeightBits-1:0] w_data;
   logic [BiasLaneBits-1:0] bias_lane;
 
   assign bias_lane = BiasLaneBits'(tile_q % BiasLanes);
@@ -292,13 +299,15 @@ module linear_engine
   for (genvar o = 0; o < Out; o++) begin : gen_bias
     logic signed [BiasBits-1:0]     b_plain;
     logic signed [AttnBiasBits-1:0] b_attn;
+    logic [UnifiedBiasBits-1:0]     b_unified;
+    assign b_data[o*UnifiedBiasBits +: UnifiedBiasBits] = b_unified;
     assign b_plain = tile_bias[o*BiasWordBits +: BiasBits];
     assign b_attn = tile_bias[o*BiasWordBits +: AttnBiasBits];
     always_comb begin
       unique case (bias_kind_q)
-        2'd1:    b_data[o*UBBits +: UBBits] = UBBits'(b_plain) << (UBFrac - BiasFracBits);
-        2'd2:    b_data[o*UBBits +: UBBits] = UBBits'(b_attn) << (UBFrac - AttnBiasFracBits);
-        default: b_data[o*UBBits +: UBBits] = '0;
+        BiasKindBias:     b_unified = UnifiedBiasBits'(b_plain) << (UnifiedBiasFrac - BiasFracBits);
+        BiasKindAttnBias: b_unified = UnifiedBiasBits'(b_attn) << (UnifiedBiasFrac - AttnBiasFracBits);
+        default:          b_unified = '0;  // BiasKindNone
       endcase
     end
   end
@@ -308,11 +317,12 @@ module linear_engine
     logic signed [PatchWeightBits-1:0]  w_patch;
     assign w_linear = word_buf_q[k*WeightWordBits +: LinearWeightBits];
     assign w_patch = word_buf_q[k*WeightWordBits +: PatchWeightBits];
-    assign w_data[k*UWBits +: UWBits] = patch_q ? UWBits'(w_patch) << (UWFrac - PatchWeightFracBits)
-                                                : UWBits'(w_linear) << (UWFrac - LinearWeightFracBits);
+    assign w_data[k*UnifiedWeightBits +: UnifiedWeightBits] =
+      patch_q ? UnifiedWeightBits'(w_patch) << (UnifiedWeightFrac - PatchWeightFracBits)
+              : UnifiedWeightBits'(w_linear) << (UnifiedWeightFrac - LinearWeightFracBits);
   end
 
-  assign b_valid = phase_q == Bias && (bias_kind_q == 2'd0 || bias_full_q);
+  assign b_valid = phase_q == Bias && (bias_kind_q == BiasKindNone || bias_full_q);
   assign w_valid = phase_q == Weights && word_full_q;
 
   linear_unit #(
@@ -320,10 +330,10 @@ module linear_engine
     .Out  (Out),
     .XBits(ActBits),
     .XFrac(ActFracBits),
-    .WBits(UWBits),
-    .WFrac(UWFrac),
-    .BBits(UBBits),
-    .BFrac(UBFrac),
+    .WBits(UnifiedWeightBits),
+    .WFrac(UnifiedWeightFrac),
+    .BBits(UnifiedBiasBits),
+    .BFrac(UnifiedBiasFrac),
     .MaxK (MaxK)
   ) u_linear (
     .clk_i       (clk_i),
@@ -340,10 +350,10 @@ module linear_engine
     .x_ready_o   (x_ready_o),
     .x_data_i    (x_data_i),
     .x_last_i    (x_last_i),
-    .a_valid_i   (a_valid_i),
-    .a_ready_o   (a_ready_o),
-    .a_score_i   (a_score_i),
-    .a_data_i    (a_data_i),
+    .accum_valid_i   (accum_valid_i),
+    .accum_ready_o   (accum_ready_o),
+    .accum_score_i   (accum_score_i),
+    .accum_row_i    (accum_row_i),
     .y_valid_o   (y_valid_o),
     .y_ready_i   (y_ready_i),
     .y_data_o    (y_data_o),
@@ -359,7 +369,8 @@ module linear_engine
       $error("%m: a layer of %0d weight words per tile; the banks hold %0d (MaxK %0d / In %0d)",
              cmd_words_i, MaxK / In, MaxK, In);
     end
-    if (!rst_i && rd_valid && rd_ready && phase_q == Bias && bias_cnt_q >= ($clog2(BiasBeats + 1))'(BiasBeats)) begin
+    if (!rst_i && rd_valid && rd_ready && phase_q == Bias
+        && bias_cnt_q >= ($clog2(BiasBeats + 1))'(BiasBeats)) begin
       $error("%m: more bias beats than a tile needs");
     end
   end

@@ -10,7 +10,7 @@
 // the unit moves to the other bank. Each row gives one y beat of Out activations:
 //   acc = x . W^T (exact), e = cast_act(acc + b) (bias aligned exactly), then the epilogue
 //   Bias (0): y = e;  BiasGelu (1): y = gelu(e);
-//   ExpertAccumulate (2): one a beat per row (gate score p, output-buffer row r):
+//   ExpertAccumulate (2): one accum beat per row (gate score p, output-buffer row r):
 //                         y = sat_act(r + cast_act(p * e)).
 // Pipeline: weight read | products | adder tree + accumulator | bias + cast | epilogue.
 // Throughput: In*Out MACs per cycle (one x beat per cycle); one y beat per row.
@@ -49,10 +49,10 @@ module linear_unit
   input  wire logic [In*XBits-1:0]          x_data_i,
   input  wire logic                         x_last_i,
   // ExpertAccumulate: gate score and output-buffer row, one beat per row
-  input  wire logic                         a_valid_i,
-  output logic                              a_ready_o,
-  input  wire logic [GateScoreBits-1:0]     a_score_i,
-  input  wire logic [Out*ActBits-1:0]       a_data_i,
+  input  wire logic                         accum_valid_i,
+  output logic                              accum_ready_o,
+  input  wire logic [GateScoreBits-1:0]     accum_score_i,
+  input  wire logic [Out*ActBits-1:0]       accum_row_i,
   // results, one beat per row
   output logic                              y_valid_o,
   input  wire logic                         y_ready_i,
@@ -66,8 +66,9 @@ module linear_unit
   localparam int AccBits = ProductBits + $clog2(MaxK) + 1;
   localparam int AccFrac = XFrac + WFrac;
   localparam int SumFrac = AccFrac > BFrac ? AccFrac : BFrac;
-  localparam int SumBits = (AccBits + SumFrac - AccFrac > int'(BBits) + SumFrac - BFrac ? AccBits + SumFrac - AccFrac
-                                                                     : int'(BBits) + SumFrac - BFrac) + 1;
+  localparam int AccAlignedBits = AccBits + SumFrac - AccFrac;  // acc and bias at SumFrac fraction bits
+  localparam int BiasAlignedBits = int'(BBits) + SumFrac - BFrac;
+  localparam int SumBits = (AccAlignedBits > BiasAlignedBits ? AccAlignedBits : BiasAlignedBits) + 1;
   localparam int ScaledBits = int'(ActBits + GateScoreBits) + 1;  // score * e
 
   if (In < 1 || Out < 1 || MaxK < In || MaxK % In != 0) begin : gen_bad_shape
@@ -309,13 +310,13 @@ module linear_unit
   end
 
   // ---------------------------------------------------------------- stage 5: epilogue
-  logic                   out_free, need_a;
+  logic                   out_free, need_accum;
   logic [Out*ActBits-1:0] y_d, gelu4, accum4;
 
   assign out_free = !y_valid_o || y_ready_i;
-  assign need_a = v4_q && epi4_q == EpilogueExpertAccumulate;
-  assign adv = out_free && !(need_a && !a_valid_i);
-  assign a_ready_o = out_free && need_a;
+  assign need_accum = v4_q && epi4_q == EpilogueExpertAccumulate;
+  assign adv = out_free && !(need_accum && !accum_valid_i);
+  assign accum_ready_o = out_free && need_accum;
 
   for (genvar o = 0; o < Out; o++) begin : gen_epilogue
     gelu_lane u_gelu (
@@ -327,8 +328,8 @@ module linear_unit
     logic signed [ActBits-1:0] ev, rv, scaled;
     logic signed [ActBits:0]   total;
     assign ev = e4_q[o*ActBits +: ActBits];
-    assign rv = a_data_i[o*ActBits +: ActBits];
-    assign scaled_wide = ScaledBits'(ev) * $signed({1'b0, a_score_i});
+    assign rv = accum_row_i[o*ActBits +: ActBits];
+    assign scaled_wide = ScaledBits'(ev) * $signed({1'b0, accum_score_i});
     fxp_requant #(
       .InBits(ScaledBits), .InFrac(ActFracBits + GateScoreFracBits), .InSigned(1'b1),
       .OutBits(ActBits), .OutFrac(ActFracBits), .OutSigned(1'b1),
@@ -355,7 +356,7 @@ module linear_unit
     endcase
   end
 
-  // A beat taken while the pipeline waits for its a beat leaves the output empty, not repeated.
+  // A beat taken while the pipeline waits for its accum beat leaves the output empty, not repeated.
   always_ff @(posedge clk_i) begin
     if (rst_i) begin
       y_valid_o <= 1'b0;
@@ -383,7 +384,8 @@ module linear_unit
       if (w_valid_i && w_ready_o && !w_last_i && wcnt_q == WordCountBits'(BankWords - 1)) begin
         $error("%m: a tile of more than %0d weight words (MaxK %0d / In %0d)", BankWords, MaxK, In);
       end
-      if (b_valid_i && b_ready_o && !(b_epilogue_i inside {EpilogueBias, EpilogueBiasGelu, EpilogueExpertAccumulate})) begin
+      if (b_valid_i && b_ready_o
+          && !(b_epilogue_i inside {EpilogueBias, EpilogueBiasGelu, EpilogueExpertAccumulate})) begin
         $error("%m: epilogue code %0d is not defined", b_epilogue_i);
       end
     end
@@ -401,8 +403,9 @@ module linear_unit
   stream_check #(.Width(In*XBits + 1)) u_x_check (
     .clk_i(clk_i), .rst_i(rst_i), .valid_i(x_valid_i), .ready_i(x_ready_o), .data_i({x_last_i, x_data_i})
   );
-  stream_check #(.Width(GateScoreBits + Out*ActBits)) u_a_check (
-    .clk_i(clk_i), .rst_i(rst_i), .valid_i(a_valid_i), .ready_i(a_ready_o), .data_i({a_score_i, a_data_i})
+  stream_check #(.Width(GateScoreBits + Out*ActBits)) u_accum_check (
+    .clk_i(clk_i), .rst_i(rst_i), .valid_i(accum_valid_i), .ready_i(accum_ready_o),
+    .data_i({accum_score_i, accum_row_i})
   );
 `endif
 endmodule

@@ -99,8 +99,9 @@ async def tokens_bit_exact(dut) -> None:
     lanes = runner.params_from_env()["Lanes"]
     for what, md in layernorm_divisors(cfg).items():
         div = getattr(dut, f"u_{what}_div")
-        assert (value_of(div.S), value_of(div.M)) == (md.s, md.m), (
-            f"{what}: the RTL divides by {md.den} with S={value_of(div.S)} M={value_of(div.M)}, "
+        shift, magic = value_of(div.MagicShift), value_of(div.Magic)
+        assert (shift, magic) == (md.s, md.m), (
+            f"{what}: the RTL divides by {md.den} with shift {shift}, magic {magic}; "
             f"edgemoe.const_div proves s={md.s} m={md.m}"
         )
     tb = LayerNormTB(dut, cfg, lanes, 0.3, 0.3, seed=lanes)

@@ -16,6 +16,7 @@ import pytest
 
 from edgemoe.config import Config, preset
 from edgemoe.golden.fixed.linear import Epilogue, linear
+from edgemoe.golden.fixed.quantize_weights import bias_kind
 from edgemoe.golden.weights import synthetic
 from edgemoe.host.layout import Segment, weight_layout
 from edgemoe.host.packing import pack_weights, raw_weights
@@ -122,9 +123,7 @@ async def layers_bit_exact(dut) -> None:
     xs = StreamSource(
         dut.clk_i, dut.x_valid_i, dut.x_ready_o, {"data": dut.x_data_i, "last": dut.x_last_i}, 0.2, prng
     )
-    accs = StreamSource(
-        dut.clk_i, dut.a_valid_i, dut.a_ready_o, {"score": dut.a_score_i, "data": dut.a_data_i}, 0.2, prng
-    )
+    accs = StreamSource.on(dut, "accum", ["score", "row"], 0.2, prng)
     ys = StreamSink(
         dut.clk_i, dut.y_valid_o, dut.y_ready_i, {"data": dut.y_data_o, "last": dut.y_last_o}, 0.3,
         random.Random(seed + 1), "y",
@@ -152,19 +151,19 @@ async def layers_bit_exact(dut) -> None:
             "tiles": tiles,
             "words": words,
             "patch": int(seg.name == "patch_embed_weight"),
-            "bias_kind": 0 if bias is None else (2 if bias.cast.fmt == cfg.formats.attn_bias.fmt else 1),
+            "bias_kind": int(bias_kind(None if bias is None else bias.name, cfg)),
             "epilogue": int(layer.epilogue),
         }
         first = len(ys.beats)
         feeds = [cocotb.start_soon(xs.send(beats))]
         if layer.epilogue is Epilogue.EXPERT_ACCUMULATE:
             tile_rows = [layer.acc_rows[:, t * lanes_out : (t + 1) * lanes_out] for t in range(tiles)]
-            a_beats = [
-                {"score": int(layer.scores[r]), "data": pack(rows[r], act_bits)}
+            accum_beats = [
+                {"score": int(layer.scores[r]), "row": pack(rows[r], act_bits)}
                 for rows in tile_rows
                 for r in range(len(x))
             ]
-            feeds.append(cocotb.start_soon(accs.send(a_beats)))
+            feeds.append(cocotb.start_soon(accs.send(accum_beats)))
         await cmd.send([command])
         for feed in feeds:
             await feed

@@ -101,7 +101,7 @@ class LinearTB:
         self.b = StreamSource.on(dut, "b", ["data", "epilogue"], pause, random.Random(rng.random()))
         self.w = StreamSource.on(dut, "w", ["data", "last"], pause, rng)
         self.x = StreamSource.on(dut, "x", ["data", "last"], pause, random.Random(rng.random()))
-        self.a = StreamSource.on(dut, "a", ["score", "data"], pause, random.Random(rng.random()))
+        self.accum = StreamSource.on(dut, "accum", ["score", "row"], pause, random.Random(rng.random()))
         self.y = StreamSink.on(dut, "y", ["data", "last"], backpressure, random.Random(rng.random()))
 
     async def reset(self) -> None:
@@ -135,16 +135,16 @@ class LinearTB:
             ]
             await self.x.send(beats)
 
-    async def stream_a(self, layers: list[Layer]) -> None:
+    async def stream_accum(self, layers: list[Layer]) -> None:
         for layer, o0 in self.tiles(layers):
             if layer.epilogue is not Epilogue.EXPERT_ACCUMULATE:
                 continue
             sl = slice(o0, o0 + self.n_out)
             beats = [
-                {"score": int(layer.scores[q]), "data": pack(layer.buffer[layer.rows[q], sl], self.ab)}
+                {"score": int(layer.scores[q]), "row": pack(layer.buffer[layer.rows[q], sl], self.ab)}
                 for q in range(layer.x.shape[0])
             ]
-            await self.a.send(beats)
+            await self.accum.send(beats)
 
     def expected_beats(self, layers: list[Layer]) -> list[tuple[np.ndarray, int, str]]:
         want = []
@@ -168,7 +168,7 @@ class LinearTB:
         want = self.expected_beats(layers)
         if not loaded:
             cocotb.start_soon(self.load(layers))
-        cocotb.start_soon(self.stream_a(layers))
+        cocotb.start_soon(self.stream_accum(layers))
         await self.stream_x(layers)
         await self.y.wait_for(first + len(want), timeout_cycles=40 * len(want) * 8 + 500)
         for beat, (exp, last, where) in zip(self.y.beats[first:], want, strict=True):

@@ -26,9 +26,9 @@ from edgemoe.golden.images import default_image
 from edgemoe.host.device import SimDevice, register_engine, write_sim_bitstream
 from edgemoe.host.driver import Accelerator, AcceleratorTimeout
 from edgemoe.host.runtime import BITSTREAM_ENV, sim_bitstream
+from edgemoe.paths import REPO
 
 TINY = preset("tiny")
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

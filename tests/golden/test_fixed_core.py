@@ -31,6 +31,7 @@ from edgemoe.golden.fixed.core import (
     requantize,
     to_float,
 )
+from edgemoe.paths import BUILD
 
 QUANT = {Rounding.TRUNCATE: apy.QuantizationMode.TRN, Rounding.ROUND_HALF_UP: apy.QuantizationMode.RND}
 
@@ -472,12 +473,7 @@ def header_oracle() -> Path:
         pytest.skip("hls4ml (which ships the ap_fixed headers) is not installed")
     include = Path(hls4ml.__file__).resolve().parent / "templates" / "vivado" / "ap_types"
     source = _header_oracle_source()
-    out = (
-        Path(__file__).resolve().parents[2]
-        / "build"
-        / "oracle"
-        / hashlib.sha256(source.encode()).hexdigest()[:12]
-    )
+    out = BUILD / "oracle" / hashlib.sha256(source.encode()).hexdigest()[:12]
     exe = out / "ap_fixed_oracle"
     if not exe.is_file():
         out.mkdir(parents=True, exist_ok=True)

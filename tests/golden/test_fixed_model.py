@@ -24,8 +24,6 @@ from edgemoe.golden.fixed.linear import im2col
 from edgemoe.golden.fixed.model import FixedM3ViT
 from edgemoe.golden.model import M3ViT
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "edge-moe-weights"
-
 
 def _setup(name: str, seed: int = 0) -> tuple[Config, dict[str, np.ndarray], np.ndarray, FixedM3ViT]:
     cfg = preset(name)
@@ -212,13 +210,12 @@ def test_edge_moe_whole_model_one_task() -> None:
 
 
 @pytest.mark.realdata
-@pytest.mark.skipif(not DATA.is_dir(), reason=f"real Edge-MoE weights not found at {DATA}")
-def test_real_patch_embedding_and_dense_block0() -> None:
+def test_real_patch_embedding_and_dense_block0(edge_moe_data: Path) -> None:
     """Real M³ViT weights and image, edge-moe formats: embedding within its worst-case bound and
     block 0 above the noise-budget floor of fidelity.noise_floor_db."""
     cfg = preset("edge-moe")
-    w = weights.load_edgemoe_dir(DATA, cfg).weights
-    image = np.fromfile(DATA / "image.float32.bin", dtype=np.float32).reshape(
+    w = weights.load_edgemoe_dir(edge_moe_data, cfg).weights
+    image = np.fromfile(edge_moe_data / "image.float32.bin", dtype=np.float32).reshape(
         cfg.model.in_chans, cfg.model.image_h, cfg.model.image_w
     )
     model = FixedM3ViT(cfg, w)

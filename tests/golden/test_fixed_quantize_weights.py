@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgemoe.config import preset
+from edgemoe.config import BiasKind, preset
 from edgemoe.golden.fixed.core import FixedPointError, to_float
-from edgemoe.golden.fixed.quantize_weights import quantize_weights, storage_cast
+from edgemoe.golden.fixed.quantize_weights import bias_kind, quantize_weights, storage_cast
 from edgemoe.golden.weights import load_edgemoe_dir, synthetic
 
 
@@ -48,6 +48,17 @@ def test_each_tensor_gets_its_storage_cast(tiny) -> None:
         err = np.abs(to_float(raw, fmt) - weights[name].astype(np.float64))
         assert err.max() <= fmt.lsb / 2, name  # round half up, nothing saturates here
     assert not q.saturated() and "no value saturated" in q.report()
+
+
+def test_bias_kind_follows_the_storage_format(tiny) -> None:
+    cfg, _ = tiny
+    assert bias_kind(None, cfg) is BiasKind.NONE
+    for name in ("l0_qkv_bias", "l0_attn_proj_bias"):
+        assert bias_kind(name, cfg) is BiasKind.ATTN_BIAS, name
+    for name in ("patch_embed_bias", "l0_fc1_bias", "l0_fc2_bias", "l1_htoh4_bias", "l1_h4toh_bias"):
+        assert bias_kind(name, cfg) is BiasKind.BIAS, name
+    with pytest.raises(FixedPointError, match="'l0_norm1_bias' is not the bias of a linear layer"):
+        bias_kind("l0_norm1_bias", cfg)
 
 
 def test_out_of_range_values_saturate_and_are_reported_per_tensor(tiny) -> None:

@@ -128,15 +128,9 @@ def test_narrow_axi_port_splits_weight_rows_over_beats(tmp_path):
         assert np.array_equal(acc.backbone(imgs, task), expected), task
 
 
-REAL = (
-    __import__("pathlib").Path(__file__).resolve().parents[2].parent / "shared" / "data" / "edge-moe-weights"
-)
-
-
 @pytest.mark.slow
 @pytest.mark.realdata
-@pytest.mark.skipif(not REAL.is_dir(), reason=f"real Edge-MoE weights not found at {REAL}")
-def test_csim_device_equals_the_reference_on_real_weights():
+def test_csim_device_equals_the_reference_on_real_weights(edge_moe_data):
     """Trained weights (experts filled from the seeded synthetic ones) and the real image: activation
     ranges of a trained model through the top."""
     from edgemoe.golden.images import load_image
@@ -144,8 +138,8 @@ def test_csim_device_equals_the_reference_on_real_weights():
     from edgemoe.host.runtime import simulated
 
     cfg = preset("edge-moe")
-    w = load_edgemoe_dir(REAL, cfg).weights
-    img = np.asarray(load_image(REAL / "image.float32.bin", cfg), dtype=np.float64)
+    w = load_edgemoe_dir(edge_moe_data, cfg).weights
+    img = np.asarray(load_image(edge_moe_data / "image.float32.bin", cfg), dtype=np.float64)
     acc = simulated(cfg, "csim")
     acc.load_weights(w)
     got = acc.backbone(img, 0)
