@@ -4,7 +4,7 @@ Subcommands::
 
     edgemoe config show|emit-hls|emit-sv   inspect the effective config, generate the C++/SV files
     edgemoe infer                          run one image through a back end, write outputs and pictures
-    edgemoe perf                           predict the RTL top's cycles per image (cycle model)
+    edgemoe perf                           predict cycles per image (cycle model), roofline, sweep
 
 Every user error (a bad config, weights that do not fit, an unreadable image, an unknown
 task, a missing tool, a device that does not answer: an :class:`~edgemoe.errors.EdgemoeError`)
@@ -203,21 +203,63 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_perf(args: argparse.Namespace) -> int:
-    from edgemoe.perf import Timing, predict, report
+    from edgemoe.perf import Schedule, Timing, predict, report
 
     if args.mem_latency < 0:
         raise UserError(f"--mem-latency must be 0 or more cycles, got {args.mem_latency}")
-    print(report(predict(config_from_args(args), Timing(mem_latency=args.mem_latency))))
+    for name, value in (("--batch", args.batch), ("--weight-ports", args.weight_ports)):
+        if value < 1:
+            raise UserError(f"{name} must be 1 or more, got {value}")
+    if args.bandwidth is not None and not 0 < args.bandwidth < float("inf"):
+        raise UserError(f"--bandwidth must be a positive number of GB/s, got {args.bandwidth:g}")
+    if args.sweep and args.roofline:
+        raise UserError("--roofline is of one design point, --sweep of many: give one of them")
+    if args.sweep and (args.weight_ports != 1 or args.attention_overlap or args.batch_weight_reuse):
+        raise UserError(
+            "--sweep tries every port count and schedule itself; give only --batch and --bandwidth"
+        )
+    cfg = config_from_args(args)
+    timing = Timing(mem_latency=args.mem_latency)
+    if args.sweep:
+        from edgemoe.dse import run_sweep
+
+        run_sweep(cfg, args.batch, args.bandwidth, timing, args.out)
+        return 0
+    schedule = Schedule(
+        batch=args.batch,
+        weight_ports=args.weight_ports,
+        ddr_gbs=args.bandwidth,
+        attention_overlap=args.attention_overlap,
+        batch_weight_reuse=args.batch_weight_reuse,
+    )
+    if args.roofline:
+        from edgemoe.files import check_output_folder
+
+        check_output_folder(args.out)  # before any output
+    print(report(predict(cfg, timing, schedule)))
+    if args.roofline:
+        from edgemoe.roofline import run_roofline
+
+        run_roofline(cfg, schedule, timing, args.out)
     return 0
 
 
 def add_perf(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "perf",
-        help="predict the RTL top's cycles per image from the config (no simulation)",
+        help="predict cycles per image from the config (no simulation); roofline, design sweep",
         description="A cycle model of the RTL top's schedule (hw/rtl/edgemoe_top.sv): cycles per\n"
-        "image per task by stage, memory traffic and MAC utilization, from the config alone.",
-        epilog="examples:\n  edgemoe perf\n  edgemoe perf --preset tiny\n  edgemoe perf --mem-latency 40",
+        "image per task by stage, memory traffic and MAC utilization, from the config alone.\n"
+        "Schedule options predict what the RTL top does not do yet (they say so in the output);\n"
+        "--roofline adds the per-layer roofline, --sweep explores the design space under the\n"
+        "ZCU102's resources with a resource model calibrated on Yosys runs.",
+        epilog="examples:\n"
+        "  edgemoe perf\n"
+        "  edgemoe perf --preset tiny\n"
+        "  edgemoe perf --mem-latency 40\n"
+        "  edgemoe perf --bandwidth 19.2 --weight-ports 2 --attention-overlap\n"
+        "  edgemoe perf --roofline --bandwidth 19.2 --out out/perf    # -> roofline.png, roofline.json\n"
+        "  edgemoe perf --sweep --batch 4 --out out/perf             # -> sweep.json, pareto.png",
         formatter_class=formatter,
     )
     add_config_args(p)
@@ -227,6 +269,46 @@ def add_perf(sub: argparse._SubParsersAction) -> None:
         default=3,
         metavar="CYCLES",
         help="cycles from a read request to its first data (default 3, the simulation's RAM model)",
+    )
+    g = p.add_argument_group("schedule (the defaults are the RTL top's)")
+    g.add_argument("--batch", type=int, default=1, metavar="N", help="images per call (default 1)")
+    g.add_argument(
+        "--bandwidth",
+        type=float,
+        default=None,
+        metavar="GBS",
+        help="the memory's ceiling in GB/s shared by the weight ports (default: none, every port a "
+        "beat per cycle; --sweep: 19.2, the ZCU102's PS DDR4)",
+    )
+    g.add_argument(
+        "--weight-ports",
+        type=int,
+        default=1,
+        metavar="N",
+        help="AXI ports the weights stream through (default 1)",
+    )
+    g.add_argument(
+        "--attention-overlap",
+        action="store_true",
+        help="attention on head h while the MAC array computes head h+1's q, k, v",
+    )
+    g.add_argument(
+        "--batch-weight-reuse",
+        action="store_true",
+        help="every image of the batch through each weight tile (token buffers for every image)",
+    )
+    g = p.add_argument_group("analyses")
+    g.add_argument(
+        "--roofline", action="store_true", help="print the per-layer roofline, write roofline.png and .json"
+    )
+    g.add_argument(
+        "--sweep",
+        action="store_true",
+        help="every design point under the ZCU102 budget: print the Pareto set, write sweep.json "
+        "and pareto.png",
+    )
+    g.add_argument(
+        "--out", metavar="DIR", type=Path, default=Path("out/perf"), help="output folder (default out/perf)"
     )
     p.set_defaults(func=_cmd_perf)
 

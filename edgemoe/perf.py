@@ -8,6 +8,8 @@ these counts do not depend on the data.
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 
 from edgemoe.config import Config
@@ -15,13 +17,16 @@ from edgemoe.config import Config
 
 @dataclass(frozen=True)
 class Layer:
-    """One linear layer of the schedule: ``rows`` input rows, ``k`` inputs, ``out`` outputs."""
+    """One linear layer of the schedule: ``rows`` input rows, ``k`` inputs, ``out`` outputs, and
+    ``weight_sets`` sets of weights (a MoE block's active experts, each read once per image)."""
 
     name: str
     rows: int
     k: int
     out: int
     gelu: bool = False
+    bias: bool = True
+    weight_sets: int = 1
 
 
 def linear_layers(cfg: Config) -> list[Layer]:
@@ -34,10 +39,11 @@ def linear_layers(cfg: Config) -> list[Layer]:
         out += [Layer(f"l{i}.qkv", n, d, 3 * d), Layer(f"l{i}.proj", n, d, d)]
         if m.is_moe(i):
             queued = n * m.top_k
+            active = min(m.experts, queued)
             out += [
-                Layer(f"l{i}.gate", n, d, m.experts),
-                Layer(f"l{i}.experts.fc1", queued, d, m.expert_hidden, gelu=True),
-                Layer(f"l{i}.experts.fc2", queued, m.expert_hidden, d),
+                Layer(f"l{i}.gate", n, d, m.experts, bias=False),
+                Layer(f"l{i}.experts.fc1", queued, d, m.expert_hidden, gelu=True, weight_sets=active),
+                Layer(f"l{i}.experts.fc2", queued, m.expert_hidden, d, weight_sets=active),
             ]
         else:
             out += [Layer(f"l{i}.fc1", n, d, m.mlp_hidden, gelu=True), Layer(f"l{i}.fc2", n, m.mlp_hidden, d)]
@@ -74,98 +80,239 @@ class Timing:
     Args:
         mem_latency: cycles from a read request taken by a master to its first data beat (the
             simulation's AXI RAM model: 3; a board's DDR: tens of cycles).
-        ln_latency: layernorm_unit, last beat in to last beat out.
-        linear_drain: linear_unit, last input beat to the pass's end.
-        attn_group: attention_engine, cycles per group beyond its beats.
+        ln_latency: layernorm_unit, last beat in to last beat out (15 besides its mean**2
+            multiplier's 4, ``fxp_func_pkg::MulLatency``, and its rsqrt lane's 26 at one Newton
+            step, ``rsqrt_latency``).
+        linear_drain: linear_unit, last input beat to the pass's end (7 besides the GELU lanes'
+            10 cycles, ``gelu_latency``, which every epilogue's row waits beside).
+        attn_group: attention_engine, cycles per group beyond its beats (13 besides the
+            lanes: softmax_state's last key to 1/sum takes ``exp_latency`` + ``recip_latency`` + 1
+            = 37 cycles, 35 more than with combinational lanes, and the A·V probability lanes
+            20, ``exp_latency`` + ``MulLatency`` + 1).
         router_tail: the gate pass after the last logit (router pipeline and queue read-out
-            besides one beat per queued token).
+            besides one beat per queued token; 31 besides the exp and reciprocal lanes' 15 + 21
+            and the score multiplier and cast, 5).
         pass_overhead: cycles every pass spends starting and ending.
+
+    The lanes' latencies are those of the presets' one Newton step.
     """
 
     mem_latency: int = 3
-    ln_latency: int = 14
-    linear_drain: int = 7
-    attn_group: int = 13
-    router_tail: int = 31
+    ln_latency: int = 45
+    linear_drain: int = 17
+    attn_group: int = 68
+    router_tail: int = 72
     pass_overhead: int = 2
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How a design overlaps and batches its work, beyond the config's parallelism.
+
+    The defaults are the RTL top's own schedule; :meth:`missing_in_rtl` names what a schedule
+    asks of the hardware that edgemoe_top.sv does not do yet.
+
+    Args:
+        batch: images per call (the RTL runs them one after the other).
+        weight_ports: AXI read ports the linear array's weights stream through (RTL: one, gmem0).
+        ddr_gbs: the memory's own ceiling shared by the ports in GB/s; None: every port delivers
+            a beat per cycle (the simulation's AXI RAM model).
+        weight_prefetch: load a tile's weights into the free bank while the array computes the
+            previous tile (RTL: yes, linear_unit's two weight banks).
+        attention_overlap: the attention unit works on head h while the MAC array computes the
+            q, k, v of head h + 1 (RTL: no; the qkv pass ends before attention starts).
+        batch_weight_reuse: every image of the batch streams through a weight tile while it is
+            loaded, the batch's token buffers all on chip (RTL: no; one image after the other).
+    """
+
+    batch: int = 1
+    weight_ports: int = 1
+    ddr_gbs: float | None = None
+    weight_prefetch: bool = True
+    attention_overlap: bool = False
+    batch_weight_reuse: bool = False
+
+    def __post_init__(self) -> None:
+        if self.batch < 1 or self.weight_ports < 1:
+            raise ValueError(f"a schedule needs batch and weight_ports >= 1, got {self}")
+        if self.ddr_gbs is not None and not 0 < self.ddr_gbs < math.inf:
+            raise ValueError(f"ddr_gbs must be positive and finite, got {self.ddr_gbs}")
+
+    def missing_in_rtl(self) -> list[str]:
+        """What this schedule needs that the RTL top does not have (empty: the RTL runs it)."""
+        rtl = RTL_SCHEDULE
+        missing = []
+        if self.weight_ports != rtl.weight_ports:
+            missing.append(f"{self.weight_ports} weight read ports (the RTL has one)")
+        if not self.weight_prefetch:
+            missing.append("weight loads after compute (the RTL always prefetches into its free bank)")
+        if self.attention_overlap:
+            missing.append("attention overlapped with the qkv pass, head by head")
+        if self.batch_weight_reuse and self.batch > 1:
+            missing.append(f"weight reuse across a batch of {self.batch} (token buffers for every image)")
+        return missing
+
+
+RTL_SCHEDULE = Schedule()
 
 
 @dataclass
 class Prediction:
-    """Cycles per image per task by stage, and memory traffic."""
+    """Cycles per image per task by stage (summed over the batch), and memory traffic per image."""
 
     cfg: Config
     stages: dict[str, int]
     bytes_read: int
     bytes_written: int
+    schedule: Schedule = RTL_SCHEDULE
 
     @property
     def cycles(self) -> int:
-        return sum(self.stages.values())
+        """Cycles per image: the batch's cycles over its images."""
+        return -(-sum(self.stages.values()) // self.schedule.batch)
 
     @property
     def latency_ms(self) -> float:
         return self.cycles / (self.cfg.hw.clock_mhz * 1e3)
 
+    @property
+    def mac_utilization(self) -> float:
+        """The model's MACs over what the MAC units could do in the image's cycles."""
+        return self.cfg.model.macs()["total"] / (self.cycles * mac_units(self.cfg))
+
 
 def _linear_pass(
-    cfg: Config, t: Timing, rows: int, k: int, out: int, bias: bool, image_gap: int = 0
+    cfg: Config,
+    t: Timing,
+    rows: int,
+    k: int,
+    out: int,
+    bias: bool,
+    image_gap: int = 0,
+    schedule: Schedule = RTL_SCHEDULE,
 ) -> tuple[int, int]:
     """Cycles and weight bytes of one linear pass on linear_engine: per output tile the bias read
     then the weight read (one reader), the weights loading into a free bank while the array
-    computes the previous tile from the other (linear_engine, linear_unit)."""
-    hw = cfg.hw
-    beat = hw.axi_bits // 8
-    words = _tiles(k, hw.linear_in)
-    word_beats = hw.linear_out * hw.linear_in * _word_bits(cfg.formats.linear_weight.fmt.bits) // hw.axi_bits
-    bias_beats = max(1, hw.linear_out * _word_bits(cfg.formats.bias.fmt.bits) // hw.axi_bits) if bias else 0
-    tiles = _tiles(out, hw.linear_out)
+    computes the previous tile from the other (linear_engine, linear_unit).
+
+    ``rows`` and ``image_gap`` are one image's; under batch weight reuse every image of the batch
+    streams through each tile (the cycles are then the batch's, the bytes still read once).
+    """
+    words, word_beats, bias_beats = _tile_beats(cfg, k, bias)
     bias_phase = 1 + t.mem_latency + bias_beats if bias else 0
-    weight_phase = 1 + t.mem_latency + words * word_beats
-    compute = rows * words + image_gap
+    weight_phase = 1 + t.mem_latency + math.ceil(words * word_beats / weight_beat_rate(cfg, schedule))
+    images = schedule.batch if schedule.batch_weight_reuse else 1
+    ends = _tile_ends(
+        _tiles(out, cfg.hw.linear_out),
+        bias_phase,
+        weight_phase,
+        images * (rows * words + image_gap),
+        schedule.weight_prefetch,
+    )
+    return ends + t.linear_drain + t.pass_overhead, weight_bytes(cfg, k, out, bias)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a design-space sweep asks for the same passes many times
+def _tile_ends(tiles: int, bias_phase: int, weight_phase: int, compute: int, prefetch: bool) -> int:
+    """When a pass's last tile is computed: each tile's bias and weight reads, then its compute."""
     ends: list[int] = []
     loaded = 0  # when the previous tile's weights were in
     for i in range(tiles):
+        if not prefetch:  # one bank: load only once the previous tile is done
+            loaded = (ends[-1] if ends else 0) + bias_phase + weight_phase
+            ends.append(loaded + compute)
+            continue
         header = (loaded + 1 if i else 0) + bias_phase
         if i >= 2:
             header = max(header, ends[i - 2])  # its bank frees when tile i - 2 is done
         loaded = header + weight_phase
         start = max(loaded, ends[-1] if ends else 0)
         ends.append(start + compute)
-    cycles = ends[-1] + t.linear_drain + t.pass_overhead
-    return cycles, tiles * (bias_beats + words * word_beats) * beat
+    return ends[-1]
 
 
-def _word_bits(bits: int) -> int:
+def _tile_beats(cfg: Config, k: int, bias: bool) -> tuple[int, int, int]:
+    """A tile's weight words (one per input beat), AXI beats per word, and bias beats."""
+    hw = cfg.hw
+    words = _tiles(k, hw.linear_in)
+    word_beats = hw.linear_out * hw.linear_in * word_bits(cfg.formats.linear_weight.fmt.bits) // hw.axi_bits
+    bias_beats = max(1, hw.linear_out * word_bits(cfg.formats.bias.fmt.bits) // hw.axi_bits) if bias else 0
+    return words, word_beats, bias_beats
+
+
+def weight_bytes(cfg: Config, k: int, out: int, bias: bool) -> int:
+    """Bytes a linear pass reads: every output tile's biases and weights, in whole AXI beats."""
+    words, word_beats, bias_beats = _tile_beats(cfg, k, bias)
+    return _tiles(out, cfg.hw.linear_out) * (bias_beats + words * word_beats) * (cfg.hw.axi_bits // 8)
+
+
+def weight_beat_rate(cfg: Config, schedule: Schedule) -> float:
+    """AXI beats of weights per cycle: one per port, capped by the memory's own bandwidth."""
+    rate: float = schedule.weight_ports
+    if schedule.ddr_gbs is not None:
+        rate = min(rate, schedule.ddr_gbs * 1e3 / cfg.hw.clock_mhz / (cfg.hw.axi_bits // 8))
+    return rate
+
+
+def word_bits(bits: int) -> int:
+    """The storage word (8, 16, 32 or 64 bits) a value of ``bits`` bits takes in memory."""
     return next(w for w in (8, 16, 32, 64) if bits <= w)
 
 
-def predict(cfg: Config, timing: Timing | None = None) -> Prediction:
-    """Cycles of one image of one task in the RTL top's sequential schedule (edgemoe_top.sv).
+def attention_cycles(cfg: Config, t: Timing) -> int:
+    """Cycles of one block's attention pass for one image: every head, P queries per group."""
+    m, hw = cfg.model, cfg.hw
+    n = m.tokens
+    rb = m.head_dim // hw.attn_block
+    groups = _tiles(n, hw.attn_p)
+    return m.heads * groups * ((hw.attn_p + 2 * (n + hw.attn_p - 1)) * rb + t.attn_group) + t.pass_overhead
+
+
+def _head_pipeline(qkv: int, attention: int, heads: int) -> int:
+    """Cycles of a qkv pass and the attention after it when attention starts on each head as
+    soon as its q, k and v are out (two stages, ``heads`` items)."""
+    a, b = qkv / heads, attention / heads
+    return math.ceil(a + (heads - 1) * max(a, b) + b)
+
+
+def predict(cfg: Config, timing: Timing | None = None, schedule: Schedule = RTL_SCHEDULE) -> Prediction:
+    """Cycles of one image of one task; with the default schedule, the RTL top's sequential
+    schedule (edgemoe_top.sv).
 
     A MoE block's ``tokens * top_k`` queued rows are taken as spread evenly over the experts
     (the real split depends on the image; the experts' passes are fetch- or compute-bound).
     """
     t = timing or Timing()
+    s = schedule
     m, hw = cfg.model, cfg.hw
     n, d = m.tokens, m.dim
     lanes = hw.linear_in
     words = n * d // lanes  # a token buffer's words
     beat = hw.axi_bits // 8
-    vec_chunks = hw.axi_bits // (lanes * _word_bits(cfg.formats.norm.fmt.bits))
-    norm_beats = d * _word_bits(cfg.formats.norm.fmt.bits) // hw.axi_bits
+    vec_chunks = max(1, hw.axi_bits // (lanes * word_bits(cfg.formats.norm.fmt.bits)))
+    norm_beats = d * word_bits(cfg.formats.norm.fmt.bits) // hw.axi_bits
+    # stages and bytes are the batch's: a pass under weight reuse serves every image at once,
+    # anything else runs once per image
+    reps = s.batch if s.batch_weight_reuse else 1
+    each = s.batch // reps  # how often a linear pass runs per batch
     stages: dict[str, int] = {}
     read = 0
 
     def add(name: str, cycles: int) -> None:
         stages[name] = stages.get(name, 0) + cycles
 
-    image_beats = m.patches * m.patch_in * _word_bits(cfg.formats.pixel.fmt.bits) // hw.axi_bits
-    cycles, wbytes = _linear_pass(cfg, t, m.patches, m.patch_in, d, True, image_gap=t.mem_latency)
-    add("patch_embed", cycles)
-    read += wbytes + _tiles(d, hw.linear_out) * image_beats * beat
-    add("pos_embed", 1 + t.mem_latency + words + t.pass_overhead)
-    read += n * d * _word_bits(cfg.formats.pos_embed.fmt.bits) // 8
+    def linear(name: str, rows: int, k: int, out: int, bias: bool, image_gap: int = 0) -> int:
+        nonlocal read
+        cycles, wbytes = _linear_pass(cfg, t, rows, k, out, bias, image_gap, s)
+        add(name, each * cycles)
+        read += each * wbytes
+        return each * cycles
+
+    image_beats = m.patches * m.patch_in * word_bits(cfg.formats.pixel.fmt.bits) // hw.axi_bits
+    linear("patch_embed", m.patches, m.patch_in, d, True, image_gap=t.mem_latency)
+    read += s.batch * _tiles(d, hw.linear_out) * image_beats * beat
+    add("pos_embed", s.batch * (1 + t.mem_latency + words + t.pass_overhead))
+    read += s.batch * n * d * word_bits(cfg.formats.pos_embed.fmt.bits) // 8
     ln = (
         2 * (1 + t.mem_latency + norm_beats * vec_chunks)
         + d // lanes
@@ -174,56 +321,59 @@ def predict(cfg: Config, timing: Timing | None = None) -> Prediction:
         + t.pass_overhead
     )
     resid = words + t.pass_overhead + 2
-    rb = m.head_dim // hw.attn_block
-    groups = _tiles(n, hw.attn_p)
-    attn = m.heads * groups * ((hw.attn_p + 2 * (n + hw.attn_p - 1)) * rb + t.attn_group) + t.pass_overhead
+    attn = s.batch * attention_cycles(cfg, t)
     for i in range(m.depth):
-        add("layernorm", 2 * ln)
-        read += 4 * norm_beats * beat
-        for name, (rows, k, out) in (("qkv", (n, d, 3 * d)), ("proj", (n, d, d))):
-            cycles, wbytes = _linear_pass(cfg, t, rows, k, out, True)
-            add(name, cycles)
-            read += wbytes
-        add("attention", attn)
-        add("residual", 2 * resid)
+        add("layernorm", s.batch * 2 * ln)
+        read += each * 4 * norm_beats * beat
+        qkv = linear("qkv", n, d, 3 * d, True)
+        if s.attention_overlap:  # what of the attention the qkv pass does not hide
+            add("attention", _head_pipeline(qkv, attn, m.heads) - qkv)
+        else:
+            add("attention", attn)
+        linear("proj", n, d, d, True)
+        add("residual", s.batch * 2 * resid)
         if m.is_moe(i):
-            cycles, wbytes = _linear_pass(cfg, t, n, d, m.experts, False)
+            linear("gate+router", n, d, m.experts, False)
             add(
                 "gate+router",
-                cycles + max(0, n * m.experts - n * _tiles(d, lanes)) + t.router_tail + n * m.top_k,
+                s.batch * (max(0, n * m.experts - n * _tiles(d, lanes)) + t.router_tail + n * m.top_k),
             )
-            read += wbytes
             active = min(m.experts, n * m.top_k)
             for e in range(active):
                 rows = n * m.top_k // active + (1 if e < n * m.top_k % active else 0)
                 for k, out in ((d, m.expert_hidden), (m.expert_hidden, d)):
-                    cycles, wbytes = _linear_pass(cfg, t, rows, k, out, True)
-                    add("experts", cycles)
-                    read += wbytes
+                    linear("experts", rows, k, out, True)
         else:
             for k, out in ((d, m.mlp_hidden), (m.mlp_hidden, d)):
-                cycles, wbytes = _linear_pass(cfg, t, n, k, out, True)
-                add("mlp", cycles)
-                read += wbytes
-    token_bytes = n * d * _word_bits(cfg.formats.act.fmt.bits) // 8
-    add("store", token_bytes // beat + 2 * t.mem_latency + t.pass_overhead)
+                linear("mlp", n, k, out, True)
+    token_bytes = n * d * word_bits(cfg.formats.act.fmt.bits) // 8
+    add("store", s.batch * (token_bytes // beat + 2 * t.mem_latency + t.pass_overhead))
     add("control", 1)
-    return Prediction(cfg, stages, read, token_bytes)
+    return Prediction(cfg, stages, -(-read // s.batch), token_bytes, s)
 
 
 def report(p: Prediction) -> str:
-    """The lines ``edgemoe perf`` prints: the latency line, then the stages."""
-    cfg = p.cfg
+    """The lines ``edgemoe perf`` prints: the latency line, then the stages (per image)."""
+    cfg, s = p.cfg, p.schedule
+    missing = s.missing_in_rtl()
+    schedule = "RTL top, sequential schedule" if not missing else "needs: " + "; ".join(missing)
     lines = [
         f"latency: {p.latency_ms:.2f} ms/image/task at {cfg.hw.clock_mhz:g} MHz",
-        f"config '{cfg.name}': {p.cycles} cycles per image per task (RTL top, sequential schedule)",
+        f"config '{cfg.name}': {p.cycles} cycles per image per task ({schedule})",
     ]
+    if s.batch > 1:
+        lines.append(f"  batch of {s.batch}: stages below are per image, the batch's cycles over {s.batch}")
     for name, cycles in sorted(p.stages.items(), key=lambda kv: -kv[1]):
-        lines.append(f"  {name:<12} {cycles:>12} cycles  {100 * cycles / p.cycles:5.1f} %")
-    macs = cfg.model.macs()["total"]
-    units = cfg.hw.linear_in * cfg.hw.linear_out + cfg.hw.attn_p * cfg.hw.attn_block
+        per_image = round(cycles / s.batch)
+        lines.append(f"  {name:<12} {per_image:>12} cycles  {100 * cycles / s.batch / p.cycles:5.1f} %")
     lines.append(f"  memory       {p.bytes_read} bytes read, {p.bytes_written} bytes written per image")
     lines.append(
-        f"  MAC utilization {100 * macs / (p.cycles * units):.1f} % ({macs} MACs on {units} MAC units)"
+        f"  MAC utilization {100 * p.mac_utilization:.1f} % ({cfg.model.macs()['total']} MACs on "
+        f"{mac_units(cfg)} MAC units)"
     )
     return "\n".join(lines)
+
+
+def mac_units(cfg: Config) -> int:
+    """Multipliers that do the model's MACs: the linear array and the attention lanes."""
+    return cfg.hw.linear_in * cfg.hw.linear_out + cfg.hw.attn_p * cfg.hw.attn_block

@@ -40,9 +40,9 @@ ECP5_PRESET = "tiny"  # the parallelism whose units fit one ECP5-85F
 _BY_NAME = {t.name: t for t in TARGETS}
 ECP5_TARGETS = [
     SynthTarget("fxp_requant", "fxp_requant", {}, "one cast, module defaults (32 -> 16 bits)"),
-    SynthTarget("exp_lane", "exp_lane", {}, "one exp lane (combinational)"),
-    SynthTarget("recip_lane", "recip_lane", {}, "one 1/x lane (combinational)"),
-    SynthTarget("rsqrt_lane", "rsqrt_lane", {}, "one 1/sqrt lane (combinational)"),
+    SynthTarget("exp_lane", "exp_lane", {}, "one exp lane (registered)"),
+    SynthTarget("recip_lane", "recip_lane", {}, "one 1/x lane (registered)"),
+    SynthTarget("rsqrt_lane", "rsqrt_lane", {}, "one 1/sqrt lane (registered)"),
     *(_BY_NAME[n] for n in ("gelu_unit", "softmax_state", "moe_router", "linear_unit", "layernorm_unit")),
 ]
 TOP_PRESET = "ecp5"  # the parallelism whose whole top fits one ECP5-85F

@@ -57,19 +57,23 @@ def write_report(cfg: Config, results: dict[str, dict], out: Path) -> Path:
         f"AttnP {cfg.hw.attn_p}; act {cfg.formats.act.fmt}, weights {cfg.formats.linear_weight.fmt}).",
         "Regenerate: `make synth-report`.",
         "",
-        "| module | instance | LUT | LUTRAM | FF | CARRY | DSP48E2 | BRAM36 | BRAM18 | yosys s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "Logic levels: the cells (LUT, CARRY8, DSP48E2 without its registers) on the longest",
+        "register-to-register path of the netlist (yosys `ltp`, flip-flops and registered DSPs end a path).",
+        "",
+        "| module | instance | LUT | LUTRAM | FF | CARRY | DSP48E2 | BRAM36 | BRAM18 | logic levels "
+        "| yosys s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for t in TARGETS:
         r = results.get(t.name)
         if r is None:
             continue
         if "error" in r:
-            lines.append(f"| {t.name} | {t.what} | failed: {r['error']} ||||||||")
+            lines.append(f"| {t.name} | {t.what} | failed: {r['error']} |||||||||")
             continue
         lines.append(
             f"| {t.name} | {t.what} | {r['LUT']} | {r['LUTRAM']} | {r['FF']} | {r['CARRY']} | {r['DSP']} | "
-            f"{r['BRAM36']} | {r['BRAM18']} | {r['seconds']} |"
+            f"{r['BRAM36']} | {r['BRAM18']} | {r.get('logic_levels', '–')} | {r['seconds']} |"
         )
     lines += budget_lines(results.get("edgemoe_top"))
     lines += [
@@ -109,7 +113,7 @@ def write_pnr_report(cfg: Config, results: dict[str, dict], out: Path, freq_mhz:
         f"(a bitstream per unit). Package from config `{cfg.name}` (LinearIn {cfg.hw.linear_in}, "
         f"LinearOut {cfg.hw.linear_out}, AttnP {cfg.hw.attn_p}).",
         "Each unit sits in a generated I/O wrapper (inputs from a shift register on one pin, outputs",
-        "registered then shifted out on one pin), so every path of the unit, the combinational lanes",
+        "registered then shifted out on one pin), so every path of the unit, from and to its ports",
         "included, is timed register to register. FF includes the wrapper's flip-flops (in bits + 2 x",
         "out bits, + 1 for reset), listed apart; the wrapper adds about one LUT4 per output bit.",
         "LUT4 counts nextpnr's TRELLIS_COMB cells (LUT4s and carry-chain halves).",

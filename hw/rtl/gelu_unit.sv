@@ -1,9 +1,11 @@
-// GELU unit: Lanes activations per beat through gelu_lane, one register stage, valid/ready.
-// One beat per cycle; latency 1 cycle.
+// GELU unit: Lanes activations per beat through registered gelu_lanes behind a valid/ready
+// stream (stream_pipe advances every lane together). One beat per cycle; latency
+// fxp_func_pkg::gelu_latency(1) cycles.
 `default_nettype none
 
 module gelu_unit
   import edgemoe_pkg::*;
+  import fxp_func_pkg::*;
 #(
   parameter int unsigned Lanes = LinearOut
 ) (
@@ -22,27 +24,38 @@ module gelu_unit
     $fatal(1, "%m: gelu_unit needs Lanes >= 1, got %0d", Lanes);
   end
 
-  logic [Lanes*ActBits-1:0] y_d;
+  logic en;
 
-  for (genvar l = 0; l < Lanes; l++) begin : gen_lane
-    gelu_lane u_lane (
-      .x_i(x_data_i[l*ActBits +: ActBits]),
-      .y_o(y_d[l*ActBits +: ActBits])
-    );
-  end
-
-  stream_stage #(
-    .Width(Lanes*ActBits + 1)
-  ) u_out (
+  stream_pipe #(
+    .Latency(gelu_latency(1'b1)), .SideBits(1)
+  ) u_pipe (
     .clk_i      (clk_i),
     .rst_i      (rst_i),
     .in_valid_i (x_valid_i),
     .in_ready_o (x_ready_o),
-    .in_data_i  ({x_last_i, y_d}),
+    .in_side_i  (x_last_i),
     .out_valid_o(y_valid_o),
     .out_ready_i(y_ready_i),
-    .out_data_o ({y_last_o, y_data_o})
+    .out_side_o (y_last_o),
+    .en_o       (en)
   );
+
+  for (genvar l = 0; l < Lanes; l++) begin : gen_lane
+    gelu_lane #(
+      .Registered(1'b1)
+    ) u_lane (
+      .clk_i(clk_i), .en_i(en),
+      .x_i(x_data_i[l*ActBits +: ActBits]),
+      .y_o(y_data_o[l*ActBits +: ActBits])
+    );
+  end
+
+`ifndef SYNTHESIS
+  // Input streams follow the valid/ready rule (valid and data hold until taken): checked in simulation.
+  stream_check #(.Width(Lanes*ActBits + 1)) u_x_check (
+    .clk_i(clk_i), .rst_i(rst_i), .valid_i(x_valid_i), .ready_i(x_ready_o), .data_i({x_last_i, x_data_i})
+  );
+`endif
 endmodule
 
 `default_nettype wire

@@ -10,27 +10,32 @@
 //
 // Structure: registered stages throughout, no stall inside pass 1 and the statistics.
 //   pass 1:  input register -> squares (registered) -> sums S1, S2 (registered)      3 cycles
-//   stats:   const_div (3) -> fit mean/ex2 -> mean^2 -> var + eps -> rsqrt          7 cycles
+//   stats:   const_div (3) -> fit mean/ex2 -> mean^2 (fxp_mul, MulLatency) -> fit m2 -> var
+//            -> var + eps, fit -> registered rsqrt_lane (RsqrtLatency)
+//                                                           8 + MulLatency + RsqrtLatency cycles
 //   pass 2:  buffer read -> (x - mean) * rstd -> z * gamma + beta -> cast to y        4 cycles,
 //            one stall signal (output taken or empty) for the whole pass-2 pipeline.
-// Last beat of a token in -> its first beat out: 14 cycles.
+// Last beat of a token in -> its first beat out: 15 + MulLatency + RsqrtLatency cycles.
 // The token buffer is a ring of BufWords beats (a simple dual-port RAM of Lanes activations per
 // word, synchronous read): a beat's word is free again once the beat has been read for pass 2.
-// A beat stays B + 10 cycles (B = D/Lanes), so with BufWords >= B + 10 tokens stream in at one
-// beat per cycle while earlier ones wait for their statistics and stream out; BufWords = B gives
-// one token at a time. The statistics (mean, rstd) wait in a FIFO of TokensInUnit entries, one per token
-// in the unit (first beat in .. last beat read: 2 B + 9 cycles, so TokensInUnit = 2 + ceil(9 / B)).
+// A beat stays B + 11 + MulLatency + RsqrtLatency cycles (B = D/Lanes), so with BufWords at least that many
+// tokens stream in at one beat per cycle while earlier ones wait for their statistics and stream
+// out; BufWords = B gives one token at a time. The statistics (mean, rstd) wait in a FIFO of
+// TokensInUnit entries, one per token in the unit (first beat in .. last beat read:
+// 2 B + 10 + MulLatency + RsqrtLatency cycles, so TokensInUnit = 2 + ceil((10 + MulLatency + RsqrtLatency) / B)).
 // gamma and beta sit in one more RAM (B words of Lanes {beta, gamma} pairs); they load on the p
 // stream, B beats, only while the unit is empty; tokens wait while a load is under way.
 `default_nettype none
 
 module layernorm_unit
   import edgemoe_pkg::*;
+  import fxp_func_pkg::*;
 #(
   parameter int unsigned Lanes = LinearOut,
   parameter int unsigned D     = Dim,
-  // token buffer beats; the default holds a beat's B + 10 cycles in the unit (full rate)
-  parameter int unsigned BufWords = 2 ** $clog2(D / Lanes + 10)
+  // token buffer beats; the default holds a beat's B + 11 + MulLatency + RsqrtLatency cycles in the
+  // unit (full rate)
+  parameter int unsigned BufWords = 2 ** $clog2(D / Lanes + 11 + MulLatency + rsqrt_latency(1'b1))
 ) (
   input  wire logic                      clk_i,
   input  wire logic                      rst_i,
@@ -50,7 +55,10 @@ module layernorm_unit
   output logic                           y_last_o
 );
   localparam int unsigned BeatsPerToken = D / Lanes;
-  localparam int unsigned TokensInUnit = 2 + (BeatsPerToken + 8) / BeatsPerToken;  // tokens in the unit at full rate
+  localparam int unsigned RsqrtLatency = rsqrt_latency(1'b1);
+  // statistics registers after the quotients: fit, mean^2, fit m2, var, var + eps, rsqrt
+  localparam int unsigned StatsSteps = 4 + MulLatency + RsqrtLatency;
+  localparam int unsigned TokensInUnit = 2 + (BeatsPerToken + 9 + MulLatency + RsqrtLatency) / BeatsPerToken;  // tokens in the unit at full rate
   localparam int BeatIndexBits = $clog2(BeatsPerToken) > 0 ? $clog2(BeatsPerToken) : 1;
   localparam int BufAddrBits = $clog2(BufWords) > 0 ? $clog2(BufWords) : 1;
   localparam int TokenCountBits = $clog2(TokensInUnit + 1);
@@ -164,11 +172,11 @@ module layernorm_unit
   logic                         mean_div_v;
   logic [MeanNumBits-1:0]            mean_div_q;
   logic [Ex2NumBits-1:0]             ex2_div_q;
-  logic [LnMeanBits-1:0]        mean_d, mean1_q, mean2_q, mean3_q;
-  logic [LnVarBits-1:0]         ex2_d, ex21_q, ex22_q, m2_d, ve_d, ve3_q;
-  logic signed [2*LnMeanBits-1:0] mm2_q;
+  logic [LnMeanBits-1:0]        mean_d, mean1_q, mean_sq, mean_r;
+  logic [LnVarBits-1:0]         ex2_d, ex21_q, ex2_sq, ex2_m2_q, m2_d, m2_q, var_d, var_q, ve_d, ve_q;
+  logic signed [2*LnMeanBits-1:0] mm2;
   logic [LnRstdBits-1:0]        rstd_d;
-  logic [3:1]                   st_v_q;
+  logic [StatsSteps:1]          st_v_q;
   logic [LnMeanBits-1:0]        stat_mean_q [TokensInUnit];
   logic [LnRstdBits-1:0]        stat_rstd_q [TokensInUnit];
 
@@ -209,11 +217,20 @@ module layernorm_unit
     .OutBits(LnVarBits), .OutFrac(LnVarFracBits), .OutSigned(1'b0),
     .RoundHalfUp(LnVarRoundHalfUp), .Saturate(LnVarSaturate)
   ) u_m2 (
-    .in_i(mm2_q), .out_o(m2_d), .clip_o()
+    .in_i(mm2), .out_o(m2_d), .clip_o()
+  );
+
+  // the statistics pipeline never stalls: every register below moves on each cycle
+  fxp_mul #(.ABits(LnMeanBits), .BBits(LnMeanBits), .Registered(1'b1)) u_mean_sq (
+    .clk_i(clk_i), .en_i(1'b1), .a_i($signed(mean1_q)), .b_i($signed(mean1_q)), .p_o(mm2)
+  );
+  pipe_reg #(.Width(LnMeanBits + LnVarBits), .Depth(MulLatency)) u_mean_sq_wait (
+    .clk_i(clk_i), .en_i(1'b1), .d_i({mean1_q, ex21_q}), .q_o({mean_sq, ex2_sq})
   );
 
   logic [LnVarBits:0] var_eps;
-  assign var_eps = (ex22_q > m2_d ? (LnVarBits + 1)'(ex22_q - m2_d) : '0) + (LnVarBits + 1)'(EpsRaw);
+  assign var_d = ex2_m2_q > m2_q ? ex2_m2_q - m2_q : '0;
+  assign var_eps = (LnVarBits + 1)'(var_q) + (LnVarBits + 1)'(EpsRaw);
 
   fxp_requant #(
     .InBits(LnVarBits + 1), .InFrac(0), .InSigned(1'b0),
@@ -223,9 +240,16 @@ module layernorm_unit
     .in_i(var_eps), .out_o(ve_d), .clip_o()
   );
 
-  rsqrt_lane u_rsqrt (
-    .x_i(ve3_q),
+  // the statistics pipeline never stalls: the rsqrt lane always advances, and the mean waits
+  // beside it
+  rsqrt_lane #(.Registered(1'b1)) u_rsqrt (
+    .clk_i(clk_i), .en_i(1'b1),
+    .x_i(ve_q),
     .y_o(rstd_d)
+  );
+  // the mean waits beside fit m2, var, var + eps and the rsqrt lane
+  pipe_reg #(.Width(LnMeanBits), .Depth(3 + RsqrtLatency)) u_mean_wait (
+    .clk_i(clk_i), .en_i(1'b1), .d_i(mean_sq), .q_o(mean_r)
   );
 
   // ---------------------------------------------------------------- pass 2: normalise, scale, shift
@@ -297,7 +321,7 @@ module layernorm_unit
       x1_v_q     <= x_take;
       x2_v_q     <= x1_v_q;
       acc_done_q <= x2_v_q && x2_last_q;
-      st_v_q     <= {st_v_q[2:1], mean_div_v};
+      st_v_q     <= {st_v_q[StatsSteps-1:1], mean_div_v};
       if (issue) begin
         rcnt_q  <= rcnt_q == BeatIndexBits'(BeatsPerToken - 1) ? '0 : rcnt_q + 1'b1;
         raddr_q <= raddr_q == BufAddrBits'(BufWords - 1) ? '0 : raddr_q + 1'b1;
@@ -306,9 +330,9 @@ module layernorm_unit
       if (!x_take && issue) occ_q <= occ_q - 1'b1;
       if (tok_in && !tok_out) tok_q <= tok_q + 1'b1;
       if (!tok_in && tok_out) tok_q <= tok_q - 1'b1;
-      if (st_v_q[3] && !tok_out) stats_q <= stats_q + 1'b1;
-      if (!st_v_q[3] && tok_out) stats_q <= stats_q - 1'b1;
-      if (st_v_q[3]) sw_q <= sw_q == TokenIndexBits'(TokensInUnit - 1) ? '0 : sw_q + 1'b1;
+      if (st_v_q[StatsSteps] && !tok_out) stats_q <= stats_q + 1'b1;
+      if (!st_v_q[StatsSteps] && tok_out) stats_q <= stats_q - 1'b1;
+      if (st_v_q[StatsSteps]) sw_q <= sw_q == TokenIndexBits'(TokensInUnit - 1) ? '0 : sw_q + 1'b1;
       if (tok_out) sr_q <= sr_q == TokenIndexBits'(TokensInUnit - 1) ? '0 : sr_q + 1'b1;
       if (adv) begin
         o1_v_q    <= issue;
@@ -338,13 +362,12 @@ module layernorm_unit
     // statistics
     mean1_q      <= mean_d;
     ex21_q       <= ex2_d;
-    mm2_q        <= (2 * LnMeanBits)'($signed(mean1_q)) * (2 * LnMeanBits)'($signed(mean1_q));
-    mean2_q      <= mean1_q;
-    ex22_q       <= ex21_q;
-    ve3_q        <= ve_d;
-    mean3_q      <= mean2_q;
-    if (st_v_q[3]) begin
-      stat_mean_q[sw_q] <= mean3_q;
+    m2_q         <= m2_d;
+    ex2_m2_q     <= ex2_sq;
+    var_q        <= var_d;
+    ve_q         <= ve_d;
+    if (st_v_q[StatsSteps]) begin
+      stat_mean_q[sw_q] <= mean_r;
       stat_rstd_q[sw_q] <= rstd_d;
     end
     // pass 2

@@ -12,12 +12,14 @@
 //   Bias (0): y = e;  BiasGelu (1): y = gelu(e);
 //   ExpertAccumulate (2): one accum beat per row (gate score p, output-buffer row r):
 //                         y = sat_act(r + cast_act(p * e)).
-// Pipeline: weight read | products | adder tree + accumulator | bias + cast | epilogue.
+// Pipeline: weight read | products | adder tree + accumulator | bias + cast | GELU lanes
+// (fxp_func_pkg::gelu_latency(1) stages, every epilogue's row waiting beside them) | epilogue.
 // Throughput: In*Out MACs per cycle (one x beat per cycle); one y beat per row.
 `default_nettype none
 
 module linear_unit
   import edgemoe_pkg::*;
+  import fxp_func_pkg::*;
 #(
   parameter int unsigned In    = LinearIn,
   parameter int unsigned Out   = LinearOut,
@@ -309,25 +311,52 @@ module linear_unit
     end
   end
 
+  // ---------------------------------------------------------------- GELU lanes
+  // the registered GELU lanes take GeluLatency cycles from e4_q; the row's stage-4 values wait
+  // beside them, so every epilogue reads one stage (the _g signals)
+  localparam int unsigned GeluLatency = gelu_latency(1'b1);
+  logic [GeluLatency-1:0]       v_gelu_q;
+  logic                         v_g, tile_g;
+  logic [$bits(epilogue_e)-1:0] epi_g_bits;
+  epilogue_e                    epi_g;
+  logic [Out*ActBits-1:0]       e_g, gelu_g;
+
+  always_ff @(posedge clk_i) begin
+    if (rst_i) begin
+      v_gelu_q <= '0;
+    end else if (adv) begin
+      v_gelu_q <= GeluLatency'({v_gelu_q, v4_q});
+    end
+  end
+  assign v_g = v_gelu_q[GeluLatency-1];
+
+  pipe_reg #(.Width(1 + $bits(epilogue_e) + Out*ActBits), .Depth(GeluLatency)) u_gelu_wait (
+    .clk_i(clk_i), .en_i(adv), .d_i({tile4_q, epi4_q, e4_q}), .q_o({tile_g, epi_g_bits, e_g})
+  );
+  assign epi_g = epilogue_e'(epi_g_bits);
+
+  for (genvar o = 0; o < Out; o++) begin : gen_gelu
+    gelu_lane #(.Registered(1'b1)) u_gelu (
+      .clk_i(clk_i), .en_i(adv),
+      .x_i(e4_q[o*ActBits +: ActBits]),
+      .y_o(gelu_g[o*ActBits +: ActBits])
+    );
+  end
+
   // ---------------------------------------------------------------- stage 5: epilogue
   logic                   out_free, need_accum;
-  logic [Out*ActBits-1:0] y_d, gelu4, accum4;
+  logic [Out*ActBits-1:0] y_d, accum4;
 
   assign out_free = !y_valid_o || y_ready_i;
-  assign need_accum = v4_q && epi4_q == EpilogueExpertAccumulate;
+  assign need_accum = v_g && epi_g == EpilogueExpertAccumulate;
   assign adv = out_free && !(need_accum && !accum_valid_i);
   assign accum_ready_o = out_free && need_accum;
 
   for (genvar o = 0; o < Out; o++) begin : gen_epilogue
-    gelu_lane u_gelu (
-      .x_i(e4_q[o*ActBits +: ActBits]),
-      .y_o(gelu4[o*ActBits +: ActBits])
-    );
-
     logic signed [ScaledBits-1:0]      scaled_wide;
     logic signed [ActBits-1:0] ev, rv, scaled;
     logic signed [ActBits:0]   total;
-    assign ev = e4_q[o*ActBits +: ActBits];
+    assign ev = e_g[o*ActBits +: ActBits];
     assign rv = accum_row_i[o*ActBits +: ActBits];
     assign scaled_wide = ScaledBits'(ev) * $signed({1'b0, accum_score_i});
     fxp_requant #(
@@ -348,11 +377,11 @@ module linear_unit
   end
 
   always_comb begin
-    unique case (epi4_q)
-      EpilogueBiasGelu:         y_d = gelu4;
+    unique case (epi_g)
+      EpilogueBiasGelu:         y_d = gelu_g;
       EpilogueExpertAccumulate: y_d = accum4;
-      EpilogueBias:             y_d = e4_q;
-      default:                  y_d = e4_q;
+      EpilogueBias:             y_d = e_g;
+      default:                  y_d = e_g;
     endcase
   end
 
@@ -361,16 +390,16 @@ module linear_unit
     if (rst_i) begin
       y_valid_o <= 1'b0;
     end else if (adv) begin
-      y_valid_o <= v4_q;
+      y_valid_o <= v_g;
     end else if (y_ready_i) begin
       y_valid_o <= 1'b0;
     end
   end
 
   always_ff @(posedge clk_i) begin
-    if (adv && v4_q) begin
+    if (adv && v_g) begin
       y_data_o <= y_d;
-      y_last_o <= tile4_q;
+      y_last_o <= tile_g;
     end
   end
 

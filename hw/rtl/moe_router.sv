@@ -10,14 +10,19 @@
 // routing of edgemoe.golden.fixed.moe.route (patch reordering).
 //
 // Datapath: one exp lane, one reciprocal lane, one multiplier, one top-k insertion step, in
-// stages that each hold one token: A gathers the logits and their maximum (one logit per cycle),
-// B runs exp and the sum (one expert per cycle), S holds the exps and the sum while the
-// reciprocal is taken on the way into C, C scales and selects (one expert per cycle) and writes
-// the token into the queues. Every stage hands over in its last cycle: one token per NumExperts
-// cycles, the rate of the input. The queues are double-buffered: while one block drains on a
-// and q, the next block is routed into the other bank. Without stalls a token's r beat leaves
-// 3 * NumExperts + 2 cycles after its first logit, and a block's last q beat NumTokens * NumTopK - 1
-// cycles (plus one per expert without tokens) after its last r beat.
+// stages: A gathers the logits and their maximum (one logit per cycle), B feeds x - max into a
+// registered exp lane (one expert per cycle) and sums the exps as they leave it ExpLatency
+// cycles later, S queues finished tokens (their exps and sum) while the sum goes through a
+// registered reciprocal lane (RecipLatency cycles), C scales and selects (one expert per cycle)
+// and writes the token into the queues: its scores p_j = cast(e_j * 1/sum) leave a registered
+// multiplier ScoreLatency cycles after their issue and enter the running top-k there. B and C
+// each take a new token while the last expert of the previous one is still in their pipeline,
+// S holds enough tokens to cover the reciprocal's latency: one token per NumExperts cycles, the
+// rate of the input. The queues are double-buffered: while one block drains on a and q, the
+// next block is routed into the other bank. Without stalls a token's r beat leaves
+// 3 * NumExperts + 2 + ExpLatency + RecipLatency + ScoreLatency cycles after its first logit (at
+// least; more when S waits for C), and a block's last q beat NumTokens * NumTopK - 1 cycles
+// (plus one per expert without tokens) after its last r beat.
 //
 // Ports (valid/ready streams; data and valid hold until accepted):
 //   x  in:  x_data_i = one logit (formats.act); NumExperts beats per token, NumTokens tokens per block.
@@ -31,6 +36,7 @@
 
 module moe_router
   import edgemoe_pkg::*;
+  import fxp_func_pkg::*;
 #(
   parameter int unsigned NumExperts = edgemoe_pkg::Experts,
   parameter int unsigned NumTopK    = edgemoe_pkg::TopK,
@@ -86,32 +92,46 @@ module moe_router
   logic                 x_fire, a_take;
 
   // ------------------------------------------------------------------------------------------
-  // Stage B: e_j = exp(x_j - max), s = sum of cast(e_j, softmax_sum) (saturating)
+  // Stage B: e_j = exp(x_j - max) in a registered exp lane, s = sum of cast(e_j, softmax_sum)
+  // (saturating) as the exps leave the lane; the lane, its side bits and the sum move on b_en
   // ------------------------------------------------------------------------------------------
+  localparam int unsigned ExpLatency = exp_latency(1'b1);
   logic [ActBits-1:0]        b_x_q [NumExperts];
   logic signed [ActBits-1:0] b_max_q;
   logic [ExpOutBits-1:0]        b_e_q [NumExperts];
   logic [SoftmaxSumBits-1:0]        b_sum_q;
   logic [ExpertBits-1:0]      b_j_q;
   logic                 b_busy_q;
-  logic                 b_last, b_free, b_hand, b_step;
+  logic                 b_en, b_issue, b_last, b_free, b_hand;
   logic signed [ActBits:0]   b_diff;
   logic [ExpOutBits-1:0]        b_exp;
   logic [SoftmaxSumBits-1:0]        b_term, b_sum_d;
   logic [SoftmaxSumBits:0]          b_acc;
+  logic [ExpLatency-1:0]      b_valid_q;  // issued experts in the exp lane
+  logic [ExpertBits-1:0]      b_out_j;  // the expert whose exp leaves the lane
+  logic                 b_out_valid, b_out_last;
 
   // ------------------------------------------------------------------------------------------
-  // Stage S: the token's exps and sum; 1/sum is taken as the token moves on into C
+  // Stage S: a queue of up to SDepth finished tokens (exps, and 1/sum once the reciprocal lane
+  // has it); the lane is fed the sum as the token enters and runs on every cycle
   // ------------------------------------------------------------------------------------------
-  logic [ExpOutBits-1:0]        s_e_q [NumExperts];
-  logic [SoftmaxSumBits-1:0]        s_sum_q;
-  logic                 s_full_q;
-  logic                 s_take, s_free;
+  localparam int unsigned RecipLatency = recip_latency(1'b1);
+  localparam int unsigned SDepth = (RecipLatency + NumExperts) / NumExperts + 1;  // covers RecipLatency + 1 cycles
+  localparam int unsigned SIndexBits = $clog2(SDepth) > 0 ? $clog2(SDepth) : 1;
+  logic [ExpOutBits-1:0]        s_e_q [SDepth][NumExperts];
+  logic [SoftmaxRecipBits-1:0]  s_r_q [SDepth];
+  logic [SIndexBits-1:0]        s_wr_q, s_rr_q, s_rd_q;  // token in, reciprocal in, token out
+  logic [SIndexBits:0]          s_cnt_q, s_done_q;  // tokens in S; of them, with their reciprocal
+  logic [RecipLatency-1:0]      s_valid_q;  // sums in the reciprocal lane
+  logic                 s_take, s_free, s_recip_in;
   logic [SoftmaxRecipBits-1:0]        s_recip;
 
   // ------------------------------------------------------------------------------------------
-  // Stage C: p_j = cast(e_j * r, gate_score), running top-k; then the token leaves on r
+  // Stage C: p_j = cast(e_j * r, gate_score) in a registered multiplier (one expert per enabled
+  // cycle), the running top-k as the scores leave it ScoreLatency cycles later; then the token
+  // leaves on r. The multiplier, its side bits and the top-k move on c_en.
   // ------------------------------------------------------------------------------------------
+  localparam int unsigned ScoreLatency = MulLatency + 1;  // the product, then the cast
   logic [ExpOutBits-1:0]           c_e_q [NumExperts];
   logic [SoftmaxRecipBits-1:0]           c_r_q;
   logic [ExpertBits-1:0]         c_j_q;
@@ -122,8 +142,11 @@ module moe_router
   logic signed [ExpOutBits:0]      c_e_ext;
   logic signed [SoftmaxRecipBits:0]      c_r_ext;
   logic signed [ProbProductBits-1:0]    c_prod;
-  logic [GateScoreBits-1:0]           c_p;
-  logic                    c_last, c_free, c_step, c_emit, emit_ok;
+  logic [GateScoreBits-1:0]           c_p_d, c_p;
+  logic                    c_en, c_issue, c_last, c_free, c_step, c_emit, emit_ok;
+  logic [ScoreLatency-1:0]    c_valid_q;  // issued experts in the multiplier
+  logic [ExpertBits-1:0]      c_out_j;  // the expert whose score leaves it
+  logic                 c_out_valid, c_out_last;
 
   // ------------------------------------------------------------------------------------------
   // Queues: per expert one memory (one write, one read port) of two banks of token indices,
@@ -172,18 +195,27 @@ module moe_router
   end
 
   // ---- stage B
+  // issue: one expert per enabled cycle into the exp lane; A hands over on the last issue
   assign b_last = b_j_q == LastExpert;
-  assign b_hand = b_busy_q && b_last && s_free;  // the last exp goes straight into S
-  assign b_step = b_busy_q && (!b_last || s_free);
-  assign b_free = !b_busy_q || b_hand;
+  assign b_issue = b_busy_q && b_en;
+  assign b_free = !b_busy_q || (b_issue && b_last);
   assign b_diff = (ActBits + 1)'($signed(b_x_q[b_j_q])) - (ActBits + 1)'(b_max_q);
+  // the lane holds only while a token's last exp waits for room in S
+  assign b_hand = b_out_valid && b_out_last && s_free;
+  assign b_en = !(b_out_valid && b_out_last) || s_free;
 
   exp_lane #(
     .XBits(ActBits + 1), .XFrac(ActFracBits), .OutBits(ExpOutBits), .OutFrac(ExpOutFracBits),
-    .OutSigned(ExpOutSigned), .OutRoundHalfUp(ExpOutRoundHalfUp), .OutSaturate(ExpOutSaturate)
+    .OutSigned(ExpOutSigned), .OutRoundHalfUp(ExpOutRoundHalfUp), .OutSaturate(ExpOutSaturate),
+    .Registered(1'b1)
   ) u_exp (
-    .x_i(b_diff), .y_o(b_exp)
+    .clk_i(clk_i), .en_i(b_en), .x_i(b_diff), .y_o(b_exp)
   );
+
+  pipe_reg #(.Width(ExpertBits + 1), .Depth(ExpLatency)) u_exp_side (
+    .clk_i(clk_i), .en_i(b_en), .d_i({b_j_q, b_last}), .q_o({b_out_j, b_out_last})
+  );
+  assign b_out_valid = b_valid_q[ExpLatency-1];
 
   fxp_requant #(
     .InBits(ExpOutBits), .InFrac(ExpOutFracBits), .InSigned(ExpOutSigned),
@@ -193,8 +225,11 @@ module moe_router
     .in_i(b_exp), .out_o(b_term), .clip_o()
   );
 
-  // terms are >= 0: saturating every add equals saturating the exact total
-  assign b_acc = (SoftmaxSumBits + 1)'({SoftmaxSumSigned & b_sum_q[SoftmaxSumBits-1], b_sum_q})
+  // terms are >= 0: saturating every add equals saturating the exact total; a token's first
+  // exp starts the sum
+  logic [SoftmaxSumBits-1:0] b_base;
+  assign b_base = b_out_j == '0 ? '0 : b_sum_q;
+  assign b_acc = (SoftmaxSumBits + 1)'({SoftmaxSumSigned & b_base[SoftmaxSumBits-1], b_base})
                + (SoftmaxSumBits + 1)'({SoftmaxSumSigned & b_term[SoftmaxSumBits-1], b_term});
 
   fxp_requant #(
@@ -207,83 +242,105 @@ module moe_router
 
   always_ff @(posedge clk_i) begin
     if (rst_i) begin
-      b_busy_q <= 1'b0;
-      b_j_q    <= '0;
+      b_busy_q  <= 1'b0;
+      b_j_q     <= '0;
+      b_valid_q <= '0;
     end else begin
-      if (b_step && !b_last) b_j_q <= b_j_q + 1'b1;
-      if (b_hand) b_busy_q <= 1'b0;
-      if (a_take) begin
-        b_busy_q <= 1'b1;
-        b_j_q    <= '0;
-      end
+      if (b_issue) b_j_q <= b_last ? '0 : b_j_q + 1'b1;
+      if (b_issue && b_last) b_busy_q <= 1'b0;
+      if (a_take) b_busy_q <= 1'b1;
+      if (b_en) b_valid_q <= ExpLatency'({b_valid_q, b_issue});
     end
   end
 
   always_ff @(posedge clk_i) begin
-    if (b_step) begin
-      b_e_q[b_j_q] <= b_exp;
-      b_sum_q      <= b_sum_d;
+    if (b_en && b_out_valid) begin
+      b_e_q[b_out_j] <= b_exp;
+      b_sum_q        <= b_sum_d;
     end
     if (a_take) begin
       b_x_q   <= a_x_q;
       b_max_q <= a_max_q;
-      b_sum_q <= '0;
     end
   end
 
   // ---- stage S
-  assign s_take = s_full_q && c_free;
-  assign s_free = !s_full_q || s_take;
+  assign s_free = s_cnt_q != (SIndexBits + 1)'(SDepth);
+  assign s_take = s_done_q != '0 && c_free;
+  assign s_recip_in = s_valid_q[RecipLatency-1];
 
   recip_lane #(
     .XBits(SoftmaxSumBits), .XFrac(SoftmaxSumFracBits), .OutBits(SoftmaxRecipBits), .OutFrac(SoftmaxRecipFracBits),
     .OutSigned(SoftmaxRecipSigned), .OutRoundHalfUp(SoftmaxRecipRoundHalfUp),
-    .OutSaturate(SoftmaxRecipSaturate)
+    .OutSaturate(SoftmaxRecipSaturate), .Registered(1'b1)
   ) u_recip (
-    .x_i(s_sum_q), .y_o(s_recip)
+    .clk_i(clk_i), .en_i(1'b1), .x_i(b_sum_d), .y_o(s_recip)
   );
 
   always_ff @(posedge clk_i) begin
     if (rst_i) begin
-      s_full_q <= 1'b0;
+      s_wr_q    <= '0;
+      s_rr_q    <= '0;
+      s_rd_q    <= '0;
+      s_cnt_q   <= '0;
+      s_done_q  <= '0;
+      s_valid_q <= '0;
     end else begin
-      if (s_take) s_full_q <= 1'b0;
-      if (b_hand) s_full_q <= 1'b1;
+      s_valid_q <= RecipLatency'({s_valid_q, b_hand});
+      if (b_hand) s_wr_q <= s_wr_q == SIndexBits'(SDepth - 1) ? '0 : s_wr_q + 1'b1;
+      if (s_recip_in) s_rr_q <= s_rr_q == SIndexBits'(SDepth - 1) ? '0 : s_rr_q + 1'b1;
+      if (s_take) s_rd_q <= s_rd_q == SIndexBits'(SDepth - 1) ? '0 : s_rd_q + 1'b1;
+      s_cnt_q  <= s_cnt_q + (SIndexBits + 1)'(b_hand) - (SIndexBits + 1)'(s_take);
+      s_done_q <= s_done_q + (SIndexBits + 1)'(s_recip_in) - (SIndexBits + 1)'(s_take);
     end
   end
 
   always_ff @(posedge clk_i) begin
     if (b_hand) begin
-      s_e_q                 <= b_e_q;
-      s_e_q[NumExperts - 1] <= b_exp;
-      s_sum_q               <= b_sum_d;
+      s_e_q[s_wr_q]                 <= b_e_q;
+      s_e_q[s_wr_q][NumExperts - 1] <= b_exp;
     end
+    if (s_recip_in) s_r_q[s_rr_q] <= s_recip;
   end
 
   // ---- stage C
+  // issue: one expert per enabled cycle into the multiplier; S hands over on the last issue
   assign c_last  = c_j_q == LastExpert;
+  assign c_issue = c_busy_q && c_en;
+  assign c_free  = !c_busy_q || (c_issue && c_last);
+  // the multiplier holds only while a token's last score waits to leave
   assign emit_ok = (!r_valid_o || r_ready_i) && !full_q[wb_q];
-  assign c_emit  = c_busy_q && c_last && emit_ok;
-  assign c_step  = c_busy_q && (!c_last || emit_ok);
-  assign c_free  = !c_busy_q || c_emit;
+  assign c_emit  = c_out_valid && c_out_last && emit_ok;
+  assign c_en    = !(c_out_valid && c_out_last) || emit_ok;
+  assign c_step  = c_out_valid && c_en;
 
   assign c_e_ext = {ExpOutSigned & c_e_q[c_j_q][ExpOutBits-1], c_e_q[c_j_q]};
   assign c_r_ext = {SoftmaxRecipSigned & c_r_q[SoftmaxRecipBits-1], c_r_q};
-  assign c_prod  = ProbProductBits'(c_e_ext) * ProbProductBits'(c_r_ext);
+  fxp_mul #(.ABits(ExpOutBits + 1), .BBits(SoftmaxRecipBits + 1), .Registered(1'b1)) u_mul_score (
+    .clk_i(clk_i), .en_i(c_en), .a_i(c_e_ext), .b_i(c_r_ext), .p_o(c_prod)
+  );
 
   fxp_requant #(
     .InBits(ProbProductBits), .InFrac(ExpOutFracBits + SoftmaxRecipFracBits), .InSigned(1'b1),
     .OutBits(GateScoreBits), .OutFrac(GateScoreFracBits), .OutSigned(GateScoreSigned),
     .RoundHalfUp(GateScoreRoundHalfUp), .Saturate(GateScoreSaturate)
   ) u_score (
-    .in_i(c_prod), .out_o(c_p), .clip_o()
+    .in_i(c_prod), .out_o(c_p_d), .clip_o()
   );
+  pipe_reg #(.Width(GateScoreBits), .Depth(1)) u_score_reg (
+    .clk_i(clk_i), .en_i(c_en), .d_i(c_p_d), .q_o(c_p)
+  );
+  pipe_reg #(.Width(ExpertBits + 1), .Depth(ScoreLatency)) u_score_side (
+    .clk_i(clk_i), .en_i(c_en), .d_i({c_j_q, c_last}), .q_o({c_out_j, c_out_last})
+  );
+  assign c_out_valid = c_valid_q[ScoreLatency-1];
 
+  // a token's first score starts the top-k afresh
   topk_insert #(
     .TopK(NumTopK), .ScoreBits(GateScoreBits), .ScoreSigned(GateScoreSigned), .IndexBits(ExpertBits)
   ) u_topk (
-    .valid_i(c_best_v_q), .score_i(c_best_s_q), .index_i(c_best_i_q),
-    .cand_score_i(c_p), .cand_index_i(c_j_q),
+    .valid_i(c_out_j == '0 ? '0 : c_best_v_q), .score_i(c_best_s_q), .index_i(c_best_i_q),
+    .cand_score_i(c_p), .cand_index_i(c_out_j),
     .valid_o(c_ins_v), .score_o(c_ins_s), .index_o(c_ins_i)
   );
 
@@ -291,18 +348,14 @@ module moe_router
     if (rst_i) begin
       c_busy_q   <= 1'b0;
       c_j_q      <= '0;
+      c_valid_q  <= '0;
       c_best_v_q <= '0;
     end else begin
-      if (c_step) begin
-        c_best_v_q <= c_ins_v;
-        if (!c_last) c_j_q <= c_j_q + 1'b1;
-      end
-      if (c_emit) c_busy_q <= 1'b0;
-      if (s_take) begin
-        c_busy_q   <= 1'b1;
-        c_j_q      <= '0;
-        c_best_v_q <= '0;
-      end
+      if (c_issue) c_j_q <= c_last ? '0 : c_j_q + 1'b1;
+      if (c_issue && c_last) c_busy_q <= 1'b0;
+      if (s_take) c_busy_q <= 1'b1;
+      if (c_en) c_valid_q <= ScoreLatency'({c_valid_q, c_issue});
+      if (c_step) c_best_v_q <= c_ins_v;
     end
   end
 
@@ -312,8 +365,8 @@ module moe_router
       c_best_i_q <= c_ins_i;
     end
     if (s_take) begin
-      c_e_q <= s_e_q;
-      c_r_q <= s_recip;
+      c_e_q <= s_e_q[s_rd_q];
+      c_r_q <= s_r_q[s_rd_q];
     end
   end
 

@@ -2,11 +2,13 @@
 //   Func NonlinearFunctionExpScore: exp_lane (exp(x), x <= 0), NonlinearFunctionReciprocal:
 //   recip_lane (1/x), NonlinearFunctionRsqrt: rsqrt_lane (1/sqrt(x)) (edgemoe_pkg's codes).
 // Formats default to the function's place in the datapath (softmax exp, softmax 1/sum,
-// LayerNorm 1/sqrt(var + eps)). One beat per cycle; latency 1 cycle.
+// LayerNorm 1/sqrt(var + eps)). The lanes are registered; stream_pipe advances them together.
+// One beat per cycle; latency Latency cycles (fxp_func_pkg's latency of the function's lane).
 `default_nettype none
 
 module nonlinear_unit
   import edgemoe_pkg::*;
+  import fxp_func_pkg::*;
 #(
   parameter nonlinear_function_e Func   = NonlinearFunctionExpScore,
   parameter int unsigned Lanes          = AttnP,
@@ -45,45 +47,56 @@ module nonlinear_unit
            Func, Lanes);
   end
 
-  logic [Lanes*OutBits-1:0] y_d;
+  localparam int unsigned Latency = Func == NonlinearFunctionExpScore ? exp_latency(1'b1)
+                                  : Func == NonlinearFunctionReciprocal ? recip_latency(1'b1) : rsqrt_latency(1'b1);
+
+  logic en;
+
+  stream_pipe #(
+    .Latency(Latency), .SideBits(1)
+  ) u_pipe (
+    .clk_i      (clk_i),
+    .rst_i      (rst_i),
+    .in_valid_i (x_valid_i),
+    .in_ready_o (x_ready_o),
+    .in_side_i  (x_last_i),
+    .out_valid_o(y_valid_o),
+    .out_ready_i(y_ready_i),
+    .out_side_o (y_last_o),
+    .en_o       (en)
+  );
 
   for (genvar l = 0; l < Lanes; l++) begin : gen_lane
     if (Func == NonlinearFunctionExpScore) begin : gen_exp
       exp_lane #(
         .XBits(XBits), .XFrac(XFrac), .OutBits(OutBits), .OutFrac(OutFrac), .OutSigned(OutSigned),
-        .OutRoundHalfUp(OutRoundHalfUp), .OutSaturate(OutSaturate)
+        .OutRoundHalfUp(OutRoundHalfUp), .OutSaturate(OutSaturate), .Registered(1'b1)
       ) u_fn (
-        .x_i(x_data_i[l*XBits +: XBits]), .y_o(y_d[l*OutBits +: OutBits])
+        .clk_i(clk_i), .en_i(en), .x_i(x_data_i[l*XBits +: XBits]), .y_o(y_data_o[l*OutBits +: OutBits])
       );
     end else if (Func == NonlinearFunctionReciprocal) begin : gen_recip
       recip_lane #(
         .XBits(XBits), .XFrac(XFrac), .OutBits(OutBits), .OutFrac(OutFrac), .OutSigned(OutSigned),
-        .OutRoundHalfUp(OutRoundHalfUp), .OutSaturate(OutSaturate)
+        .OutRoundHalfUp(OutRoundHalfUp), .OutSaturate(OutSaturate), .Registered(1'b1)
       ) u_fn (
-        .x_i(x_data_i[l*XBits +: XBits]), .y_o(y_d[l*OutBits +: OutBits])
+        .clk_i(clk_i), .en_i(en), .x_i(x_data_i[l*XBits +: XBits]), .y_o(y_data_o[l*OutBits +: OutBits])
       );
     end else begin : gen_rsqrt
       rsqrt_lane #(
         .XBits(XBits), .XFrac(XFrac), .OutBits(OutBits), .OutFrac(OutFrac), .OutSigned(OutSigned),
-        .OutRoundHalfUp(OutRoundHalfUp), .OutSaturate(OutSaturate)
+        .OutRoundHalfUp(OutRoundHalfUp), .OutSaturate(OutSaturate), .Registered(1'b1)
       ) u_fn (
-        .x_i(x_data_i[l*XBits +: XBits]), .y_o(y_d[l*OutBits +: OutBits])
+        .clk_i(clk_i), .en_i(en), .x_i(x_data_i[l*XBits +: XBits]), .y_o(y_data_o[l*OutBits +: OutBits])
       );
     end
   end
 
-  stream_stage #(
-    .Width(Lanes*OutBits + 1)
-  ) u_out (
-    .clk_i      (clk_i),
-    .rst_i      (rst_i),
-    .in_valid_i (x_valid_i),
-    .in_ready_o (x_ready_o),
-    .in_data_i  ({x_last_i, y_d}),
-    .out_valid_o(y_valid_o),
-    .out_ready_i(y_ready_i),
-    .out_data_o ({y_last_o, y_data_o})
+`ifndef SYNTHESIS
+  // Input streams follow the valid/ready rule (valid and data hold until taken): checked in simulation.
+  stream_check #(.Width(Lanes*XBits + 1)) u_x_check (
+    .clk_i(clk_i), .rst_i(rst_i), .valid_i(x_valid_i), .ready_i(x_ready_o), .data_i({x_last_i, x_data_i})
   );
+`endif
 endmodule
 
 `default_nettype wire

@@ -1,10 +1,13 @@
-// 1/x for x > 0, combinational. Follows edgemoe.golden.fixed.nonlinear.reciprocal step by step:
+// 1/x for x > 0. Follows edgemoe.golden.fixed.nonlinear.reciprocal step by step:
 //   1. e = position of the leading one of x
 //   2. m = x normalised to [1, 2) with W fraction bits (truncating)
 //   3. y = R[i] + rhu((R[i+1] - R[i]) * r, W - b), i, r = the top b and the rest of m - 1
 //   4. NewtonSteps times: y = rhu(y * (2**(W+1) - rhu(m * y, W)), W)
 //   5. y_o = fit(cast(y, W + e - XF - OF, out)), the shift clamped to [-(OutBits + 1), W + 2]
-// x = 0 gives the all-ones mantissa path (the golden model rejects it as an error).
+// (W = WorkFracBits, b = RecipTableBits, XF = XFrac, OF = OutFrac.) x = 0 gives the all-ones
+// mantissa path (the golden model rejects it as an error). Registered: one register per step
+// (the multiplies in fxp_mul), y_o from a register, fxp_func_pkg::recip_latency(1) enabled
+// cycles after x_i; en_i low holds every stage. Registered = 0: combinational, latency 0.
 `default_nettype none
 
 module recip_lane
@@ -17,69 +20,146 @@ module recip_lane
   parameter int          OutFrac        = SoftmaxRecipFracBits,
   parameter bit          OutSigned      = SoftmaxRecipSigned,
   parameter bit          OutRoundHalfUp = SoftmaxRecipRoundHalfUp,
-  parameter bit          OutSaturate    = SoftmaxRecipSaturate
+  parameter bit          OutSaturate    = SoftmaxRecipSaturate,
+  parameter bit          Registered     = 1'b1
 ) (
+  input  wire logic               clk_i,
+  input  wire logic               en_i,
   input  wire logic [XBits-1:0]   x_i,  // positive (an unsigned or a signed format)
   output logic      [OutBits-1:0] y_o
 );
-  localparam int W = WorkFracBits;
-  localparam int B = RecipTableBits;
-  localparam int RB = W - B;
-  localparam int LW = int'(XBits) > W + 1 ? int'(XBits) : W + 1;
-  localparam int YW = W + 3;  // y and the Newton terms, signed
-  localparam int PW = 2 * YW + 2;
-  localparam int SMin = -(int'(OutBits) + 1);
-  localparam int SMax = W + 2;
-  localparam int OW = W + 1 + int'(OutBits) + 3;  // y after the widest left shift, signed
+  localparam int WorkFrac = WorkFracBits;
+  localparam int InterpBits = WorkFrac - int'(RecipTableBits);  // bits of the interpolation fraction r
+  localparam int NormalisedBits = int'(XBits) > WorkFrac + 1 ? int'(XBits) : WorkFrac + 1;  // x normalised
+  localparam int NewtonBits = WorkFrac + 3;  // y and the Newton terms, signed
+  localparam int NewtonProductBits = 2 * NewtonBits;
+  localparam int InterpProductBits = WorkFrac + 2 + InterpBits + 1;  // (R[i+1] - R[i]) * r, signed
+  localparam int MinShift = -(int'(OutBits) + 1);
+  localparam int MaxShift = WorkFrac + 2;
+  localparam int ShiftBits = 8;  // the clamped output shift, signed
+  localparam int ScaledBits = WorkFrac + 1 + int'(OutBits) + 3;  // y after the widest left shift, signed
+  localparam int unsigned Step = Registered ? 1 : 0;
 
-  if (RecipTableSize != (1 << B) + 1 || RB < 1) begin : gen_bad_table
+  if (RecipTableSize != (1 << RecipTableBits) + 1 || InterpBits < 1) begin : gen_bad_table
     $fatal(1, "%m: RecipTable needs 2**RecipTableBits + 1 entries and RecipTableBits < WorkFracBits");
   end
-  if (XBits > FuncBits || OW > FuncBits) begin : gen_bad_widths
-    $fatal(1, "%m: recip_lane works on at most %0d bits (XBits %0d, output path %0d)", FuncBits, XBits, OW);
+  if (XBits > FuncBits || ScaledBits > FuncBits || MaxShift >= 2 ** (ShiftBits - 1)
+      || -MinShift > 2 ** (ShiftBits - 1)) begin : gen_bad_widths
+    $fatal(1, "%m: recip_lane works on at most %0d bits (XBits %0d, output path %0d)", FuncBits, XBits,
+           ScaledBits);
   end
 
-  int                   e;
-  logic [LW-1:0]        xn;
-  logic [W:0]           m;
-  logic [B-1:0]         idx;
-  logic [RB-1:0]        r;
-  logic signed [YW-1:0] y [NewtonSteps + 1] /* verilator split_var */;  // the Newton steps
-  logic signed [OW-1:0] yv;
+  // ---- 1. e = leading one of x
+  logic [XBits-1:0] x_q;
+  logic [7:0]       e_q;
+  pipe_reg #(.Width(XBits + 8), .Depth(Step)) u_lead (
+    .clk_i(clk_i), .en_i(en_i), .d_i({x_i, 8'(leading_one(FuncBits'(x_i)))}), .q_o({x_q, e_q})
+  );
 
-  assign e = leading_one(FuncBits'(x_i));
-  assign xn = LW'(x_i) << (LW - 1 - e);
-  assign m = xn[LW-1 -: W + 1];
-  assign idx = m[W-1 -: B];
-  assign r = m[RB-1:0];
-  // RecipTable read as a ROM of W + 1-bit entries (synthesis maps it to LUTs)
-  assign y[0] = YW'(interpolate(FuncBits'(RecipTable[(B + 1)'(idx)][W:0]),
-                                FuncBits'(RecipTable[(B + 1)'(idx) + (B + 1)'(1)][W:0]),
-                                FuncBits'(r), RB));
+  // ---- 2. m = x normalised; the output shift, clamped
+  logic [NormalisedBits-1:0]        xn;
+  logic [WorkFrac:0]          m_d, m_q;
+  logic signed [ShiftBits-1:0] sh_d, sh_q;
+  assign xn = NormalisedBits'(x_q) << (NormalisedBits - 1 - int'(e_q));
+  assign m_d = xn[NormalisedBits-1 -: WorkFrac + 1];
+  assign sh_d = ShiftBits'(clamp(WorkFrac + int'(e_q) - XFrac - OutFrac, MinShift, MaxShift));
+  pipe_reg #(.Width(WorkFrac + 1 + ShiftBits), .Depth(Step)) u_norm (
+    .clk_i(clk_i), .en_i(en_i), .d_i({m_d, sh_d}), .q_o({m_q, sh_q})
+  );
+  logic unused_xn;  // bits below the mantissa are truncated
+  assign unused_xn = ^xn;
 
+  // ---- 3. RecipTable read as a ROM of W + 1-bit entries (synthesis maps it to LUTs),
+  // registered, then the interpolation multiply
+  logic [RecipTableBits-1:0] idx;
+  logic [InterpBits-1:0]     r_q;
+  logic [WorkFrac:0]         lo_d, hi_d, lo_q, hi_q, lo_m;
+  logic [WorkFrac:0]         m_t;
+  logic signed [ShiftBits-1:0] sh_t;
+  assign idx = m_q[WorkFrac-1 -: RecipTableBits];
+  assign lo_d = RecipTable[(RecipTableBits + 1)'(idx)][WorkFrac:0];
+  assign hi_d = RecipTable[(RecipTableBits + 1)'(idx) + (RecipTableBits + 1)'(1)][WorkFrac:0];
+  pipe_reg #(.Width(3 * (WorkFrac + 1) + InterpBits + ShiftBits), .Depth(Step)) u_table (
+    .clk_i(clk_i), .en_i(en_i), .d_i({lo_d, hi_d, m_q[InterpBits-1:0], m_q, sh_q}),
+    .q_o({lo_q, hi_q, r_q, m_t, sh_t})
+  );
+
+  logic signed [InterpProductBits-1:0] d_m;
+  logic [WorkFrac:0]                   m_m;
+  logic signed [ShiftBits-1:0]         sh_m;
+  fxp_mul #(.ABits(WorkFrac + 2), .BBits(InterpBits + 1), .Registered(Registered)) u_mul_interp (
+    .clk_i(clk_i), .en_i(en_i),
+    .a_i((WorkFrac + 2)'(hi_q) - (WorkFrac + 2)'(lo_q)), .b_i($signed({1'b0, r_q})), .p_o(d_m)
+  );
+  pipe_reg #(.Width(2 * (WorkFrac + 1) + ShiftBits), .Depth(Step * MulLatency)) u_interp_side (
+    .clk_i(clk_i), .en_i(en_i), .d_i({lo_q, m_t, sh_t}), .q_o({lo_m, m_m, sh_m})
+  );
+
+  // y[0], m and the shift enter the Newton steps; each step passes them on registered
+  logic signed [NewtonBits-1:0]   y [NewtonSteps + 1] /* verilator split_var */;
+  logic [WorkFrac:0]              m [NewtonSteps + 1] /* verilator split_var */;
+  logic signed [ShiftBits-1:0]    sh [NewtonSteps + 1] /* verilator split_var */;
+  pipe_reg #(.Width(NewtonBits + WorkFrac + 1 + ShiftBits), .Depth(Step)) u_seed (
+    .clk_i(clk_i), .en_i(en_i),
+    .d_i({NewtonBits'(interpolate(FuncBits'(lo_m), FuncBits'(d_m), InterpBits)), m_m, sh_m}),
+    .q_o({y[0], m[0], sh[0]})
+  );
+
+  // ---- 4. Newton steps: m * y; c = 2**(W+1) - rhu(m * y, W); y * c; y = rhu(y * c, W)
   for (genvar k = 0; k < int'(NewtonSteps); k++) begin : gen_newton
-    logic signed [PW-1:0] my, yc;
-    logic signed [YW-1:0] a, c;
-    assign my = PW'($signed({1'b0, m})) * PW'(y[k]) + (PW'(1) <<< (W - 1));
-    assign a = YW'(my >>> W);
-    assign c = (YW'(1) <<< (W + 1)) - a;
-    assign yc = PW'(y[k]) * PW'(c) + (PW'(1) <<< (W - 1));
-    assign y[k+1] = YW'(yc >>> W);
+    logic signed [NewtonProductBits-1:0] my, yc;
+    logic signed [NewtonBits-1:0]        c_d, c_q, y_my, y_c;
+    logic [WorkFrac:0]                   m_my, m_c, m_yc;
+    logic signed [ShiftBits-1:0]         sh_my, sh_c, sh_yc;
+
+    fxp_mul #(.ABits(NewtonBits), .BBits(NewtonBits), .Registered(Registered)) u_mul_my (
+      .clk_i(clk_i), .en_i(en_i), .a_i(NewtonBits'($signed({1'b0, m[k]}))), .b_i(y[k]), .p_o(my)
+    );
+    pipe_reg #(.Width(NewtonBits + WorkFrac + 1 + ShiftBits), .Depth(Step * MulLatency)) u_my_side (
+      .clk_i(clk_i), .en_i(en_i), .d_i({y[k], m[k], sh[k]}), .q_o({y_my, m_my, sh_my})
+    );
+    assign c_d = (NewtonBits'(1) <<< (WorkFrac + 1))
+               - NewtonBits'((my + (NewtonProductBits'(1) <<< (WorkFrac - 1))) >>> WorkFrac);
+    pipe_reg #(.Width(2 * NewtonBits + WorkFrac + 1 + ShiftBits), .Depth(Step)) u_c (
+      .clk_i(clk_i), .en_i(en_i), .d_i({c_d, y_my, m_my, sh_my}), .q_o({c_q, y_c, m_c, sh_c})
+    );
+    fxp_mul #(.ABits(NewtonBits), .BBits(NewtonBits), .Registered(Registered)) u_mul_yc (
+      .clk_i(clk_i), .en_i(en_i), .a_i(y_c), .b_i(c_q), .p_o(yc)
+    );
+    pipe_reg #(.Width(WorkFrac + 1 + ShiftBits), .Depth(Step * MulLatency)) u_yc_side (
+      .clk_i(clk_i), .en_i(en_i), .d_i({m_c, sh_c}), .q_o({m_yc, sh_yc})
+    );
+    pipe_reg #(.Width(NewtonBits + WorkFrac + 1 + ShiftBits), .Depth(Step)) u_y (
+      .clk_i(clk_i), .en_i(en_i),
+      .d_i({NewtonBits'((yc + (NewtonProductBits'(1) <<< (WorkFrac - 1))) >>> WorkFrac), m_yc, sh_yc}),
+      .q_o({y[k+1], m[k+1], sh[k+1]})
+    );
   end
 
-  assign yv = OW'(scale_pow2(FuncBits'(y[NewtonSteps]), clamp(W + e - XFrac - OutFrac, SMin, SMax),
-                             OutRoundHalfUp));
+  // ---- 5. y * 2**-shift with the output's rounding (bias, then shift), then the fit
+  logic signed [ScaledBits-1:0] yb_d, yb_q, yv_d, yv_q;
+  logic signed [ShiftBits-1:0]  sh_b;
+  logic [OutBits-1:0]           y_d;
+  assign yb_d = ScaledBits'(pow2_bias(FuncBits'(y[NewtonSteps]), int'(sh[NewtonSteps]), OutRoundHalfUp));
+  pipe_reg #(.Width(ScaledBits + ShiftBits), .Depth(Step)) u_bias (
+    .clk_i(clk_i), .en_i(en_i), .d_i({yb_d, sh[NewtonSteps]}), .q_o({yb_q, sh_b})
+  );
+  assign yv_d = ScaledBits'(pow2_shift(FuncBits'(yb_q), int'(sh_b)));
+  pipe_reg #(.Width(ScaledBits), .Depth(Step)) u_shift (.clk_i(clk_i), .en_i(en_i), .d_i(yv_d), .q_o(yv_q));
 
   fxp_requant #(
-    .InBits(OW), .InFrac(0), .InSigned(1'b1),
+    .InBits(ScaledBits), .InFrac(0), .InSigned(1'b1),
     .OutBits(OutBits), .OutFrac(0), .OutSigned(OutSigned),
     .RoundHalfUp(OutRoundHalfUp), .Saturate(OutSaturate)
   ) u_fit (
-    .in_i(yv), .out_o(y_o), .clip_o()
+    .in_i(yv_q), .out_o(y_d), .clip_o()
   );
+  pipe_reg #(.Width(OutBits), .Depth(Step)) u_out (.clk_i(clk_i), .en_i(en_i), .d_i(y_d), .q_o(y_o));
 
-  logic unused_xn;  // bits below the mantissa are truncated
-  assign unused_xn = ^xn;
+  if (NewtonSteps == 0) begin : gen_no_newton
+    logic unused_m;  // the mantissa feeds only the Newton steps
+    assign unused_m = ^m[0];
+  end
 endmodule
 
 `default_nettype wire

@@ -1,9 +1,12 @@
-// 1/sqrt(x) for x > 0, combinational. Follows edgemoe.golden.fixed.nonlinear.rsqrt step by step:
+// 1/sqrt(x) for x > 0. Follows edgemoe.golden.fixed.nonlinear.rsqrt step by step:
 //   1. e = leading one of x; E = e - XF; par = E & 1; q = (E - par) >> 1
 //   2. m = x normalised to [1, 4) with W fraction bits (truncating), x = m * 2**(2q)
 //   3. y = S[i] + rhu((S[i+1] - S[i]) * r, W + 2 - b), i, r = the top b and the rest of m - 1
 //   4. NewtonSteps times: s2 = rhu(y*y, W); a = rhu(m*s2, W); y = rhu(y * (3*2**W - a), W + 1)
 //   5. y_o = fit(cast(y, W + q - OF, out)), the shift clamped to [-(OutBits + 1), W + 2]
+// (W = WorkFracBits, b = RsqrtTableBits, XF = XFrac, OF = OutFrac.) Registered: one register per
+// step (the multiplies in fxp_mul), y_o from a register, fxp_func_pkg::rsqrt_latency(1) enabled
+// cycles after x_i; en_i low holds every stage. Registered = 0: combinational, latency 0.
 `default_nettype none
 
 module rsqrt_lane
@@ -16,78 +19,167 @@ module rsqrt_lane
   parameter int          OutFrac        = LnRstdFracBits,
   parameter bit          OutSigned      = LnRstdSigned,
   parameter bit          OutRoundHalfUp = LnRstdRoundHalfUp,
-  parameter bit          OutSaturate    = LnRstdSaturate
+  parameter bit          OutSaturate    = LnRstdSaturate,
+  parameter bit          Registered     = 1'b1
 ) (
+  input  wire logic               clk_i,
+  input  wire logic               en_i,
   input  wire logic [XBits-1:0]   x_i,  // positive
   output logic      [OutBits-1:0] y_o
 );
-  localparam int W = WorkFracBits;
-  localparam int B = RsqrtTableBits;
-  localparam int SH = W + 2 - B;
-  localparam int LW = int'(XBits) > W + 2 ? int'(XBits) : W + 2;
-  localparam int YW = W + 4;
-  localparam int PW = 2 * YW + 2;
-  localparam int SMin = -(int'(OutBits) + 1);
-  localparam int SMax = W + 2;
-  localparam int OW = W + 1 + int'(OutBits) + 3;
-  localparam int IW = $clog2(RsqrtTableSize);  // table index
+  localparam int WorkFrac = WorkFracBits;
+  localparam int InterpBits = WorkFrac + 2 - int'(RsqrtTableBits);  // bits of the interpolation fraction r
+  localparam int NormalisedBits = int'(XBits) > WorkFrac + 2 ? int'(XBits) : WorkFrac + 2;  // x normalised
+  localparam int MantBits = WorkFrac + 2;  // m in [1, 4)
+  localparam int NewtonBits = WorkFrac + 4;  // y and the Newton terms, signed
+  localparam int NewtonProductBits = 2 * NewtonBits;
+  localparam int InterpProductBits = WorkFrac + 2 + InterpBits + 1;  // (S[i+1] - S[i]) * r, signed
+  localparam int MinShift = -(int'(OutBits) + 1);
+  localparam int MaxShift = WorkFrac + 2;
+  localparam int ShiftBits = 8;  // the clamped output shift, signed
+  localparam int ScaledBits = WorkFrac + 1 + int'(OutBits) + 3;  // y after the widest left shift, signed
+  localparam int IndexBits = $clog2(RsqrtTableSize);  // table index
+  localparam int unsigned Step = Registered ? 1 : 0;
 
-  if (RsqrtTableSize != 3 * (1 << (B - 2)) + 1 || SH < 1 || B < 2) begin : gen_bad_table
+  if (RsqrtTableSize != 3 * (1 << (RsqrtTableBits - 2)) + 1 || InterpBits < 1 || RsqrtTableBits < 2)
+  begin : gen_bad_table
     $fatal(1, "%m: RsqrtTable needs 3 * 2**(RsqrtTableBits - 2) + 1 entries");
   end
-  if (XBits > FuncBits || OW > FuncBits) begin : gen_bad_widths
-    $fatal(1, "%m: rsqrt_lane works on at most %0d bits (XBits %0d, output path %0d)", FuncBits, XBits, OW);
+  if (XBits > FuncBits || ScaledBits > FuncBits || MaxShift >= 2 ** (ShiftBits - 1)
+      || -MinShift > 2 ** (ShiftBits - 1)) begin : gen_bad_widths
+    $fatal(1, "%m: rsqrt_lane works on at most %0d bits (XBits %0d, output path %0d)", FuncBits, XBits,
+           ScaledBits);
   end
 
-  int                   e, ee, q;
-  logic                 par;
-  logic [LW-1:0]        xn;
-  logic [W+1:0]         m, v;
-  logic [IW-1:0]        idx;
-  logic [SH-1:0]        r;
-  logic signed [YW-1:0] y [NewtonSteps + 1] /* verilator split_var */;  // the Newton steps
-  logic signed [OW-1:0] yv;
+  // ---- 1. e = leading one of x
+  logic [XBits-1:0] x_q;
+  logic [7:0]       e_q;
+  pipe_reg #(.Width(XBits + 8), .Depth(Step)) u_lead (
+    .clk_i(clk_i), .en_i(en_i), .d_i({x_i, 8'(leading_one(FuncBits'(x_i)))}), .q_o({x_q, e_q})
+  );
 
+  // ---- 2. E, its parity and q; m = x normalised; the output shift, clamped
+  int                          ee, q;
+  logic                        par;
+  logic [NormalisedBits-1:0]         xn;
+  logic [MantBits-1:0]         m_d, m_q, v;
+  logic signed [ShiftBits-1:0] sh_d, sh_q;
   always_comb begin
-    e = leading_one(FuncBits'(x_i));
-    ee = e - XFrac;
+    ee = int'(e_q) - XFrac;
     par = ee[0];
     q = (ee - int'(par)) >>> 1;
   end
+  assign xn = NormalisedBits'(x_q) << (NormalisedBits - 1 - int'(e_q));
+  assign m_d = par ? xn[NormalisedBits-1 -: MantBits] : {1'b0, xn[NormalisedBits-1 -: MantBits - 1]};
+  assign sh_d = ShiftBits'(clamp(WorkFrac + q - OutFrac, MinShift, MaxShift));
+  pipe_reg #(.Width(MantBits + ShiftBits), .Depth(Step)) u_norm (
+    .clk_i(clk_i), .en_i(en_i), .d_i({m_d, sh_d}), .q_o({m_q, sh_q})
+  );
 
-  assign xn = LW'(x_i) << (LW - 1 - e);
-  assign m = par ? xn[LW-1 -: W + 2] : {1'b0, xn[LW-1 -: W + 1]};
-  assign v = m - ((W + 2)'(1) << W);
-  assign idx = IW'(v >> SH);
-  assign r = v[SH-1:0];
-  // RsqrtTable read as a ROM of W + 1-bit entries (synthesis maps it to LUTs)
-  assign y[0] = YW'(interpolate(FuncBits'(RsqrtTable[idx][W:0]), FuncBits'(RsqrtTable[idx + IW'(1)][W:0]),
-                                FuncBits'(r), SH));
+  // ---- 3. RsqrtTable read as a ROM of W + 1-bit entries (synthesis maps it to LUTs),
+  // registered, then the interpolation multiply
+  logic [IndexBits-1:0]        idx;
+  logic [InterpBits-1:0]       r_q;
+  logic [WorkFrac:0]           lo_d, hi_d, lo_q, hi_q, lo_m;
+  logic [MantBits-1:0]         m_t, m_m;
+  logic signed [ShiftBits-1:0] sh_t, sh_m;
+  assign v = m_q - (MantBits'(1) << WorkFrac);
+  assign idx = IndexBits'(v >> InterpBits);
+  assign lo_d = RsqrtTable[idx][WorkFrac:0];
+  assign hi_d = RsqrtTable[idx + IndexBits'(1)][WorkFrac:0];
+  pipe_reg #(.Width(2 * (WorkFrac + 1) + InterpBits + MantBits + ShiftBits), .Depth(Step)) u_table (
+    .clk_i(clk_i), .en_i(en_i), .d_i({lo_d, hi_d, v[InterpBits-1:0], m_q, sh_q}),
+    .q_o({lo_q, hi_q, r_q, m_t, sh_t})
+  );
 
+  logic signed [InterpProductBits-1:0] d_m;
+  fxp_mul #(.ABits(WorkFrac + 2), .BBits(InterpBits + 1), .Registered(Registered)) u_mul_interp (
+    .clk_i(clk_i), .en_i(en_i),
+    .a_i((WorkFrac + 2)'(hi_q) - (WorkFrac + 2)'(lo_q)), .b_i($signed({1'b0, r_q})), .p_o(d_m)
+  );
+  pipe_reg #(.Width(WorkFrac + 1 + MantBits + ShiftBits), .Depth(Step * MulLatency)) u_interp_side (
+    .clk_i(clk_i), .en_i(en_i), .d_i({lo_q, m_t, sh_t}), .q_o({lo_m, m_m, sh_m})
+  );
+
+  // y[0], m and the shift enter the Newton steps; each step passes them on registered
+  localparam int SideBits = MantBits + ShiftBits;
+  logic signed [NewtonBits-1:0] y [NewtonSteps + 1] /* verilator split_var */;
+  logic [SideBits-1:0]          side [NewtonSteps + 1] /* verilator split_var */;  // {m, shift}
+  pipe_reg #(.Width(NewtonBits + SideBits), .Depth(Step)) u_seed (
+    .clk_i(clk_i), .en_i(en_i),
+    .d_i({NewtonBits'(interpolate(FuncBits'(lo_m), FuncBits'(d_m), InterpBits)), m_m, sh_m}),
+    .q_o({y[0], side[0]})
+  );
+
+  // ---- 4. Newton steps: s2 = rhu(y * y, W); a = rhu(m * s2, W); c = 3 * 2**W - a;
+  // y = rhu(y * c, W + 1)
   for (genvar k = 0; k < int'(NewtonSteps); k++) begin : gen_newton
-    logic signed [PW-1:0] yy, ms, yc;
-    logic signed [YW-1:0] s2, a, c;
-    assign yy = PW'(y[k]) * PW'(y[k]) + (PW'(1) <<< (W - 1));
-    assign s2 = YW'(yy >>> W);
-    assign ms = PW'($signed({1'b0, m})) * PW'(s2) + (PW'(1) <<< (W - 1));
-    assign a = YW'(ms >>> W);
-    assign c = (YW'(3) <<< W) - a;
-    assign yc = PW'(y[k]) * PW'(c) + (PW'(1) <<< W);
-    assign y[k+1] = YW'(yc >>> (W + 1));
+    logic signed [NewtonProductBits-1:0] yy, ms, yc;
+    logic signed [NewtonBits-1:0]        s2_d, s2_q, c_d, c_q, y_yy, y_s2, y_ms, y_c;
+    logic [SideBits-1:0]                 side_yy, side_s2, side_ms, side_c, side_yc;
+    logic [MantBits-1:0]                 m_s2;
+
+    fxp_mul #(.ABits(NewtonBits), .BBits(NewtonBits), .Registered(Registered)) u_mul_yy (
+      .clk_i(clk_i), .en_i(en_i), .a_i(y[k]), .b_i(y[k]), .p_o(yy)
+    );
+    pipe_reg #(.Width(NewtonBits + SideBits), .Depth(Step * MulLatency)) u_yy_side (
+      .clk_i(clk_i), .en_i(en_i), .d_i({y[k], side[k]}), .q_o({y_yy, side_yy})
+    );
+    assign s2_d = NewtonBits'((yy + (NewtonProductBits'(1) <<< (WorkFrac - 1))) >>> WorkFrac);
+    pipe_reg #(.Width(2 * NewtonBits + SideBits), .Depth(Step)) u_s2 (
+      .clk_i(clk_i), .en_i(en_i), .d_i({s2_d, y_yy, side_yy}), .q_o({s2_q, y_s2, side_s2})
+    );
+
+    assign m_s2 = side_s2[SideBits-1 -: MantBits];
+    fxp_mul #(.ABits(NewtonBits), .BBits(NewtonBits), .Registered(Registered)) u_mul_ms (
+      .clk_i(clk_i), .en_i(en_i), .a_i(NewtonBits'($signed({1'b0, m_s2}))), .b_i(s2_q), .p_o(ms)
+    );
+    pipe_reg #(.Width(NewtonBits + SideBits), .Depth(Step * MulLatency)) u_ms_side (
+      .clk_i(clk_i), .en_i(en_i), .d_i({y_s2, side_s2}), .q_o({y_ms, side_ms})
+    );
+    assign c_d = (NewtonBits'(3) <<< WorkFrac)
+               - NewtonBits'((ms + (NewtonProductBits'(1) <<< (WorkFrac - 1))) >>> WorkFrac);
+    pipe_reg #(.Width(2 * NewtonBits + SideBits), .Depth(Step)) u_c (
+      .clk_i(clk_i), .en_i(en_i), .d_i({c_d, y_ms, side_ms}), .q_o({c_q, y_c, side_c})
+    );
+
+    fxp_mul #(.ABits(NewtonBits), .BBits(NewtonBits), .Registered(Registered)) u_mul_yc (
+      .clk_i(clk_i), .en_i(en_i), .a_i(y_c), .b_i(c_q), .p_o(yc)
+    );
+    pipe_reg #(.Width(SideBits), .Depth(Step * MulLatency)) u_yc_side (
+      .clk_i(clk_i), .en_i(en_i), .d_i(side_c), .q_o(side_yc)
+    );
+    pipe_reg #(.Width(NewtonBits + SideBits), .Depth(Step)) u_y (
+      .clk_i(clk_i), .en_i(en_i),
+      .d_i({NewtonBits'((yc + (NewtonProductBits'(1) <<< WorkFrac)) >>> (WorkFrac + 1)), side_yc}),
+      .q_o({y[k+1], side[k+1]})
+    );
   end
 
-  assign yv = OW'(scale_pow2(FuncBits'(y[NewtonSteps]), clamp(W + q - OutFrac, SMin, SMax), OutRoundHalfUp));
+  // ---- 5. y * 2**-shift with the output's rounding (bias, then shift), then the fit
+  logic signed [ScaledBits-1:0] yb_d, yb_q, yv_d, yv_q;
+  logic signed [ShiftBits-1:0]  sh_y, sh_b;
+  logic [OutBits-1:0]           y_d;
+  assign sh_y = side[NewtonSteps][ShiftBits-1:0];
+  assign yb_d = ScaledBits'(pow2_bias(FuncBits'(y[NewtonSteps]), int'(sh_y), OutRoundHalfUp));
+  pipe_reg #(.Width(ScaledBits + ShiftBits), .Depth(Step)) u_bias (
+    .clk_i(clk_i), .en_i(en_i), .d_i({yb_d, sh_y}), .q_o({yb_q, sh_b})
+  );
+  assign yv_d = ScaledBits'(pow2_shift(FuncBits'(yb_q), int'(sh_b)));
+  pipe_reg #(.Width(ScaledBits), .Depth(Step)) u_shift (.clk_i(clk_i), .en_i(en_i), .d_i(yv_d), .q_o(yv_q));
 
   fxp_requant #(
-    .InBits(OW), .InFrac(0), .InSigned(1'b1),
+    .InBits(ScaledBits), .InFrac(0), .InSigned(1'b1),
     .OutBits(OutBits), .OutFrac(0), .OutSigned(OutSigned),
     .RoundHalfUp(OutRoundHalfUp), .Saturate(OutSaturate)
   ) u_fit (
-    .in_i(yv), .out_o(y_o), .clip_o()
+    .in_i(yv_q), .out_o(y_d), .clip_o()
   );
+  pipe_reg #(.Width(OutBits), .Depth(Step)) u_out (.clk_i(clk_i), .en_i(en_i), .d_i(y_d), .q_o(y_o));
 
-  logic unused_bits;  // bits below the mantissa are truncated; v's top bits only via idx
-  assign unused_bits = ^{xn, ee};
+  logic unused_bits;  // bits below the mantissa are truncated; v's top bits only via idx; the
+                      // mantissa beyond the last Newton step
+  assign unused_bits = ^{xn, ee, side[NewtonSteps][SideBits-1 -: MantBits]};
 endmodule
 
 `default_nettype wire

