@@ -51,8 +51,9 @@ TOP_TARGET = _BY_NAME["edgemoe_top"]
 WRAPPER_FILE = f"{WRAPPER_TOP}.sv"  # named after its module, as Verilator's lint wants
 SOFT_MUL_MAP = "soft_mul.v"
 SOFT_MUL_TECHMAP = """\
-// Multiplies by a constant, or by an operand of at most 4 bits (address and offset scaling),
-// marked to be built from LUTs and carry chains: the 18x18 multipliers go to the datapath.
+// Multiplies by a constant, or with an operand of at most 12 bits (address scaling, the narrow
+// parts of split wide products), marked to be built from LUTs and carry chains: the 18x18
+// multipliers go to the wide datapath products.
 (* techmap_celltype = "$mul" *)
 module _edgemoe_soft_mul (A, B, Y);
   parameter A_SIGNED = 0;
@@ -66,7 +67,7 @@ module _edgemoe_soft_mul (A, B, Y);
   input [B_WIDTH-1:0] B;
   output [Y_WIDTH-1:0] Y;
   generate
-    if (&_TECHMAP_CONSTMSK_A_ || &_TECHMAP_CONSTMSK_B_ || A_WIDTH <= 4 || B_WIDTH <= 4)
+    if (&_TECHMAP_CONSTMSK_A_ || &_TECHMAP_CONSTMSK_B_ || A_WIDTH <= 12 || B_WIDTH <= 12)
       (* edgemoe_soft_mul *)
       \\$mul #(.A_SIGNED(A_SIGNED), .B_SIGNED(B_SIGNED), .A_WIDTH(A_WIDTH), .B_WIDTH(B_WIDTH),
                .Y_WIDTH(Y_WIDTH)) _TECHMAP_REPLACE_ (.A(A), .B(B), .Y(Y));

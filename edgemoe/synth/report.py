@@ -179,8 +179,8 @@ def write_bitstream_report(cfg: Config, r: dict, out: Path) -> Path:
         f"{r['in_bits']} input bits from a shift register on one pin, its {r['out_bits']} output bits",
         f"registered then shifted out on one pin; {r['wrapper_ff']} of the flip-flops are the wrapper's), so "
         "every path is timed register to register.",
-        "Multiplies by a constant or by an operand of at most 4 bits (address and offset scaling) are built",
-        "from LUTs and carry chains, so the datapath's multiplies have the MULT18X18D.",
+        "Multiplies by a constant or with an operand of at most 12 bits (address scaling, narrow parts)",
+        "are built from LUTs and carry chains, so the wide datapath products have the MULT18X18D.",
         "Regenerate: `make bitstream-ecp5` (or `python -m edgemoe.synth --bitstream`).",
     ]
     out.mkdir(parents=True, exist_ok=True)
