@@ -193,10 +193,10 @@ module attention_engine
   logic [BeatWidth-1:0] o_data;
 
   attention_unit #(
-    .P  (AttnP),
-    .Blk(AttnBlock),
-    .Hd (HeadDim),
-    .N  (Tokens)
+    .Slots    (AttnP),
+    .BeatLanes(AttnBlock),
+    .HeadSize (HeadDim),
+    .NumTokens(Tokens)
   ) u_attention (
     .clk_i    (clk_i),
     .rst_i    (rst_i),

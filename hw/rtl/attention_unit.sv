@@ -1,23 +1,25 @@
-// Reordered attention for one head and one group of P queries (edgemoe.golden.fixed.attention):
-// P query slots share one stream of key rows, then one stream of value rows.
-//   q stream: the P query rows of the group (slot 0 first), HeadDim/Blk beats of Blk values each.
+// Reordered attention for one head and one group of Slots queries (edgemoe.golden.fixed.attention):
+// Slots query slots share one stream of key rows, then one stream of value rows.
+//   q stream: the Slots query rows of the group (slot 0 first), HeadSize/BeatLanes beats of
+//             BeatLanes values each.
 //             They fill one shift chain; during the K pass each slot's BeatsPerRow beats rotate in place,
 //             one step per K beat, so each slot's block of the current beat sits at a fixed tap.
-//   k stream: N + P - 1 key rows in stream order key (r mod N), r = 0..N+P-2, Blk values a beat.
-//             A delay line of (P-1) rows gives slot j the row that entered P-1-j rows earlier,
-//             so at step t = r - (P-1) every slot j sees key (t + j) mod N: the rotated sweep.
+//   k stream: NumTokens + Slots - 1 key rows in stream order key (r mod NumTokens),
+//             r = 0..NumTokens+Slots-2, BeatLanes values a beat.
+//             A delay line of (Slots-1) rows gives slot j the row that entered Slots-1-j rows earlier,
+//             so at step t = r - (Slots-1) every slot j sees key (t + j) mod NumTokens: the rotated sweep.
 //             Per step: s_j = cast_score((q_j . k) * scale) (exact dot product and product by
 //             the constant scale = round(HeadDim**-0.5) in attn_scale), then the running max and
-//             sum of softmax_state; the P scores of a step are kept as one word of a score RAM
+//             sum of softmax_state; the Slots scores of a step are kept as one word of a score RAM
 //             (one write port, one registered read port) for the second pass.
-//   v stream: the same N + P - 1 rows of V; per step p_j = cast_prob(exp(s_j - m_j) * (1/l_j)),
-//             out_j += p_j * v (exact wide accumulators, per slot a ring of BeatsPerRow beats of Blk
-//             lanes that turns by one beat per V beat). ceil(P / BeatsPerRow) exp lanes serve the P
+//   v stream: the same NumTokens + Slots - 1 rows of V; per step p_j = cast_prob(exp(s_j - m_j) * (1/l_j)),
+//             out_j += p_j * v (exact wide accumulators, per slot a ring of BeatsPerRow beats of BeatLanes
+//             lanes that turns by one beat per V beat). ceil(Slots / BeatsPerRow) exp lanes serve the Slots
 //             slots: slot j works (j mod BeatsPerRow) beats behind the stream, so at most one slot per
-//             lane starts a row on any beat; min(P, BeatsPerRow) - 1 + ProbLatency cycles after the
+//             lane starts a row on any beat; min(Slots, BeatsPerRow) - 1 + ProbLatency cycles after the
 //             last V beat drain it (ProbLatency: the lanes' pipeline, exp then e * (1/l) then the cast).
-//   o stream: out_j = cast_act(out_j), P rows of HeadDim/Blk beats (o_last_o on the last one).
-// P * Blk MACs per cycle in both passes (one K or V beat per cycle). Both passes are pipelined
+//   o stream: out_j = cast_act(out_j), Slots rows of HeadDim/BeatLanes beats (o_last_o on the last one).
+// Slots * BeatLanes MACs per cycle in both passes (one K or V beat per cycle). Both passes are pipelined
 // behind the beat they take (K: products, dot-product sum, scale and cast; V: score read, then
 // probability, then MAC); the pipelines never stall, so the streams keep one beat per cycle.
 `default_nettype none
@@ -26,44 +28,45 @@ module attention_unit
   import edgemoe_pkg::*;
   import fxp_func_pkg::*;
 #(
-  parameter int unsigned P   = AttnP,
-  parameter int unsigned Blk = AttnBlock,
-  parameter int unsigned Hd  = HeadDim,
-  parameter int unsigned N   = Tokens
+  parameter int unsigned Slots     = AttnP,      // query slots sharing the key stream
+  parameter int unsigned BeatLanes = AttnBlock,  // elements of a q, k, v or o beat
+  parameter int unsigned HeadSize  = HeadDim,
+  parameter int unsigned NumTokens = Tokens
 ) (
   input  wire logic                     clk_i,
   input  wire logic                     rst_i,
   input  wire logic                     q_valid_i,
   output logic                          q_ready_o,
-  input  wire logic [Blk*ActBits-1:0]   q_data_i,
+  input  wire logic [BeatLanes*ActBits-1:0]   q_data_i,
   input  wire logic                     k_valid_i,
   output logic                          k_ready_o,
-  input  wire logic [Blk*ActBits-1:0]   k_data_i,
+  input  wire logic [BeatLanes*ActBits-1:0]   k_data_i,
   input  wire logic                     v_valid_i,
   output logic                          v_ready_o,
-  input  wire logic [Blk*ActBits-1:0]   v_data_i,
+  input  wire logic [BeatLanes*ActBits-1:0]   v_data_i,
   output logic                          o_valid_o,
   input  wire logic                     o_ready_i,
-  output logic      [Blk*ActBits-1:0]   o_data_o,
+  output logic      [BeatLanes*ActBits-1:0]   o_data_o,
   output logic                          o_last_o
 );
-  localparam int unsigned BeatsPerRow = Hd / Blk;  // beats per row
-  localparam int unsigned StreamRows = N + P - 1;  // rows per K or V stream
+  localparam int unsigned BeatsPerRow = HeadSize / BeatLanes;  // beats per row
+  localparam int unsigned StreamRows = NumTokens + Slots - 1;  // rows per K or V stream
   // the probability pipeline (registered exp lane, e * (1/l), cast) in ticks; V waits as long
   localparam int unsigned ProbLatency = exp_latency(1'b1) + MulLatency + 1;
-  localparam int unsigned DelayBeats = (P - 1) * BeatsPerRow + ProbLatency;  // beats in the key/value delay line
+  // beats in the key/value delay line
+  localparam int unsigned DelayBeats = (Slots - 1) * BeatsPerRow + ProbLatency;
   localparam int BeatIndexBits = $clog2(BeatsPerRow) > 0 ? $clog2(BeatsPerRow) : 1;
   localparam int RowCountBits = $clog2(StreamRows + 1);
-  localparam int TokenIndexBits = $clog2(N) > 0 ? $clog2(N) : 1;
-  localparam int SlotIndexBits = $clog2(P) > 0 ? $clog2(P) : 1;
-  localparam int DotBits = 2 * ActBits + $clog2(Hd) + 1;
+  localparam int TokenIndexBits = $clog2(NumTokens) > 0 ? $clog2(NumTokens) : 1;
+  localparam int SlotIndexBits = $clog2(Slots) > 0 ? $clog2(Slots) : 1;
+  localparam int DotBits = 2 * ActBits + $clog2(HeadSize) + 1;
   localparam int ScaledBits = DotBits + AttnScaleBits + 1;
-  localparam int AccBits = AttnProbBits + ActBits + $clog2(N) + 2;
-  localparam longint ScaleRaw = longint'($rtoi((2.0 ** AttnScaleFracBits) / $sqrt(real'(Hd)) + 0.5));
+  localparam int AccBits = AttnProbBits + ActBits + $clog2(NumTokens) + 2;
+  localparam longint ScaleRaw = longint'($rtoi((2.0 ** AttnScaleFracBits) / $sqrt(real'(HeadSize)) + 0.5));
 
-  if (P < 1 || P > N || Blk < 1 || Hd % Blk != 0) begin : gen_bad_params
-    $fatal(1, "%m: attention_unit needs 1 <= P (%0d) <= N (%0d) and HeadDim (%0d) a multiple of Blk (%0d)",
-           P, N, Hd, Blk);
+  if (Slots < 1 || Slots > NumTokens || BeatLanes < 1 || HeadSize % BeatLanes != 0) begin : gen_bad_params
+    $fatal(1, "%m: needs 1 <= Slots (%0d) <= NumTokens (%0d), BeatLanes (%0d) | HeadSize (%0d)",
+           Slots, NumTokens, BeatLanes, HeadSize);
   end
 
   typedef enum logic [2:0] {StQ, StK, StSm, StV, StOut} state_e;
@@ -75,10 +78,11 @@ module attention_unit
   logic           row_end;
 
   // ---------------------------------------------------------------- queries
-  // qsh_q[(P-1-j)*BeatsPerRow + BeatsPerRow-1 .. (P-1-j)*BeatsPerRow]: the BeatsPerRow beats of slot j, the beat due next on top.
+  // qsh_q[(Slots-1-j)*BeatsPerRow + BeatsPerRow-1 .. (Slots-1-j)*BeatsPerRow]: the BeatsPerRow beats of
+  // slot j, the beat due next on top.
   // Loading shifts the whole chain; each K beat turns every slot's segment by one, so the beat
   // that was on top (the block of the K beat just taken) is at the segment's bottom afterwards.
-  logic [P*BeatsPerRow-1:0][Blk*ActBits-1:0] qsh_q;
+  logic [Slots*BeatsPerRow-1:0][BeatLanes*ActBits-1:0] qsh_q;
   logic q_take, k_take, v_take;
   assign q_ready_o = state_q == StQ;
   assign q_take = q_valid_i && q_ready_o;
@@ -86,9 +90,9 @@ module attention_unit
   always_ff @(posedge clk_i) begin
     if (q_take) begin
       qsh_q[0] <= q_data_i;
-      for (int i = 1; i < int'(P * BeatsPerRow); i++) qsh_q[i] <= qsh_q[i-1];
+      for (int i = 1; i < int'(Slots * BeatsPerRow); i++) qsh_q[i] <= qsh_q[i-1];
     end else if (k_take) begin
-      for (int j = 0; j < int'(P); j++) begin
+      for (int j = 0; j < int'(Slots); j++) begin
         qsh_q[j*BeatsPerRow] <= qsh_q[j*BeatsPerRow + BeatsPerRow - 1];
         for (int b = 1; b < int'(BeatsPerRow); b++) qsh_q[j*BeatsPerRow + b] <= qsh_q[j*BeatsPerRow + b - 1];
       end
@@ -97,12 +101,12 @@ module attention_unit
 
   // ---------------------------------------------------------------- shared K / V beat stream
   // hist_q[i]: the beat taken i beats before the last one. In the cycle after a take, slot j's
-  // beat of that take is hist_q[(P-1-j)*BeatsPerRow] whether or not another beat is taken then.
+  // beat of that take is hist_q[(Slots-1-j)*BeatsPerRow] whether or not another beat is taken then.
   logic              kv_take, kv_valid;
-  logic [Blk*ActBits-1:0] kv_data;
-  logic [DelayBeats:0][Blk*ActBits-1:0] hist_q;
+  logic [BeatLanes*ActBits-1:0] kv_data;
+  logic [DelayBeats:0][BeatLanes*ActBits-1:0] hist_q;
   logic              drain_tick;  // pass 2: the delay line moves on after the last V beat
-  logic              stepping;  // this row is a step of every slot (r >= P - 1)
+  logic              stepping;  // this row is a step of every slot (r >= Slots - 1)
   logic [RowCountBits-1:0]     step;
 
   assign kv_valid = state_q == StK ? k_valid_i : v_valid_i;
@@ -113,8 +117,8 @@ module attention_unit
   assign k_take = kv_take && state_q == StK;
   assign v_take = kv_take && state_q == StV;
   assign row_end = blk_q == BeatIndexBits'(BeatsPerRow - 1);
-  assign stepping = row_q >= RowCountBits'(P - 1);
-  assign step = row_q - RowCountBits'(P - 1);
+  assign stepping = row_q >= RowCountBits'(Slots - 1);
+  assign step = row_q - RowCountBits'(Slots - 1);
 
   always_ff @(posedge clk_i) begin
     if (kv_take || drain_tick) begin
@@ -124,13 +128,13 @@ module attention_unit
   end
 
   // ---------------------------------------------------------------- pass 1: scores
-  // k1: the beat taken last cycle (operands in qsh_q / hist_q); k2: its P partial dot products
+  // k1: the beat taken last cycle (operands in qsh_q / hist_q); k2: its Slots partial dot products
   // in part_q; k3: dot_q holds a finished row's dot products; then the score cast into score_q.
   logic          k1_valid_q, k1_first_q, k1_last_q;
   logic          k2_valid_q, k2_first_q, k2_last_q;
   logic          k3_valid_q;
   logic [RowCountBits-1:0] k1_step_q, k2_step_q, k3_step_q;
-  logic [P*AttnScoreBits-1:0] score_d, score_q;
+  logic [Slots*AttnScoreBits-1:0] score_d, score_q;
   logic            sm_valid_q, sm_first_q, sm_last_q;
 
   always_ff @(posedge clk_i) begin
@@ -162,20 +166,21 @@ module attention_unit
     if (k3_valid_q) begin
       score_q    <= score_d;
       sm_first_q <= k3_step_q == '0;
-      sm_last_q  <= k3_step_q == RowCountBits'(N - 1);
+      sm_last_q  <= k3_step_q == RowCountBits'(NumTokens - 1);
     end
   end
 
-  for (genvar j = 0; j < P; j++) begin : gen_dot
+  for (genvar j = 0; j < Slots; j++) begin : gen_dot
     logic signed [DotBits-1:0] part, part_q, dot_q;
     logic signed [ScaledBits-1:0]  scaled;
-    logic [Blk*ActBits-1:0]      kb, qb;
-    assign kb = hist_q[(P - 1 - j) * BeatsPerRow];
-    assign qb = qsh_q[(P - 1 - j) * BeatsPerRow];
+    logic [BeatLanes*ActBits-1:0]      kb, qb;
+    assign kb = hist_q[(Slots - 1 - j) * BeatsPerRow];
+    assign qb = qsh_q[(Slots - 1 - j) * BeatsPerRow];
     always_comb begin
       part = '0;
-      for (int i = 0; i < int'(Blk); i++) begin
-        part = part + DotBits'($signed(qb[i*ActBits +: ActBits])) * DotBits'($signed(kb[i*ActBits +: ActBits]));
+      for (int i = 0; i < int'(BeatLanes); i++) begin
+        part = part + DotBits'($signed(qb[i*ActBits +: ActBits]))
+                    * DotBits'($signed(kb[i*ActBits +: ActBits]));
       end
     end
     always_ff @(posedge clk_i) begin
@@ -192,9 +197,9 @@ module attention_unit
     );
   end
 
-  // score RAM: word t holds the P scores of step t
-  logic [P*AttnScoreBits-1:0] sbuf [N];
-  logic [P*AttnScoreBits-1:0] s_rd_q;
+  // score RAM: word t holds the Slots scores of step t
+  logic [Slots*AttnScoreBits-1:0] sbuf [NumTokens];
+  logic [Slots*AttnScoreBits-1:0] s_rd_q;
   logic            s_rd;
 
   always_ff @(posedge clk_i) begin
@@ -206,13 +211,13 @@ module attention_unit
   end
 
   logic                  sm_ready, sm_out_valid;
-  logic [P*AttnScoreBits-1:0]       sm_max;
-  logic [P*SoftmaxRecipBits-1:0]       sm_recip;
-  logic [P*AttnScoreBits-1:0]       m_q;
-  logic [P*SoftmaxRecipBits-1:0]       r_q;
+  logic [Slots*AttnScoreBits-1:0]       sm_max;
+  logic [Slots*SoftmaxRecipBits-1:0]       sm_recip;
+  logic [Slots*AttnScoreBits-1:0]       m_q;
+  logic [Slots*SoftmaxRecipBits-1:0]       r_q;
 
   softmax_state #(
-    .Lanes(P)
+    .Lanes(Slots)
   ) u_softmax (
     .clk_i, .rst_i,
     .s_valid_i(sm_valid_q), .s_ready_o(sm_ready), .s_data_i(score_q),
@@ -229,18 +234,19 @@ module attention_unit
   end
 
   // ---------------------------------------------------------------- pass 2: probabilities times V
-  // A step's P probabilities are needed once per row of BeatsPerRow beats, so ExpLanes = ceil(P / BeatsPerRow)
-  // exp lanes serve them: slot j = l*BeatsPerRow + d works LagBeats = d beats late (it reads its V beat LagBeats taps
-  // further down the delay line) and feeds its probability into lane l on the tick where its own
-  // row starts, i.e. on blk d of the stream. The lane (registered exp lane, e * (1/l), the cast)
+  // A step's Slots probabilities are needed once per row of BeatsPerRow beats, so
+  // ExpLanes = ceil(Slots / BeatsPerRow) exp lanes serve them: slot j = l*BeatsPerRow + d works
+  // LagBeats = d beats late (it reads its V beat LagBeats taps further down the delay line) and
+  // feeds its probability into lane l on the tick where its own row starts, i.e. on beat d of the
+  // stream. The lane (registered exp lane, e * (1/l), the cast)
   // advances on ticks and delivers it ProbLatency ticks later, when the slot's V beat has moved
   // ProbLatency taps further down the delay line. Ticks are the V beats and then
   // DrainCycles + ProbLatency more cycles that only shift the delay line and the lanes, so the
   // late slots finish their last row.
   // v1: the tick of last cycle (V in hist_q, the probability of that row leaving its lane);
   // v2: probability and V in prob_q / v2_q; then the MAC into the slot's accumulator ring.
-  localparam int unsigned ExpLanes = (P + BeatsPerRow - 1) / BeatsPerRow;
-  localparam int unsigned DrainCycles = (P < BeatsPerRow ? P : BeatsPerRow) - 1;
+  localparam int unsigned ExpLanes = (Slots + BeatsPerRow - 1) / BeatsPerRow;
+  localparam int unsigned DrainCycles = (Slots < BeatsPerRow ? Slots : BeatsPerRow) - 1;
   localparam int unsigned TickEnd = StreamRows * BeatsPerRow + DrainCycles + ProbLatency;
   localparam int TickBits = $clog2(TickEnd + 1);
 
@@ -248,7 +254,7 @@ module attention_unit
   logic          tick;
   logic [BeatIndexBits-1:0] sel_q;  // blk of the last tick: slot l*BeatsPerRow + sel_q starts a row in lane l
   logic [ExpLanes-1:0][AttnProbBits-1:0] lane_prob;
-  logic [P-1:0]  v_busy;
+  logic [Slots-1:0]  v_busy;
   logic out_turn;  // an output beat leaves: every ring turns by one beat
 
   assign drain_tick = state_q == StOut && tick_q != TickBits'(TickEnd);
@@ -278,7 +284,7 @@ module attention_unit
     logic [AttnProbBits-1:0]        prob_d;
 
     for (genvar b = 0; b < BeatsPerRow; b++) begin : gen_opt
-      if (l * BeatsPerRow + b < P) begin : gen_slot
+      if (l * BeatsPerRow + b < Slots) begin : gen_slot
         assign s_opt[b] = s_rd_q[(l*BeatsPerRow + b)*AttnScoreBits +: AttnScoreBits];
         assign m_opt[b] = m_q[(l*BeatsPerRow + b)*AttnScoreBits +: AttnScoreBits];
         assign r_opt[b] = r_q[(l*BeatsPerRow + b)*SoftmaxRecipBits +: SoftmaxRecipBits];
@@ -315,40 +321,41 @@ module attention_unit
     assign unused_er = ^er[ExpOutBits+SoftmaxRecipBits+1:ExpOutBits+SoftmaxRecipBits];
   end
 
-  logic [P-1:0][Blk*AccBits-1:0] acc_head;
+  logic [Slots-1:0][BeatLanes*AccBits-1:0] acc_head;
 
-  for (genvar j = 0; j < P; j++) begin : gen_av
+  for (genvar j = 0; j < Slots; j++) begin : gen_av
     localparam int unsigned LagBeats = j % BeatsPerRow;  // beats this slot works behind the stream
     logic                     v1_valid_q, v1_first_q, v2_valid_q, v2_first_q;
     logic [AttnProbBits-1:0]            prob_q;
-    logic [Blk*ActBits-1:0]        v2_q;
-    logic [BeatsPerRow-1:0][Blk*AccBits-1:0] acc_q;  // acc_q[0]: the beat due next
-    logic [Blk*AccBits-1:0]      acc_d;
+    logic [BeatLanes*ActBits-1:0]        v2_q;
+    logic [BeatsPerRow-1:0][BeatLanes*AccBits-1:0] acc_q;  // acc_q[0]: the beat due next
+    logic [BeatLanes*AccBits-1:0]      acc_d;
 
     always_ff @(posedge clk_i) begin
       if (rst_i) begin
         v1_valid_q <= 1'b0;
         v2_valid_q <= 1'b0;
       end else begin
-        v1_valid_q <= tick && tick_q >= TickBits'(LagBeats + (P - 1) * BeatsPerRow + ProbLatency)
+        v1_valid_q <= tick && tick_q >= TickBits'(LagBeats + (Slots - 1) * BeatsPerRow + ProbLatency)
                            && tick_q < TickBits'(LagBeats + StreamRows * BeatsPerRow + ProbLatency);
         v2_valid_q <= v1_valid_q;
       end
     end
 
     always_ff @(posedge clk_i) begin
-      if (tick) v1_first_q <= tick_q < TickBits'(LagBeats + P * BeatsPerRow + ProbLatency);
+      if (tick) v1_first_q <= tick_q < TickBits'(LagBeats + Slots * BeatsPerRow + ProbLatency);
       if (v1_valid_q) begin
         v2_first_q <= v1_first_q;
-        v2_q       <= hist_q[(P - 1 - j) * BeatsPerRow + LagBeats + ProbLatency];
+        v2_q       <= hist_q[(Slots - 1 - j) * BeatsPerRow + LagBeats + ProbLatency];
         if (sel_p == BeatIndexBits'(LagBeats)) prob_q <= lane_prob[j / BeatsPerRow];
       end
     end
 
-    for (genvar i = 0; i < Blk; i++) begin : gen_mac
+    for (genvar i = 0; i < BeatLanes; i++) begin : gen_mac
       logic signed [AccBits-1:0] base;
       assign base = v2_first_q ? '0 : $signed(acc_q[0][i*AccBits +: AccBits]);
-      assign acc_d[i*AccBits +: AccBits] = base + AccBits'($signed({1'b0, prob_q})) * AccBits'($signed(v2_q[i*ActBits +: ActBits]));
+      assign acc_d[i*AccBits +: AccBits] =
+          base + AccBits'($signed({1'b0, prob_q})) * AccBits'($signed(v2_q[i*ActBits +: ActBits]));
     end
 
     always_ff @(posedge clk_i) begin
@@ -364,8 +371,8 @@ module attention_unit
 
   // ---------------------------------------------------------------- output
   logic out_free, out_go, drained;
-  logic [Blk*ActBits-1:0]   o_d;
-  logic [Blk*AccBits-1:0] o_acc;
+  logic [BeatLanes*ActBits-1:0]   o_d;
+  logic [BeatLanes*AccBits-1:0] o_acc;
 
   assign drained = v_busy == '0 && tick_q == TickBits'(TickEnd);
   assign out_free = !o_valid_o || o_ready_i;
@@ -373,7 +380,7 @@ module attention_unit
   assign out_turn = out_go && out_free;
   assign o_acc = acc_head[slot_q];
 
-  for (genvar i = 0; i < Blk; i++) begin : gen_out
+  for (genvar i = 0; i < BeatLanes; i++) begin : gen_out
     fxp_requant #(
       .InBits(AccBits), .InFrac(AttnProbFracBits + ActFracBits), .InSigned(1'b1),
       .OutBits(ActBits), .OutFrac(ActFracBits), .OutSigned(1'b1),
@@ -386,7 +393,7 @@ module attention_unit
   always_ff @(posedge clk_i) begin
     if (out_turn) begin
       o_data_o <= o_d;
-      o_last_o <= slot_q == SlotIndexBits'(P - 1) && row_end;
+      o_last_o <= slot_q == SlotIndexBits'(Slots - 1) && row_end;
     end
   end
 
@@ -404,8 +411,8 @@ module attention_unit
         StQ: if (q_take) begin
           blk_q <= row_end ? '0 : blk_q + 1'b1;
           if (row_end) begin
-            slot_q <= slot_q == SlotIndexBits'(P - 1) ? '0 : slot_q + 1'b1;
-            if (slot_q == SlotIndexBits'(P - 1)) state_q <= StK;
+            slot_q <= slot_q == SlotIndexBits'(Slots - 1) ? '0 : slot_q + 1'b1;
+            if (slot_q == SlotIndexBits'(Slots - 1)) state_q <= StK;
           end
         end
         StK, StV: if (kv_take) begin
@@ -419,8 +426,8 @@ module attention_unit
         StOut: if (out_turn) begin
           blk_q <= row_end ? '0 : blk_q + 1'b1;
           if (row_end) begin
-            slot_q <= slot_q == SlotIndexBits'(P - 1) ? '0 : slot_q + 1'b1;
-            if (slot_q == SlotIndexBits'(P - 1)) state_q <= StQ;
+            slot_q <= slot_q == SlotIndexBits'(Slots - 1) ? '0 : slot_q + 1'b1;
+            if (slot_q == SlotIndexBits'(Slots - 1)) state_q <= StQ;
           end
         end
         default: state_q <= StQ;
@@ -441,13 +448,13 @@ module attention_unit
 
 `ifndef SYNTHESIS
   // Input streams follow the valid/ready rule (valid and data hold until taken): checked in simulation.
-  stream_check #(.Width(Blk*ActBits)) u_q_check (
+  stream_check #(.Width(BeatLanes*ActBits)) u_q_check (
     .clk_i(clk_i), .rst_i(rst_i), .valid_i(q_valid_i), .ready_i(q_ready_o), .data_i(q_data_i)
   );
-  stream_check #(.Width(Blk*ActBits)) u_k_check (
+  stream_check #(.Width(BeatLanes*ActBits)) u_k_check (
     .clk_i(clk_i), .rst_i(rst_i), .valid_i(k_valid_i), .ready_i(k_ready_o), .data_i(k_data_i)
   );
-  stream_check #(.Width(Blk*ActBits)) u_v_check (
+  stream_check #(.Width(BeatLanes*ActBits)) u_v_check (
     .clk_i(clk_i), .rst_i(rst_i), .valid_i(v_valid_i), .ready_i(v_ready_o), .data_i(v_data_i)
   );
 `endif

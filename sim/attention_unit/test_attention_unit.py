@@ -148,7 +148,7 @@ def test_attention_unit(p: int, blk: int) -> None:
     base = preset("tiny")
     cfg = dataclasses.replace(base, hw=dataclasses.replace(base.hw, attn_p=p, attn_block=blk))
     case = f"p{p}" if blk == base.hw.attn_block else f"p{p}_blk{blk}"
-    runner.run("attention_unit", "test_attention_unit", HERE, cfg, case=case, parameters={"P": p})
+    runner.run("attention_unit", "test_attention_unit", HERE, cfg, case=case, parameters={"Slots": p})
 
 
 @pytest.mark.slow
@@ -157,7 +157,9 @@ def test_attention_unit_edge_moe(name: str) -> None:
     """The package and parallelism of the full-size presets (head_dim 64, 129 tokens; P = 4 slots
     of 8 lanes, or 8 of 16)."""
     cfg = preset(name)
-    runner.run("attention_unit", "test_attention_unit", HERE, cfg, case=name, parameters={"P": cfg.hw.attn_p})
+    runner.run(
+        "attention_unit", "test_attention_unit", HERE, cfg, case=name, parameters={"Slots": cfg.hw.attn_p}
+    )
 
 
 @pytest.mark.slow
@@ -171,5 +173,5 @@ def test_attention_unit_random_configs(config_seed: int) -> None:
         config_seed,
         250,
         "random_passes",
-        lambda cfg: {"P": cfg.hw.attn_p},
+        lambda cfg: {"Slots": cfg.hw.attn_p},
     )
