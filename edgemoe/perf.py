@@ -51,24 +51,24 @@ def linear_layers(cfg: Config) -> list[Layer]:
     return out
 
 
-def _tiles(n: int, k: int) -> int:
+def tiles(n: int, k: int) -> int:
+    """Tiles of ``k`` that cover ``n`` (the last one partly filled)."""
     return -(-n // k)
+
+
+def layer_beats(cfg: Config, layer: Layer) -> int:
+    """Input beats the MAC array takes for ``layer``: every output tile streams every row once."""
+    return tiles(layer.out, cfg.hw.linear_out) * layer.rows * tiles(layer.k, cfg.hw.linear_in)
 
 
 def linear_beats(cfg: Config) -> int:
     """Input beats the MAC array takes per image (the LINEAR_BUSY counter of one image)."""
-    hw = cfg.hw
-    return sum(
-        _tiles(layer.out, hw.linear_out) * layer.rows * _tiles(layer.k, hw.linear_in)
-        for layer in linear_layers(cfg)
-    )
+    return sum(layer_beats(cfg, layer) for layer in linear_layers(cfg))
 
 
 def gelu_beats(cfg: Config) -> int:
     """Result beats through the GELU epilogue per image (the NONLINEAR_BUSY counter of one image)."""
-    return sum(
-        _tiles(layer.out, cfg.hw.linear_out) * layer.rows for layer in linear_layers(cfg) if layer.gelu
-    )
+    return sum(tiles(layer.out, cfg.hw.linear_out) * layer.rows for layer in linear_layers(cfg) if layer.gelu)
 
 
 # --------------------------------------------------------------------------- the cycle model
@@ -207,7 +207,7 @@ def _linear_pass(
     weight_phase = 1 + t.mem_latency + math.ceil(words * word_beats / weight_beat_rate(cfg, schedule))
     images = schedule.batch if schedule.batch_weight_reuse else 1
     ends = _tile_ends(
-        _tiles(out, cfg.hw.linear_out),
+        tiles(out, cfg.hw.linear_out),
         bias_phase,
         weight_phase,
         images * (rows * words + image_gap),
@@ -238,7 +238,7 @@ def _tile_ends(tiles: int, bias_phase: int, weight_phase: int, compute: int, pre
 def _tile_beats(cfg: Config, k: int, bias: bool) -> tuple[int, int, int]:
     """A tile's weight words (one per input beat), AXI beats per word, and bias beats."""
     hw = cfg.hw
-    words = _tiles(k, hw.linear_in)
+    words = tiles(k, hw.linear_in)
     word_beats = hw.linear_out * hw.linear_in * word_bits(cfg.formats.linear_weight.fmt.bits) // hw.axi_bits
     bias_beats = max(1, hw.linear_out * word_bits(cfg.formats.bias.fmt.bits) // hw.axi_bits) if bias else 0
     return words, word_beats, bias_beats
@@ -247,7 +247,7 @@ def _tile_beats(cfg: Config, k: int, bias: bool) -> tuple[int, int, int]:
 def weight_bytes(cfg: Config, k: int, out: int, bias: bool) -> int:
     """Bytes a linear pass reads: every output tile's biases and weights, in whole AXI beats."""
     words, word_beats, bias_beats = _tile_beats(cfg, k, bias)
-    return _tiles(out, cfg.hw.linear_out) * (bias_beats + words * word_beats) * (cfg.hw.axi_bits // 8)
+    return tiles(out, cfg.hw.linear_out) * (bias_beats + words * word_beats) * (cfg.hw.axi_bits // 8)
 
 
 def weight_beat_rate(cfg: Config, schedule: Schedule) -> float:
@@ -256,6 +256,11 @@ def weight_beat_rate(cfg: Config, schedule: Schedule) -> float:
     if schedule.ddr_gbs is not None:
         rate = min(rate, schedule.ddr_gbs * 1e3 / cfg.hw.clock_mhz / (cfg.hw.axi_bits // 8))
     return rate
+
+
+def weight_bytes_per_cycle(cfg: Config, schedule: Schedule) -> float:
+    """Bytes of weights per cycle: :func:`weight_beat_rate` beats of ``axi_bits``."""
+    return weight_beat_rate(cfg, schedule) * cfg.hw.axi_bits / 8
 
 
 def word_bits(bits: int) -> int:
@@ -272,7 +277,7 @@ def attention_cycles(cfg: Config, t: Timing) -> int:
     rb = m.head_dim // hw.attn_block
     p = hw.attn_p
     group = (2 * p + 2 * (m.tokens + p - 1)) * rb + min(p, rb) - 1 + t.attn_group
-    return m.heads * _tiles(m.tokens, p) * group + t.attn_pass + t.pass_overhead
+    return m.heads * tiles(m.tokens, p) * group + t.attn_pass + t.pass_overhead
 
 
 def _head_pipeline(qkv: int, attention: int, heads: int) -> int:
@@ -329,7 +334,7 @@ def predict(
 
     image_beats = m.patches * m.patch_in * word_bits(cfg.formats.pixel.fmt.bits) // hw.axi_bits
     linear("patch_embed", m.patches, m.patch_in, d, True, image_gap=t.mem_latency)
-    read += s.batch * _tiles(d, hw.linear_out) * image_beats * beat
+    read += s.batch * tiles(d, hw.linear_out) * image_beats * beat
     add("pos_embed", s.batch * (1 + t.mem_latency + words + t.pass_overhead))
     read += s.batch * n * d * word_bits(cfg.formats.pos_embed.fmt.bits) // 8
     ln = (
@@ -355,7 +360,7 @@ def predict(
             linear("gate+router", n, d, m.experts, False)
             add(
                 "gate+router",
-                s.batch * (max(0, n * m.experts - n * _tiles(d, lanes)) + t.router_tail + n * m.top_k),
+                s.batch * (max(0, n * m.experts - n * tiles(d, lanes)) + t.router_tail + n * m.top_k),
             )
             for rows in expert_rows[i] if expert_rows is not None else _even_split(cfg):
                 for k, out in ((d, m.expert_hidden), (m.expert_hidden, d)):

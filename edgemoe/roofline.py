@@ -19,9 +19,11 @@ from edgemoe.perf import (
     Schedule,
     Timing,
     attention_cycles,
+    layer_beats,
     linear_layers,
-    weight_beat_rate,
+    tiles,
     weight_bytes,
+    weight_bytes_per_cycle,
     word_bits,
 )
 
@@ -58,7 +60,7 @@ def assumptions(cfg: Config, schedule: Schedule, timing: Timing) -> list[str]:
     """The memory assumptions behind a prediction, each with its source, as printed lines."""
     hw = cfg.hw
     port = port_gbs(hw.axi_bits, hw.clock_mhz)
-    rate = weight_beat_rate(cfg, schedule) * hw.axi_bits / 8
+    rate = weight_bytes_per_cycle(cfg, schedule)
     ceiling = (
         f"{schedule.ddr_gbs:g} GB/s shared by the ports"
         if schedule.ddr_gbs is not None
@@ -113,16 +115,16 @@ def roofline(cfg: Config, schedule: Schedule = RTL_SCHEDULE, timing: Timing | No
     """
     t = timing or Timing()
     m, hw = cfg.model, cfg.hw
-    bytes_per_cycle = weight_beat_rate(cfg, schedule) * hw.axi_bits / 8
+    bytes_per_cycle = weight_bytes_per_cycle(cfg, schedule)
     shared = schedule.batch if schedule.batch_weight_reuse else 1
     array = hw.linear_in * hw.linear_out
     pixel_bytes = m.patches * m.patch_in * word_bits(cfg.formats.pixel.fmt.bits) // 8  # again per tile
     out: list[LayerRoof] = []
     for layer in linear_layers(cfg):
-        beats = -(-layer.out // hw.linear_out) * layer.rows * -(-layer.k // hw.linear_in)
+        beats = layer_beats(cfg, layer)
         nbytes = layer.weight_sets * weight_bytes(cfg, layer.k, layer.out, layer.bias) / shared
         if layer.name == "patch_embed":
-            nbytes += -(-layer.out // hw.linear_out) * pixel_bytes
+            nbytes += tiles(layer.out, hw.linear_out) * pixel_bytes
         kind = "experts" if ".experts." in layer.name else "linear"
         macs = layer.rows * layer.k * layer.out
         out.append(LayerRoof(layer.name, kind, macs, nbytes, beats, nbytes / bytes_per_cycle, array))
@@ -177,7 +179,7 @@ def plot(roofs: list[LayerRoof], cfg: Config, schedule: Schedule, path: Path) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    bytes_per_cycle = weight_beat_rate(cfg, schedule) * cfg.hw.axi_bits / 8
+    bytes_per_cycle = weight_bytes_per_cycle(cfg, schedule)
     finite = [r.intensity for r in roofs if r.bytes]
     lo = min(finite, default=1.0) / 4
     hi = max(finite, default=1.0) * 4
@@ -223,14 +225,15 @@ def run_roofline(cfg: Config, schedule: Schedule, timing: Timing, out: Path) -> 
 
     check_output_folder(out)
     roofs = roofline(cfg, schedule, timing)
-    print("\n".join(assumptions(cfg, schedule, timing)))
+    stated = assumptions(cfg, schedule, timing)
+    print("\n".join(stated))
     print(f"roofline per layer, per image (config '{cfg.name}'):")
     print(table(roofs))
     out.mkdir(parents=True, exist_ok=True)
     data = {
         "config": cfg.name,
         "schedule": dataclasses.asdict(schedule),
-        "assumptions": assumptions(cfg, schedule, timing)[1:],
+        "assumptions": stated[1:],
         "layers": [
             {
                 "name": r.name,
