@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from edgemoe.config import resolve
+from edgemoe.config import Config, resolve
 from edgemoe.errors import EdgemoeError, exit_status
 from edgemoe.paths import BUILD
 from edgemoe.synth.ecp5 import ECP5, ECP5_PRESET, ECP5_TARGETS, TOP_PRESET, TOP_TARGET, place_and_route
@@ -51,16 +51,25 @@ def run_targets(
     return results
 
 
+def _ecp5_setup(args: argparse.Namespace, default_preset: str) -> tuple[Config, float, Path]:
+    """The config (``default_preset`` unless a preset or config file is given), the clock
+    constraint (``--freq`` or the config's clock) and the output folder of an ECP5 flow."""
+    cfg = resolve(args.preset or (None if args.config else default_preset), args.config)
+    return cfg, args.freq if args.freq is not None else cfg.hw.clock_mhz, Path(args.out)
+
+
+def _pnr_summary(r: dict[str, object]) -> str:
+    return f"   Fmax {r['fmax_mhz']} MHz, LUT4 {r['LUT4']}, FF {r['FF']}, DSP {r['DSP']}, EBR {r['EBR']}"
+
+
 def main_ecp5(args: argparse.Namespace) -> int:
-    cfg = resolve(args.preset or (None if args.config else ECP5_PRESET), args.config)
-    freq = args.freq if args.freq is not None else cfg.hw.clock_mhz
-    out = Path(args.out)
+    cfg, freq, out = _ecp5_setup(args, ECP5_PRESET)
 
     def run_one(t: SynthTarget) -> dict[str, object]:
         params = f" {t.params}" if t.params else ""
         print(f"== ecp5 {t.name} ({t.top}{params}) at {freq:g} MHz", flush=True)
         r = place_and_route(t, cfg, out / "ecp5", freq, seed=args.seed)
-        print(f"   Fmax {r['fmax_mhz']} MHz, LUT4 {r['LUT4']}, FF {r['FF']}, DSP {r['DSP']}, EBR {r['EBR']}")
+        print(_pnr_summary(r))
         return r
 
     results = run_targets(ECP5_TARGETS, args, lambda t: out / "ecp5" / t.name / "pnr.json", run_one)
@@ -70,9 +79,7 @@ def main_ecp5(args: argparse.Namespace) -> int:
 
 
 def main_bitstream(args: argparse.Namespace) -> int:
-    cfg = resolve(args.preset or (None if args.config else TOP_PRESET), args.config)
-    freq = args.freq if args.freq is not None else cfg.hw.clock_mhz
-    out = Path(args.out)
+    cfg, freq, out = _ecp5_setup(args, TOP_PRESET)
     print(f"== ecp5 bitstream of edgemoe_top ({cfg.name}) at {freq:g} MHz", flush=True)
     try:
         r = place_and_route(
@@ -81,7 +88,7 @@ def main_bitstream(args: argparse.Namespace) -> int:
     except RuntimeError as e:
         print(e, file=sys.stderr)
         return 1
-    print(f"   Fmax {r['fmax_mhz']} MHz, LUT4 {r['LUT4']}, FF {r['FF']}, DSP {r['DSP']}, EBR {r['EBR']}")
+    print(_pnr_summary(r))
     print(f"wrote {write_bitstream_report(cfg, r, out)}")
     return 0
 
