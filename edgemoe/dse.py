@@ -318,7 +318,7 @@ def run_sweep(base: Config, batch: int, ddr_gbs: float | None, timing: Timing, o
     """``edgemoe perf --sweep``: evaluate the space, print the assumptions, the resource model's
     fit, the Pareto set and the best point's needs; write sweep.json and pareto.png."""
     from edgemoe.files import atomic_path, check_output_folder
-    from edgemoe.infer import log
+    from edgemoe.progress import log
     from edgemoe.resources import budget_use, fit_errors
     from edgemoe.roofline import DEFAULT_DDR_GBS, assumptions
 

@@ -98,7 +98,8 @@ def run_backend(
     cfg: Config, backend: str, weights: dict[str, np.ndarray], split: str, count: int, host_model: Any
 ) -> tuple[Scores, dict[tuple[int, int], np.ndarray]]:
     """Scores of ``backend`` on ``count`` scenes, and the raw tokens it returned per (scene, task)."""
-    from edgemoe.infer import BACKENDS, float_head, log
+    from edgemoe.infer import BACKENDS, float_head
+    from edgemoe.progress import log
 
     runner = BACKENDS[backend].load()(cfg, weights)
     scores = Scores(_classes(cfg))
@@ -156,7 +157,8 @@ def run(
     """Run ``edgemoe eval``; returns the table rows (also written to ``json_path``)."""
     from edgemoe.backends import BACKENDS
     from edgemoe.float_backend import float_model
-    from edgemoe.infer import InferError, load_weights, log, weights_source
+    from edgemoe.infer import InferError, load_weights, weights_source
+    from edgemoe.progress import log
 
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:

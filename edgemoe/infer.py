@@ -7,10 +7,7 @@ the pictures are drawn by :mod:`edgemoe.pictures`.
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,26 +18,11 @@ from edgemoe.errors import EdgemoeError
 from edgemoe.files import atomic_path, check_output_folder
 from edgemoe.float_backend import float_head, float_model
 from edgemoe.pictures import percent, save_pictures
+from edgemoe.progress import log, stage
 
 
 class InferError(EdgemoeError, ValueError):
     """Bad input to ``edgemoe infer``: an unreadable image, an unknown task or back end."""
-
-
-# ----------------------------------------------------------------------------------- progress
-
-
-def log(msg: str) -> None:
-    print(f"[edgemoe] {msg}", file=sys.stderr, flush=True)
-
-
-@contextmanager
-def stage(what: str) -> Iterator[None]:
-    """Print ``what`` to stderr before a step and its duration after it."""
-    log(f"{what} ...")
-    t0 = time.perf_counter()
-    yield
-    log(f"{what}: done in {time.perf_counter() - t0:.2f} s")
 
 
 # ----------------------------------------------------------------------------------- inputs

@@ -16,7 +16,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     from edgemoe.golden.dataset import DatasetError
-    from edgemoe.infer import log
+    from edgemoe.progress import log
     from edgemoe.train import Settings, Trainer, TrainError
 
     cfg = config_from_args(args)
