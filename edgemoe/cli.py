@@ -214,7 +214,7 @@ def _cmd_perf(args: argparse.Namespace) -> int:
         raise UserError(f"--bandwidth must be a positive number of GB/s, got {args.bandwidth:g}")
     if args.sweep and args.roofline:
         raise UserError("--roofline is of one design point, --sweep of many: give one of them")
-    if args.sweep and (args.weight_ports != 1 or args.attention_overlap or args.batch_weight_reuse):
+    if args.sweep and (args.weight_ports != 1 or args.attention_after_qkv or args.batch_weight_reuse):
         raise UserError(
             "--sweep tries every port count and schedule itself; give only --batch and --bandwidth"
         )
@@ -229,7 +229,7 @@ def _cmd_perf(args: argparse.Namespace) -> int:
         batch=args.batch,
         weight_ports=args.weight_ports,
         ddr_gbs=args.bandwidth,
-        attention_overlap=args.attention_overlap,
+        attention_overlap=not args.attention_after_qkv,
         batch_weight_reuse=args.batch_weight_reuse,
     )
     if args.roofline:
@@ -257,7 +257,8 @@ def add_perf(sub: argparse._SubParsersAction) -> None:
         "  edgemoe perf\n"
         "  edgemoe perf --preset tiny\n"
         "  edgemoe perf --mem-latency 40\n"
-        "  edgemoe perf --bandwidth 19.2 --weight-ports 2 --attention-overlap\n"
+        "  edgemoe perf --bandwidth 19.2 --weight-ports 2\n"
+        "  edgemoe perf --attention-after-qkv                      # without the RTL's overlap\n"
         "  edgemoe perf --roofline --bandwidth 19.2 --out out/perf    # -> roofline.png, roofline.json\n"
         "  edgemoe perf --sweep --batch 4 --out out/perf             # -> sweep.json, pareto.png",
         formatter_class=formatter,
@@ -288,9 +289,10 @@ def add_perf(sub: argparse._SubParsersAction) -> None:
         help="AXI ports the weights stream through (default 1)",
     )
     g.add_argument(
-        "--attention-overlap",
+        "--attention-after-qkv",
         action="store_true",
-        help="attention on head h while the MAC array computes head h+1's q, k, v",
+        help="attention only after the whole q, k, v pass (default, as the RTL: on head h while the "
+        "MAC array computes head h+1's q, k, v)",
     )
     g.add_argument(
         "--batch-weight-reuse",

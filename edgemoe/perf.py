@@ -124,7 +124,8 @@ class Schedule:
         weight_prefetch: load a tile's weights into the free bank while the array computes the
             previous tile (RTL: yes, linear_unit's two weight banks).
         attention_overlap: the attention unit works on head h while the MAC array computes the
-            q, k, v of head h + 1 (RTL: no; the qkv pass ends before attention starts).
+            q, k, v of head h + 1 (RTL: yes, the qkv tiles head by head when head_dim is a
+            multiple of linear_out; False: attention after the whole qkv pass).
         batch_weight_reuse: every image of the batch streams through a weight tile while it is
             loaded, the batch's token buffers all on chip (RTL: no; one image after the other).
     """
@@ -133,7 +134,7 @@ class Schedule:
     weight_ports: int = 1
     ddr_gbs: float | None = None
     weight_prefetch: bool = True
-    attention_overlap: bool = False
+    attention_overlap: bool = True
     batch_weight_reuse: bool = False
 
     def __post_init__(self) -> None:
@@ -150,8 +151,8 @@ class Schedule:
             missing.append(f"{self.weight_ports} weight read ports (the RTL has one)")
         if not self.weight_prefetch:
             missing.append("weight loads after compute (the RTL always prefetches into its free bank)")
-        if self.attention_overlap:
-            missing.append("attention overlapped with the qkv pass, head by head")
+        if not self.attention_overlap:
+            missing.append("attention only after the whole qkv pass (the RTL overlaps them)")
         if self.batch_weight_reuse and self.batch > 1:
             missing.append(f"weight reuse across a batch of {self.batch} (token buffers for every image)")
         return missing
@@ -169,6 +170,7 @@ class Prediction:
     bytes_read: int
     bytes_written: int
     schedule: Schedule = RTL_SCHEDULE
+    attention_busy: int = 0  # the batch's cycles from the attention engine's start to its done
 
     @property
     def cycles(self) -> int:
@@ -194,10 +196,11 @@ def _linear_pass(
     bias: bool,
     image_gap: int = 0,
     schedule: Schedule = RTL_SCHEDULE,
-) -> tuple[int, int]:
-    """Cycles and weight bytes of one linear pass on linear_engine: per output tile the bias read
-    then the weight read (one reader), the weights loading into a free bank while the array
-    computes the previous tile from the other (linear_engine, linear_unit).
+) -> tuple[int, int, tuple[int, ...]]:
+    """Cycles, weight bytes and the cycle each tile's compute ends of one linear pass on
+    linear_engine: per output tile the bias read then the weight read (one reader), the weights
+    loading into a free bank while the array computes the previous tile from the other
+    (linear_engine, linear_unit).
 
     ``rows`` and ``image_gap`` are one image's; under batch weight reuse every image of the batch
     streams through each tile (the cycles are then the batch's, the bytes still read once).
@@ -213,12 +216,14 @@ def _linear_pass(
         images * (rows * words + image_gap),
         schedule.weight_prefetch,
     )
-    return ends + t.linear_drain + t.pass_overhead, weight_bytes(cfg, k, out, bias)
+    return ends[-1] + t.linear_drain + t.pass_overhead, weight_bytes(cfg, k, out, bias), ends
 
 
 @functools.lru_cache(maxsize=1 << 16)  # a design-space sweep asks for the same passes many times
-def _tile_ends(tiles: int, bias_phase: int, weight_phase: int, compute: int, prefetch: bool) -> int:
-    """When a pass's last tile is computed: each tile's bias and weight reads, then its compute."""
+def _tile_ends(
+    tiles: int, bias_phase: int, weight_phase: int, compute: int, prefetch: bool
+) -> tuple[int, ...]:
+    """When each tile of a pass is computed: each tile's bias and weight reads, then its compute."""
     ends: list[int] = []
     loaded = 0  # when the previous tile's weights were in
     for i in range(tiles):
@@ -232,7 +237,7 @@ def _tile_ends(tiles: int, bias_phase: int, weight_phase: int, compute: int, pre
         loaded = header + weight_phase
         start = max(loaded, ends[-1] if ends else 0)
         ends.append(start + compute)
-    return ends[-1]
+    return tuple(ends)
 
 
 def _tile_beats(cfg: Config, k: int, bias: bool) -> tuple[int, int, int]:
@@ -268,23 +273,36 @@ def word_bits(bits: int) -> int:
     return next(w for w in (8, 16, 32, 64) if bits <= w)
 
 
-def attention_cycles(cfg: Config, t: Timing) -> int:
-    """Cycles of one block's attention pass: per head and group of P queries, attention_unit
-    takes the P query rows, sweeps N + P - 1 key rows then as many value rows, drains its A·V
-    pipeline (min(P, beats per row) - 1 cycles) and gives its P output rows before it takes the
-    next group's queries (states StQ, StK, StSm, StV, StOut: the phases do not overlap)."""
+def head_cycles(cfg: Config, t: Timing) -> int:
+    """Cycles of one head of a block's attention: per group of P queries, attention_unit takes
+    the P query rows, sweeps N + P - 1 key rows then as many value rows, drains its A·V pipeline
+    (min(P, beats per row) - 1 cycles) and gives its P output rows before it takes the next
+    group's queries (states StQ, StK, StSm, StV, StOut: the phases do not overlap)."""
     m, hw = cfg.model, cfg.hw
     rb = m.head_dim // hw.attn_block
     p = hw.attn_p
     group = (2 * p + 2 * (m.tokens + p - 1)) * rb + min(p, rb) - 1 + t.attn_group
-    return m.heads * tiles(m.tokens, p) * group + t.attn_pass + t.pass_overhead
+    return tiles(m.tokens, p) * group
 
 
-def _head_pipeline(qkv: int, attention: int, heads: int) -> int:
-    """Cycles of a qkv pass and the attention after it when attention starts on each head as
-    soon as its q, k and v are out (two stages, ``heads`` items)."""
-    a, b = qkv / heads, attention / heads
-    return math.ceil(a + (heads - 1) * max(a, b) + b)
+def head_major(cfg: Config) -> bool:
+    """Whether the qkv pass can give its tiles head by head (tile_order.sv): whole tiles per head."""
+    return cfg.model.head_dim % cfg.hw.linear_out == 0
+
+
+def attention_run(cfg: Config, t: Timing, ready: Sequence[int], images: int = 1) -> int:
+    """Cycles from the attention engine's start to its done when head h's q, k and v are all in
+    the buffer ``ready[h]`` cycles after the start (0: all there already); ``images`` images'
+    head h at a time."""
+    end = 0
+    for r in ready:
+        end = max(end, r) + images * head_cycles(cfg, t)
+    return end + t.attn_pass
+
+
+def attention_cycles(cfg: Config, t: Timing) -> int:
+    """Cycles of one block's attention pass on its own (every head's q, k and v in the buffer)."""
+    return attention_run(cfg, t, [0] * cfg.model.heads) + t.pass_overhead
 
 
 def predict(
@@ -321,16 +339,17 @@ def predict(
     each = s.batch // reps  # how often a linear pass runs per batch
     stages: dict[str, int] = {}
     read = 0
+    attention_busy = 0
 
     def add(name: str, cycles: int) -> None:
         stages[name] = stages.get(name, 0) + cycles
 
     def linear(name: str, rows: int, k: int, out: int, bias: bool, image_gap: int = 0) -> int:
         nonlocal read
-        cycles, wbytes = _linear_pass(cfg, t, rows, k, out, bias, image_gap, s)
+        cycles, wbytes, ends = _linear_pass(cfg, t, rows, k, out, bias, image_gap, s)
         add(name, each * cycles)
         read += each * wbytes
-        return each * cycles
+        return ends
 
     image_beats = m.patches * m.patch_in * word_bits(cfg.formats.pixel.fmt.bits) // hw.axi_bits
     linear("patch_embed", m.patches, m.patch_in, d, True, image_gap=t.mem_latency)
@@ -345,15 +364,21 @@ def predict(
         + t.pass_overhead
     )
     resid = words + t.pass_overhead + 2
-    attn = s.batch * attention_cycles(cfg, t)
+    per_head = tiles(3 * m.head_dim, hw.linear_out) if head_major(cfg) else tiles(3 * d, hw.linear_out)
     for i in range(m.depth):
         add("layernorm", s.batch * 2 * ln)
         read += each * 4 * norm_beats * beat
-        qkv = linear("qkv", n, d, 3 * d, True)
-        if s.attention_overlap:  # what of the attention the qkv pass does not hide
-            add("attention", _head_pipeline(qkv, attn, m.heads) - qkv)
+        before = stages.get("qkv", 0)
+        ends = linear("qkv", n, d, 3 * d, True)
+        qkv = stages["qkv"] - before
+        if s.attention_overlap:  # the engine starts with the pass; a head once its tiles are in
+            ready = [ends[min(len(ends), (h + 1) * per_head) - 1] + t.linear_drain for h in range(m.heads)]
+            run = attention_run(cfg, t, ready, reps)
+            add("attention", each * max(0, run + t.pass_overhead - qkv // each))  # beyond the pass
         else:
-            add("attention", attn)
+            run = attention_run(cfg, t, [0] * m.heads, reps)
+            add("attention", each * (run + t.pass_overhead))
+        attention_busy += each * run
         linear("proj", n, d, d, True)
         add("residual", s.batch * 2 * resid)
         if m.is_moe(i):
@@ -371,7 +396,7 @@ def predict(
     token_bytes = n * d * word_bits(cfg.formats.act.fmt.bits) // 8
     add("store", s.batch * (token_bytes // beat + 2 * t.mem_latency + t.pass_overhead))
     add("control", 1)
-    return Prediction(cfg, stages, -(-read // s.batch), token_bytes, s)
+    return Prediction(cfg, stages, -(-read // s.batch), token_bytes, s, attention_busy)
 
 
 def _even_split(cfg: Config) -> list[int]:

@@ -10,7 +10,8 @@
 // a partial last group), then the key rows (r mod N) for r = 0 .. N + P - 2, then the value
 // rows in the same order (attention_unit's stream order); the unit's P output rows are gathered
 // into whole words and written (the empty slots' rows are dropped). done_o pulses after the
-// last output word of the last head.
+// last output word of the last head. The engine may start before its input is complete: it
+// reads head h only once heads_ready_i > h (the q | k | v pass writes its tiles head by head).
 `default_nettype none
 
 module attention_engine
@@ -25,6 +26,7 @@ module attention_engine
   input  wire logic                       clk_i,
   input  wire logic                       rst_i,
   input  wire logic                       start_i,   // one pulse: run every head
+  input  wire logic [31:0]                heads_ready_i,  // heads whose q, k and v are in the buffer
   output logic                            done_o,    // one pulse: the last output word is written
   output logic                            busy_o,
   // q | k | v buffer read port (data one cycle after the address)
@@ -87,7 +89,8 @@ module attention_engine
 
   // space for the beat: what is buffered plus what is still being read stays within two (the beat
   // leaving in this cycle frees its place), so the unit gets one beat per cycle
-  assign issue = running_q && feed_q != FeedDone && (32'(count_q) + 32'(pend_q) < 2 + 32'(take));
+  assign issue = running_q && feed_q != FeedDone && 32'(head_q) < heads_ready_i
+                 && (32'(count_q) + 32'(pend_q) < 2 + 32'(take));
 
   always_comb begin
     logic [31:0] third, dim;

@@ -1,7 +1,7 @@
 // The accelerator: the interface of the HLS top (hls/src/edgemoe_top.cpp) — the ap_ctrl_hs
 // registers of host/layout.py on s_axi_control, the weight image read on m_axi_gmem0, the images
 // on m_axi_gmem1, the tokens written on m_axi_gmem2, in the same memory layout — around the RTL
-// units, run one pass at a time (a sequential schedule: correctness first).
+// units, run one pass at a time except attention, which runs beside the q | k | v pass.
 //
 // One call runs BATCH images for task TASK (TASK >= Tasks or BATCH = 0 run nothing; CONFIG_ID is
 // valid after every call). Per image, in the order of edgemoe.golden.fixed.model:
@@ -9,8 +9,11 @@
 //           -> acc rows 1..                                                    (patch_embed)
 //   Pos     x = t == 0 ? act(pos[0]) : act(acc + pos[t]), pos_embed read from the image
 //   per block i:
-//     Ln1   h = LayerNorm(x), gamma/beta read first        Qkv   qkv = linear(h)
-//     Att   h = attention(qkv), every head and group        Proj  acc = linear(h)
+//     Ln1   h = LayerNorm(x), gamma/beta read first
+//     Qkv   qkv = linear(h), its tiles head by head (tile_order); beside it, from the Qkv
+//           state's first cycle, hid = attention(qkv) on every head and group, each head as
+//           soon as its q, k and v tiles are written
+//     Att   waits for the attention's last output word       Proj  acc = linear(hid)
 //     Resid x = sat(x + acc), acc = 0                        Ln2   h = LayerNorm(x)
 //     dense: Fc1  hid = gelu(linear(h))   Fc2  acc = linear(hid)
 //     MoE:   Gate logits -> moe_router (scores, active experts, queues); per active expert
@@ -18,7 +21,7 @@
 //     Resid x = sat(x + acc), acc = 0
 //   Store   x -> tokens (TOKENS x DIM activation words)
 // Token buffers (token_ram, words of Lanes = LinearIn activations, token after token): x, h,
-// qkv, hid (one expert's queue or the dense hidden layer) and acc. Every size comes from the
+// qkv, hid (the attention's output, one expert's queue or the dense hidden layer) and acc. Every size comes from the
 // generated packages; the m_axi_* and s_axi_control_* ports keep the AXI and Vitis names.
 `default_nettype none
 
@@ -326,7 +329,8 @@ module edgemoe_top
   // the layer of the current state
   logic [63:0] l_weights, l_bias;
   logic [31:0] l_tiles, l_words, l_rows, l_qbase;
-  logic        l_patch, l_gather, l_src_hid;
+  logic        l_patch, l_gather, l_src_hid, l_head_major;
+  logic [31:0] l_src_words;  // words per row of the source buffer
   bias_kind_e  l_bias_kind;
   epilogue_e   l_epilogue;
   logic [31:0] l_expert;
@@ -344,6 +348,8 @@ module edgemoe_top
     l_patch     = 1'b0;
     l_gather    = 1'b0;
     l_src_hid   = 1'b0;
+    l_src_words = TokenWords;
+    l_head_major = 1'b0;
     l_bias_kind = BiasKindBias;
     l_epilogue  = EpilogueBias;
     unique case (state_q)
@@ -359,11 +365,13 @@ module edgemoe_top
         l_bias      = BlockQkvBiasOffset[i];
         l_tiles     = 3 * Dim / LinearOut;
         l_bias_kind = BiasKindAttnBias;
+        l_head_major = 1'b1;
       end
       SProj: begin
         l_weights   = BlockAttnProjWeightOffset[i];
         l_bias      = BlockAttnProjBiasOffset[i];
         l_bias_kind = BiasKindAttnBias;
+        l_src_hid   = 1'b1;  // the attention's output, TokenWords per row
       end
       SFc1: begin
         l_weights  = BlockFc1WeightOffset[i];
@@ -376,6 +384,7 @@ module edgemoe_top
         l_bias    = BlockFc2BiasOffset[i];
         l_words   = MlpHidden / Lanes;
         l_src_hid = 1'b1;
+        l_src_words = HiddenWords;
       end
       SGate: begin
         l_weights   = BlockGateOffset[i][task_q];
@@ -396,6 +405,7 @@ module edgemoe_top
         l_words    = ExpertHidden / Lanes;
         l_rows     = 32'(act_count_q[active_q[ExpertBits-1:0]]);
         l_src_hid  = 1'b1;
+        l_src_words = HiddenWords;
         l_epilogue = EpilogueExpertAccumulate;
       end
       default: ;
@@ -453,7 +463,7 @@ module edgemoe_top
     .rst_i       (rst),
     .addr_valid_i(src_addr_valid),
     .addr_ready_o(src_addr_ready),
-    .addr_i      (SrcAddrBits'(l_src_hid ? x_src_row * HiddenWords + xw_q : x_src_row * TokenWords + xw_q)),
+    .addr_i      (SrcAddrBits'(x_src_row * l_src_words + xw_q)),
     .addr_user_i (src_addr_last),
     .rd_en_o     (src_re),
     .rd_addr_o   (src_ra),
@@ -652,6 +662,7 @@ module edgemoe_top
     .cmd_patch_i    (l_patch),
     .cmd_bias_kind_i(l_bias_kind),
     .cmd_epilogue_i (l_epilogue),
+    .cmd_head_major_i(l_head_major),
     .x_valid_i      (x_valid),
     .x_ready_o      (x_ready),
     .x_data_i       (x_data),
@@ -904,17 +915,23 @@ module edgemoe_top
   );
 
   // ---------------------------------------------------------------- attention
-  logic                     att_done, att_re, att_we;
+  // Started with the q | k | v pass; a head is ready once its 3 * HeadDim / LinearOut tiles are
+  // written (all heads at the pass's end when the tiles cannot go head by head).
+  localparam int unsigned HeadTiles = HeadDim % LinearOut == 0 ? 3 * HeadDim / LinearOut : 3 * Dim / LinearOut;
+  localparam int unsigned ReadyStep = HeadDim % LinearOut == 0 ? 1 : Heads;
+  logic                     att_done, att_busy, att_re, att_we, att_finished_q;
   logic [QkvAddrBits-1:0]   att_ra;
   logic [TokenAddrBits-1:0] att_wa;
   logic [WordBits-1:0]      att_wd;
+  logic [31:0]              head_tiles_q, heads_ready_q;
 
   attention_engine #(.Lanes(Lanes)) u_attention (
     .clk_i    (clk),
     .rst_i    (rst),
-    .start_i  (entry_q && state_q == SAtt),
+    .start_i  (entry_q && state_q == SQkv),
+    .heads_ready_i(heads_ready_q),
     .done_o   (att_done),
-    .busy_o   (),
+    .busy_o   (att_busy),
     .rd_en_o  (att_re),
     .rd_addr_o(att_ra),
     .rd_data_i(q_rd),
@@ -1017,6 +1034,13 @@ module edgemoe_top
   assign y_write_qkv = y_take && state_q == SQkv;
   assign y_write_hid = y_take && state_q inside {SFc1, SExpertFc1};
 
+  logic [15:0] y_stored_tile;  // the storage index of tile yt_q
+  tile_order u_y_order (
+    .head_major_i(l_head_major),
+    .visit_i     (16'(yt_q)),
+    .tile_o      (y_stored_tile)
+  );
+
   always_ff @(posedge clk) begin
     if (rst || entry_q) begin
       yt_q    <= '0;
@@ -1028,6 +1052,21 @@ module edgemoe_top
         yt_q <= yt_q + 1;
         if (yt_q == l_tiles - 1) y_all_q <= 1'b1;
       end
+    end
+  end
+
+  // heads whose q | k | v tiles are written, for the attention beside the pass
+  always_ff @(posedge clk) begin
+    if (rst || (entry_q && state_q == SQkv)) begin
+      head_tiles_q   <= '0;
+      heads_ready_q  <= '0;
+      att_finished_q <= 1'b0;
+    end else begin
+      if (y_take && state_q == SQkv && yr_q == l_rows - 1) begin
+        head_tiles_q <= head_tiles_q == HeadTiles - 1 ? '0 : head_tiles_q + 1;
+        if (head_tiles_q == HeadTiles - 1) heads_ready_q <= heads_ready_q + ReadyStep;
+      end
+      if (att_done) att_finished_q <= 1'b1;
     end
   end
 
@@ -1111,7 +1150,7 @@ module edgemoe_top
   always_comb begin
     x_we = 1'b0;  x_wa = TokenAddrBits'(join_q);  x_wd = resid_sum;
     h_we = 1'b0;  h_wa = TokenAddrBits'(ln_y_q);  h_wd = ln_y_data;
-    q_we = y_write_qkv;  q_wa = QkvAddrBits'(yr_q * QkvWords + yt_q);  q_wd = y_data;
+    q_we = y_write_qkv;  q_wa = QkvAddrBits'(yr_q * QkvWords + 32'(y_stored_tile));  q_wd = y_data;
     hid_we = y_write_hid;  hid_wa = HiddenAddrBits'(yr_q * HiddenWords + yt_q);  hid_wd = y_data;
     acc_we = y_write_acc;  acc_wa = TokenAddrBits'(y_row * TokenWords + yt_q);  acc_wd = y_data;
     if (pos_take) begin
@@ -1126,9 +1165,9 @@ module edgemoe_top
     end
     if (is_ln && ln_y_valid) h_we = 1'b1;
     if (att_we) begin
-      h_we = 1'b1;
-      h_wa = att_wa;
-      h_wd = att_wd;
+      hid_we = 1'b1;
+      hid_wa = HiddenAddrBits'(att_wa);
+      hid_wd = att_wd;
     end
     x_re = x_stream_re;
     x_ra = x_stream_ra;
@@ -1174,7 +1213,7 @@ module edgemoe_top
   always_comb begin
     count_inc[PerfCycles]        = 64'(!ap_idle);
     count_inc[PerfLinearBusy]    = 64'(mac_busy);
-    count_inc[PerfAttentionBusy] = 64'(state_q == SAtt);
+    count_inc[PerfAttentionBusy] = 64'(att_busy);
     count_inc[PerfLayernormBusy] = 64'(is_ln);
     count_inc[PerfRouterBusy]    = 64'(state_q == SGate);
     count_inc[PerfNonlinearBusy] = 64'(y_take && state_q inside {SFc1, SExpertFc1});
@@ -1201,7 +1240,7 @@ module edgemoe_top
     unique case (state_q)
       SPos, SResidAttn, SResidMlp: pass_done = join_q == Tokens * TokenWords;
       SLn1, SLn2:                  pass_done = ln_y_q == Tokens * TokenWords;
-      SAtt:                        pass_done = att_done;
+      SAtt:                        pass_done = att_finished_q;
       SGate:                       pass_done = y_all_q && routed_q;
       SStore:                      pass_done = store_sent_q && wr_cmd_ready;
       SIdle, SDone:                pass_done = 1'b0;

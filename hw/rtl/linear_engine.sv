@@ -3,7 +3,8 @@
 //
 // A layer command names a weight item (byte address of item 0 of its tiled segment plus the
 // item's offset), its bias item (or none), the number of output tiles, the weight words per tile
-// (stored input columns / In) and the epilogue. Per output tile t the engine reads
+// (stored input columns / In), the epilogue and the order of the tiles (tile_order: storage
+// order, or head by head for the q | k | v layer). Per output tile t, in that order, the engine reads
 //   the tile's Out biases: the beat(s) holding words t*Out .. t*Out+Out-1 of the bias vector, and
 //   the tile's weights: Words words of Out x In storage words, contiguous in the image
 //   (tiles [out/Out][in/In][Out][In]), WordBeats beats each,
@@ -45,6 +46,7 @@ module linear_engine
   input  wire logic                         cmd_patch_i,     // weights in patch_weight (else linear_weight)
   input  wire bias_kind_e                   cmd_bias_kind_i, // the bias format, or none
   input  wire epilogue_e                    cmd_epilogue_i,  // linear_unit's epilogue
+  input  wire logic                         cmd_head_major_i, // q | k | v tiles head by head (tile_order)
   // activation rows, once per output tile
   input  wire logic                         x_valid_i,
   output logic                              x_ready_o,
@@ -169,7 +171,8 @@ module linear_engine
   logic                issued_q;  // the read of the current phase has been requested
   logic [AddrBits-1:0] weights_q, bias_q;
   count_t              tiles_q, words_q, tile_q, word_q;
-  logic                patch_q;
+  logic                patch_q, head_major_q;
+  count_t              stored_tile;  // the storage index of the tile being read
   bias_kind_e          bias_kind_q;
   epilogue_e           epilogue_q;
   logic                b_valid, b_ready, w_valid, w_ready;
@@ -185,10 +188,16 @@ module linear_engine
 
   assign cmd_ready_o = phase_q == Idle;
 
+  tile_order #(.Out(Out), .CountBits(CountBits)) u_order (
+    .head_major_i(head_major_q),
+    .visit_i     (tile_q),
+    .tile_o      (stored_tile)
+  );
+
   // the bias read of tile t starts at the beat holding its first word
   logic [AddrBits-1:0] bias_addr, weight_addr;
-  assign bias_addr = bias_q + AddrBits'((64'(tile_q) * TileBiasBits) / AxiBits) * AddrBits'(BeatBytes);
-  assign weight_addr = weights_q + AddrBits'(64'(tile_q) * 64'(words_q) * 64'(WordBits / 8));
+  assign bias_addr = bias_q + AddrBits'((64'(stored_tile) * TileBiasBits) / AxiBits) * AddrBits'(BeatBytes);
+  assign weight_addr = weights_q + AddrBits'(64'(stored_tile) * 64'(words_q) * 64'(WordBits / 8));
 
   always_comb begin
     rd_cmd_valid = !issued_q && (phase_q == Weights || (phase_q == Bias && bias_kind_q != BiasKindNone));
@@ -259,6 +268,7 @@ module linear_engine
       tiles_q     <= cmd_tiles_i;
       words_q     <= cmd_words_i;
       patch_q     <= cmd_patch_i;
+      head_major_q <= cmd_head_major_i;
       bias_kind_q <= cmd_bias_kind_i;
       epilogue_q  <= cmd_epilogue_i;
     end
@@ -293,7 +303,7 @@ module linear_engine
   logic [Out*In*UnifiedWeightBits-1:0] w_data;
   logic [BiasLaneBits-1:0] bias_lane;
 
-  assign bias_lane = BiasLaneBits'(tile_q % BiasLanes);
+  assign bias_lane = BiasLaneBits'(stored_tile % BiasLanes);
   assign tile_bias = bias_buf_q[32'(bias_lane) * TileBiasBits +: TileBiasBits];
 
   for (genvar o = 0; o < Out; o++) begin : gen_bias

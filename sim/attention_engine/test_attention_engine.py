@@ -1,6 +1,7 @@
 """attention_engine: a whole block's attention (every head, every group of P queries) read from a
 q | k | v token buffer and written into an output token buffer, both modelled as synchronous
-RAMs, bit-exact against edgemoe.golden.fixed.attention; nothing written outside the outputs."""
+RAMs, bit-exact against edgemoe.golden.fixed.attention; nothing written outside the outputs; with
+the heads released one after the other (heads_ready_i), no head is read before its release."""
 
 from __future__ import annotations
 
@@ -21,12 +22,16 @@ HERE = Path(__file__).resolve().parent
 
 
 class TokenRams:
-    """The engine's two buffers: a read port with one cycle of latency, and a write port."""
+    """The engine's two buffers: a read port with one cycle of latency, and a write port.
 
-    def __init__(self, dut, words: dict[int, int]) -> None:
-        self.dut, self.words = dut, words
+    ``head_of[a]`` is the head whose q, k or v word ``a`` holds; a read of a head at or above
+    heads_ready_i is recorded in ``early``."""
+
+    def __init__(self, dut, words: dict[int, int], head_of: dict[int, int]) -> None:
+        self.dut, self.words, self.head_of = dut, words, head_of
         self.written: dict[int, int] = {}
         self.writes = 0
+        self.early: list[tuple[int, int]] = []  # (address, heads ready then)
         dut.rd_data_i.value = 0
         cocotb.start_soon(self._run())
 
@@ -35,7 +40,10 @@ class TokenRams:
         while True:
             await RisingEdge(d.clk_i)
             if d.rd_en_o.value == 1:
-                d.rd_data_i.value = self.words[value_of(d.rd_addr_o)]
+                addr = value_of(d.rd_addr_o)
+                if self.head_of[addr] >= value_of(d.heads_ready_i):
+                    self.early.append((addr, value_of(d.heads_ready_i)))
+                d.rd_data_i.value = self.words[addr]
             if d.wr_en_o.value == 1:
                 self.written[value_of(d.wr_addr_o)] = value_of(d.wr_data_o)
                 self.writes += 1
@@ -50,6 +58,8 @@ async def heads_bit_exact(dut) -> None:
     act = cfg.formats.act.fmt
     await start_clock_and_reset(dut.clk_i, dut.rst_i)
     dut.start_i.value = 0
+    dut.heads_ready_i.value = 0
+    m = cfg.model
     rng = np.random.default_rng(cfg.hw.attn_p * 7 + lanes)
     one = 1 << act.frac_bits
     for kind in ("random", "full"):
@@ -59,19 +69,27 @@ async def heads_bit_exact(dut) -> None:
             q, k, v = (rng.integers(act.min_raw, act.max_raw, (n, d), endpoint=True) for _ in range(3))
         want = attention(q, k, v, cfg)
         qkv = np.concatenate([q, k, v], axis=1).reshape(n, -1, lanes)
-        words = {
-            t * qkv.shape[1] + w: pack(qkv[t, w], act.bits) for t in range(n) for w in range(qkv.shape[1])
-        }
-        rams = TokenRams(dut, words)
+        per_qkv = qkv.shape[1]
+        words = {t * per_qkv + w: pack(qkv[t, w], act.bits) for t in range(n) for w in range(per_qkv)}
+        head_of = {t * per_qkv + w: (w * lanes % d) // m.head_dim for t in range(n) for w in range(per_qkv)}
+        rams = TokenRams(dut, words, head_of)
+        # "random": every head ready from the start; "full": one more head every `gap` cycles, longer
+        # than a head takes at these sizes, so the engine waits for each
+        gap = 0 if kind == "random" else 1000
+        dut.heads_ready_i.value = m.heads if gap == 0 else 0
         dut.start_i.value = 1
         await RisingEdge(dut.clk_i)
         dut.start_i.value = 0
-        for _ in range(200 * n * d):
+        for cycle in range(200 * n * d):
+            if gap and cycle % gap == gap - 1 and value_of(dut.heads_ready_i) < m.heads:
+                dut.heads_ready_i.value = value_of(dut.heads_ready_i) + 1
             await RisingEdge(dut.clk_i)
             if dut.done_o.value == 1:
                 break
         else:
             raise AssertionError(f"{kind}: no done_o")
+        early = rams.early[:4]
+        assert not early, f"{kind}: reads before their head was ready (address, heads ready): {early}"
         await RisingEdge(dut.clk_i)
         per_token = d // lanes
         assert sorted(rams.written) == list(range(n * per_token)), (

@@ -31,7 +31,7 @@ from edgemoe.host.packing import (
     unpack_tokens,
 )
 from edgemoe.host.reference import run_fixed_backbone
-from edgemoe.perf import gelu_beats, linear_beats, predict
+from edgemoe.perf import Timing, attention_run, gelu_beats, linear_beats, predict
 from edgemoe.sim import runner
 from edgemoe.sim.axi_tb import BoundedAxiRam, random_pause_generator, random_stalls
 from edgemoe.sim.tb import CLOCK_NS, value_of
@@ -173,10 +173,15 @@ class TopTB:
         assert c["BYTES_WRITTEN"] == tokens_nbytes(cfg, batch), c
         assert c["LINEAR_BUSY"] == batch * linear_beats(cfg), c
         assert c["NONLINEAR_BUSY"] == batch * gelu_beats(cfg), c
-        assert c["ATTENTION_BUSY"] == batch * predict(cfg).stages["attention"], c  # on chip: no stalls
+        # attention runs from the q | k | v pass's start: at least its own work, more where it waits
+        # for a head's tiles (equal to the model without memory stalls: the infer test below)
+        own = cfg.model.depth * attention_run(cfg, Timing(), [0] * cfg.model.heads)
+        assert batch * own <= c["ATTENTION_BUSY"], (c, own)
         assert 0 < c["CYCLES"] <= cycles, f"CYCLES {c['CYCLES']}, the bench saw {cycles}"
         busy = ("LINEAR_BUSY", "ATTENTION_BUSY", "LAYERNORM_BUSY", "ROUTER_BUSY")
-        assert all(c[k] > 0 for k in busy) and sum(c[k] for k in busy) <= c["CYCLES"], c
+        assert all(0 < c[k] <= c["CYCLES"] for k in busy), c
+        # the passes run one after the other, but for attention beside the q | k | v pass
+        assert sum(c[k] for k in busy if k != "ATTENTION_BUSY") <= c["CYCLES"], c
         assert 0 < c["BYTES_READ"] and c["MEMORY_STALL"] < c["CYCLES"], c
         return c
 
@@ -296,6 +301,7 @@ def test_infer_backend_rtl_equals_reference(tmp_path, preset_name: str) -> None:
     backbone = FixedM3ViT(cfg, load_stored(trained_path(cfg), cfg))  # the weights infer ran
     for name, s in perf["tasks"].items():
         assert s["linear_busy"] == linear_beats(cfg), (name, s)
+        assert s["attention_busy"] == predict(cfg).attention_busy, (name, s)  # no memory stalls here
         routing = backbone.forward(default_image(cfg), cfg.model.tasks.index(name)).routing
         rows = {i: [len(q) for q in r.queues if len(q)] for i, r in routing.items()}
         for model, bound in ((predict(cfg).cycles, 0.05), (predict(cfg, expert_rows=rows).cycles, 0.01)):

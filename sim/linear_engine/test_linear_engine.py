@@ -1,8 +1,9 @@
 """linear_engine: layers of the tiny model run with their weights and biases read from the packed
 weight image (host/packing.py) in cocotbext-axi's RAM model, bit-exact against
 edgemoe.golden.fixed.linear: the patch embedding (patch weights, pixels as activations), q/k/v
-(attn_bias), fc1 (GELU), a gate (no bias, padded expert tile) and an expert's fc2
-(ExpertAccumulate), with random stalls on AR and R, input pauses and output back-pressure."""
+(attn_bias) in storage order and head by head, fc1 (GELU), a gate (no bias, padded expert tile)
+and an expert's fc2 (ExpertAccumulate), with random stalls on AR and R, input pauses and output
+back-pressure."""
 
 from __future__ import annotations
 
@@ -41,6 +42,16 @@ class Layer:
     want: np.ndarray  # [rows, out] raw act values
     scores: np.ndarray | None = None  # ExpertAccumulate: gate score per row
     acc_rows: np.ndarray | None = None  # ExpertAccumulate: output-buffer row per row [rows, out]
+    head_major: bool = False  # q | k | v tiles head by head (tile_order)
+
+
+def head_major_order(cfg: Config) -> list[int]:
+    """The storage index of each tile the q | k | v pass visits head by head: head h's q tiles,
+    then its k tiles, then its v tiles."""
+    m, out = cfg.model, cfg.hw.linear_out
+    per_head, per_third = m.head_dim // out, m.dim // out
+    heads, thirds, subs = range(m.heads), range(3), range(per_head)
+    return [t * per_third + h * per_head + s for h in heads for t in thirds for s in subs]
 
 
 def layers(cfg: Config, raw: dict[str, np.ndarray], rng: np.random.Generator) -> list[Layer]:
@@ -72,8 +83,10 @@ def layers(cfg: Config, raw: dict[str, np.ndarray], rng: np.random.Generator) ->
     out.append(Layer("patch_embed", wl["patch_embed_weight"], 0, wl["patch_embed_bias"], Epilogue.BIAS,
                      pixels << shift, want))  # fmt: skip
     x = acts(m.tokens, m.dim)
-    out.append(Layer("l0_qkv", wl["l0_qkv_weight"], 0, wl["l0_qkv_bias"], Epilogue.BIAS, x,
-                     golden(x, "l0_qkv_weight", None, "l0_qkv_bias", Epilogue.BIAS)))  # fmt: skip
+    qkv = golden(x, "l0_qkv_weight", None, "l0_qkv_bias", Epilogue.BIAS)
+    out.append(Layer("l0_qkv", wl["l0_qkv_weight"], 0, wl["l0_qkv_bias"], Epilogue.BIAS, x, qkv))
+    out.append(Layer("l0_qkv head by head", wl["l0_qkv_weight"], 0, wl["l0_qkv_bias"], Epilogue.BIAS, x, qkv,
+                     head_major=True))  # fmt: skip
     x = acts(m.tokens, m.dim)
     out.append(Layer("l0_fc1", wl["l0_fc1_weight"], 0, wl["l0_fc1_bias"], Epilogue.BIAS_GELU, x,
                      golden(x, "l0_fc1_weight", None, "l0_fc1_bias", Epilogue.BIAS_GELU)))  # fmt: skip
@@ -111,7 +124,7 @@ async def layers_bit_exact(dut) -> None:
     random_stalls(ram, seed)
     BurstChecker(dut, dut.clk_i, "m_axi", "read", beat, 64, 4)
     prng = random.Random(seed)
-    fields = ("weights", "bias", "tiles", "words", "patch", "bias_kind", "epilogue")
+    fields = ("weights", "bias", "tiles", "words", "patch", "bias_kind", "epilogue", "head_major")
     cmd = StreamSource(
         dut.clk_i,
         dut.cmd_valid_i,
@@ -153,6 +166,7 @@ async def layers_bit_exact(dut) -> None:
             "patch": int(seg.name == "patch_embed_weight"),
             "bias_kind": int(bias_kind(None if bias is None else bias.name, cfg)),
             "epilogue": int(layer.epilogue),
+            "head_major": int(layer.head_major),
         }
         first = len(ys.beats)
         feeds = [cocotb.start_soon(xs.send(beats))]
@@ -169,9 +183,11 @@ async def layers_bit_exact(dut) -> None:
             await feed
         n = tiles * len(x)
         await ys.wait_for(first + n, timeout_cycles=200 * len(beats) + 5000)
+        order = head_major_order(cfg) if layer.head_major else list(range(tiles))
         got = np.zeros((len(x), tiles * lanes_out), dtype=np.int64)
         for i, b in enumerate(ys.beats[first : first + n]):
-            t, r = divmod(i, len(x))
+            visit, r = divmod(i, len(x))
+            t = order[visit]
             got[r, t * lanes_out : (t + 1) * lanes_out] = unpack(b["data"], act_bits, lanes_out, True)
         got = got[:, : layer.want.shape[1]]
         bad = np.argwhere(got != layer.want)
