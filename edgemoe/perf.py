@@ -311,8 +311,8 @@ def predict(
     schedule: Schedule = RTL_SCHEDULE,
     expert_rows: Mapping[int, Sequence[int]] | None = None,
 ) -> Prediction:
-    """Cycles of one image of one task; with the default schedule, the RTL top's sequential
-    schedule (edgemoe_top.sv).
+    """Cycles of one image of one task; with the default schedule, the RTL top's (edgemoe_top.sv:
+    pass after pass, attention beside the q | k | v pass).
 
     Args:
         cfg: the config.
@@ -411,7 +411,7 @@ def report(p: Prediction) -> str:
     """The lines ``edgemoe perf`` prints: the latency line, then the stages (per image)."""
     cfg, s = p.cfg, p.schedule
     missing = s.missing_in_rtl()
-    schedule = "RTL top, sequential schedule" if not missing else "needs: " + "; ".join(missing)
+    schedule = "RTL top's schedule" if not missing else "needs: " + "; ".join(missing)
     lines = [
         f"latency: {p.latency_ms:.2f} ms/image/task at {cfg.hw.clock_mhz:g} MHz",
         f"config '{cfg.name}': {p.cycles} cycles per image per task ({schedule})",
