@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from edgemoe.config import Config, ConfigError
-from edgemoe.perf import Schedule, Timing, predict, word_bits
+from edgemoe.perf import Schedule, Timing, predict, rtl_config_problems, word_bits
 from edgemoe.resources import BUDGET, estimate
 
 ARRAY_SIDES = (8, 16, 24, 32, 48, 64)
@@ -146,23 +146,6 @@ def design_points(base: Config, batch: int, ddr_gbs: float) -> Iterator[DesignPo
             yield DesignPoint(li, lo, p, blk, bits, schedule)
 
 
-def rtl_shape_problems(cfg: Config) -> list[str]:
-    """What of ``cfg``'s parallelism the RTL top refuses at elaboration (edgemoe_top.sv,
-    linear_engine.sv, attention_engine.sv); empty when it elaborates."""
-    m, hw = cfg.model, cfg.hw
-    act = word_bits(cfg.formats.act.fmt.bits)
-    problems = []
-    if hw.linear_in != hw.linear_out:
-        problems.append(f"a {hw.linear_in}x{hw.linear_out} MAC array (the RTL's is square)")
-    if hw.linear_in % hw.attn_block or m.head_dim % hw.linear_in:
-        problems.append(f"attention lanes {hw.attn_block} against token words of {hw.linear_in}")
-    if m.experts > hw.linear_out:
-        problems.append(f"{m.experts} experts on {hw.linear_out} array outputs")
-    if (hw.linear_in * act) % hw.axi_bits or (m.dim * word_bits(cfg.formats.norm.fmt.bits)) % hw.axi_bits:
-        problems.append(f"token words of {hw.linear_in * act} bits on {hw.axi_bits}-bit beats")
-    return problems
-
-
 def evaluate(base: Config, point: DesignPoint, timing: Timing) -> Evaluated:
     """A point's cycle-model prediction and resource estimate."""
     cfg = point.config(base)
@@ -174,7 +157,7 @@ def evaluate(base: Config, point: DesignPoint, timing: Timing) -> Evaluated:
         pred.mac_utilization,
         pred.bytes_read,
         estimate(cfg, point.schedule).totals(),
-        rtl_shape_problems(cfg),
+        rtl_config_problems(cfg),
     )
 
 

@@ -161,6 +161,28 @@ class Schedule:
 RTL_SCHEDULE = Schedule()
 
 
+def rtl_config_problems(cfg: Config) -> list[str]:
+    """What of ``cfg`` the RTL top refuses at elaboration (edgemoe_top.sv, linear_engine.sv,
+    attention_engine.sv: their ``gen_bad_*`` checks); empty when it elaborates."""
+    m, hw, f = cfg.model, cfg.hw, cfg.formats
+    act = word_bits(f.act.fmt.bits)
+    problems = []
+    if hw.linear_in != hw.linear_out:
+        problems.append(f"a {hw.linear_in}x{hw.linear_out} MAC array (the RTL's is square)")
+    if hw.linear_in % hw.attn_block or m.head_dim % hw.linear_in:
+        problems.append(f"attention lanes {hw.attn_block} against token words of {hw.linear_in}")
+    if m.experts > hw.linear_out:
+        problems.append(f"{m.experts} experts on {hw.linear_out} array outputs")
+    if (hw.linear_in * act) % hw.axi_bits or (m.dim * word_bits(f.norm.fmt.bits)) % hw.axi_bits:
+        problems.append(f"token words of {hw.linear_in * act} bits on {hw.axi_bits}-bit beats")
+    if f.pos_embed.fmt.frac_bits > f.act.fmt.frac_bits:
+        problems.append(
+            f"pos_embed with {f.pos_embed.fmt.frac_bits} fraction bits added to activations with "
+            f"{f.act.fmt.frac_bits} (the RTL adds it exactly)"
+        )
+    return problems
+
+
 @dataclass
 class Prediction:
     """Cycles per image per task by stage (summed over the batch), and memory traffic per image."""

@@ -77,9 +77,14 @@ def prepare_sim_reference(cfg: Config, weights: dict[str, np.ndarray]) -> Runner
 def prepare_rtl(cfg: Config, weights: dict[str, np.ndarray]) -> Runner:
     """``edgemoe infer --backend rtl``: the RTL top under Verilator behind the simulated device;
     after each task its performance counters (cycles, busy units, traffic), perf.json and perf.png."""
+    from edgemoe.perf import rtl_config_problems
+
     from .layout import register_map
     from .rtl_perf import RtlPerf
 
+    problems = rtl_config_problems(cfg)
+    if problems:  # before any build: the top would stop at elaboration or misbehave
+        raise AcceleratorError(f"config {cfg.name!r}: the RTL top does not take {'; '.join(problems)}")
     acc = simulated(cfg, "rtl", timeout=RTL_TIMEOUT_S)
     run_task = _runner(acc, weights, "sim-rtl")
     perf = RtlPerf(cfg)
