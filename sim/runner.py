@@ -216,23 +216,31 @@ def run(
     build = case_dir(top, case)
     pkgs = write_packages(cfg, build)
     waves = os.environ.get("EDGEMOE_WAVES", "0") not in ("", "0")
-    build_args = ["-Wno-fatal", "--x-assign", "unique", "--x-initial", "unique"]
+    # warnings do not stop a build, but an elaboration-time $fatal (a gen_bad_* check) does
+    build_args = ["-Wno-fatal", "-Werror-USERFATAL", "--x-assign", "unique", "--x-initial", "unique"]
     if waves:
         if Path("/usr/include/lz4.h").is_file():
             build_args += ["--trace-fst", "--trace-structs"]  # dump.fst in the case's folder
         else:  # Verilator's FST writer needs liblz4-dev; VCD (dump.vcd) needs nothing
             print("note: liblz4-dev is not installed, recording VCD instead of FST", file=sys.stderr)
     sim = _runner_class()()
-    sim.build(
-        sources=[write_waivers(build), *pkgs, *sources_for(top)],
-        hdl_toplevel=top,
-        parameters={k: sv_parameter(v) for k, v in parameters.items()},
-        build_args=build_args,
-        build_dir=build,
-        timescale=("1ns", "1ps"),
-        waves=waves,
-        log_file=build / "build.log",
-    )
+    log = build / "build.log"
+    try:
+        sim.build(
+            sources=[write_waivers(build), *pkgs, *sources_for(top)],
+            hdl_toplevel=top,
+            parameters={k: sv_parameter(v) for k, v in parameters.items()},
+            build_args=build_args,
+            build_dir=build,
+            timescale=("1ns", "1ps"),
+            waves=waves,
+            log_file=log,
+        )
+    except RuntimeError:  # cocotb's runner says only that a command failed: name the first errors
+        text = log.read_text(errors="replace") if log.is_file() else ""
+        errors = " | ".join([ln.strip() for ln in text.splitlines() if ln.startswith("%Error")][:3])
+        failed = f"{top} [{case}]: the Verilator build failed"
+        raise RtlBuildError(f"{failed}: {errors or 'no error line'}; log {log}") from None
     _keep_runtime(build, waves)
     if str(test_dir) not in sys.path:
         sys.path.insert(0, str(test_dir))

