@@ -175,11 +175,6 @@ def rtl_config_problems(cfg: Config) -> list[str]:
         problems.append(f"{m.experts} experts on {hw.linear_out} array outputs")
     if (hw.linear_in * act) % hw.axi_bits or (m.dim * word_bits(f.norm.fmt.bits)) % hw.axi_bits:
         problems.append(f"token words of {hw.linear_in * act} bits on {hw.axi_bits}-bit beats")
-    if f.pos_embed.fmt.frac_bits > f.act.fmt.frac_bits:
-        problems.append(
-            f"pos_embed with {f.pos_embed.fmt.frac_bits} fraction bits added to activations with "
-            f"{f.act.fmt.frac_bits} (the RTL adds it exactly)"
-        )
     return problems
 
 

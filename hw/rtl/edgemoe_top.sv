@@ -152,8 +152,8 @@ module edgemoe_top
     $fatal(1, "%m: edgemoe_top needs whole AXI beats of pixels, norm/pos words (one width) and tokens, %s",
            "and a token word of whole beats");
   end
-  if (PosEmbedFracBits > ActFracBits || NormBits > VecWordBits) begin : gen_bad_pos
-    $fatal(1, "%m: edgemoe_top adds pos_embed exactly: it needs PosEmbedFracBits <= ActFracBits");
+  if (NormBits > VecWordBits) begin : gen_bad_norm
+    $fatal(1, "%m: edgemoe_top needs norm values within their storage words");
   end
 
   logic clk, rst;
@@ -772,6 +772,10 @@ module edgemoe_top
   end
 
   // ---------------------------------------------------------------- Pos: x = act(acc + pos)
+  // the sum exact at the finer of the two fractions, then one cast to act
+  localparam int PosSumFrac = max2(ActFracBits, PosEmbedFracBits);
+  localparam int unsigned PosSumBits =
+    max2(ActBits + PosSumFrac - ActFracBits, PosEmbedBits + PosSumFrac - PosEmbedFracBits) + 1;
   logic [31:0] join_q;  // word index of the Pos and Resid passes
   logic        pos_take;
   logic [WordBits-1:0] pos_sum;
@@ -779,13 +783,13 @@ module edgemoe_top
   for (genvar l = 0; l < Lanes; l++) begin : gen_pos
     logic signed [PosEmbedBits-1:0] pv;
     logic signed [ActBits-1:0]      av;
-    logic signed [ActBits:0]        sum;
+    logic signed [PosSumBits-1:0]   sum;
     assign pv = vec_chunk[l*VecWordBits +: PosEmbedBits];
     assign av = acc_s_data[l*ActBits +: ActBits];
-    assign sum = ((join_q < TokenWords) ? '0 : (ActBits + 1)'(av))
-                 + ((ActBits + 1)'(pv) <<< (ActFracBits - PosEmbedFracBits));
+    assign sum = ((join_q < TokenWords) ? '0 : PosSumBits'(av) <<< (PosSumFrac - ActFracBits))
+                 + (PosSumBits'(pv) <<< (PosSumFrac - PosEmbedFracBits));
     fxp_requant #(
-      .InBits(ActBits + 1), .InFrac(ActFracBits), .InSigned(1'b1),
+      .InBits(PosSumBits), .InFrac(PosSumFrac), .InSigned(1'b1),
       .OutBits(ActBits), .OutFrac(ActFracBits), .OutSigned(1'b1),
       .RoundHalfUp(ActRoundHalfUp), .Saturate(ActSaturate)
     ) u_pos (

@@ -18,7 +18,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
-from edgemoe.config import Config, preset
+from edgemoe.config import Config, preset, sfix
 from edgemoe.golden.weights import synthetic
 from edgemoe.host.layout import CTRL_AP_DONE, CTRL_AP_IDLE, CTRL_AP_START, register_map, weight_layout
 from edgemoe.host.packing import (
@@ -242,14 +242,22 @@ async def bad_use(dut) -> None:
 def tiny_model_on(hw_preset: str) -> Config:
     """The tiny model and formats on the hardware of ``hw_preset`` (its array, attention P and
     block width, AXI width): a full-size preset's datapath at a size that simulates in seconds.
-    A preset of the tiny model itself (tiny, ecp5) runs as it is."""
-    tiny, hw = preset("tiny"), preset(hw_preset)
+    A preset of the tiny model itself (tiny, ecp5) runs as it is. ``a16``: 16-bit activations,
+    ap_fixed<16, 6>, on a 16 x 16 array (a token word is one AXI beat; pos_embed, with one
+    fraction bit more than the activations, is rounded into them)."""
+    tiny = preset("tiny")
+    if hw_preset == "a16":
+        hw = dataclasses.replace(tiny.hw, linear_in=16, linear_out=16)
+        act16 = dataclasses.replace(tiny.formats.act, fmt=sfix(16, 6))
+        formats = dataclasses.replace(tiny.formats, act=act16)
+        return dataclasses.replace(tiny, name="tiny-a16", hw=hw, formats=formats)
+    hw = preset(hw_preset)
     if hw.model == tiny.model:
         return hw
     return dataclasses.replace(tiny, name=f"tiny-{hw_preset}-hw", hw=hw.hw)
 
 
-@pytest.mark.parametrize("hw_preset", ["tiny", "zcu102", "ecp5"])
+@pytest.mark.parametrize("hw_preset", ["tiny", "zcu102", "ecp5", "a16"])
 def test_edgemoe_top(hw_preset: str) -> None:
     cfg = tiny_model_on(hw_preset)
     runner.run("edgemoe_top", "test_edgemoe_top", HERE, cfg, case=cfg.name, extra_env={"EDGEMOE_SEED": "1"})
