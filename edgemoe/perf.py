@@ -162,19 +162,28 @@ RTL_SCHEDULE = Schedule()
 
 
 def rtl_config_problems(cfg: Config) -> list[str]:
-    """What of ``cfg`` the RTL top refuses at elaboration (edgemoe_top.sv, linear_engine.sv,
-    attention_engine.sv: their ``gen_bad_*`` checks); empty when it elaborates."""
+    """What of ``cfg`` the RTL top refuses at elaboration (the ``gen_bad_*`` checks of
+    edgemoe_top.sv, linear_engine.sv and attention_engine.sv); empty when it elaborates."""
     m, hw, f = cfg.model, cfg.hw, cfg.formats
-    act = word_bits(f.act.fmt.bits)
+    lanes, bits = hw.linear_in, hw.axi_bits
+    act, pixel, vec = word_bits(f.act.fmt.bits), word_bits(f.pixel.fmt.bits), word_bits(f.norm.fmt.bits)
     problems = []
     if hw.linear_in != hw.linear_out:
         problems.append(f"a {hw.linear_in}x{hw.linear_out} MAC array (the RTL's is square)")
-    if hw.linear_in % hw.attn_block or m.head_dim % hw.linear_in:
-        problems.append(f"attention lanes {hw.attn_block} against token words of {hw.linear_in}")
+    if lanes % hw.attn_block or m.head_dim % lanes:
+        problems.append(f"attention lanes {hw.attn_block} against token words of {lanes}")
     if m.experts > hw.linear_out:
         problems.append(f"{m.experts} experts on {hw.linear_out} array outputs")
-    if (hw.linear_in * act) % hw.axi_bits or (m.dim * word_bits(f.norm.fmt.bits)) % hw.axi_bits:
-        problems.append(f"token words of {hw.linear_in * act} bits on {hw.axi_bits}-bit beats")
+    if (lanes * act) % bits or (m.tokens * m.dim * act) % bits:
+        problems.append(f"token words of {lanes * act} bits on {bits}-bit beats")
+    if bits % (lanes * pixel) or (m.patches * m.patch_in * pixel) % bits:
+        problems.append(f"pixel words of {lanes * pixel} bits on {bits}-bit beats")
+    if (bits % (lanes * vec) and (lanes * vec) % bits) or (m.dim * vec) % bits:
+        problems.append(f"norm and pos_embed words of {lanes * vec} bits on {bits}-bit beats")
+    if word_bits(f.pos_embed.fmt.bits) != vec:
+        problems.append("pos_embed and norm values in storage words of different widths")
+    if (hw.linear_out * hw.linear_in * word_bits(f.linear_weight.fmt.bits)) % bits:
+        problems.append(f"a weight tile column of {hw.linear_out}x{hw.linear_in} weights on {bits}-bit beats")
     return problems
 
 

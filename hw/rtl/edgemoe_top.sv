@@ -124,7 +124,9 @@ module edgemoe_top
   localparam int unsigned VecWordBits = word_bits(NormBits);  // norm and pos_embed words
   localparam int unsigned ActWordBits = word_bits(ActBits);
   localparam int unsigned PixChunks = AxiBits / (Lanes * PixelWordBits);  // x beats per image beat
-  localparam int unsigned VecChunks = AxiBits / (Lanes * VecWordBits);    // words per vector beat
+  localparam int unsigned VecWordWidth = Lanes * VecWordBits;             // a word of Lanes norm values
+  localparam int unsigned VecChunks = VecWordWidth <= AxiBits ? AxiBits / VecWordWidth : 1;  // words per beat
+  localparam int unsigned VecGather = VecWordWidth > AxiBits ? VecWordWidth / AxiBits : 1;   // beats per word
   localparam int unsigned OutBeats = Lanes * ActWordBits / AxiBits;       // token beats per word
   localparam int unsigned ImageBeats = Patches * PatchIn * PixelWordBits / AxiBits;
   localparam int unsigned PosBeats = Tokens * Dim * VecWordBits / AxiBits;
@@ -145,12 +147,12 @@ module edgemoe_top
     $fatal(1, "%m: edgemoe_top needs LinearIn == LinearOut dividing Dim, the hidden sizes and PatchIn, %s",
            "and Experts <= LinearOut");
   end
-  if (AxiBits % (Lanes * PixelWordBits) != 0 || AxiBits % (Lanes * VecWordBits) != 0
+  if (AxiBits % (Lanes * PixelWordBits) != 0 || (AxiBits % VecWordWidth != 0 && VecWordWidth % AxiBits != 0)
       || (Lanes * ActWordBits) % AxiBits != 0 || word_bits(PosEmbedBits) != VecWordBits
       || (Patches * PatchIn * PixelWordBits) % AxiBits != 0 || (Tokens * Dim * ActWordBits) % AxiBits != 0
       || (Dim * VecWordBits) % AxiBits != 0) begin : gen_bad_axi
     $fatal(1, "%m: edgemoe_top needs whole AXI beats of pixels, norm/pos words (one width) and tokens, %s",
-           "and a token word of whole beats");
+           "a token word of whole beats and a norm/pos word of whole beats or a whole fraction of one");
   end
   if (NormBits > VecWordBits) begin : gen_bad_norm
     $fatal(1, "%m: edgemoe_top needs norm values within their storage words");
@@ -756,18 +758,38 @@ module edgemoe_top
     .m_axi_rready (v_rready)
   );
 
-  // the vector beat as chunks of Lanes words: chunk c of the stream
-  logic [31:0] vchunk_q;  // chunk within the beat
-  logic        vec_take, vchunk_last;
-  logic [Lanes*VecWordBits-1:0] vec_chunk;
-  assign vchunk_last = vchunk_q == VecChunks - 1;
-  assign vec_chunk = vec_data[32'(vchunk_q) * Lanes * VecWordBits +: Lanes * VecWordBits];
-  assign vec_ready = vec_take && vchunk_last;
-  always_ff @(posedge clk) begin
-    if (rst || entry_q) begin
-      vchunk_q <= '0;
-    end else if (vec_take) begin
-      vchunk_q <= vchunk_last ? '0 : vchunk_q + 1;
+  // the vector stream as words of Lanes values: chunk c of a beat, or VecGather beats gathered
+  logic                    vec_take;   // the word vec_chunk is taken this cycle
+  logic                    vec_word;   // a whole word is in vec_chunk
+  logic [VecWordWidth-1:0] vec_chunk;
+  if (VecGather == 1) begin : gen_vec_chunks
+    logic [31:0] vchunk_q;  // chunk within the beat
+    logic        vchunk_last;
+    assign vchunk_last = vchunk_q == VecChunks - 1;
+    assign vec_chunk = vec_data[32'(vchunk_q) * VecWordWidth +: VecWordWidth];
+    assign vec_word = vec_valid;
+    assign vec_ready = vec_take && vchunk_last;
+    always_ff @(posedge clk) begin
+      if (rst || entry_q) begin
+        vchunk_q <= '0;
+      end else if (vec_take) begin
+        vchunk_q <= vchunk_last ? '0 : vchunk_q + 1;
+      end
+    end
+  end else begin : gen_vec_gather
+    // beats enter at the top and move down: after the last one, beat 0 sits in the low bits
+    logic [31:0] vbeats_q;  // beats of the word gathered
+    assign vec_word = vbeats_q == VecGather;
+    assign vec_ready = !vec_word;
+    always_ff @(posedge clk) begin
+      if (rst || entry_q) begin
+        vbeats_q <= '0;
+      end else if (vec_take) begin
+        vbeats_q <= '0;
+      end else if (vec_valid && vec_ready) begin
+        vbeats_q <= vbeats_q + 1;
+      end
+      if (vec_valid && vec_ready) vec_chunk <= {vec_data, vec_chunk[VecWordWidth-1:AxiBits]};
     end
   end
 
@@ -779,7 +801,7 @@ module edgemoe_top
   logic [31:0] join_q;  // word index of the Pos and Resid passes
   logic        pos_take;
   logic [WordBits-1:0] pos_sum;
-  assign pos_take = state_q == SPos && vec_valid && acc_s_valid;
+  assign pos_take = state_q == SPos && vec_word && acc_s_valid;
   for (genvar l = 0; l < Lanes; l++) begin : gen_pos
     logic signed [PosEmbedBits-1:0] pv;
     logic signed [ActBits-1:0]      av;
@@ -1143,7 +1165,7 @@ module edgemoe_top
   );
 
   // ---------------------------------------------------------------- stream hand-offs
-  assign vec_take = state_q == SPos ? pos_take : is_ln && vec_valid && vtotal_q < 2 * TokenWords;
+  assign vec_take = state_q == SPos ? pos_take : is_ln && vec_word && vtotal_q < 2 * TokenWords;
   assign xs_ready = state_q inside {SResidAttn, SResidMlp} ? resid_take
                   : is_ln ? pcount_q == TokenWords && ln_x_ready
                   : state_q == SStore ? wr_d_ready && obeat_q == OutBeats - 1 : 1'b0;

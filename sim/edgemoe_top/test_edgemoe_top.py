@@ -243,11 +243,12 @@ def tiny_model_on(hw_preset: str) -> Config:
     """The tiny model and formats on the hardware of ``hw_preset`` (its array, attention P and
     block width, AXI width): a full-size preset's datapath at a size that simulates in seconds.
     A preset of the tiny model itself (tiny, ecp5) runs as it is. ``a16``: 16-bit activations,
-    ap_fixed<16, 6>, on a 16 x 16 array (a token word is one AXI beat; pos_embed, with one
-    fraction bit more than the activations, is rounded into them)."""
+    ap_fixed<16, 6>, on a 16 x 16 array with 128-bit AXI ports (a token word and a norm word
+    are two beats each; pos_embed, with one fraction bit more than the activations, is rounded
+    into them)."""
     tiny = preset("tiny")
     if hw_preset == "a16":
-        hw = dataclasses.replace(tiny.hw, linear_in=16, linear_out=16)
+        hw = dataclasses.replace(tiny.hw, linear_in=16, linear_out=16, axi_bits=128)
         act16 = dataclasses.replace(tiny.formats.act, fmt=sfix(16, 6))
         formats = dataclasses.replace(tiny.formats, act=act16)
         return dataclasses.replace(tiny, name="tiny-a16", hw=hw, formats=formats)
