@@ -1062,8 +1062,10 @@ module edgemoe_top
 
   logic [15:0] y_stored_tile;  // the storage index of tile yt_q
   tile_order u_y_order (
+    .clk_i       (clk),
+    .start_i     (rst || entry_q),
     .head_major_i(l_head_major),
-    .visit_i     (16'(yt_q)),
+    .advance_i   (y_take && yr_q == l_rows - 1),
     .tile_o      (y_stored_tile)
   );
 

@@ -171,7 +171,7 @@ module linear_engine
   logic                issued_q;  // the read of the current phase has been requested
   logic [AddrBits-1:0] weights_q, bias_q;
   count_t              tiles_q, words_q, tile_q, word_q;
-  logic                patch_q, head_major_q;
+  logic                patch_q;
   count_t              stored_tile;  // the storage index of the tile being read
   bias_kind_e          bias_kind_q;
   epilogue_e           epilogue_q;
@@ -188,9 +188,13 @@ module linear_engine
 
   assign cmd_ready_o = phase_q == Idle;
 
+  logic tile_done;  // the tile's last weight word is handed over: the next tile
+  assign tile_done = phase_q == Weights && w_valid && w_ready && word_q == words_q - 1'b1;
   tile_order #(.Out(Out), .CountBits(CountBits)) u_order (
-    .head_major_i(head_major_q),
-    .visit_i     (tile_q),
+    .clk_i       (clk_i),
+    .start_i     (phase_q == Idle && cmd_valid_i),
+    .head_major_i(cmd_head_major_i),
+    .advance_i   (tile_done),
     .tile_o      (stored_tile)
   );
 
@@ -250,7 +254,7 @@ module linear_engine
             beat_cnt_q <= beat_cnt_q == ($clog2(WordBeats + 1))'(WordBeats - 1) ? '0 : beat_cnt_q + 1'b1;
             if (beat_cnt_q == ($clog2(WordBeats + 1))'(WordBeats - 1)) word_full_q <= 1'b1;
           end
-          if (w_valid && w_ready && word_q == words_q - 1'b1) begin
+          if (tile_done) begin
             issued_q <= 1'b0;
             tile_q   <= tile_q + 1'b1;
             phase_q  <= tile_q == tiles_q - 1'b1 ? Idle : Bias;
@@ -268,7 +272,6 @@ module linear_engine
       tiles_q     <= cmd_tiles_i;
       words_q     <= cmd_words_i;
       patch_q     <= cmd_patch_i;
-      head_major_q <= cmd_head_major_i;
       bias_kind_q <= cmd_bias_kind_i;
       epilogue_q  <= cmd_epilogue_i;
     end
