@@ -42,6 +42,8 @@ module exp_lane
   localparam int OutLeftShift = OutFrac > WorkFrac ? OutFrac - WorkFrac : 0;
   localparam int ScaledBits = WorkFrac + OutLeftShift + 3;  // p << OutLeftShift, and after the shift
   localparam int MaxIntPart = OutFrac + 2;  // n beyond this shifts every bit out
+  localparam int DistBits = $clog2(WorkFrac + 2 + OutLeftShift + 1);  // the shift's distance
+  localparam int SideShiftBits = DistBits + 1;  // the shift passed on as {s > 0, distance}
   localparam int unsigned Step = Registered ? 1 : 0;
 
   if (MagBits < 1 || MagBits > 62 || ClampIntBits + 2 * WorkFrac + 1 > 62 || ScaledBits > FuncBits)
@@ -92,7 +94,7 @@ module exp_lane
   logic [IntPartBits-1:0]   n_d;
   logic [WorkFrac-1:0]      u_d, u_q;
   // the shift: n clamped, + W + OutLeftShift - OutFrac, at most W + 2 + OutLeftShift
-  logic [7:0]               s_d, s_q, s_r;
+  logic [7:0]               s_d, s_q;
   assign t_rounded = prod_t + (ProductBits'(1) << (WorkFrac - 1));
   assign n_d = t_rounded[ProductBits-1:2*WorkFrac];
   assign u_d = t_rounded[2*WorkFrac-1:WorkFrac];
@@ -105,50 +107,53 @@ module exp_lane
     .clk_i(clk_i), .en_i(en_i), .d_i({u_d, s_d}), .q_o({u_q, s_q})
   );
 
-  // ---- 4. Exp2Table's two entries read from a registered ROM (r and s beside it), registered
-  // once more, then (E[i+1] - E[i]) * r: always interpolated
+  // ---- 4. Exp2Table's two entries read from a registered ROM (r and the shift's distance beside
+  // it), registered once more, then (E[i+1] - E[i]) * r: always interpolated
   logic [InterpBits-1:0]      r_t, r_q;
   logic [TableEntryBits-1:0]  lo_t, hi_t, lo_q, hi_q, lo_m;
-  logic [7:0]                 s_t;
+  logic [SideShiftBits-1:0]   s_t, s_r;
   rom_pair #(
     .Entries(Exp2TableSize), .EntryBits(TableEntryBits), .IndexBits(ExpTableBits), .Table(Exp2Table),
     .Registered(Registered)
   ) u_table (
     .clk_i(clk_i), .en_i(en_i), .idx_i(u_q[WorkFrac-1:InterpBits]), .lo_o(lo_t), .hi_o(hi_t)
   );
-  pipe_reg #(.Width(InterpBits + 8), .Depth(Step)) u_table_side (
-    .clk_i(clk_i), .en_i(en_i), .d_i({u_q[InterpBits-1:0], s_q}), .q_o({r_t, s_t})
+  pipe_reg #(.Width(InterpBits + SideShiftBits), .Depth(Step)) u_table_side (
+    .clk_i(clk_i), .en_i(en_i),
+    .d_i({u_q[InterpBits-1:0], s_q > 0, DistBits'(pow2_distance(int'(s_q), OutRoundHalfUp))}),
+    .q_o({r_t, s_t})
   );
-  pipe_reg #(.Width(2 * TableEntryBits + InterpBits + 8), .Depth(Step)) u_entries (
+  pipe_reg #(.Width(2 * TableEntryBits + InterpBits + SideShiftBits), .Depth(Step)) u_entries (
     .clk_i(clk_i), .en_i(en_i), .d_i({lo_t, hi_t, r_t, s_t}), .q_o({lo_q, hi_q, r_q, s_r})
   );
 
   logic signed [InterpProductBits-1:0] d_m;
-  logic [7:0] s_m, s_p, s_b;
+  logic [SideShiftBits-1:0] s_m, s_p;
   fxp_mul #(.ABits(TableEntryBits + 1), .BBits(InterpBits + 1), .Registered(Registered)) u_mul_interp (
     .clk_i(clk_i), .en_i(en_i),
     .a_i((TableEntryBits + 1)'(hi_q) - (TableEntryBits + 1)'(lo_q)), .b_i($signed({1'b0, r_q})),
     .p_o(d_m)
   );
-  pipe_reg #(.Width(TableEntryBits + 8), .Depth(Step * MulLatency)) u_interp_side (
+  pipe_reg #(.Width(TableEntryBits + SideShiftBits), .Depth(Step * MulLatency)) u_interp_side (
     .clk_i(clk_i), .en_i(en_i), .d_i({lo_q, s_r}), .q_o({lo_m, s_m})
   );
 
   logic [TableEntryBits-1:0] p_d, p_q;
   assign p_d = TableEntryBits'(interpolate(FuncBits'(lo_m), FuncBits'(d_m), InterpBits));
-  pipe_reg #(.Width(TableEntryBits + 8), .Depth(Step)) u_p (
+  pipe_reg #(.Width(TableEntryBits + SideShiftBits), .Depth(Step)) u_p (
     .clk_i(clk_i), .en_i(en_i), .d_i({p_d, s_m}), .q_o({p_q, s_p})
   );
 
-  // ---- 5. p * 2**-s with the output's rounding (bias, then shift), then the fit
-  logic [ScaledBits-1:0] yb_d, yb_q, yv_d, yv_q;
+  // ---- 5. p * 2**-s with the output's rounding (shift, then round), then the fit; s >= 0
+  logic [ScaledBits-1:0] yt_d, yt_q, yv_d, yv_q;
+  logic                  right_t;
   logic [OutBits-1:0]    y_d;
-  assign yb_d = ScaledBits'(pow2_bias(FuncBits'(p_q) <<< OutLeftShift, int'(s_p), OutRoundHalfUp));
-  pipe_reg #(.Width(ScaledBits + 8), .Depth(Step)) u_bias (
-    .clk_i(clk_i), .en_i(en_i), .d_i({yb_d, s_p}), .q_o({yb_q, s_b})
+  assign yt_d = ScaledBits'(pow2_shift(FuncBits'(p_q) <<< OutLeftShift, 1'b1, int'(s_p[DistBits-1:0])));
+  pipe_reg #(.Width(ScaledBits + 1), .Depth(Step)) u_shift (
+    .clk_i(clk_i), .en_i(en_i), .d_i({yt_d, s_p[DistBits]}), .q_o({yt_q, right_t})
   );
-  assign yv_d = ScaledBits'(pow2_shift(FuncBits'(yb_q), 1'b1, int'(s_b)));  // s >= 0
-  pipe_reg #(.Width(ScaledBits), .Depth(Step)) u_shift (.clk_i(clk_i), .en_i(en_i), .d_i(yv_d), .q_o(yv_q));
+  assign yv_d = ScaledBits'(pow2_round(FuncBits'(yt_q), right_t, OutRoundHalfUp));
+  pipe_reg #(.Width(ScaledBits), .Depth(Step)) u_round (.clk_i(clk_i), .en_i(en_i), .d_i(yv_d), .q_o(yv_q));
 
   fxp_requant #(
     .InBits(ScaledBits), .InFrac(0), .InSigned(1'b0),

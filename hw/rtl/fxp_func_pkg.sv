@@ -63,16 +63,14 @@ package fxp_func_pkg;
     return v < lo ? lo : (v > hi ? hi : v);
   endfunction
 
-  // y * 2**-s in two steps, pow2_bias then pow2_shift: for s > 0 an arithmetic right shift,
-  // rounding half up when round_half_up (else truncating); for s <= 0 a left shift by -s. The
-  // shift takes the direction (s > 0) and the distance |s|, which the bias step registers, so
-  // the shift step is the shifters alone
-  function automatic logic signed [FuncBits-1:0] pow2_bias(
-    input logic signed [FuncBits-1:0] y,
-    input int                         s,
-    input bit                         round_half_up
-  );
-    return s > 0 && round_half_up ? y + (FuncBits'(1) <<< (s - 1)) : y;
+  // y * 2**-s in two steps, pow2_shift then pow2_round: for s > 0 an arithmetic right shift,
+  // rounding half up when round_half_up (else truncating); for s <= 0 a left shift by -s. With
+  // rounding the shift stops one bit short and pow2_round adds one and drops that bit, since
+  // floor((y + 2**(s-1)) / 2**s) = floor((floor(y / 2**(s-1)) + 1) / 2): no step adds a bit at a
+  // variable position. The shift takes the direction (s > 0) and pow2_distance(s), which the
+  // lanes register a step ahead, so the shift step is the shifters alone.
+  function automatic int unsigned pow2_distance(input int s, input bit round_half_up);
+    return s > 0 ? (round_half_up ? s - 1 : s) : -s;
   endfunction
 
   function automatic logic signed [FuncBits-1:0] pow2_shift(
@@ -81,6 +79,14 @@ package fxp_func_pkg;
     input int unsigned                distance
   );
     return right ? y >>> distance : y <<< distance;
+  endfunction
+
+  function automatic logic signed [FuncBits-1:0] pow2_round(
+    input logic signed [FuncBits-1:0] t,
+    input bit                         right,
+    input bit                         round_half_up
+  );
+    return right && round_half_up ? (t + FuncBits'(1)) >>> 1 : t;
   endfunction
 endpackage
 

@@ -37,6 +37,8 @@ module rsqrt_lane
   localparam int MinShift = -(int'(OutBits) + 1);
   localparam int MaxShift = WorkFrac + 2;
   localparam int ShiftBits = 8;  // the clamped output shift, signed
+  localparam int DistBits = $clog2((MaxShift > -MinShift ? MaxShift : -MinShift) + 1);  // its distance
+  localparam int SideShiftBits = DistBits + 1;  // the shift passed on as {direction, distance}
   localparam int ScaledBits = WorkFrac + 1 + int'(OutBits) + 3;  // y after the widest left shift, signed
   localparam int IndexBits = $clog2(RsqrtTableSize);  // table index
   localparam int unsigned Step = Registered ? 1 : 0;
@@ -76,12 +78,12 @@ module rsqrt_lane
     .clk_i(clk_i), .en_i(en_i), .d_i({m_d, sh_d}), .q_o({m_q, sh_q})
   );
 
-  // ---- 3. RsqrtTable's two entries read from a registered ROM (r, m and the shift beside it),
-  // registered once more, then the interpolation multiply
+  // ---- 3. RsqrtTable's two entries read from a registered ROM (r, m and the shift's direction
+  // and distance beside it), registered once more, then the interpolation multiply
   logic [InterpBits-1:0]       r_t, r_q;
   logic [WorkFrac:0]           lo_t, hi_t, lo_q, hi_q, lo_m;
   logic [MantBits-1:0]         m_r, m_t, m_m;
-  logic signed [ShiftBits-1:0] sh_r, sh_t, sh_m;
+  logic [SideShiftBits-1:0]    sh_r, sh_t, sh_m;
   assign v = m_q - (MantBits'(1) << WorkFrac);
   rom_pair #(
     .Entries(RsqrtTableSize), .EntryBits(WorkFrac + 1), .IndexBits(IndexBits), .Table(RsqrtTable),
@@ -89,10 +91,12 @@ module rsqrt_lane
   ) u_table (
     .clk_i(clk_i), .en_i(en_i), .idx_i(IndexBits'(v >> InterpBits)), .lo_o(lo_t), .hi_o(hi_t)
   );
-  pipe_reg #(.Width(InterpBits + MantBits + ShiftBits), .Depth(Step)) u_table_side (
-    .clk_i(clk_i), .en_i(en_i), .d_i({v[InterpBits-1:0], m_q, sh_q}), .q_o({r_t, m_r, sh_r})
+  pipe_reg #(.Width(InterpBits + MantBits + SideShiftBits), .Depth(Step)) u_table_side (
+    .clk_i(clk_i), .en_i(en_i),
+    .d_i({v[InterpBits-1:0], m_q, sh_q > 0, DistBits'(pow2_distance(int'(sh_q), OutRoundHalfUp))}),
+    .q_o({r_t, m_r, sh_r})
   );
-  pipe_reg #(.Width(2 * (WorkFrac + 1) + InterpBits + MantBits + ShiftBits), .Depth(Step)) u_entries (
+  pipe_reg #(.Width(2 * (WorkFrac + 1) + InterpBits + MantBits + SideShiftBits), .Depth(Step)) u_entries (
     .clk_i(clk_i), .en_i(en_i), .d_i({lo_t, hi_t, r_t, m_r, sh_r}), .q_o({lo_q, hi_q, r_q, m_t, sh_t})
   );
 
@@ -101,12 +105,12 @@ module rsqrt_lane
     .clk_i(clk_i), .en_i(en_i),
     .a_i((WorkFrac + 2)'(hi_q) - (WorkFrac + 2)'(lo_q)), .b_i($signed({1'b0, r_q})), .p_o(d_m)
   );
-  pipe_reg #(.Width(WorkFrac + 1 + MantBits + ShiftBits), .Depth(Step * MulLatency)) u_interp_side (
+  pipe_reg #(.Width(WorkFrac + 1 + MantBits + SideShiftBits), .Depth(Step * MulLatency)) u_interp_side (
     .clk_i(clk_i), .en_i(en_i), .d_i({lo_q, m_t, sh_t}), .q_o({lo_m, m_m, sh_m})
   );
 
   // y[0], m and the shift enter the Newton steps; each step passes them on registered
-  localparam int SideBits = MantBits + ShiftBits;
+  localparam int SideBits = MantBits + SideShiftBits;
   logic signed [NewtonBits-1:0] y [NewtonSteps + 1] /* verilator split_var */;
   logic [SideBits-1:0]          side [NewtonSteps + 1] /* verilator split_var */;  // {m, shift}
   pipe_reg #(.Width(NewtonBits + SideBits), .Depth(Step)) u_seed (
@@ -160,21 +164,17 @@ module rsqrt_lane
     );
   end
 
-  // ---- 5. y * 2**-shift with the output's rounding (bias, then shift), then the fit
-  logic signed [ScaledBits-1:0] yb_d, yb_q, yv_d, yv_q;
-  logic signed [ShiftBits-1:0]  sh_y;
+  // ---- 5. y * 2**-shift with the output's rounding (shift, then round), then the fit
+  logic signed [ScaledBits-1:0] yt_d, yt_q, yv_d, yv_q;
   logic [OutBits-1:0]           y_d;
-  assign sh_y = side[NewtonSteps][ShiftBits-1:0];
-  assign yb_d = ScaledBits'(pow2_bias(FuncBits'(y[NewtonSteps]), int'(sh_y), OutRoundHalfUp));
-  logic                 right_d, right_b;  // the shift's direction and distance
-  logic [ShiftBits-1:0] dist_d, dist_b;
-  assign right_d = sh_y > 0;
-  assign dist_d = right_d ? sh_y : -sh_y;
-  pipe_reg #(.Width(ScaledBits + 1 + ShiftBits), .Depth(Step)) u_bias (
-    .clk_i(clk_i), .en_i(en_i), .d_i({yb_d, right_d, dist_d}), .q_o({yb_q, right_b, dist_b})
+  logic                         right_y, right_t;
+  assign right_y = side[NewtonSteps][DistBits];
+  assign yt_d = ScaledBits'(pow2_shift(FuncBits'(y[NewtonSteps]), right_y, int'(side[NewtonSteps][DistBits-1:0])));
+  pipe_reg #(.Width(ScaledBits + 1), .Depth(Step)) u_shift (
+    .clk_i(clk_i), .en_i(en_i), .d_i({yt_d, right_y}), .q_o({yt_q, right_t})
   );
-  assign yv_d = ScaledBits'(pow2_shift(FuncBits'(yb_q), right_b, int'(dist_b)));
-  pipe_reg #(.Width(ScaledBits), .Depth(Step)) u_shift (.clk_i(clk_i), .en_i(en_i), .d_i(yv_d), .q_o(yv_q));
+  assign yv_d = ScaledBits'(pow2_round(FuncBits'(yt_q), right_t, OutRoundHalfUp));
+  pipe_reg #(.Width(ScaledBits), .Depth(Step)) u_round (.clk_i(clk_i), .en_i(en_i), .d_i(yv_d), .q_o(yv_q));
 
   fxp_requant #(
     .InBits(ScaledBits), .InFrac(0), .InSigned(1'b1),
