@@ -46,7 +46,9 @@ module gelu_lane
   );
 
   // ---- beyond the table; index and fraction; the two entries read from a registered ROM (the
-  // rest beside it), then registered once more
+  // rest beside it), then registered once more. The index is a's bits straight from the
+  // register: beyond the table it reads some segment (every b-bit index has its two entries) whose
+  // delta is then replaced by 0, so the range test runs beside the read, not before it
   logic                     beyond_d;
   logic [GeluTableBits-1:0] idx;
   logic [InterpWidth-1:0]   r_d;
@@ -55,14 +57,14 @@ module gelu_lane
   if (InterpBits > 0) begin : gen_interp
     logic [ActBits-InterpBits-1:0] idx_full;
     assign idx_full = a_q[ActBits-1:InterpBits];
-    assign idx = beyond_d ? '0 : idx_full[GeluTableBits-1:0];
+    assign idx = idx_full[GeluTableBits-1:0];
     assign r_d = a_q[InterpBits-1:0];
     // verilator lint_off UNUSEDSIGNAL
     logic unused_hi;  // idx_full above bit GeluTableBits only matters through `beyond`
     assign unused_hi = ^idx_full;
     // verilator lint_on UNUSEDSIGNAL
   end else begin : gen_no_interp
-    assign idx = beyond_d ? '0 : GeluTableBits'(a_q << (-InterpBits));
+    assign idx = GeluTableBits'(a_q << (-InterpBits));
     assign r_d = '0;
   end
 
