@@ -9,8 +9,8 @@
 //
 // Only the running max is a one-cycle recurrence: the exp argument (m - s or s - m) depends on
 // m alone, so it enters a registered exp_lane in the cycle the key is taken, and the sum's
-// recurrence (one multiply-add and the cast per cycle) runs ExpLatency cycles behind it, fed by
-// the exp results and the step's flags. 1/l of a finished row goes through a registered
+// recurrence (per cycle, on a new max one multiply-add and its cast, otherwise one saturating
+// add) runs ExpLatency cycles behind it, fed by the exp results and the step's flags. 1/l of a finished row goes through a registered
 // recip_lane. One key step per cycle for all Lanes; the whole pipeline moves together while the
 // output register is empty or taken (y_ready_i). The result ExpLatency + RecipLatency + 1 cycles
 // after the row's last key.
@@ -39,6 +39,14 @@ module softmax_state
 );
   localparam int MulAddBits = SoftmaxSumBits + ExpOutBits + 2;  // l * e + addend, unsigned
   localparam logic [MulAddBits-1:0] Half = (SoftmaxSumRoundHalfUp && ExpOutFracBits > 0) ? MulAddBits'(1) << (ExpOutFracBits - 1) : '0;
+  // e * 2**fs + Half, and l plus its part above the lsb, unsigned
+  localparam int AddendBits = (int'(ExpOutBits) + SoftmaxSumFracBits > ExpOutFracBits
+                               ? int'(ExpOutBits) + SoftmaxSumFracBits : ExpOutFracBits) + 1;
+  localparam int OldSumBits = (int'(SoftmaxSumBits) > AddendBits ? int'(SoftmaxSumBits) : AddendBits) + 1;
+  // the first key's sum, cast(0 * e + 1) = fit(1.0) (Half is below the cast's lsb)
+  localparam logic [SoftmaxSumBits-1:0] FirstSum = SoftmaxSumFracBits < int'(SoftmaxSumBits)
+                                                 ? SoftmaxSumBits'(1) << SoftmaxSumFracBits
+                                                 : (SoftmaxSumSaturate ? '1 : '0);
   localparam int unsigned ExpLatency = exp_latency(1'b1);
   localparam int unsigned RecipLatency = recip_latency(1'b1);
 
@@ -83,7 +91,6 @@ module softmax_state
     logic signed [AttnScoreBits:0]   diff;
     logic [SoftmaxSumBits-1:0]       l;
     logic [ExpOutBits-1:0]           e;
-    logic [MulAddBits-1:0]           mac;
 
     assign s = s_data_i[j*AttnScoreBits +: AttnScoreBits];
     assign m = m_q[j*AttnScoreBits +: AttnScoreBits];
@@ -98,22 +105,33 @@ module softmax_state
       .y_o(e)
     );
 
-    assign l = e_first ? '0 : l_q[j*SoftmaxSumBits +: SoftmaxSumBits];
-    always_comb begin
-      if (e_is_new[j]) begin
-        mac = MulAddBits'(l) * MulAddBits'(e) + (MulAddBits'(1) << (SoftmaxSumFracBits + ExpOutFracBits)) + Half;
-      end else begin
-        mac = (MulAddBits'(l) << ExpOutFracBits) + (MulAddBits'(e) << SoftmaxSumFracBits) + Half;
-      end
-    end
+    // The recurrence holds the least it can: the first key's 1.0 is loaded (not computed from a
+    // zero l), and an old max's step l + e is the saturating add of l and the cast's share of e,
+    // ((e << fs) + Half) >> fe, computed off the loop: (l << fe) has no bits below the lsb.
+    logic [MulAddBits-1:0]     mac_new;
+    logic [AddendBits-1:0]     e_term;
+    logic [OldSumBits-1:0]     add_old;
+    logic [SoftmaxSumBits-1:0] l_new, l_old;
+    assign l = l_q[j*SoftmaxSumBits +: SoftmaxSumBits];
+    assign mac_new = MulAddBits'(l) * MulAddBits'(e) + (MulAddBits'(1) << (SoftmaxSumFracBits + ExpOutFracBits)) + Half;
+    assign e_term = (AddendBits'(e) << SoftmaxSumFracBits) + AddendBits'(Half);
+    assign add_old = OldSumBits'(l) + OldSumBits'(e_term >> ExpOutFracBits);
 
     fxp_requant #(
       .InBits(MulAddBits + 1), .InFrac(ExpOutFracBits), .InSigned(1'b1),
       .OutBits(SoftmaxSumBits), .OutFrac(0), .OutSigned(1'b0),
       .RoundHalfUp(1'b0), .Saturate(SoftmaxSumSaturate)
-    ) u_sum (
-      .in_i({1'b0, mac}), .out_o(l_d[j*SoftmaxSumBits +: SoftmaxSumBits]), .clip_o()
+    ) u_sum_new (
+      .in_i({1'b0, mac_new}), .out_o(l_new), .clip_o()
     );
+    fxp_requant #(
+      .InBits(OldSumBits + 1), .InFrac(0), .InSigned(1'b1),
+      .OutBits(SoftmaxSumBits), .OutFrac(0), .OutSigned(1'b0),
+      .RoundHalfUp(1'b0), .Saturate(SoftmaxSumSaturate)
+    ) u_sum_old (
+      .in_i({1'b0, add_old}), .out_o(l_old), .clip_o()
+    );
+    assign l_d[j*SoftmaxSumBits +: SoftmaxSumBits] = e_first ? FirstSum : (e_is_new[j] ? l_new : l_old);
 
     recip_lane #(.Registered(1'b1)) u_recip (
       .clk_i(clk_i), .en_i(adv),
