@@ -147,7 +147,7 @@ module moe_router
   logic                    c_en, c_issue, c_last, c_free, c_step, c_emit, emit_ok;
   logic [ScoreLatency-1:0]    c_valid_q;  // issued experts in the multiplier
   logic [ExpertBits-1:0]      c_out_j;  // the expert whose score leaves it
-  logic                 c_out_valid, c_out_last;
+  logic                 c_out_valid, c_out_first, c_out_last;
 
   // ------------------------------------------------------------------------------------------
   // Queues: per expert one memory (one write, one read port) of two banks of token indices,
@@ -331,16 +331,16 @@ module moe_router
   pipe_reg #(.Width(GateScoreBits), .Depth(1)) u_score_reg (
     .clk_i(clk_i), .en_i(c_en), .d_i(c_p_d), .q_o(c_p)
   );
-  pipe_reg #(.Width(ExpertBits + 1), .Depth(ScoreLatency)) u_score_side (
-    .clk_i(clk_i), .en_i(c_en), .d_i({c_j_q, c_last}), .q_o({c_out_j, c_out_last})
+  pipe_reg #(.Width(ExpertBits + 2), .Depth(ScoreLatency)) u_score_side (
+    .clk_i(clk_i), .en_i(c_en), .d_i({c_j_q, c_j_q == '0, c_last}), .q_o({c_out_j, c_out_first, c_out_last})
   );
   assign c_out_valid = c_valid_q[ScoreLatency-1];
 
-  // a token's first score starts the top-k afresh
+  // a token's first score starts the top-k afresh (the flag comes registered, off the loop)
   topk_insert #(
     .TopK(NumTopK), .ScoreBits(GateScoreBits), .ScoreSigned(GateScoreSigned), .IndexBits(ExpertBits)
   ) u_topk (
-    .valid_i(c_out_j == '0 ? '0 : c_best_v_q), .score_i(c_best_s_q), .index_i(c_best_i_q),
+    .valid_i(c_out_first ? '0 : c_best_v_q), .score_i(c_best_s_q), .index_i(c_best_i_q),
     .cand_score_i(c_p), .cand_index_i(c_out_j),
     .valid_o(c_ins_v), .score_o(c_ins_s), .index_o(c_ins_i)
   );
