@@ -12,32 +12,25 @@ package fxp_func_pkg;
   // the word every helper works on (the generated tables are 64-bit words too)
   localparam int unsigned FuncBits = 64;
 
-  // ---- latencies, in enabled cycles from x_i to y_o, of a registered lane (0 when combinational)
+  // ---- latencies, in enabled cycles from x_i to y_o (each unit reads the ones it uses)
+  /* verilator lint_off UNUSEDPARAM */
   localparam int unsigned MulLatency = 4;  // fxp_mul: input, product, row and sum registers
 
   // exp_lane: clamp; aw * log2(e); n, u; table read (rom_pair) and its entries; interpolation
-  // multiply; interpolated value; rounding bias, shift, fit
-  function automatic int unsigned exp_latency(input bit registered);
-    return registered ? 8 + 2 * MulLatency : 0;
-  endfunction
+  // multiply; interpolated value; shift, rounding, fit
+  localparam int unsigned ExpLatency = 8 + 2 * MulLatency;
 
   // recip_lane: leading one; normalise; table read (rom_pair) and its entries; interpolation
-  // multiply; seed; per Newton step m * y, 2 - m y, y * (2 - m y), rounding; rounding bias,
-  // shift, fit
-  function automatic int unsigned recip_latency(input bit registered);
-    return registered ? 8 + MulLatency + NewtonSteps * (2 + 2 * MulLatency) : 0;
-  endfunction
+  // multiply; seed; per Newton step m * y, 2 - m y, y * (2 - m y), rounding; shift, rounding, fit
+  localparam int unsigned RecipLatency = 8 + MulLatency + NewtonSteps * (2 + 2 * MulLatency);
 
   // rsqrt_lane: as recip_lane, with three multiplies per Newton step (y * y, m * y**2, y * c)
-  function automatic int unsigned rsqrt_latency(input bit registered);
-    return registered ? 8 + MulLatency + NewtonSteps * (3 + 3 * MulLatency) : 0;
-  endfunction
+  localparam int unsigned RsqrtLatency = 8 + MulLatency + NewtonSteps * (3 + 3 * MulLatency);
 
   // gelu_lane: |x|; table read (rom_pair) and its entries; interpolation multiply; step cast;
   // delta; ReLU - delta; fit
-  function automatic int unsigned gelu_latency(input bit registered);
-    return registered ? 7 + MulLatency : 0;
-  endfunction
+  localparam int unsigned GeluLatency = 7 + MulLatency;
+  /* verilator lint_on UNUSEDPARAM */
 
   // position of the leading one of v (0 for v = 0)
   function automatic int leading_one(input logic [FuncBits-1:0] v);

@@ -95,7 +95,6 @@ module moe_router
   // Stage B: e_j = exp(x_j - max) in a registered exp lane, s = sum of cast(e_j, softmax_sum)
   // (saturating) as the exps leave the lane; the lane, its side bits and the sum move on b_en
   // ------------------------------------------------------------------------------------------
-  localparam int unsigned ExpLatency = exp_latency(1'b1);
   logic [ActBits-1:0]        b_x_q [NumExperts];
   logic signed [ActBits-1:0] b_max_q;
   logic [ExpOutBits-1:0]        b_e_q [NumExperts];
@@ -115,7 +114,6 @@ module moe_router
   // Stage S: a queue of up to SDepth finished tokens (exps, and 1/sum once the reciprocal lane
   // has it); the lane is fed the sum as the token enters and runs on every cycle
   // ------------------------------------------------------------------------------------------
-  localparam int unsigned RecipLatency = recip_latency(1'b1);
   // tokens S holds: one arrives every NumExperts cycles and stays RecipLatency + 2
   localparam int unsigned SDepth = (RecipLatency + NumExperts) / NumExperts + 1;
   localparam int unsigned SIndexBits = $clog2(SDepth) > 0 ? $clog2(SDepth) : 1;
@@ -207,8 +205,7 @@ module moe_router
 
   exp_lane #(
     .XBits(ActBits + 1), .XFrac(ActFracBits), .OutBits(ExpOutBits), .OutFrac(ExpOutFracBits),
-    .OutSigned(ExpOutSigned), .OutRoundHalfUp(ExpOutRoundHalfUp), .OutSaturate(ExpOutSaturate),
-    .Registered(1'b1)
+    .OutSigned(ExpOutSigned), .OutRoundHalfUp(ExpOutRoundHalfUp), .OutSaturate(ExpOutSaturate)
   ) u_exp (
     .clk_i(clk_i), .en_i(b_en), .x_i(b_diff), .y_o(b_exp)
   );
@@ -273,7 +270,7 @@ module moe_router
   recip_lane #(
     .XBits(SoftmaxSumBits), .XFrac(SoftmaxSumFracBits),
     .OutBits(SoftmaxRecipBits), .OutFrac(SoftmaxRecipFracBits), .OutSigned(SoftmaxRecipSigned),
-    .OutRoundHalfUp(SoftmaxRecipRoundHalfUp), .OutSaturate(SoftmaxRecipSaturate), .Registered(1'b1)
+    .OutRoundHalfUp(SoftmaxRecipRoundHalfUp), .OutSaturate(SoftmaxRecipSaturate)
   ) u_recip (
     .clk_i(clk_i), .en_i(1'b1), .x_i(b_sum_d), .y_o(s_recip)
   );
@@ -317,7 +314,7 @@ module moe_router
 
   assign c_e_ext = {ExpOutSigned & c_e_q[c_j_q][ExpOutBits-1], c_e_q[c_j_q]};
   assign c_r_ext = {SoftmaxRecipSigned & c_r_q[SoftmaxRecipBits-1], c_r_q};
-  fxp_mul #(.ABits(ExpOutBits + 1), .BBits(SoftmaxRecipBits + 1), .Registered(1'b1)) u_mul_score (
+  fxp_mul #(.ABits(ExpOutBits + 1), .BBits(SoftmaxRecipBits + 1)) u_mul_score (
     .clk_i(clk_i), .en_i(c_en), .a_i(c_e_ext), .b_i(c_r_ext), .p_o(c_prod)
   );
 

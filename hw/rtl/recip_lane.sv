@@ -5,9 +5,9 @@
 //   4. NewtonSteps times: y = rhu(y * (2**(W+1) - rhu(m * y, W)), W)
 //   5. y_o = fit(cast(y, W + e - XF - OF, out)), the shift clamped to [-(OutBits + 1), W + 2]
 // (W = WorkFracBits, b = RecipTableBits, XF = XFrac, OF = OutFrac.) x = 0 gives the all-ones
-// mantissa path (the golden model rejects it as an error). Registered: one register per step
-// (the multiplies in fxp_mul), y_o from a register, fxp_func_pkg::recip_latency(1) enabled
-// cycles after x_i; en_i low holds every stage. Registered = 0: combinational, latency 0.
+// mantissa path (the golden model rejects it as an error). One register per step (the
+// multiplies in fxp_mul), y_o from a register, fxp_func_pkg::RecipLatency enabled cycles after
+// x_i; en_i low holds every stage.
 `default_nettype none
 
 module recip_lane
@@ -20,8 +20,7 @@ module recip_lane
   parameter int          OutFrac        = SoftmaxRecipFracBits,
   parameter bit          OutSigned      = SoftmaxRecipSigned,
   parameter bit          OutRoundHalfUp = SoftmaxRecipRoundHalfUp,
-  parameter bit          OutSaturate    = SoftmaxRecipSaturate,
-  parameter bit          Registered     = 1'b1
+  parameter bit          OutSaturate    = SoftmaxRecipSaturate
 ) (
   input  wire logic               clk_i,
   input  wire logic               en_i,
@@ -40,7 +39,6 @@ module recip_lane
   localparam int DistBits = $clog2((MaxShift > -MinShift ? MaxShift : -MinShift) + 1);  // its distance
   localparam int SideShiftBits = DistBits + 1;  // the shift passed on as {direction, distance}
   localparam int ScaledBits = WorkFrac + 1 + int'(OutBits) + 3;  // y after the widest left shift, signed
-  localparam int unsigned Step = Registered ? 1 : 0;
 
   if (RecipTableSize != (1 << RecipTableBits) + 1 || InterpBits < 1) begin : gen_bad_table
     $fatal(1, "%m: RecipTable needs 2**RecipTableBits + 1 entries and RecipTableBits < WorkFracBits");
@@ -54,7 +52,7 @@ module recip_lane
   // ---- 1. e = leading one of x
   logic [XBits-1:0] x_q;
   logic [7:0]       e_q;
-  pipe_reg #(.Width(XBits + 8), .Depth(Step)) u_lead (
+  pipe_reg #(.Width(XBits + 8), .Depth(1)) u_lead (
     .clk_i(clk_i), .en_i(en_i), .d_i({x_i, 8'(leading_one(FuncBits'(x_i)))}), .q_o({x_q, e_q})
   );
 
@@ -65,7 +63,7 @@ module recip_lane
   assign xn = NormalisedBits'(x_q) << (NormalisedBits - 1 - int'(e_q));
   assign m_d = xn[NormalisedBits-1 -: WorkFrac + 1];
   assign sh_d = ShiftBits'(clamp(WorkFrac + int'(e_q) - XFrac - OutFrac, MinShift, MaxShift));
-  pipe_reg #(.Width(WorkFrac + 1 + ShiftBits), .Depth(Step)) u_norm (
+  pipe_reg #(.Width(WorkFrac + 1 + ShiftBits), .Depth(1)) u_norm (
     .clk_i(clk_i), .en_i(en_i), .d_i({m_d, sh_d}), .q_o({m_q, sh_q})
   );
   logic unused_xn;  // bits below the mantissa are truncated
@@ -78,28 +76,27 @@ module recip_lane
   logic [WorkFrac:0]           m_r, m_t;
   logic [SideShiftBits-1:0]    sh_r, sh_t;
   rom_pair #(
-    .Entries(RecipTableSize), .EntryBits(WorkFrac + 1), .IndexBits(RecipTableBits), .Table(RecipTable),
-    .Registered(Registered)
+    .Entries(RecipTableSize), .EntryBits(WorkFrac + 1), .IndexBits(RecipTableBits), .Table(RecipTable)
   ) u_table (
     .clk_i(clk_i), .en_i(en_i), .idx_i(m_q[WorkFrac-1 -: RecipTableBits]), .lo_o(lo_t), .hi_o(hi_t)
   );
-  pipe_reg #(.Width(InterpBits + WorkFrac + 1 + SideShiftBits), .Depth(Step)) u_table_side (
+  pipe_reg #(.Width(InterpBits + WorkFrac + 1 + SideShiftBits), .Depth(1)) u_table_side (
     .clk_i(clk_i), .en_i(en_i),
     .d_i({m_q[InterpBits-1:0], m_q, sh_q > 0, DistBits'(pow2_distance(int'(sh_q), OutRoundHalfUp))}),
     .q_o({r_t, m_r, sh_r})
   );
-  pipe_reg #(.Width(3 * (WorkFrac + 1) + InterpBits + SideShiftBits), .Depth(Step)) u_entries (
+  pipe_reg #(.Width(3 * (WorkFrac + 1) + InterpBits + SideShiftBits), .Depth(1)) u_entries (
     .clk_i(clk_i), .en_i(en_i), .d_i({lo_t, hi_t, r_t, m_r, sh_r}), .q_o({lo_q, hi_q, r_q, m_t, sh_t})
   );
 
   logic signed [InterpProductBits-1:0] d_m;
   logic [WorkFrac:0]                   m_m;
   logic [SideShiftBits-1:0]            sh_m;
-  fxp_mul #(.ABits(WorkFrac + 2), .BBits(InterpBits + 1), .Registered(Registered)) u_mul_interp (
+  fxp_mul #(.ABits(WorkFrac + 2), .BBits(InterpBits + 1)) u_mul_interp (
     .clk_i(clk_i), .en_i(en_i),
     .a_i((WorkFrac + 2)'(hi_q) - (WorkFrac + 2)'(lo_q)), .b_i($signed({1'b0, r_q})), .p_o(d_m)
   );
-  pipe_reg #(.Width(2 * (WorkFrac + 1) + SideShiftBits), .Depth(Step * MulLatency)) u_interp_side (
+  pipe_reg #(.Width(2 * (WorkFrac + 1) + SideShiftBits), .Depth(MulLatency)) u_interp_side (
     .clk_i(clk_i), .en_i(en_i), .d_i({lo_q, m_t, sh_t}), .q_o({lo_m, m_m, sh_m})
   );
 
@@ -107,7 +104,7 @@ module recip_lane
   logic signed [NewtonBits-1:0]   y [NewtonSteps + 1] /* verilator split_var */;
   logic [WorkFrac:0]              m [NewtonSteps + 1] /* verilator split_var */;
   logic [SideShiftBits-1:0]       sh [NewtonSteps + 1] /* verilator split_var */;
-  pipe_reg #(.Width(NewtonBits + WorkFrac + 1 + SideShiftBits), .Depth(Step)) u_seed (
+  pipe_reg #(.Width(NewtonBits + WorkFrac + 1 + SideShiftBits), .Depth(1)) u_seed (
     .clk_i(clk_i), .en_i(en_i),
     .d_i({NewtonBits'(interpolate(FuncBits'(lo_m), FuncBits'(d_m), InterpBits)), m_m, sh_m}),
     .q_o({y[0], m[0], sh[0]})
@@ -120,24 +117,24 @@ module recip_lane
     logic [WorkFrac:0]                   m_my, m_c, m_yc;
     logic [SideShiftBits-1:0]            sh_my, sh_c, sh_yc;
 
-    fxp_mul #(.ABits(NewtonBits), .BBits(NewtonBits), .Registered(Registered)) u_mul_my (
+    fxp_mul #(.ABits(NewtonBits), .BBits(NewtonBits)) u_mul_my (
       .clk_i(clk_i), .en_i(en_i), .a_i(NewtonBits'($signed({1'b0, m[k]}))), .b_i(y[k]), .p_o(my)
     );
-    pipe_reg #(.Width(NewtonBits + WorkFrac + 1 + SideShiftBits), .Depth(Step * MulLatency)) u_my_side (
+    pipe_reg #(.Width(NewtonBits + WorkFrac + 1 + SideShiftBits), .Depth(MulLatency)) u_my_side (
       .clk_i(clk_i), .en_i(en_i), .d_i({y[k], m[k], sh[k]}), .q_o({y_my, m_my, sh_my})
     );
     assign c_d = (NewtonBits'(1) <<< (WorkFrac + 1))
                - NewtonBits'((my + (NewtonProductBits'(1) <<< (WorkFrac - 1))) >>> WorkFrac);
-    pipe_reg #(.Width(2 * NewtonBits + WorkFrac + 1 + SideShiftBits), .Depth(Step)) u_c (
+    pipe_reg #(.Width(2 * NewtonBits + WorkFrac + 1 + SideShiftBits), .Depth(1)) u_c (
       .clk_i(clk_i), .en_i(en_i), .d_i({c_d, y_my, m_my, sh_my}), .q_o({c_q, y_c, m_c, sh_c})
     );
-    fxp_mul #(.ABits(NewtonBits), .BBits(NewtonBits), .Registered(Registered)) u_mul_yc (
+    fxp_mul #(.ABits(NewtonBits), .BBits(NewtonBits)) u_mul_yc (
       .clk_i(clk_i), .en_i(en_i), .a_i(y_c), .b_i(c_q), .p_o(yc)
     );
-    pipe_reg #(.Width(WorkFrac + 1 + SideShiftBits), .Depth(Step * MulLatency)) u_yc_side (
+    pipe_reg #(.Width(WorkFrac + 1 + SideShiftBits), .Depth(MulLatency)) u_yc_side (
       .clk_i(clk_i), .en_i(en_i), .d_i({m_c, sh_c}), .q_o({m_yc, sh_yc})
     );
-    pipe_reg #(.Width(NewtonBits + WorkFrac + 1 + SideShiftBits), .Depth(Step)) u_y (
+    pipe_reg #(.Width(NewtonBits + WorkFrac + 1 + SideShiftBits), .Depth(1)) u_y (
       .clk_i(clk_i), .en_i(en_i),
       .d_i({NewtonBits'((yc + (NewtonProductBits'(1) <<< (WorkFrac - 1))) >>> WorkFrac), m_yc, sh_yc}),
       .q_o({y[k+1], m[k+1], sh[k+1]})
@@ -150,11 +147,11 @@ module recip_lane
   logic                         right_y, right_t;
   assign right_y = sh[NewtonSteps][DistBits];
   assign yt_d = ScaledBits'(pow2_shift(FuncBits'(y[NewtonSteps]), right_y, int'(sh[NewtonSteps][DistBits-1:0])));
-  pipe_reg #(.Width(ScaledBits + 1), .Depth(Step)) u_shift (
+  pipe_reg #(.Width(ScaledBits + 1), .Depth(1)) u_shift (
     .clk_i(clk_i), .en_i(en_i), .d_i({yt_d, right_y}), .q_o({yt_q, right_t})
   );
   assign yv_d = ScaledBits'(pow2_round(FuncBits'(yt_q), right_t, OutRoundHalfUp));
-  pipe_reg #(.Width(ScaledBits), .Depth(Step)) u_round (.clk_i(clk_i), .en_i(en_i), .d_i(yv_d), .q_o(yv_q));
+  pipe_reg #(.Width(ScaledBits), .Depth(1)) u_round (.clk_i(clk_i), .en_i(en_i), .d_i(yv_d), .q_o(yv_q));
 
   fxp_requant #(
     .InBits(ScaledBits), .InFrac(0), .InSigned(1'b1),
@@ -163,7 +160,7 @@ module recip_lane
   ) u_fit (
     .in_i(yv_q), .out_o(y_d), .clip_o()
   );
-  pipe_reg #(.Width(OutBits), .Depth(Step)) u_out (.clk_i(clk_i), .en_i(en_i), .d_i(y_d), .q_o(y_o));
+  pipe_reg #(.Width(OutBits), .Depth(1)) u_out (.clk_i(clk_i), .en_i(en_i), .d_i(y_d), .q_o(y_o));
 
   if (NewtonSteps == 0) begin : gen_no_newton
     logic unused_m;  // the mantissa feeds only the Newton steps

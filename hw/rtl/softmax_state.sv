@@ -47,8 +47,6 @@ module softmax_state
   localparam logic [SoftmaxSumBits-1:0] FirstSum = SoftmaxSumFracBits < int'(SoftmaxSumBits)
                                                  ? SoftmaxSumBits'(1) << SoftmaxSumFracBits
                                                  : (SoftmaxSumSaturate ? '1 : '0);
-  localparam int unsigned ExpLatency = exp_latency(1'b1);
-  localparam int unsigned RecipLatency = recip_latency(1'b1);
 
   if (Lanes < 1 || SoftmaxSumSigned || ExpOutSigned || SoftmaxSumFracBits < 0 || ExpOutFracBits < 1) begin : gen_bad_params
     $fatal(1, "%m: softmax_state needs Lanes >= 1 and unsigned exp_out / softmax_sum formats");
@@ -99,7 +97,7 @@ module softmax_state
                               : ((AttnScoreBits + 1)'(s) - (AttnScoreBits + 1)'(m));
     assign m_d[j*AttnScoreBits +: AttnScoreBits] = is_new_d[j] ? s : m;
 
-    exp_lane #(.Registered(1'b1)) u_exp (
+    exp_lane u_exp (
       .clk_i(clk_i), .en_i(adv),
       .x_i(s_first_i ? '0 : diff),
       .y_o(e)
@@ -133,7 +131,7 @@ module softmax_state
     );
     assign l_d[j*SoftmaxSumBits +: SoftmaxSumBits] = e_first ? FirstSum : (e_is_new[j] ? l_new : l_old);
 
-    recip_lane #(.Registered(1'b1)) u_recip (
+    recip_lane u_recip (
       .clk_i(clk_i), .en_i(adv),
       .x_i(l_q[j*SoftmaxSumBits +: SoftmaxSumBits]),
       .y_o(y_recip_o[j*SoftmaxRecipBits +: SoftmaxRecipBits])
