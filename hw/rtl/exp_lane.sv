@@ -52,19 +52,22 @@ module exp_lane
     $fatal(1, "%m: Exp2Table needs 2**ExpTableBits + 1 entries and ExpTableBits < WorkFracBits");
   end
 
-  // ---- 1. a = -x clamped to [0, 2**MagBits - 1]
-  logic signed [NegBits-1:0] negx;
+  // ---- 1. a = -x clamped to [0, 2**MagBits - 1]: 0 for x >= 0 (x's sign bit), all ones for
+  // x <= -2**MagBits; the range test on x runs beside the negation, not after it
+  logic [MagBits-1:0]        negx;  // the low bits of -x
+  logic                      below;
   logic [MagBits-1:0]        a_d, a_q;
 
-  assign negx = -NegBits'($signed(x_i));
+  assign negx = MagBits'(-NegBits'($signed(x_i)));
+  assign below = NegBits'($signed(x_i)) <= -(NegBits'(1) <<< MagBits);
 
   always_comb begin
-    if (negx <= 0) begin
+    if (!x_i[XBits-1]) begin
       a_d = '0;
-    end else if (negx > NegBits'((NegBits'(1) <<< MagBits) - 1)) begin
+    end else if (below) begin
       a_d = '1;
     end else begin
-      a_d = negx[MagBits-1:0];
+      a_d = negx;
     end
   end
 

@@ -41,6 +41,16 @@ package fxp_func_pkg;
     return pos;
   endfunction
 
+  // the left shift that brings the leading one of v (width bits) to bit width - 1, width - 1 for
+  // v = 0: width - 1 - leading_one(v), each position's shift a constant of the priority encoder
+  function automatic int normalise_shift(input logic [FuncBits-1:0] v, input int width);
+    int shift = width - 1;
+    for (int k = 0; k < width; k++) begin
+      if (v[k]) shift = width - 1 - k;
+    end
+    return shift;
+  endfunction
+
   // lo + rhu(d, rb) for the product d = (hi - lo) * r of the linear interpolation between
   // adjacent table entries lo and hi at the rb-bit fraction r (rb >= 1), rounding half up
   function automatic logic signed [FuncBits-1:0] interpolate(

@@ -49,18 +49,20 @@ module recip_lane
            ScaledBits);
   end
 
-  // ---- 1. e = leading one of x
+  // ---- 1. e = leading one of x, and the normalising shift NormalisedBits - 1 - e
   logic [XBits-1:0] x_q;
-  logic [7:0]       e_q;
-  pipe_reg #(.Width(XBits + 8), .Depth(1)) u_lead (
-    .clk_i(clk_i), .en_i(en_i), .d_i({x_i, 8'(leading_one(FuncBits'(x_i)))}), .q_o({x_q, e_q})
+  logic [7:0]       e_q, lz_q;
+  pipe_reg #(.Width(XBits + 16), .Depth(1)) u_lead (
+    .clk_i(clk_i), .en_i(en_i),
+    .d_i({x_i, 8'(leading_one(FuncBits'(x_i))), 8'(normalise_shift(FuncBits'(x_i), NormalisedBits))}),
+    .q_o({x_q, e_q, lz_q})
   );
 
   // ---- 2. m = x normalised; the output shift, clamped
   logic [NormalisedBits-1:0]        xn;
   logic [WorkFrac:0]          m_d, m_q;
   logic signed [ShiftBits-1:0] sh_d, sh_q;
-  assign xn = NormalisedBits'(x_q) << (NormalisedBits - 1 - int'(e_q));
+  assign xn = NormalisedBits'(x_q) << lz_q;
   assign m_d = xn[NormalisedBits-1 -: WorkFrac + 1];
   assign sh_d = ShiftBits'(clamp(WorkFrac + int'(e_q) - XFrac - OutFrac, MinShift, MaxShift));
   pipe_reg #(.Width(WorkFrac + 1 + ShiftBits), .Depth(1)) u_norm (
@@ -110,7 +112,11 @@ module recip_lane
     .q_o({y[0], m[0], sh[0]})
   );
 
-  // ---- 4. Newton steps: m * y; c = 2**(W+1) - rhu(m * y, W); y * c; y = rhu(y * c, W)
+  // ---- 4. Newton steps: m * y; c = 2**(W+1) - rhu(m * y, W); y * c; y = rhu(y * c, W). c is one
+  // subtraction: K - floor((p + h) / 2**W) = floor((K 2**W + 2**W - 1 - h - p) / 2**W) (NewtonC)
+  localparam logic signed [NewtonProductBits-1:0] NewtonC =
+      (NewtonProductBits'(1) <<< (2 * WorkFrac + 1)) + (NewtonProductBits'(1) <<< WorkFrac) - 1
+      - (NewtonProductBits'(1) <<< (WorkFrac - 1));
   for (genvar k = 0; k < int'(NewtonSteps); k++) begin : gen_newton
     logic signed [NewtonProductBits-1:0] my, yc;
     logic signed [NewtonBits-1:0]        c_d, c_q, y_my, y_c;
@@ -123,8 +129,7 @@ module recip_lane
     pipe_reg #(.Width(NewtonBits + WorkFrac + 1 + SideShiftBits), .Depth(MulLatency)) u_my_side (
       .clk_i(clk_i), .en_i(en_i), .d_i({y[k], m[k], sh[k]}), .q_o({y_my, m_my, sh_my})
     );
-    assign c_d = (NewtonBits'(1) <<< (WorkFrac + 1))
-               - NewtonBits'((my + (NewtonProductBits'(1) <<< (WorkFrac - 1))) >>> WorkFrac);
+    assign c_d = NewtonBits'((NewtonC - my) >>> WorkFrac);
     pipe_reg #(.Width(2 * NewtonBits + WorkFrac + 1 + SideShiftBits), .Depth(1)) u_c (
       .clk_i(clk_i), .en_i(en_i), .d_i({c_d, y_my, m_my, sh_my}), .q_o({c_q, y_c, m_c, sh_c})
     );

@@ -51,11 +51,13 @@ module rsqrt_lane
            ScaledBits);
   end
 
-  // ---- 1. e = leading one of x
+  // ---- 1. e = leading one of x, and the normalising shift NormalisedBits - 1 - e
   logic [XBits-1:0] x_q;
-  logic [7:0]       e_q;
-  pipe_reg #(.Width(XBits + 8), .Depth(1)) u_lead (
-    .clk_i(clk_i), .en_i(en_i), .d_i({x_i, 8'(leading_one(FuncBits'(x_i)))}), .q_o({x_q, e_q})
+  logic [7:0]       e_q, lz_q;
+  pipe_reg #(.Width(XBits + 16), .Depth(1)) u_lead (
+    .clk_i(clk_i), .en_i(en_i),
+    .d_i({x_i, 8'(leading_one(FuncBits'(x_i))), 8'(normalise_shift(FuncBits'(x_i), NormalisedBits))}),
+    .q_o({x_q, e_q, lz_q})
   );
 
   // ---- 2. E, its parity and q; m = x normalised; the output shift, clamped
@@ -69,7 +71,7 @@ module rsqrt_lane
     par = ee[0];
     q = (ee - int'(par)) >>> 1;
   end
-  assign xn = NormalisedBits'(x_q) << (NormalisedBits - 1 - int'(e_q));
+  assign xn = NormalisedBits'(x_q) << lz_q;
   assign m_d = par ? xn[NormalisedBits-1 -: MantBits] : {1'b0, xn[NormalisedBits-1 -: MantBits - 1]};
   assign sh_d = ShiftBits'(clamp(WorkFrac + q - OutFrac, MinShift, MaxShift));
   pipe_reg #(.Width(MantBits + ShiftBits), .Depth(1)) u_norm (
@@ -117,7 +119,11 @@ module rsqrt_lane
   );
 
   // ---- 4. Newton steps: s2 = rhu(y * y, W); a = rhu(m * s2, W); c = 3 * 2**W - a;
-  // y = rhu(y * c, W + 1)
+  // y = rhu(y * c, W + 1). c is one subtraction: K - floor((p + h) / 2**W) =
+  // floor((K 2**W + 2**W - 1 - h - p) / 2**W) (NewtonC)
+  localparam logic signed [NewtonProductBits-1:0] NewtonC =
+      (NewtonProductBits'(3) <<< (2 * WorkFrac)) + (NewtonProductBits'(1) <<< WorkFrac) - 1
+      - (NewtonProductBits'(1) <<< (WorkFrac - 1));
   for (genvar k = 0; k < int'(NewtonSteps); k++) begin : gen_newton
     logic signed [NewtonProductBits-1:0] yy, ms, yc;
     logic signed [NewtonBits-1:0]        s2_d, s2_q, c_d, c_q, y_yy, y_s2, y_ms, y_c;
@@ -142,8 +148,7 @@ module rsqrt_lane
     pipe_reg #(.Width(NewtonBits + SideBits), .Depth(MulLatency)) u_ms_side (
       .clk_i(clk_i), .en_i(en_i), .d_i({y_s2, side_s2}), .q_o({y_ms, side_ms})
     );
-    assign c_d = (NewtonBits'(3) <<< WorkFrac)
-               - NewtonBits'((ms + (NewtonProductBits'(1) <<< (WorkFrac - 1))) >>> WorkFrac);
+    assign c_d = NewtonBits'((NewtonC - ms) >>> WorkFrac);
     pipe_reg #(.Width(2 * NewtonBits + SideBits), .Depth(1)) u_c (
       .clk_i(clk_i), .en_i(en_i), .d_i({c_d, y_ms, side_ms}), .q_o({c_q, y_c, side_c})
     );
