@@ -60,29 +60,19 @@ module softmax_state
   assign take = s_valid_i && s_ready_o;
 
   // ---- the running max, and the step's flags beside the exp lanes
-  // step_q[k]: {valid, first, last} of the step k + 1 cycles into the exp lanes
-  logic [ExpLatency-1:0] step_valid_q;
-  logic                  e_first, e_last;  // flags of the step whose exps leave the lanes
+  logic                  e_valid;  // the step whose exps leave the lanes
+  logic                  e_first, e_last;  // and its flags
   logic [Lanes-1:0]      is_new_d, e_is_new;
   logic [Lanes*AttnScoreBits-1:0] e_max;  // the running max after that step
 
-  always_ff @(posedge clk_i) begin
-    if (rst_i) begin
-      step_valid_q <= '0;
-    end else if (adv) begin
-      step_valid_q <= ExpLatency'({step_valid_q, take});
-    end
-  end
-
-  pipe_reg #(.Width(2 + Lanes + Lanes*AttnScoreBits), .Depth(ExpLatency)) u_step_flags (
-    .clk_i(clk_i), .en_i(adv),
-    .d_i({s_first_i, s_last_i, is_new_d, m_d}), .q_o({e_first, e_last, e_is_new, e_max})
+  valid_pipe #(.Latency(ExpLatency), .SideBits(2 + Lanes + Lanes*AttnScoreBits)) u_step_flags (
+    .clk_i(clk_i), .rst_i(rst_i), .en_i(adv), .valid_i(take),
+    .side_i({s_first_i, s_last_i, is_new_d, m_d}), .valid_o(e_valid), .side_o({e_first, e_last, e_is_new, e_max})
   );
 
   // ---- the running sum, ExpLatency cycles behind the max
   logic [Lanes*SoftmaxSumBits-1:0] l_q, l_d;
-  logic                            e_valid, done_q;
-  assign e_valid = step_valid_q[ExpLatency-1];
+  logic                            done_q;
 
   for (genvar j = 0; j < Lanes; j++) begin : gen_lane
     logic signed [AttnScoreBits-1:0] s, m;
@@ -150,20 +140,17 @@ module softmax_state
   end
 
   // ---- 1/l: the finished rows' m and l wait beside the reciprocal lanes
-  logic [RecipLatency-1:0] row_valid_q;
   always_ff @(posedge clk_i) begin
     if (rst_i) begin
-      done_q      <= 1'b0;
-      row_valid_q <= '0;
+      done_q <= 1'b0;
     end else if (adv) begin
-      done_q      <= e_valid && e_last;
-      row_valid_q <= RecipLatency'({row_valid_q, done_q});
+      done_q <= e_valid && e_last;
     end
   end
-  assign y_valid_o = row_valid_q[RecipLatency-1];
 
-  pipe_reg #(.Width(Lanes*(AttnScoreBits + SoftmaxSumBits)), .Depth(RecipLatency)) u_row (
-    .clk_i(clk_i), .en_i(adv), .d_i({max_q, l_q}), .q_o({y_max_o, y_sum_o})
+  valid_pipe #(.Latency(RecipLatency), .SideBits(Lanes*(AttnScoreBits + SoftmaxSumBits))) u_row (
+    .clk_i(clk_i), .rst_i(rst_i), .en_i(adv), .valid_i(done_q),
+    .side_i({max_q, l_q}), .valid_o(y_valid_o), .side_o({y_max_o, y_sum_o})
   );
 
 `ifndef SYNTHESIS
