@@ -84,7 +84,7 @@ module rsqrt_lane
   logic [WorkFrac:0]           lo_t, hi_t, lo_q, hi_q, lo_m;
   logic [MantBits-1:0]         m_r, m_t, m_m;
   logic [SideShiftBits-1:0]    sh_r, sh_t, sh_m;
-  assign v = m_q - (MantBits'(1) << WorkFrac);
+  assign v = {m_q[MantBits-1 -: 2] - 2'd1, m_q[WorkFrac-1:0]};  // m - 2**W on m's top two bits, no carry chain
   rom_pair #(
     .Entries(RsqrtTableSize), .EntryBits(WorkFrac + 1), .IndexBits(IndexBits), .Table(RsqrtTable)
   ) u_table (
