@@ -95,7 +95,7 @@ module moe_router
   // Stage B: e_j = exp(x_j - max) in a registered exp lane, s = sum of cast(e_j, softmax_sum)
   // (saturating) as the exps leave the lane; the lane, its side bits and the sum move on b_en
   // ------------------------------------------------------------------------------------------
-  logic [ActBits-1:0]        b_x_q [NumExperts];
+  logic [ActBits-1:0]        b_x_q [NumExperts];  // the token's logits, the next to issue first
   logic signed [ActBits-1:0] b_max_q;
   logic [ExpOutBits-1:0]        b_e_q [NumExperts];
   logic [SoftmaxSumBits-1:0]        b_sum_q;
@@ -195,7 +195,7 @@ module moe_router
   assign b_last = b_j_q == LastExpert;
   assign b_issue = b_busy_q && b_en;
   assign b_free = !b_busy_q || (b_issue && b_last);
-  assign b_diff = (ActBits + 1)'($signed(b_x_q[b_j_q])) - (ActBits + 1)'(b_max_q);
+  assign b_diff = (ActBits + 1)'($signed(b_x_q[0])) - (ActBits + 1)'(b_max_q);
   // the lane holds only while a token's last exp waits for room in S
   assign b_hand = b_out_valid && b_out_last && s_free;
   assign b_en = !(b_out_valid && b_out_last) || s_free;
@@ -252,9 +252,12 @@ module moe_router
       b_e_q[b_out_j] <= b_exp;
       b_sum_q        <= b_sum_d;
     end
+    // the logits move down one place per issue, so the exp lane's input reads no index
     if (a_take) begin
       b_x_q   <= a_x_q;
       b_max_q <= a_max_q;
+    end else if (b_issue) begin
+      for (int k = 0; k + 1 < int'(NumExperts); k++) b_x_q[k] <= b_x_q[k+1];
     end
   end
 
