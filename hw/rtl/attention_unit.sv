@@ -52,7 +52,7 @@ module attention_unit
   localparam int unsigned BeatsPerRow = HeadSize / BeatLanes;  // beats per row
   localparam int unsigned StreamRows = NumTokens + Slots - 1;  // rows per K or V stream
   // the probability pipeline (registered exp lane, e * (1/l), cast) in ticks; V waits as long
-  localparam int unsigned ProbLatency = exp_latency(1'b1) + MulLatency + 1;
+  localparam int unsigned ProbLatency = ExpLatency + MulLatency + 1;
   // beats in the key/value delay line
   localparam int unsigned DelayBeats = (Slots - 1) * BeatsPerRow + ProbLatency;
   localparam int BeatIndexBits = $clog2(BeatsPerRow) > 0 ? $clog2(BeatsPerRow) : 1;
@@ -298,13 +298,13 @@ module attention_unit
     assign s = s_opt[sel_q];
     assign m = m_opt[sel_q];
     assign diff = (AttnScoreBits + 1)'(s) - (AttnScoreBits + 1)'(m);
-    exp_lane #(.Registered(1'b1)) u_exp (
+    exp_lane u_exp (
       .clk_i(clk_i), .en_i(tick), .x_i(diff), .y_o(e)
     );
-    pipe_reg #(.Width(SoftmaxRecipBits), .Depth(exp_latency(1'b1))) u_recip_wait (
+    pipe_reg #(.Width(SoftmaxRecipBits), .Depth(ExpLatency)) u_recip_wait (
       .clk_i(clk_i), .en_i(tick), .d_i(r_opt[sel_q]), .q_o(r_e)
     );
-    fxp_mul #(.ABits(ExpOutBits + 1), .BBits(SoftmaxRecipBits + 1), .Registered(1'b1)) u_mul_er (
+    fxp_mul #(.ABits(ExpOutBits + 1), .BBits(SoftmaxRecipBits + 1)) u_mul_er (
       .clk_i(clk_i), .en_i(tick), .a_i($signed({1'b0, e})), .b_i($signed({1'b0, r_e})), .p_o(er)
     );
     fxp_requant #(

@@ -1,16 +1,15 @@
 // p = a * b, both signed and at most 35 bits, as up to four partial products of 18 x 18 bits
 // (a 17-bit unsigned low chunk and a signed high chunk per operand), so each partial product is
-// one DSP48E2 or one ECP5 MULT18X18D. Registered: the chunks' input registers, the products'
-// registers, then one adder level per register (the high chunk's row, then the two rows):
-// latency fxp_func_pkg::MulLatency enabled cycles. Combinational (latency 0) when Registered = 0.
+// one DSP48E2 or one ECP5 MULT18X18D. The chunks' input registers, the products' registers,
+// then one adder level per register (the high chunk's row, then the two rows): latency
+// fxp_func_pkg::MulLatency enabled cycles.
 `default_nettype none
 
 module fxp_mul
   import fxp_func_pkg::*;
 #(
   parameter int unsigned ABits      = 18,
-  parameter int unsigned BBits      = 18,
-  parameter bit          Registered = 1'b1
+  parameter int unsigned BBits      = 18
 ) (
   input  wire logic                          clk_i,
   input  wire logic                          en_i,
@@ -23,7 +22,6 @@ module fxp_mul
   localparam int unsigned AChunks = ABits > ChunkBits + 1 ? 2 : 1;
   localparam int unsigned BChunks = BBits > ChunkBits + 1 ? 2 : 1;
   localparam int unsigned ProductBits = ABits + BBits;
-  localparam int unsigned Step = Registered ? 1 : 0;
 
   if (ABits < 2 || BBits < 2 || ABits > MaxBits || BBits > MaxBits) begin : gen_bad_widths
     $fatal(1, "%m: fxp_mul takes signed operands of 2..%0d bits, got %0d x %0d", MaxBits, ABits, BBits);
@@ -42,7 +40,7 @@ module fxp_mul
 
   logic signed [ABits-1:0] a_q;
   logic signed [BBits-1:0] b_q;
-  pipe_reg #(.Width(ABits + BBits), .Depth(Step)) u_in (
+  pipe_reg #(.Width(ABits + BBits), .Depth(1)) u_in (
     .clk_i(clk_i), .en_i(en_i), .d_i({a_i, b_i}), .q_o({a_q, b_q})
   );
 
@@ -52,7 +50,7 @@ module fxp_mul
   for (genvar i = 0; i < AChunks; i++) begin : gen_a
     for (genvar j = 0; j < BChunks; j++) begin : gen_b
       assign pp_d[i][j] = chunk(MaxBits'(a_q), i, AChunks) * chunk(MaxBits'(b_q), j, BChunks);
-      pipe_reg #(.Width(2 * ChunkBits + 2), .Depth(Step)) u_pp (
+      pipe_reg #(.Width(2 * ChunkBits + 2), .Depth(1)) u_pp (
         .clk_i(clk_i), .en_i(en_i), .d_i(pp_d[i][j]), .q_o(pp_q[i][j])
       );
     end
@@ -70,7 +68,7 @@ module fxp_mul
     end
   end
   for (genvar i = 0; i < AChunks; i++) begin : gen_row
-    pipe_reg #(.Width(ProductBits), .Depth(Step)) u_row (
+    pipe_reg #(.Width(ProductBits), .Depth(1)) u_row (
       .clk_i(clk_i), .en_i(en_i), .d_i(row_d[i]), .q_o(row_q[i])
     );
   end
@@ -78,7 +76,7 @@ module fxp_mul
     p_d = '0;
     for (int i = 0; i < int'(AChunks); i++) p_d += row_q[i] <<< (ChunkBits * i);
   end
-  pipe_reg #(.Width(ProductBits), .Depth(Step)) u_out (
+  pipe_reg #(.Width(ProductBits), .Depth(1)) u_out (
     .clk_i(clk_i), .en_i(en_i), .d_i(p_d), .q_o(p_o)
   );
 endmodule

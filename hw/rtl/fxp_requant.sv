@@ -52,13 +52,18 @@ module fxp_requant #(
     assign scaled = extended <<< LeftShift;
   end
 
-  assign fits = (scaled <= OutMax) && (scaled >= OutMin);
+  // it fits when the bits above the output's are all copies of the output's sign bit (signed)
+  // or all zero (unsigned): two reductions, no comparison through a carry chain
+  localparam int TopBit = OutSigned ? int'(OutBits) - 1 : int'(OutBits);
+  logic [WorkBits-TopBit-1:0] top;
+  assign top = scaled[WorkBits-1:TopBit];
+  assign fits = !(|top) || (OutSigned && &top);
 
   always_comb begin
     out_o  = scaled[OutBits-1:0];
     clip_o = !fits;
     if (Saturate && !fits) begin
-      out_o = (scaled > OutMax) ? OutMax[OutBits-1:0] : OutMin[OutBits-1:0];
+      out_o = scaled[WorkBits-1] ? OutMin[OutBits-1:0] : OutMax[OutBits-1:0];
     end
   end
 endmodule

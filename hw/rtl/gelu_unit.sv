@@ -1,6 +1,6 @@
 // GELU unit: Lanes activations per beat through registered gelu_lanes behind a valid/ready
 // stream (stream_pipe advances every lane together). One beat per cycle; latency
-// fxp_func_pkg::gelu_latency(1) cycles.
+// fxp_func_pkg::GeluLatency cycles.
 `default_nettype none
 
 module gelu_unit
@@ -27,7 +27,7 @@ module gelu_unit
   logic en;
 
   stream_pipe #(
-    .Latency(gelu_latency(1'b1)), .SideBits(1)
+    .Latency(GeluLatency), .SideBits(1)
   ) u_pipe (
     .clk_i      (clk_i),
     .rst_i      (rst_i),
@@ -41,9 +41,7 @@ module gelu_unit
   );
 
   for (genvar l = 0; l < Lanes; l++) begin : gen_lane
-    gelu_lane #(
-      .Registered(1'b1)
-    ) u_lane (
+    gelu_lane u_lane (
       .clk_i(clk_i), .en_i(en),
       .x_i(x_data_i[l*ActBits +: ActBits]),
       .y_o(y_data_o[l*ActBits +: ActBits])

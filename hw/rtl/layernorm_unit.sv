@@ -36,7 +36,7 @@ module layernorm_unit
   parameter int unsigned D     = Dim,
   // token buffer beats; the default holds a beat's B + 11 + MulLatency + RsqrtLatency cycles in the
   // unit (full rate)
-  parameter int unsigned BufWords = 2 ** $clog2(D / Lanes + 11 + MulLatency + rsqrt_latency(1'b1))
+  parameter int unsigned BufWords = 2 ** $clog2(D / Lanes + 11 + MulLatency + RsqrtLatency)
 ) (
   input  wire logic                      clk_i,
   input  wire logic                      rst_i,
@@ -56,7 +56,6 @@ module layernorm_unit
   output logic                           y_last_o
 );
   localparam int unsigned BeatsPerToken = D / Lanes;
-  localparam int unsigned RsqrtLatency = rsqrt_latency(1'b1);
   // statistics registers after the quotients: fit, mean^2, fit m2, var, var + eps, rsqrt
   localparam int unsigned StatsSteps = 4 + MulLatency + RsqrtLatency;
   localparam int unsigned TokensInUnit = 2 + (BeatsPerToken + 9 + MulLatency + RsqrtLatency) / BeatsPerToken;  // tokens in the unit at full rate
@@ -222,7 +221,7 @@ module layernorm_unit
   );
 
   // the statistics pipeline never stalls: every register below moves on each cycle
-  fxp_mul #(.ABits(LnMeanBits), .BBits(LnMeanBits), .Registered(1'b1)) u_mean_sq (
+  fxp_mul #(.ABits(LnMeanBits), .BBits(LnMeanBits)) u_mean_sq (
     .clk_i(clk_i), .en_i(1'b1), .a_i($signed(mean1_q)), .b_i($signed(mean1_q)), .p_o(mm2)
   );
   pipe_reg #(.Width(LnMeanBits + LnVarBits), .Depth(MulLatency)) u_mean_sq_wait (
@@ -243,7 +242,7 @@ module layernorm_unit
 
   // the statistics pipeline never stalls: the rsqrt lane always advances, and the mean waits
   // beside it
-  rsqrt_lane #(.Registered(1'b1)) u_rsqrt (
+  rsqrt_lane u_rsqrt (
     .clk_i(clk_i), .en_i(1'b1),
     .x_i(ve_q),
     .y_o(rstd_d)

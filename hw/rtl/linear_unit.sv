@@ -13,7 +13,7 @@
 //   ExpertAccumulate (2): one accum beat per row (gate score p, output-buffer row r):
 //                         y = sat_act(r + cast_act(p * e)).
 // Pipeline: weight read | products | adder tree + accumulator | bias + cast | GELU lanes
-// (fxp_func_pkg::gelu_latency(1) stages, every epilogue's row waiting beside them) | epilogue.
+// (fxp_func_pkg::GeluLatency stages, every epilogue's row waiting beside them) | epilogue.
 // Throughput: In*Out MACs per cycle (one x beat per cycle); one y beat per row.
 `default_nettype none
 
@@ -314,29 +314,19 @@ module linear_unit
   // ---------------------------------------------------------------- GELU lanes
   // the registered GELU lanes take GeluLatency cycles from e4_q; the row's stage-4 values wait
   // beside them, so every epilogue reads one stage (the _g signals)
-  localparam int unsigned GeluLatency = gelu_latency(1'b1);
-  logic [GeluLatency-1:0]       v_gelu_q;
   logic                         v_g, tile_g;
   logic [$bits(epilogue_e)-1:0] epi_g_bits;
   epilogue_e                    epi_g;
   logic [Out*ActBits-1:0]       e_g, gelu_g;
 
-  always_ff @(posedge clk_i) begin
-    if (rst_i) begin
-      v_gelu_q <= '0;
-    end else if (adv) begin
-      v_gelu_q <= GeluLatency'({v_gelu_q, v4_q});
-    end
-  end
-  assign v_g = v_gelu_q[GeluLatency-1];
-
-  pipe_reg #(.Width(1 + $bits(epilogue_e) + Out*ActBits), .Depth(GeluLatency)) u_gelu_wait (
-    .clk_i(clk_i), .en_i(adv), .d_i({tile4_q, epi4_q, e4_q}), .q_o({tile_g, epi_g_bits, e_g})
+  valid_pipe #(.Latency(GeluLatency), .SideBits(1 + $bits(epilogue_e) + Out*ActBits)) u_gelu_wait (
+    .clk_i(clk_i), .rst_i(rst_i), .en_i(adv),
+    .valid_i(v4_q), .side_i({tile4_q, epi4_q, e4_q}), .valid_o(v_g), .side_o({tile_g, epi_g_bits, e_g})
   );
   assign epi_g = epilogue_e'(epi_g_bits);
 
   for (genvar o = 0; o < Out; o++) begin : gen_gelu
-    gelu_lane #(.Registered(1'b1)) u_gelu (
+    gelu_lane u_gelu (
       .clk_i(clk_i), .en_i(adv),
       .x_i(e4_q[o*ActBits +: ActBits]),
       .y_o(gelu_g[o*ActBits +: ActBits])

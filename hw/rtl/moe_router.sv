@@ -95,8 +95,7 @@ module moe_router
   // Stage B: e_j = exp(x_j - max) in a registered exp lane, s = sum of cast(e_j, softmax_sum)
   // (saturating) as the exps leave the lane; the lane, its side bits and the sum move on b_en
   // ------------------------------------------------------------------------------------------
-  localparam int unsigned ExpLatency = exp_latency(1'b1);
-  logic [ActBits-1:0]        b_x_q [NumExperts];
+  logic [ActBits-1:0]        b_x_q [NumExperts];  // the token's logits, the next to issue first
   logic signed [ActBits-1:0] b_max_q;
   logic [ExpOutBits-1:0]        b_e_q [NumExperts];
   logic [SoftmaxSumBits-1:0]        b_sum_q;
@@ -107,7 +106,6 @@ module moe_router
   logic [ExpOutBits-1:0]        b_exp;
   logic [SoftmaxSumBits-1:0]        b_term, b_sum_d;
   logic [SoftmaxSumBits:0]          b_acc;
-  logic [ExpLatency-1:0]      b_valid_q;  // issued experts in the exp lane
   logic [ExpertBits-1:0]      b_out_j;  // the expert whose exp leaves the lane
   logic                 b_out_valid, b_out_last;
 
@@ -115,15 +113,13 @@ module moe_router
   // Stage S: a queue of up to SDepth finished tokens (exps, and 1/sum once the reciprocal lane
   // has it); the lane is fed the sum as the token enters and runs on every cycle
   // ------------------------------------------------------------------------------------------
-  localparam int unsigned RecipLatency = recip_latency(1'b1);
   // tokens S holds: one arrives every NumExperts cycles and stays RecipLatency + 2
   localparam int unsigned SDepth = (RecipLatency + NumExperts) / NumExperts + 1;
   localparam int unsigned SIndexBits = $clog2(SDepth) > 0 ? $clog2(SDepth) : 1;
   logic [ExpOutBits-1:0]        s_e_q [SDepth][NumExperts];
   logic [SoftmaxRecipBits-1:0]  s_r_q [SDepth];
-  logic [SIndexBits-1:0]        s_wr_q, s_rr_q, s_rd_q;  // token in, reciprocal in, token out
+  logic [SIndexBits-1:0]        s_wr_q, s_rd_q, s_rr;  // token in, token out; the reciprocal's slot
   logic [SIndexBits:0]          s_cnt_q, s_done_q;  // tokens in S; of them, with their reciprocal
-  logic [RecipLatency-1:0]      s_valid_q;  // sums in the reciprocal lane
   logic                 s_take, s_free, s_recip_in;
   logic [SoftmaxRecipBits-1:0]        s_recip;
 
@@ -145,9 +141,8 @@ module moe_router
   logic signed [ProbProductBits-1:0]    c_prod;
   logic [GateScoreBits-1:0]           c_p_d, c_p;
   logic                    c_en, c_issue, c_last, c_free, c_step, c_emit, emit_ok;
-  logic [ScoreLatency-1:0]    c_valid_q;  // issued experts in the multiplier
   logic [ExpertBits-1:0]      c_out_j;  // the expert whose score leaves it
-  logic                 c_out_valid, c_out_last;
+  logic                 c_out_valid, c_out_first, c_out_last;
 
   // ------------------------------------------------------------------------------------------
   // Queues: per expert one memory (one write, one read port) of two banks of token indices,
@@ -200,23 +195,23 @@ module moe_router
   assign b_last = b_j_q == LastExpert;
   assign b_issue = b_busy_q && b_en;
   assign b_free = !b_busy_q || (b_issue && b_last);
-  assign b_diff = (ActBits + 1)'($signed(b_x_q[b_j_q])) - (ActBits + 1)'(b_max_q);
+  assign b_diff = (ActBits + 1)'($signed(b_x_q[0])) - (ActBits + 1)'(b_max_q);
   // the lane holds only while a token's last exp waits for room in S
   assign b_hand = b_out_valid && b_out_last && s_free;
   assign b_en = !(b_out_valid && b_out_last) || s_free;
 
   exp_lane #(
     .XBits(ActBits + 1), .XFrac(ActFracBits), .OutBits(ExpOutBits), .OutFrac(ExpOutFracBits),
-    .OutSigned(ExpOutSigned), .OutRoundHalfUp(ExpOutRoundHalfUp), .OutSaturate(ExpOutSaturate),
-    .Registered(1'b1)
+    .OutSigned(ExpOutSigned), .OutRoundHalfUp(ExpOutRoundHalfUp), .OutSaturate(ExpOutSaturate)
   ) u_exp (
     .clk_i(clk_i), .en_i(b_en), .x_i(b_diff), .y_o(b_exp)
   );
 
-  pipe_reg #(.Width(ExpertBits + 1), .Depth(ExpLatency)) u_exp_side (
-    .clk_i(clk_i), .en_i(b_en), .d_i({b_j_q, b_last}), .q_o({b_out_j, b_out_last})
+  // the issued experts beside the exp lane
+  valid_pipe #(.Latency(ExpLatency), .SideBits(ExpertBits + 1)) u_exp_side (
+    .clk_i(clk_i), .rst_i(rst_i), .en_i(b_en), .valid_i(b_issue),
+    .side_i({b_j_q, b_last}), .valid_o(b_out_valid), .side_o({b_out_j, b_out_last})
   );
-  assign b_out_valid = b_valid_q[ExpLatency-1];
 
   fxp_requant #(
     .InBits(ExpOutBits), .InFrac(ExpOutFracBits), .InSigned(ExpOutSigned),
@@ -245,12 +240,10 @@ module moe_router
     if (rst_i) begin
       b_busy_q  <= 1'b0;
       b_j_q     <= '0;
-      b_valid_q <= '0;
     end else begin
       if (b_issue) b_j_q <= b_last ? '0 : b_j_q + 1'b1;
       if (b_issue && b_last) b_busy_q <= 1'b0;
       if (a_take) b_busy_q <= 1'b1;
-      if (b_en) b_valid_q <= ExpLatency'({b_valid_q, b_issue});
     end
   end
 
@@ -259,21 +252,28 @@ module moe_router
       b_e_q[b_out_j] <= b_exp;
       b_sum_q        <= b_sum_d;
     end
+    // the logits move down one place per issue, so the exp lane's input reads no index
     if (a_take) begin
       b_x_q   <= a_x_q;
       b_max_q <= a_max_q;
+    end else if (b_issue) begin
+      for (int k = 0; k + 1 < int'(NumExperts); k++) b_x_q[k] <= b_x_q[k+1];
     end
   end
 
   // ---- stage S
   assign s_free = s_cnt_q != (SIndexBits + 1)'(SDepth);
   assign s_take = s_done_q != '0 && c_free;
-  assign s_recip_in = s_valid_q[RecipLatency-1];
+  // the sums in the reciprocal lane, each with the slot its token took
+  valid_pipe #(.Latency(RecipLatency), .SideBits(SIndexBits)) u_recip_wait (
+    .clk_i(clk_i), .rst_i(rst_i), .en_i(1'b1), .valid_i(b_hand),
+    .side_i(s_wr_q), .valid_o(s_recip_in), .side_o(s_rr)
+  );
 
   recip_lane #(
     .XBits(SoftmaxSumBits), .XFrac(SoftmaxSumFracBits),
     .OutBits(SoftmaxRecipBits), .OutFrac(SoftmaxRecipFracBits), .OutSigned(SoftmaxRecipSigned),
-    .OutRoundHalfUp(SoftmaxRecipRoundHalfUp), .OutSaturate(SoftmaxRecipSaturate), .Registered(1'b1)
+    .OutRoundHalfUp(SoftmaxRecipRoundHalfUp), .OutSaturate(SoftmaxRecipSaturate)
   ) u_recip (
     .clk_i(clk_i), .en_i(1'b1), .x_i(b_sum_d), .y_o(s_recip)
   );
@@ -281,15 +281,11 @@ module moe_router
   always_ff @(posedge clk_i) begin
     if (rst_i) begin
       s_wr_q    <= '0;
-      s_rr_q    <= '0;
       s_rd_q    <= '0;
       s_cnt_q   <= '0;
       s_done_q  <= '0;
-      s_valid_q <= '0;
     end else begin
-      s_valid_q <= RecipLatency'({s_valid_q, b_hand});
       if (b_hand) s_wr_q <= s_wr_q == SIndexBits'(SDepth - 1) ? '0 : s_wr_q + 1'b1;
-      if (s_recip_in) s_rr_q <= s_rr_q == SIndexBits'(SDepth - 1) ? '0 : s_rr_q + 1'b1;
       if (s_take) s_rd_q <= s_rd_q == SIndexBits'(SDepth - 1) ? '0 : s_rd_q + 1'b1;
       s_cnt_q  <= s_cnt_q + (SIndexBits + 1)'(b_hand) - (SIndexBits + 1)'(s_take);
       s_done_q <= s_done_q + (SIndexBits + 1)'(s_recip_in) - (SIndexBits + 1)'(s_take);
@@ -301,7 +297,7 @@ module moe_router
       s_e_q[s_wr_q]                 <= b_e_q;
       s_e_q[s_wr_q][NumExperts - 1] <= b_exp;
     end
-    if (s_recip_in) s_r_q[s_rr_q] <= s_recip;
+    if (s_recip_in) s_r_q[s_rr] <= s_recip;
   end
 
   // ---- stage C
@@ -317,7 +313,7 @@ module moe_router
 
   assign c_e_ext = {ExpOutSigned & c_e_q[c_j_q][ExpOutBits-1], c_e_q[c_j_q]};
   assign c_r_ext = {SoftmaxRecipSigned & c_r_q[SoftmaxRecipBits-1], c_r_q};
-  fxp_mul #(.ABits(ExpOutBits + 1), .BBits(SoftmaxRecipBits + 1), .Registered(1'b1)) u_mul_score (
+  fxp_mul #(.ABits(ExpOutBits + 1), .BBits(SoftmaxRecipBits + 1)) u_mul_score (
     .clk_i(clk_i), .en_i(c_en), .a_i(c_e_ext), .b_i(c_r_ext), .p_o(c_prod)
   );
 
@@ -331,16 +327,17 @@ module moe_router
   pipe_reg #(.Width(GateScoreBits), .Depth(1)) u_score_reg (
     .clk_i(clk_i), .en_i(c_en), .d_i(c_p_d), .q_o(c_p)
   );
-  pipe_reg #(.Width(ExpertBits + 1), .Depth(ScoreLatency)) u_score_side (
-    .clk_i(clk_i), .en_i(c_en), .d_i({c_j_q, c_last}), .q_o({c_out_j, c_out_last})
+  // the issued experts beside the multiplier
+  valid_pipe #(.Latency(ScoreLatency), .SideBits(ExpertBits + 2)) u_score_side (
+    .clk_i(clk_i), .rst_i(rst_i), .en_i(c_en), .valid_i(c_issue),
+    .side_i({c_j_q, c_j_q == '0, c_last}), .valid_o(c_out_valid), .side_o({c_out_j, c_out_first, c_out_last})
   );
-  assign c_out_valid = c_valid_q[ScoreLatency-1];
 
-  // a token's first score starts the top-k afresh
+  // a token's first score starts the top-k afresh (the flag comes registered, off the loop)
   topk_insert #(
     .TopK(NumTopK), .ScoreBits(GateScoreBits), .ScoreSigned(GateScoreSigned), .IndexBits(ExpertBits)
   ) u_topk (
-    .valid_i(c_out_j == '0 ? '0 : c_best_v_q), .score_i(c_best_s_q), .index_i(c_best_i_q),
+    .valid_i(c_out_first ? '0 : c_best_v_q), .score_i(c_best_s_q), .index_i(c_best_i_q),
     .cand_score_i(c_p), .cand_index_i(c_out_j),
     .valid_o(c_ins_v), .score_o(c_ins_s), .index_o(c_ins_i)
   );
@@ -349,13 +346,11 @@ module moe_router
     if (rst_i) begin
       c_busy_q   <= 1'b0;
       c_j_q      <= '0;
-      c_valid_q  <= '0;
       c_best_v_q <= '0;
     end else begin
       if (c_issue) c_j_q <= c_last ? '0 : c_j_q + 1'b1;
       if (c_issue && c_last) c_busy_q <= 1'b0;
       if (s_take) c_busy_q <= 1'b1;
-      if (c_en) c_valid_q <= ScoreLatency'({c_valid_q, c_issue});
       if (c_step) c_best_v_q <= c_ins_v;
     end
   end

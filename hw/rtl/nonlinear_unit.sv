@@ -47,9 +47,9 @@ module nonlinear_unit
            Func, Lanes);
   end
 
-  localparam int unsigned Latency = Func == NonlinearFunctionExpScore ? exp_latency(1'b1)
-                                  : Func == NonlinearFunctionReciprocal ? recip_latency(1'b1)
-                                  : rsqrt_latency(1'b1);
+  localparam int unsigned Latency = Func == NonlinearFunctionExpScore ? ExpLatency
+                                  : Func == NonlinearFunctionReciprocal ? RecipLatency
+                                  : RsqrtLatency;
 
   logic en;
 
@@ -71,21 +71,21 @@ module nonlinear_unit
     if (Func == NonlinearFunctionExpScore) begin : gen_exp
       exp_lane #(
         .XBits(XBits), .XFrac(XFrac), .OutBits(OutBits), .OutFrac(OutFrac), .OutSigned(OutSigned),
-        .OutRoundHalfUp(OutRoundHalfUp), .OutSaturate(OutSaturate), .Registered(1'b1)
+        .OutRoundHalfUp(OutRoundHalfUp), .OutSaturate(OutSaturate)
       ) u_fn (
         .clk_i(clk_i), .en_i(en), .x_i(x_data_i[l*XBits +: XBits]), .y_o(y_data_o[l*OutBits +: OutBits])
       );
     end else if (Func == NonlinearFunctionReciprocal) begin : gen_recip
       recip_lane #(
         .XBits(XBits), .XFrac(XFrac), .OutBits(OutBits), .OutFrac(OutFrac), .OutSigned(OutSigned),
-        .OutRoundHalfUp(OutRoundHalfUp), .OutSaturate(OutSaturate), .Registered(1'b1)
+        .OutRoundHalfUp(OutRoundHalfUp), .OutSaturate(OutSaturate)
       ) u_fn (
         .clk_i(clk_i), .en_i(en), .x_i(x_data_i[l*XBits +: XBits]), .y_o(y_data_o[l*OutBits +: OutBits])
       );
     end else begin : gen_rsqrt
       rsqrt_lane #(
         .XBits(XBits), .XFrac(XFrac), .OutBits(OutBits), .OutFrac(OutFrac), .OutSigned(OutSigned),
-        .OutRoundHalfUp(OutRoundHalfUp), .OutSaturate(OutSaturate), .Registered(1'b1)
+        .OutRoundHalfUp(OutRoundHalfUp), .OutSaturate(OutSaturate)
       ) u_fn (
         .clk_i(clk_i), .en_i(en), .x_i(x_data_i[l*XBits +: XBits]), .y_o(y_data_o[l*OutBits +: OutBits])
       );

@@ -1,15 +1,14 @@
 // Entries idx and idx + 1 of a table (the two ends of an interpolation segment), read with a
 // register: a synchronous ROM that synthesis maps to block RAM (ECP5 EBR, UltraScale+ BRAM) or
 // to LUTs, read in cycles with en_i set, so the lookup is one step of its own. The function lanes
-// read their generated tables through it. Registered = 0: read combinationally.
+// read their generated tables through it.
 `default_nettype none
 
 module rom_pair #(
   parameter int unsigned        Entries    = 2,
   parameter int unsigned        EntryBits  = 1,  // the low bits of each 64-bit table word
   parameter int unsigned        IndexBits  = 1,
-  parameter logic signed [63:0] Table [Entries] = '{default: '0},
-  parameter bit                 Registered = 1'b1
+  parameter logic signed [63:0] Table [Entries] = '{default: '0}
 ) (
   input  wire logic                 clk_i,
   input  wire logic                 en_i,
@@ -34,18 +33,11 @@ module rom_pair #(
   assign lo_addr = AddrBits'(idx_i);
   assign hi_addr = AddrBits'(idx_i) + AddrBits'(1);
 
-  if (Registered) begin : gen_read_reg
-    always_ff @(posedge clk_i) begin
-      if (en_i) begin
-        lo_o <= rom[lo_addr];
-        hi_o <= rom[hi_addr];
-      end
+  always_ff @(posedge clk_i) begin
+    if (en_i) begin
+      lo_o <= rom[lo_addr];
+      hi_o <= rom[hi_addr];
     end
-  end else begin : gen_read_wire
-    assign lo_o = rom[lo_addr];
-    assign hi_o = rom[hi_addr];
-    logic unused_ports;  // a combinational read has no clock
-    assign unused_ports = ^{clk_i, en_i};
   end
 endmodule
 

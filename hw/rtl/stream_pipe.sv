@@ -24,22 +24,12 @@ module stream_pipe #(
     $fatal(1, "%m: stream_pipe needs Latency >= 1 and SideBits >= 1, got %0d, %0d", Latency, SideBits);
   end
 
-  logic [Latency-1:0] valid_q;
-
   assign en_o = !out_valid_o || out_ready_i;
   assign in_ready_o = en_o;
-  assign out_valid_o = valid_q[Latency-1];
 
-  always_ff @(posedge clk_i) begin
-    if (rst_i) begin
-      valid_q <= '0;
-    end else if (en_o) begin
-      valid_q <= Latency'({valid_q, in_valid_i});
-    end
-  end
-
-  pipe_reg #(.Width(SideBits), .Depth(Latency)) u_side (
-    .clk_i(clk_i), .en_i(en_o), .d_i(in_side_i), .q_o(out_side_o)
+  valid_pipe #(.Latency(Latency), .SideBits(SideBits)) u_valid (
+    .clk_i(clk_i), .rst_i(rst_i), .en_i(en_o),
+    .valid_i(in_valid_i), .side_i(in_side_i), .valid_o(out_valid_o), .side_o(out_side_o)
   );
 endmodule
 
