@@ -48,6 +48,7 @@ def _cmd_emit(args: argparse.Namespace) -> int:
     from edgemoe.files import check_output_folder, write_if_changed
 
     cfg = config_from_args(args)
+    cfg.refuse_block_act(f"the generated {'C++ header' if args.kind == 'hls' else 'SystemVerilog package'}")
     out = args.out if args.out is not None else Path("build") / cfg.name
     source = str(args.config) if args.config else None
     if args.kind == "hls":

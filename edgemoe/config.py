@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 import math
 import re
@@ -269,9 +270,14 @@ class Formats:
     # -- GELU correction term delta(|x|) and the gate's expert score
     gelu_delta: Cast = Cast(ufix(18, -2))
     gate_score: Cast = Cast(ufix(18, 1))
+    # -- optional: the activation format of each block in turn (its residual stream and every
+    #    tensor it stores in ``act``), in place of ``act``; empty: every block uses ``act``.
+    #    The patch embedding writes block 0's format, the task heads read the last block's.
+    block_act: tuple[Cast, ...] = ()
 
     def items(self) -> list[tuple[str, Cast]]:
-        return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)]
+        """The cast points (every field but ``block_act``)."""
+        return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "block_act"]
 
 
 @dataclass(frozen=True)
@@ -339,13 +345,38 @@ class Config:
         validate(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(dataclasses.asdict(self))
+        data = _to_plain(dataclasses.asdict(self))
+        if not self.formats.block_act:  # absent: the dict (and CONFIG_ID) of a config without it
+            del data["formats"]["block_act"]
+        return data
+
+    def block_config(self, block: int) -> Config:
+        """The config block ``block`` runs with: ``formats.act`` replaced by its ``formats.block_act``
+        entry (the config itself when there is none), so every layer reads ``formats.act`` alone."""
+        if not self.formats.block_act:
+            return self
+        return _block_config(self, block)
+
+    def refuse_block_act(self, backend: str) -> None:
+        """ConfigError when ``formats.block_act`` is set: ``backend`` runs one activation format."""
+        if self.formats.block_act:
+            raise ConfigError(
+                f"config {self.name!r}: formats.block_act (an activation format per block) is not "
+                f"supported by {backend}, which runs one format for every block; use --backend "
+                "reference, or a config with one formats.act"
+            )
 
     @property
     def config_id(self) -> int:
         """A 32-bit fingerprint of everything the hardware depends on (the ID register)."""
         text = json.dumps({k: v for k, v in self.to_dict().items() if k != "name"}, sort_keys=True)
         return zlib.crc32(text.encode())
+
+
+@functools.cache
+def _block_config(cfg: Config, block: int) -> Config:
+    f = cfg.formats
+    return dataclasses.replace(cfg, formats=dataclasses.replace(f, act=f.block_act[block], block_act=()))
 
 
 def _to_plain(obj: Any) -> Any:
@@ -543,8 +574,22 @@ def validate(cfg: Config) -> None:
         0 <= nl.gelu_range_log2 <= f.act.fmt.int_bits - 1,
         f"nonlinear.gelu_range_log2 {nl.gelu_range_log2} exceeds the activation range {f.act.fmt}",
     )
+    if f.block_act:
+        need(
+            len(f.block_act) == m.depth,
+            f"formats.block_act has {len(f.block_act)} formats but model.depth is {m.depth} "
+            "(one per block, or none)",
+        )
     if errors:
         raise ConfigError(f"config {cfg.name!r}: " + "; ".join(errors))
+    for i in range(len(f.block_act)):  # each block's config passes every check formats.act passes
+        try:
+            _block_config(cfg, i)
+        except ConfigError as e:
+            detail = str(e).removeprefix(f"config {cfg.name!r}: ")
+            raise ConfigError(
+                f"config {cfg.name!r}: formats.block_act[{i}] {f.block_act[i].fmt}: {detail}"
+            ) from None
 
 
 EDGE_MOE_MODEL = ModelShape(
@@ -632,7 +677,15 @@ def _merge(obj: Any, overrides: dict[str, Any], where: str) -> Any:
             raise ConfigError(f"{where}: unknown setting {key!r}; known: {', '.join(names)}")
         current = getattr(obj, key)
         path = f"{where}.{key}"
-        if dataclasses.is_dataclass(current):
+        if isinstance(obj, Formats) and key == "block_act":
+            if not isinstance(value, list | tuple):
+                raise ConfigError(f"{path}: expected a list of formats, got {value!r}")
+            # each entry is a cast point like formats.act, whose rounding and overflow it inherits
+            changes[key] = tuple(
+                _merge(obj.act, _cast_shorthand(v) if isinstance(v, dict) else v, f"{path}[{i}]")
+                for i, v in enumerate(value)
+            )
+        elif dataclasses.is_dataclass(current):
             if isinstance(current, Cast) and isinstance(value, dict):
                 value = _cast_shorthand(value)
             changes[key] = _merge(current, value, path)
