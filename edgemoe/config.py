@@ -757,6 +757,64 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
+def _differences(data: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The settings of ``data`` that differ from ``base`` (nested tables compared key by key)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            inner = _differences(value, base[key])
+            if inner:
+                out[key] = inner
+        elif value != base.get(key):
+            out[key] = value
+    return out
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a TOML basic string
+    if isinstance(value, list):
+        if any(isinstance(v, dict) for v in value):  # tables: one inline table a line
+            return "[\n" + "".join(f"  {_toml_value(v)},\n" for v in value) + "]"
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def _toml_tables(data: dict[str, Any], prefix: str) -> list[str]:
+    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for key, value in data.items():
+        if isinstance(value, dict):  # a header only for a table that holds values of its own
+            own = any(not isinstance(v, dict) for v in value.values())
+            lines += (["", f"[{prefix}{key}]"] if own else []) + _toml_tables(value, f"{prefix}{key}.")
+    return lines
+
+
+def to_toml(cfg: Config, header: str = "") -> str:
+    """A config file that loads as ``cfg``: the preset nearest to it and every setting that differs.
+
+    Args:
+        header: comment lines to put first (without the ``#``).
+    """
+    data = cfg.to_dict()
+
+    def size(name: str) -> int:
+        return len(json.dumps(_differences(data, preset(name).to_dict())))
+
+    base = min(PRESETS, key=size)
+    changes = _differences(data, preset(base).to_dict())
+    changes.pop("name", None)
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    lines += [f"preset = {_toml_value(base)}", f"name = {_toml_value(cfg.name)}"]
+    lines += _toml_tables(changes, "")
+    return "\n".join(lines) + "\n"
+
+
 def resolve(preset_name: str | None = None, config_path: str | Path | None = None) -> Config:
     """The config a command runs on: a preset, overridden by a TOML/YAML file if given.
 
