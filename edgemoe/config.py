@@ -806,7 +806,8 @@ def to_toml(cfg: Config, header: str = "") -> str:
     def size(name: str) -> int:
         return len(json.dumps(_differences(data, preset(name).to_dict())))
 
-    base = min(PRESETS, key=size)
+    # presets with per-block formats are themselves read from such files: never a file's base
+    base = min((name for name, c in PRESETS.items() if not c.formats.block_act), key=size)
     changes = _differences(data, preset(base).to_dict())
     changes.pop("name", None)
     lines = [f"# {line}".rstrip() for line in header.splitlines()]
@@ -839,3 +840,26 @@ def resolve(preset_name: str | None = None, config_path: str | Path | None = Non
 def load(path: str | Path) -> Config:
     """Load a config file (TOML or YAML): a ``preset`` plus overrides."""
     return resolve(None, path)
+
+
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+"""Config files written by ``edgemoe calibrate`` whose formats presets take (the command heads each)."""
+
+
+def _calibrated_formats(file: str, model: ModelShape) -> Formats:
+    cfg = load(PRESET_DIR / file)
+    if cfg.model != model:
+        raise ConfigError(f"{PRESET_DIR / file} was calibrated for another model shape")
+    return cfg.formats
+
+
+# The edge-moe model at 16-bit activations, an ap_fixed<16, n> per block from `edgemoe calibrate`
+# (trained model, built-in image; presets/edge-moe-a16.toml), on the fastest point of the
+# design-space sweep at A16 that the RTL top runs as it is: a 32x32 array (one DSP48E2 per
+# W16 x A16 MAC), attention P = 4 query slots x 32 lanes, one 256-bit weight port, no overlap.
+PRESETS["zcu102-a16"] = Config(
+    "zcu102-a16",
+    EDGE_MOE_MODEL,
+    formats=_calibrated_formats("edge-moe-a16.toml", EDGE_MOE_MODEL),
+    hw=Hardware(linear_in=32, linear_out=32, attn_p=4, attn_block=32),
+)
