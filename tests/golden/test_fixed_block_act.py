@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgemoe.config import Cast, Config, preset, sfix
-from edgemoe.fidelity import compare
+from edgemoe.fidelity import compare, float_blocks, sqnr_db
 from edgemoe.golden import images, weights
 from edgemoe.golden.fixed.core import SaturationLog, requantize, to_float
 from edgemoe.golden.fixed.model import FixedM3ViT
@@ -72,3 +72,41 @@ def test_fidelity_reads_each_block_in_its_format(tiny) -> None:
     tf = compare(cfg2, w, model, image, 0)
     # a 20-bit block read in the 32-bit global format would be off by 2**12: SQNR far below 0 dB
     assert all(b.sqnr_db > 40 for b in tf.blocks), [(b.block, b.sqnr_db) for b in tf.blocks]
+
+
+AIM_DB = 40.0
+"""The fidelity aim of 16-bit activations: every block's SQNR against float."""
+
+
+@pytest.mark.realdata
+def test_real_weights_block0_at_a16(edge_moe_data) -> None:
+    """Edge-MoE's real weights and image (block 0 and the embedding are real: the expert
+    matrices of the MoE blocks are missing) through zcu102-a16's formats."""
+    cfg = preset("zcu102-a16")
+    w = weights.load_edgemoe_dir(edge_moe_data, cfg).weights
+    image = np.fromfile(edge_moe_data / "image.float32.bin", dtype=np.float32).reshape(
+        cfg.model.in_chans, cfg.model.image_h, cfg.model.image_w
+    )
+    model, log = FixedM3ViT(cfg, w), SaturationLog()
+    x0 = model.embed(image, log)
+    x1, _ = model.block(0, x0, 0, log)
+    float_embed, float_block, _ = float_blocks(cfg, w, image, 0)
+    act = cfg.block_config(0).formats.act.fmt
+    embed_db, block_db = sqnr_db(float_embed, to_float(x0, act)), sqnr_db(float_block[0], to_float(x1, act))
+    print(f"real data at A16: embedding SQNR {embed_db:.1f} dB, block 0 SQNR {block_db:.1f} dB")
+    assert not log.saturated(), log.saturated()
+    assert embed_db >= AIM_DB and block_db >= AIM_DB, (embed_db, block_db)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", [0, 1])
+def test_trained_model_at_a16_every_block_above_the_aim(task: int) -> None:
+    """zcu102-a16 with the trained edge-moe model on the built-in image (what it was calibrated on)."""
+    from edgemoe.infer import load_weights
+
+    cfg = preset("zcu102-a16")
+    w = load_weights(cfg, None)
+    image = np.asarray(images.default_image(cfg), dtype=np.float32)
+    tf = compare(cfg, w, FixedM3ViT(cfg, w), image, task)
+    assert all(b.sqnr_db >= AIM_DB for b in tf.blocks), [(b.block, round(b.sqnr_db, 1)) for b in tf.blocks]
+    assert not any(v["saturated"] for v in tf.saturation.values())
