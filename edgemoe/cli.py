@@ -366,7 +366,7 @@ def add_calibrate(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "calibrate",
-        help="choose an activation format per block from the ranges float reaches; write a config file",
+        help="choose per-block activation formats from float's ranges; write a config file",
         description="Run the float model on images and weights, measure per block the largest |value|\n"
         "of every tensor stored in formats.act, choose per block the --bits-bit signed format that\n"
         "holds --margin times it, print the formats with the SQNR of each block's output against\n"
