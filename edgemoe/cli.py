@@ -48,6 +48,7 @@ def _cmd_emit(args: argparse.Namespace) -> int:
     from edgemoe.files import check_output_folder, write_if_changed
 
     cfg = config_from_args(args)
+    cfg.refuse_block_act(f"the generated {'C++ header' if args.kind == 'hls' else 'SystemVerilog package'}")
     out = args.out if args.out is not None else Path("build") / cfg.name
     source = str(args.config) if args.config else None
     if args.kind == "hls":
@@ -315,6 +316,97 @@ def add_perf(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_perf)
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from edgemoe import calibrate
+    from edgemoe.files import check_output_folder
+    from edgemoe.infer import load_image, load_weights, stage
+
+    if not 2 <= args.bits <= 62:
+        raise UserError(f"--bits must be 2..62, got {args.bits}")
+    if not 1.0 <= args.margin < float("inf"):
+        raise UserError(f"--margin must be a finite factor of 1 or more, got {args.margin:g}")
+    if args.images is not None and args.image is not None:
+        raise UserError("give --image FILE or --images N, not both")
+    if args.images is not None and args.images < 1:
+        raise UserError(f"--images must be 1 or more, got {args.images}")
+    if args.out.suffix != ".toml":
+        raise UserError(f"--out {args.out}: a config file ends in .toml")
+    cfg = config_from_args(args)
+    check_output_folder(args.out.parent or Path("."))  # before any work
+    with stage("loading weights"):
+        weights = load_weights(cfg, args.weights, args.seed)
+    if args.images is None:
+        images = [load_image(cfg, args.image)]
+    else:
+        from edgemoe.golden import dataset
+
+        images = [dataset.scene(cfg, "val", i).image for i in range(args.images)]
+    given = [
+        ("--preset", args.preset), ("--config", args.config), ("--weights", args.weights),
+        ("--seed", args.seed if args.weights == "seeded" else None), ("--image", args.image),
+        ("--images", args.images), ("--bits", args.bits), ("--margin", args.margin), ("--name", args.name),
+        ("--out", args.out),
+    ]  # fmt: skip
+    command = " ".join(
+        ["edgemoe calibrate"] + [f"{opt} {value}" for opt, value in given if value is not None]
+    )
+    calibrate.run(
+        cfg,
+        weights,
+        images,
+        args.bits,
+        args.margin,
+        args.name or f"{cfg.name}-a{args.bits}",
+        args.out,
+        command,
+    )
+    return 0
+
+
+def add_calibrate(sub: argparse._SubParsersAction) -> None:
+    from edgemoe.calibrate import DEFAULT_BITS, DEFAULT_MARGIN
+
+    p = sub.add_parser(
+        "calibrate",
+        help="choose per-block activation formats from float's ranges; write a config file",
+        description="Run the float model on images and weights, measure per block the largest |value|\n"
+        "of every tensor stored in formats.act, choose per block the --bits-bit signed format that\n"
+        "holds --margin times it, print the formats with the SQNR of each block's output against\n"
+        "float, and write a config file (formats.block_act) that --config of every command reads.",
+        epilog="examples:\n"
+        "  edgemoe calibrate --out a16.toml                       # edge-moe, trained model, built-in image\n"
+        "  edgemoe calibrate --preset tiny --images 8 --out tiny-a16.toml\n"
+        "  edgemoe calibrate --weights seeded --bits 18 --margin 2 --out a18.toml",
+        formatter_class=formatter,
+    )
+    add_config_args(p)
+    g = p.add_argument_group("inputs")
+    g.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="as for infer: a project weight file, an Edge-MoE .bin folder or 'seeded' (default: the "
+        "trained model shipped for the preset, else seeded weights)",
+    )
+    g.add_argument("--seed", type=seed, default=0, help="seed of the synthetic weights (default 0)")
+    g.add_argument("--image", metavar="FILE", help="as for infer (default: the built-in image)")
+    g.add_argument(
+        "--images", type=int, metavar="N", help="the first N scenes of the dataset's val split instead"
+    )
+    g = p.add_argument_group("formats and output")
+    g.add_argument(
+        "--bits", type=int, default=DEFAULT_BITS, help=f"bits of every format (default {DEFAULT_BITS})"
+    )
+    g.add_argument(
+        "--margin",
+        type=float,
+        default=DEFAULT_MARGIN,
+        help=f"a format holds MARGIN x the largest |value| (default {DEFAULT_MARGIN:g}; 2 = one spare bit)",
+    )
+    g.add_argument("--name", help="the written config's name (default <config>-a<bits>)")
+    g.add_argument("--out", metavar="FILE", type=Path, required=True, help="the config file to write (.toml)")
+    p.set_defaults(func=_cmd_calibrate)
+
+
 def add_bench(sub: argparse._SubParsersAction) -> None:
     from edgemoe.bench import add_bench as add
 
@@ -338,6 +430,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_infer,
     add_bench,
     add_perf,
+    add_calibrate,
     add_train,
     add_eval,
 ]

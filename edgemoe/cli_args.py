@@ -45,7 +45,11 @@ def formatter(prog: str) -> argparse.HelpFormatter:
 def add_config_args(p: argparse.ArgumentParser) -> None:
     """``--preset`` and ``--config``, the same on every subcommand."""
     g = p.add_argument_group("configuration")
-    g.add_argument("--preset", metavar="NAME", help="a built-in config: edge-moe (default), zcu102 or tiny")
+    g.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="a built-in config: edge-moe (default), zcu102, tiny, ecp5 or zcu102-a16",
+    )
     g.add_argument(
         "--config",
         metavar="FILE",

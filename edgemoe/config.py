@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 import math
 import re
@@ -269,9 +270,14 @@ class Formats:
     # -- GELU correction term delta(|x|) and the gate's expert score
     gelu_delta: Cast = Cast(ufix(18, -2))
     gate_score: Cast = Cast(ufix(18, 1))
+    # -- optional: the activation format of each block in turn (its residual stream and every
+    #    tensor it stores in ``act``), in place of ``act``; empty: every block uses ``act``.
+    #    The patch embedding writes block 0's format, the task heads read the last block's.
+    block_act: tuple[Cast, ...] = ()
 
     def items(self) -> list[tuple[str, Cast]]:
-        return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)]
+        """The cast points (every field but ``block_act``)."""
+        return [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "block_act"]
 
 
 @dataclass(frozen=True)
@@ -339,13 +345,38 @@ class Config:
         validate(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(dataclasses.asdict(self))
+        data = _to_plain(dataclasses.asdict(self))
+        if not self.formats.block_act:  # absent: the dict (and CONFIG_ID) of a config without it
+            del data["formats"]["block_act"]
+        return data
+
+    def block_config(self, block: int) -> Config:
+        """The config block ``block`` runs with: ``formats.act`` replaced by its ``formats.block_act``
+        entry (the config itself when there is none), so every layer reads ``formats.act`` alone."""
+        if not self.formats.block_act:
+            return self
+        return _block_config(self, block)
+
+    def refuse_block_act(self, backend: str) -> None:
+        """ConfigError when ``formats.block_act`` is set: ``backend`` runs one activation format."""
+        if self.formats.block_act:
+            raise ConfigError(
+                f"config {self.name!r}: formats.block_act (an activation format per block) is not "
+                f"supported by {backend}, which runs one format for every block; use --backend "
+                "reference, or a config with one formats.act"
+            )
 
     @property
     def config_id(self) -> int:
         """A 32-bit fingerprint of everything the hardware depends on (the ID register)."""
         text = json.dumps({k: v for k, v in self.to_dict().items() if k != "name"}, sort_keys=True)
         return zlib.crc32(text.encode())
+
+
+@functools.cache
+def _block_config(cfg: Config, block: int) -> Config:
+    f = cfg.formats
+    return dataclasses.replace(cfg, formats=dataclasses.replace(f, act=f.block_act[block], block_act=()))
 
 
 def _to_plain(obj: Any) -> Any:
@@ -543,8 +574,22 @@ def validate(cfg: Config) -> None:
         0 <= nl.gelu_range_log2 <= f.act.fmt.int_bits - 1,
         f"nonlinear.gelu_range_log2 {nl.gelu_range_log2} exceeds the activation range {f.act.fmt}",
     )
+    if f.block_act:
+        need(
+            len(f.block_act) == m.depth,
+            f"formats.block_act has {len(f.block_act)} formats but model.depth is {m.depth} "
+            "(one per block, or none)",
+        )
     if errors:
         raise ConfigError(f"config {cfg.name!r}: " + "; ".join(errors))
+    for i in range(len(f.block_act)):  # each block's config passes every check formats.act passes
+        try:
+            _block_config(cfg, i)
+        except ConfigError as e:
+            detail = str(e).removeprefix(f"config {cfg.name!r}: ")
+            raise ConfigError(
+                f"config {cfg.name!r}: formats.block_act[{i}] {f.block_act[i].fmt}: {detail}"
+            ) from None
 
 
 EDGE_MOE_MODEL = ModelShape(
@@ -632,7 +677,15 @@ def _merge(obj: Any, overrides: dict[str, Any], where: str) -> Any:
             raise ConfigError(f"{where}: unknown setting {key!r}; known: {', '.join(names)}")
         current = getattr(obj, key)
         path = f"{where}.{key}"
-        if dataclasses.is_dataclass(current):
+        if isinstance(obj, Formats) and key == "block_act":
+            if not isinstance(value, list | tuple):
+                raise ConfigError(f"{path}: expected a list of formats, got {value!r}")
+            # each entry is a cast point like formats.act, whose rounding and overflow it inherits
+            changes[key] = tuple(
+                _merge(obj.act, _cast_shorthand(v) if isinstance(v, dict) else v, f"{path}[{i}]")
+                for i, v in enumerate(value)
+            )
+        elif dataclasses.is_dataclass(current):
             if isinstance(current, Cast) and isinstance(value, dict):
                 value = _cast_shorthand(value)
             changes[key] = _merge(current, value, path)
@@ -704,6 +757,65 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
+def _differences(data: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The settings of ``data`` that differ from ``base`` (nested tables compared key by key)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            inner = _differences(value, base[key])
+            if inner:
+                out[key] = inner
+        elif value != base.get(key):
+            out[key] = value
+    return out
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a TOML basic string
+    if isinstance(value, list):
+        if any(isinstance(v, dict) for v in value):  # tables: one inline table a line
+            return "[\n" + "".join(f"  {_toml_value(v)},\n" for v in value) + "]"
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def _toml_tables(data: dict[str, Any], prefix: str) -> list[str]:
+    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for key, value in data.items():
+        if isinstance(value, dict):  # a header only for a table that holds values of its own
+            own = any(not isinstance(v, dict) for v in value.values())
+            lines += (["", f"[{prefix}{key}]"] if own else []) + _toml_tables(value, f"{prefix}{key}.")
+    return lines
+
+
+def to_toml(cfg: Config, header: str = "") -> str:
+    """A config file that loads as ``cfg``: the preset nearest to it and every setting that differs.
+
+    Args:
+        header: comment lines to put first (without the ``#``).
+    """
+    data = cfg.to_dict()
+
+    def size(name: str) -> int:
+        return len(json.dumps(_differences(data, preset(name).to_dict())))
+
+    # presets with per-block formats are themselves read from such files: never a file's base
+    base = min((name for name, c in PRESETS.items() if not c.formats.block_act), key=size)
+    changes = _differences(data, preset(base).to_dict())
+    changes.pop("name", None)
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    lines += [f"preset = {_toml_value(base)}", f"name = {_toml_value(cfg.name)}"]
+    lines += _toml_tables(changes, "")
+    return "\n".join(lines) + "\n"
+
+
 def resolve(preset_name: str | None = None, config_path: str | Path | None = None) -> Config:
     """The config a command runs on: a preset, overridden by a TOML/YAML file if given.
 
@@ -728,3 +840,26 @@ def resolve(preset_name: str | None = None, config_path: str | Path | None = Non
 def load(path: str | Path) -> Config:
     """Load a config file (TOML or YAML): a ``preset`` plus overrides."""
     return resolve(None, path)
+
+
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+"""Config files written by ``edgemoe calibrate`` whose formats presets take (the command heads each)."""
+
+
+def _calibrated_formats(file: str, model: ModelShape) -> Formats:
+    cfg = load(PRESET_DIR / file)
+    if cfg.model != model:
+        raise ConfigError(f"{PRESET_DIR / file} was calibrated for another model shape")
+    return cfg.formats
+
+
+# The edge-moe model at 16-bit activations, an ap_fixed<16, n> per block from `edgemoe calibrate`
+# (trained model, built-in image; presets/edge-moe-a16.toml), on the fastest point of the
+# design-space sweep at A16 that the RTL top runs as it is: a 32x32 array (one DSP48E2 per
+# W16 x A16 MAC), attention P = 4 query slots x 32 lanes, one 256-bit weight port, no overlap.
+PRESETS["zcu102-a16"] = Config(
+    "zcu102-a16",
+    EDGE_MOE_MODEL,
+    formats=_calibrated_formats("edge-moe-a16.toml", EDGE_MOE_MODEL),
+    hw=Hardware(linear_in=32, linear_out=32, attn_p=4, attn_block=32),
+)

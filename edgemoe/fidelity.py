@@ -331,7 +331,6 @@ def task_fidelity(
         noise: storage noise of the weights (:meth:`StorageNoise.measure`), for the noise floors.
     """
     power = [float(np.mean(np.square(x))) for x in [float_embed, *float_blocks_]]
-    act = cfg.formats.act.fmt
     rows = []
     pairs = [(-1, "embed", fixed.embed, float_embed, float_embed)]
     pairs += [
@@ -345,7 +344,7 @@ def task_fidelity(
         for i in range(cfg.model.depth)
     ]
     for i, kind, fx, fl, forced in pairs:
-        got = to_float(fx, act)
+        got = to_float(fx, cfg.block_config(max(i, 0)).formats.act.fmt)  # the embedding is in block 0's
         rm = None
         if i in fixed.routing and i in float_routing:
             rm = topk_mismatch(fixed.routing[i].experts, float_routing[i])

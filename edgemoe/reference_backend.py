@@ -17,7 +17,6 @@ import numpy as np
 from edgemoe.backends import TaskOutput
 from edgemoe.config import Config
 from edgemoe.fidelity import FidelityReport, TaskFidelity, compare
-from edgemoe.golden.fixed.core import to_float
 from edgemoe.golden.fixed.model import FixedM3ViT
 
 
@@ -40,7 +39,6 @@ class ReferenceRunner:
 
     def __call__(self, image: np.ndarray, task: int) -> TaskOutput:
         out = self.model.forward(image, task)
-        act = self.cfg.formats.act.fmt
         sat = out.log.saturated()
         info: dict[str, object] = {"saturated": sum(sat.values())}
         if self.fidelity:
@@ -53,7 +51,7 @@ class ReferenceRunner:
             info["SQNR"] = f"{tf.blocks[-1].sqnr_db:.1f} dB"
             info["top-k diff"] = tf.routing_mismatch
         return TaskOutput(
-            tokens=to_float(out.tokens, act).astype(np.float32),
+            tokens=self.model.tokens_float(out).astype(np.float32),
             head=None,
             info=info,
             arrays={"tokens_raw": out.tokens.astype(np.int64)},

@@ -82,7 +82,11 @@ def describe(cfg: Config, source: str | None = None) -> str:
     lines.append("")
 
     lines.append("formats (cast points)")
-    lines += [f"  {name:<20} {describe_cast(cast)}" for name, cast in cfg.formats.items()]
+    for name, cast in cfg.formats.items():
+        lines.append(f"  {name:<20} {describe_cast(cast)}")
+        if name == "act":  # the blocks' own activation formats, where the config gives them
+            blocks = cfg.formats.block_act
+            lines += [f"  {f'  block {i}':<20} {describe_cast(c)}" for i, c in enumerate(blocks)]
     lines.append("")
 
     lines.append("nonlinear functions")

@@ -44,6 +44,7 @@ def sim_bitstream(cfg: Config, root: Path | None = None) -> Path:
 
 def simulated(cfg: Config, engine: str, timeout: float = 600.0) -> Accelerator:
     """An :class:`Accelerator` on the simulated device of ``engine``."""
+    cfg.refuse_block_act(f"the simulated {engine!r} device")
     return Accelerator(cfg, sim_bitstream(cfg), device=SimDevice.for_engine(engine), timeout=timeout)
 
 
@@ -101,6 +102,7 @@ def prepare_rtl(cfg: Config, weights: dict[str, np.ndarray]) -> Runner:
 
 def prepare_board(cfg: Config, weights: dict[str, np.ndarray]) -> Runner:
     """``edgemoe infer --backend board``: the bitstream named by ``$EDGEMOE_BITSTREAM``."""
+    cfg.refuse_block_act("the board")
     bit = os.environ.get(BITSTREAM_ENV)
     if not bit:
         raise AcceleratorError(

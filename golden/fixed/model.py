@@ -11,9 +11,12 @@ Order of operations (each step a kernel of ``edgemoe.golden.fixed`` in the hardw
    (:func:`moe.moe`); ``x = sat_act(x + y)`` (``l{i}.resid2``).
 
 The residual adds are exact sums of two ``formats.act`` values saturated back into
-``formats.act``. Every cast is logged in one :class:`SaturationLog` per forward pass under
-``l{i}.<tensor>`` names. The task heads are not here: they run in float on the host on
-``to_float(tokens)``.
+``formats.act``. With ``formats.block_act`` each block runs with its own activation format
+(``Config.block_config``): the patch embedding writes block 0's, block ``i > 0`` casts the
+residual stream into its format on entry (``l{i}.entry``, rounding and saturating like every
+cast), and the tokens leave in the last block's. Every cast is logged in one
+:class:`SaturationLog` per forward pass under ``l{i}.<tensor>`` names. The task heads are not
+here: they run in float on the host on ``to_float(tokens)``.
 
 Twins: the HLS top ``hls/src/edgemoe_top.cpp`` (tests/host/test_host_csim.py, through the host
 runtime) and the RTL top ``hw/rtl/edgemoe_top.sv`` (sim/edgemoe_top/test_edgemoe_top.py, the
@@ -30,7 +33,7 @@ import numpy as np
 
 from edgemoe.config import Config, FixedFormat
 from edgemoe.golden.fixed.attention import attention
-from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, fit, to_float
+from edgemoe.golden.fixed.core import FixedPointError, SaturationLog, fit, requantize, to_float
 from edgemoe.golden.fixed.layernorm import layernorm
 from edgemoe.golden.fixed.linear import Epilogue, LinearWeights, linear, patch_embed, quantize_pixels
 from edgemoe.golden.fixed.moe import MoERouting, moe
@@ -77,7 +80,8 @@ class FixedM3ViT:
                 f"FixedM3ViT: {len(missing)} backbone tensor(s) missing for config '{cfg.name}': "
                 f"{', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}"
             )
-        self.act = cfg.formats.act
+        self.blocks = [cfg.block_config(i) for i in range(m.depth)]
+        self.act = self.blocks[-1].formats.act  # the format of the tokens that leave the backbone
         self.depth = m.depth
 
     def _needed(self) -> list[str]:
@@ -105,56 +109,78 @@ class FixedM3ViT:
         return self.weights.casts[name].fmt
 
     def _linear(
-        self, x: np.ndarray, name: str, log: SaturationLog, epilogue: Epilogue = Epilogue.BIAS, tag: str = ""
+        self,
+        i: int,
+        x: np.ndarray,
+        name: str,
+        log: SaturationLog,
+        epilogue: Epilogue = Epilogue.BIAS,
+        tag: str = "",
     ) -> np.ndarray:
-        """The linear unit with weight ``{name}_weight`` and bias ``{name}_bias`` (formats from storage)."""
+        """Block ``i``'s linear unit with weight ``{name}_weight`` and bias ``{name}_bias`` (formats from
+        storage)."""
         w, b = f"{name}_weight", f"{name}_bias"
+        cfg = self.blocks[i]
+        act = cfg.formats.act
         return linear(
-            x, self.act.fmt, self.weights.linear_weights(w), self._fmt(w), self._w(b), self._fmt(b), self.act,
-            epilogue, cfg=self.cfg, log=log, name=tag or name,
+            x, act.fmt, self.weights.linear_weights(w), self._fmt(w), self._w(b), self._fmt(b), act,
+            epilogue, cfg=cfg, log=log, name=tag or name,
         )  # fmt: skip
 
     def embed(self, image: np.ndarray, log: SaturationLog) -> np.ndarray:
-        """Image [C, H, W] float in [0, 1) -> [N, D] raw tokens (pixels cast, patch embedding)."""
+        """Image [C, H, W] float in [0, 1) -> [N, D] raw tokens in block 0's format (pixels cast, patch
+        embedding)."""
         pixels = quantize_pixels(image, self.cfg, log, "pixels")
         return patch_embed(
             pixels, self._w("patch_embed_weight"), self._w("patch_embed_bias"), self._w("pos_embed"),
-            self.cfg, log, "patch_embed",
+            self.blocks[0], log, "patch_embed",
         )  # fmt: skip
+
+    def entry(self, i: int, x: np.ndarray, log: SaturationLog) -> np.ndarray:
+        """Block ``i``'s input: tokens ``x`` of block ``i - 1`` cast into block ``i``'s format
+        (``l{i}.entry``); ``x`` itself where the config has one activation format."""
+        if i == 0 or not self.cfg.formats.block_act:
+            return x
+        return requantize(x, self.blocks[i - 1].formats.act.fmt.frac_bits, self.blocks[i].formats.act,
+                          f"l{i}.entry", log)  # fmt: skip
 
     def attention_part(self, i: int, x: np.ndarray, log: SaturationLog) -> np.ndarray:
         """``x + proj(attn(qkv(LN1(x))))`` of block ``i`` (saturating residual add)."""
-        D = self.cfg.model.dim
+        cfg = self.blocks[i]
+        act = cfg.formats.act
+        D = cfg.model.dim
         p = f"l{i}_"
-        h = layernorm(x, self._w(p + "norm1_weight"), self._w(p + "norm1_bias"), self.cfg, log, f"l{i}.norm1")
-        qkv = self._linear(h, p + "qkv", log, tag=f"l{i}.qkv")
-        a = attention(qkv[:, :D], qkv[:, D : 2 * D], qkv[:, 2 * D :], self.cfg, log, f"l{i}.attn")
-        a = self._linear(a, p + "attn_proj", log, tag=f"l{i}.proj")
-        return fit(x + a, self.act.fmt, self.act.overflow, f"l{i}.resid1", log)
+        h = layernorm(x, self._w(p + "norm1_weight"), self._w(p + "norm1_bias"), cfg, log, f"l{i}.norm1")
+        qkv = self._linear(i, h, p + "qkv", log, tag=f"l{i}.qkv")
+        a = attention(qkv[:, :D], qkv[:, D : 2 * D], qkv[:, 2 * D :], cfg, log, f"l{i}.attn")
+        a = self._linear(i, a, p + "attn_proj", log, tag=f"l{i}.proj")
+        return fit(x + a, act.fmt, act.overflow, f"l{i}.resid1", log)
 
     def mlp_part(
         self, i: int, x: np.ndarray, task: int, log: SaturationLog
     ) -> tuple[np.ndarray, MoERouting | None]:
         """``x + mlp(LN2(x))`` of block ``i``: dense MLP or the task's MoE (saturating residual add)."""
+        cfg = self.blocks[i]
+        act = cfg.formats.act
         p = f"l{i}_"
-        h = layernorm(x, self._w(p + "norm2_weight"), self._w(p + "norm2_bias"), self.cfg, log, f"l{i}.norm2")
+        h = layernorm(x, self._w(p + "norm2_weight"), self._w(p + "norm2_bias"), cfg, log, f"l{i}.norm2")
         routing = None
-        if self.cfg.model.is_moe(i):
+        if cfg.model.is_moe(i):
             y, routing = moe(
                 h, self.weights.linear_weights(f"{p}w_gate_T_task{task}"), self._experts(p + "htoh4_weight"),
                 self._w(p + "htoh4_bias"), self._experts(p + "h4toh_weight"), self._w(p + "h4toh_bias"),
-                self.cfg, log, f"l{i}.moe",
+                cfg, log, f"l{i}.moe",
             )  # fmt: skip
         else:
-            y = self._linear(h, p + "fc1", log, Epilogue.BIAS_GELU, tag=f"l{i}.fc1")
-            y = self._linear(y, p + "fc2", log, tag=f"l{i}.fc2")
-        return fit(x + y, self.act.fmt, self.act.overflow, f"l{i}.resid2", log), routing
+            y = self._linear(i, h, p + "fc1", log, Epilogue.BIAS_GELU, tag=f"l{i}.fc1")
+            y = self._linear(i, y, p + "fc2", log, tag=f"l{i}.fc2")
+        return fit(x + y, act.fmt, act.overflow, f"l{i}.resid2", log), routing
 
     def block(
         self, i: int, x: np.ndarray, task: int, log: SaturationLog
     ) -> tuple[np.ndarray, MoERouting | None]:
-        """Block ``i`` on raw tokens ``x`` [N, D] for ``task``."""
-        return self.mlp_part(i, self.attention_part(i, x, log), task, log)
+        """Block ``i`` on raw tokens ``x`` [N, D] of block ``i - 1`` (or the embedding) for ``task``."""
+        return self.mlp_part(i, self.attention_part(i, self.entry(i, x, log), log), task, log)
 
     def forward(self, image: np.ndarray, task: int) -> FixedOutput:
         """Image [C, H, W] float in [0, 1) -> raw tokens after every block, for task ``task``."""
@@ -187,5 +213,5 @@ class FixedM3ViT:
         return FixedOutput(tokens=x, embed=embed, blocks=blocks, routing=routing, log=log, seconds=seconds)
 
     def tokens_float(self, out: FixedOutput) -> np.ndarray:
-        """The final tokens as float64 (what the host's float heads read)."""
+        """The final tokens as float64 (what the host's float heads read; the last block's format)."""
         return to_float(out.tokens, self.act.fmt)

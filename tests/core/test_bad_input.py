@@ -120,6 +120,16 @@ def test_bad_config_value(capsys, text: str, needle: str) -> None:
     infer_fails(capsys, needle, "--config", "c.toml", preset_name=None)
 
 
+@pytest.mark.parametrize("backend", ["csim", "sim-reference", "rtl", "board"])
+def test_per_block_formats_refused_by_the_devices(capsys, backend: str) -> None:
+    Path("c.toml").write_text('preset = "tiny"\n' + "[[formats.block_act]]\nbits = 16\nint_bits = 5\n" * 2)
+    line = infer_fails(
+        capsys, "formats.block_act (an activation format per block) is not supported by the ",
+        "--config", "c.toml", "--weights", "seeded", "--backend", backend, preset_name=None,
+    )  # fmt: skip
+    assert "use --backend reference" in line
+
+
 # ------------------------------------------------------------------------------ weights
 
 

@@ -135,7 +135,7 @@ def test_format_itself_rejects_impossible_widths() -> None:
 
 def test_unknown_preset_names_the_known_ones() -> None:
     with pytest.raises(
-        ConfigError, match="unknown preset 'big'; known presets: edge-moe, zcu102, tiny, ecp5"
+        ConfigError, match="unknown preset 'big'; known presets: edge-moe, zcu102, tiny, ecp5, zcu102-a16"
     ):
         preset("big")
 
@@ -276,7 +276,8 @@ def test_config_errors_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Ca
     assert main(["config", "show", "--preset", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.strip() == (
-        "edgemoe config: error: unknown preset 'nope'; known presets: edge-moe, zcu102, tiny, ecp5"
+        "edgemoe config: error: unknown preset 'nope'; known presets: "
+        "edge-moe, zcu102, tiny, ecp5, zcu102-a16"
     )
     path = tmp_path / "bad.yaml"
     path.write_text("model: {heads: 5}\n")

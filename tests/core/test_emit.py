@@ -20,7 +20,7 @@ try:
 except ImportError:
     pass
 
-PRESET_NAMES = sorted(PRESETS)
+PRESET_NAMES = sorted(n for n, c in PRESETS.items() if not c.formats.block_act)  # the others refuse emit
 
 
 def _tables(cfg):
