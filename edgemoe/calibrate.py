@@ -179,7 +179,7 @@ def run(
     """Measure, choose, print the table (SQNR per block on the first image), write ``out``."""
     from edgemoe.fidelity import compare
     from edgemoe.golden.fixed.model import FixedM3ViT
-    from edgemoe.infer import log, stage
+    from edgemoe.progress import log, stage
 
     with stage(f"measuring ranges on {len(images)} image(s) x {len(cfg.model.tasks)} task(s)"):
         ranges = block_ranges(cfg, weights, images, progress=lambda what: log(f"  {what}"))
