@@ -4,8 +4,8 @@ Every back end reads its sizes, formats and tables from a :class:`Config`: the g
 models directly, the HLS kernels through the generated C++ header and the RTL through the
 generated SystemVerilog package (``edgemoe config emit-hls|emit-sv``).
 
-A config is a preset (``edge-moe``, ``zcu102``, ``tiny``) plus optional overrides loaded from a TOML or
-YAML file::
+A config is a preset (``edge-moe``, ``zcu102``, ``tiny``, ``ecp5``, ``zcu102-a16``) plus optional
+overrides loaded from a TOML or YAML file::
 
     preset = "tiny"
     [model]
@@ -634,7 +634,8 @@ PRESETS: dict[str, Config] = {
     "edge-moe": Config("edge-moe", EDGE_MOE_MODEL),
     # the edge-moe model and formats on the fastest point of the ZCU102 design-space sweep that
     # the RTL top runs as it is (square array, attention lanes dividing the token word, one
-    # weight port, no overlap): 8 query slots of 16 lanes, 128 attention MAC/cycle
+    # weight port, attention beside the q|k|v pass): 8 query slots of 16 lanes, 128 attention
+    # MAC/cycle
     "zcu102": Config("zcu102", EDGE_MOE_MODEL, hw=Hardware(attn_p=8, attn_block=16)),
     "tiny": Config(
         "tiny",
@@ -856,7 +857,8 @@ def _calibrated_formats(file: str, model: ModelShape) -> Formats:
 # The edge-moe model at 16-bit activations, an ap_fixed<16, n> per block from `edgemoe calibrate`
 # (trained model, built-in image; presets/edge-moe-a16.toml), on the fastest point of the
 # design-space sweep at A16 that the RTL top runs as it is: a 32x32 array (one DSP48E2 per
-# W16 x A16 MAC), attention P = 4 query slots x 32 lanes, one 256-bit weight port, no overlap.
+# W16 x A16 MAC), attention P = 4 query slots x 32 lanes, one 256-bit weight port, attention
+# beside the q|k|v pass.
 PRESETS["zcu102-a16"] = Config(
     "zcu102-a16",
     EDGE_MOE_MODEL,
