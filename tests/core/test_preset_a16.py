@@ -7,11 +7,10 @@ import pytest
 
 from edgemoe.calibrate import DEFAULT_BITS, DEFAULT_MARGIN, block_ranges, choose_formats
 from edgemoe.config import PRESET_DIR, load, preset
-from edgemoe.dse import rtl_shape_problems
 from edgemoe.golden import images
 from edgemoe.golden.stored import trained_path
 from edgemoe.infer import load_weights
-from edgemoe.perf import predict
+from edgemoe.perf import predict, rtl_config_problems
 from edgemoe.resources import dsp_per_multiply
 
 FILE = PRESET_DIR / "edge-moe-a16.toml"
@@ -42,7 +41,7 @@ def test_calibrating_again_gives_the_committed_formats() -> None:
 
 def test_the_rtl_top_elaborates_its_parallelism_at_one_dsp_per_mac() -> None:
     cfg = preset("zcu102-a16")
-    assert rtl_shape_problems(cfg) == []
+    assert rtl_config_problems(cfg) == []
     assert dsp_per_multiply(cfg.formats.linear_weight.fmt.bits, cfg.formats.act.fmt.bits) == 1
     assert dsp_per_multiply(cfg.formats.act.fmt.bits, cfg.formats.act.fmt.bits) == 1  # q·k
     # the sweep's fastest point the RTL top runs at A16 (edgemoe perf --sweep on this config)
