@@ -22,7 +22,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgemoe import __version__
-from edgemoe.cli_args import Parser, UserError, add_config_args, config_from_args, formatter, seed
+from edgemoe.cli_args import (
+    Parser,
+    UserError,
+    add_config_args,
+    add_weight_args,
+    config_from_args,
+    formatter,
+)
 from edgemoe.errors import exit_status
 
 # ------------------------------------------------------------------------------------ config
@@ -168,13 +175,7 @@ def add_infer(sub: argparse._SubParsersAction) -> None:
     )
     add_config_args(p)
     g = p.add_argument_group("inputs and outputs")
-    g.add_argument(
-        "--weights",
-        metavar="PATH",
-        help="a project weight file, a folder of Edge-MoE .float32.bin files, or 'seeded' for seeded "
-        "synthetic weights (default: the trained model shipped for the preset, else seeded weights)",
-    )
-    g.add_argument("--seed", type=seed, default=0, help="seed of the synthetic weights (default 0)")
+    add_weight_args(g)
     g.add_argument(
         "--image",
         metavar="FILE",
@@ -381,13 +382,7 @@ def add_calibrate(sub: argparse._SubParsersAction) -> None:
     )
     add_config_args(p)
     g = p.add_argument_group("inputs")
-    g.add_argument(
-        "--weights",
-        metavar="PATH",
-        help="as for infer: a project weight file, an Edge-MoE .bin folder or 'seeded' (default: the "
-        "trained model shipped for the preset, else seeded weights)",
-    )
-    g.add_argument("--seed", type=seed, default=0, help="seed of the synthetic weights (default 0)")
+    add_weight_args(g)
     g.add_argument("--image", metavar="FILE", help="as for infer (default: the built-in image)")
     g.add_argument(
         "--images", type=int, metavar="N", help="the first N scenes of the dataset's val split instead"

@@ -37,6 +37,17 @@ def seed(text: str) -> int:
     return value
 
 
+def add_weight_args(g: argparse._ActionsContainer) -> None:
+    """``--weights`` and ``--seed``: the model's weights, as infer, calibrate and eval take them."""
+    g.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="a project weight file, a folder of Edge-MoE .float32.bin files, or 'seeded' for seeded "
+        "synthetic weights (default: the trained model shipped for the preset, else seeded weights)",
+    )
+    g.add_argument("--seed", type=seed, default=0, help="seed of the synthetic weights (default 0)")
+
+
 def formatter(prog: str) -> argparse.HelpFormatter:
     """The help layout of every subcommand: examples kept as written, wide option column."""
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=30, width=100)

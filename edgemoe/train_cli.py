@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgemoe.cli_args import UserError, add_config_args, config_from_args, formatter, seed
+from edgemoe.cli_args import UserError, add_config_args, add_weight_args, config_from_args, formatter, seed
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -134,10 +134,7 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
         formatter_class=formatter,
     )
     add_config_args(p)
-    p.add_argument(
-        "--weights", metavar="PATH", help="weights as for 'edgemoe infer' (default: the trained model)"
-    )
-    p.add_argument("--seed", type=seed, default=0, help="seed of seeded synthetic weights (default 0)")
+    add_weight_args(p)
     p.add_argument(
         "--backend",
         nargs="+",
