@@ -320,7 +320,8 @@ def add_perf(sub: argparse._SubParsersAction) -> None:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from edgemoe import calibrate
     from edgemoe.files import check_output_folder
-    from edgemoe.infer import load_image, load_weights, stage
+    from edgemoe.infer import load_image, load_weights
+    from edgemoe.progress import stage
 
     if not 2 <= args.bits <= 62:
         raise UserError(f"--bits must be 2..62, got {args.bits}")
